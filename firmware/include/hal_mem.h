@@ -1,0 +1,17 @@
+/* Memory-under-test HAL: the only way the firmware touches the weight memory.
+ * A port decides where that memory is (an SRAM bank on its own rail, an external chip,
+ * or the virtual chip of the host build). Addresses are 32-bit word addresses in the
+ * weight memory (firmware/FORMAT.md). */
+#ifndef FB_HAL_MEM_H
+#define FB_HAL_MEM_H
+#include <stdint.h>
+
+/* Host port: parses its own options from argv (e.g. the virtual chip); MCU ports ignore them.
+ * Returns 0 on success, non-zero with a message on stderr otherwise. */
+int hal_mem_init(int argc, char **argv);
+uint32_t hal_mem_words(void);
+/* Reads n words starting at addr into dst (the caller owns dst). Each call is one read of
+ * those cells: a faulty memory returns its faults here. Caller guarantees addr+n <= words. */
+void hal_mem_read_block(uint32_t addr, uint32_t *dst, uint32_t n);
+void hal_mem_write_block(uint32_t addr, const uint32_t *src, uint32_t n);
+#endif

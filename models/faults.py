@@ -1,0 +1,200 @@
+"""Fault injection on weight reads: one interface for every fault model.
+
+A fault model answers one question: *what does a read of this layer's weight memory
+return?* It answers with an integer XOR mask over the layer's stored codes (the bit codes
+of ``drivers.memory_layout``: for binary weights bit 1 = -1), so software channels,
+measured profiles, replayed fault maps and live board readback all plug in here without
+touching training code. A fault model is where (which cells, :class:`FaultSite` carries
+their bit addresses) times what (the error mode); models compose with :class:`Compose`.
+
+The :class:`FaultInjector` owns the per-layer rates (``eps_l``), the generator and the
+gradient mode; layers call :meth:`FaultInjector.corrupt` on their quantised weights.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from drivers.memory_layout import LayerRegion, bit_addresses
+
+GRADIENT_MODES = ("straight-through", "aware")
+
+
+@dataclass(frozen=True)
+class FaultSite:
+    """One layer's weight memory: its name, position and region in the memory map."""
+
+    name: str
+    index: int
+    region: LayerRegion
+
+    @property
+    def bits_per_weight(self) -> int:
+        return self.region.bits_per_weight
+
+    @cached_property
+    def addresses(self) -> np.ndarray:
+        """Global bit address of every stored bit, shape ``weight_shape + (bits,)``."""
+        return bit_addresses(self.region)
+
+
+class FaultModel(ABC):
+    """What a read returns: an XOR mask over stored codes.
+
+    ``codes``: integer tensor of the layer's stored codes in torch weight order (binary:
+    0/1 with 1 = -1; multi-bit: the unsigned ``bits_per_weight``-bit word). ``rate``: the
+    layer's nominal bit-error rate (``eps_l`` from uniform/LaNMax training) or ``None``
+    where the model fixes its own. ``draws``: when given, return ``draws`` independent
+    masks stacked on a new leading axis (batched Monte-Carlo evaluation).
+    Returns an integer tensor of the codes' dtype: bit ``j`` set = bit ``j`` reads flipped.
+    """
+
+    @abstractmethod
+    def flip_mask(self, site: FaultSite, codes: torch.Tensor, rate: float | None,
+                  generator: torch.Generator, draws: int | None = None) -> torch.Tensor:
+        ...
+
+    def describe(self) -> dict:
+        """Plain-data description recorded in a run's config."""
+        return {"kind": type(self).__name__}
+
+
+def _shape(codes: torch.Tensor, bits: int, draws: int | None) -> tuple[int, ...]:
+    lead = (draws,) if draws else ()
+    return lead + tuple(codes.shape) + (bits,)
+
+
+def bits_to_mask(flips: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``[..., bits]`` bool -> integer mask ``sum_j flips_j << j``."""
+    bits = flips.shape[-1]
+    if bits == 1:
+        return flips[..., 0].to(dtype)
+    weights = (2 ** torch.arange(bits, device=flips.device)).to(torch.int64)
+    return (flips.to(torch.int64) * weights).sum(-1).to(dtype)
+
+
+def stored_bits(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """Integer codes -> ``[..., bits]`` 0/1 (LSB first)."""
+    shifts = torch.arange(bits, device=codes.device)
+    return (codes.to(torch.int64).unsqueeze(-1) >> shifts) & 1
+
+
+class BinarySymmetric(FaultModel):
+    """BSC(eps): every stored bit flips independently with probability eps.
+
+    ``P(read != stored) = eps`` per bit, re-drawn on every read. [ALGORITHMS 2; seed 1 eq. 2]
+    ``bit_rates`` (optional, multi-bit words): a relative rate per bit position, LSB first,
+    multiplied into eps (default: uniform over positions).
+    """
+
+    def __init__(self, eps: float | None = None, bit_rates: Sequence[float] | None = None):
+        self.eps = eps
+        self.bit_rates = None if bit_rates is None else torch.tensor(list(bit_rates), dtype=torch.float64)
+
+    def flip_mask(self, site, codes, rate, generator, draws=None):
+        eps = self.eps if rate is None else rate
+        if eps is None:
+            raise ValueError("BinarySymmetric needs eps: give it to the model or as the layer rate")
+        bits = site.bits_per_weight
+        p = torch.full((bits,), float(eps), dtype=torch.float64)
+        if self.bit_rates is not None:
+            if len(self.bit_rates) != bits:
+                raise ValueError(f"bit_rates has {len(self.bit_rates)} entries, layer {site.name} stores {bits} bits")
+            p = p * self.bit_rates
+        u = torch.rand(_shape(codes, bits, draws), generator=generator, device=codes.device)
+        return bits_to_mask(u < p.to(u.device, torch.float32), codes.dtype)
+
+    def describe(self):
+        return {"kind": "bsc", "eps": self.eps,
+                "bit_rates": None if self.bit_rates is None else self.bit_rates.tolist()}
+
+
+class Asymmetric(FaultModel):
+    """Asymmetric channel: ``P(0->1) = p01``, ``P(1->0) = p10`` per stored bit. [ALGORITHMS 2]
+
+    With a layer ``rate`` the pair is rescaled so that its mean equals the rate while the
+    ratio ``p01 : p10`` is kept.
+    """
+
+    def __init__(self, p01: float, p10: float):
+        if not (0 <= p01 <= 1 and 0 <= p10 <= 1):
+            raise ValueError(f"p01={p01}, p10={p10}: rates must lie in [0, 1]")
+        self.p01, self.p10 = float(p01), float(p10)
+
+    def flip_mask(self, site, codes, rate, generator, draws=None):
+        p01, p10 = self.p01, self.p10
+        if rate is not None and p01 + p10 > 0:
+            scale = 2 * rate / (p01 + p10)
+            p01, p10 = p01 * scale, p10 * scale
+        bits = site.bits_per_weight
+        stored = stored_bits(codes, bits)
+        p = torch.where(stored.bool(), torch.tensor(p10), torch.tensor(p01)).float()
+        u = torch.rand(_shape(codes, bits, draws), generator=generator, device=codes.device)
+        return bits_to_mask(u < p, codes.dtype)
+
+    def describe(self):
+        return {"kind": "asymmetric", "p01": self.p01, "p10": self.p10}
+
+
+class Compose(FaultModel):
+    """Independent fault sources acting on the same read: the masks XOR together."""
+
+    def __init__(self, *models: FaultModel):
+        self.models = models
+
+    def flip_mask(self, site, codes, rate, generator, draws=None):
+        mask = None
+        for m in self.models:
+            part = m.flip_mask(site, codes, rate, generator, draws)
+            mask = part if mask is None else mask ^ part
+        return mask
+
+    def describe(self):
+        return {"kind": "compose", "models": [m.describe() for m in self.models]}
+
+
+@dataclass
+class FaultInjector:
+    """Applies a fault model to every layer that stores weights.
+
+    ``rates``: per-layer nominal eps (layer name -> rate); a missing name uses ``default_rate``.
+    ``gradient``: ``straight-through`` (default; dL/dw_b = dL/dw~, Buschjaeger et al. and
+    LaNMax sec. III-A) or ``aware`` (dL/dw_b = m * dL/dw~, Hirtzlin et al.). [ALGORITHMS 2]
+    ``draws``: when set, every read returns that many independent corrupted copies stacked
+    on a leading axis (layers then evaluate all draws in one batched pass).
+    """
+
+    model: FaultModel
+    generator: torch.Generator
+    rates: Mapping[str, float] = field(default_factory=dict)
+    default_rate: float | None = None
+    gradient: str = "straight-through"
+    enabled: bool = True
+    draws: int | None = None
+
+    def __post_init__(self):
+        if self.gradient not in GRADIENT_MODES:
+            raise ValueError(f"gradient mode {self.gradient!r}: expected one of {GRADIENT_MODES}")
+
+    def rate(self, site: FaultSite) -> float | None:
+        return self.rates.get(site.name, self.default_rate)
+
+    def corrupt(self, layer, weight_q: torch.Tensor) -> torch.Tensor:
+        """Quantised weights as read back from faulty memory (gradients per ``gradient``)."""
+        if not self.enabled:
+            return weight_q
+        site = layer.fault_site
+        codes = layer.to_codes(weight_q.detach())
+        mask = self.model.flip_mask(site, codes, self.rate(site), self.generator, self.draws)
+        if self.gradient == "aware":
+            if layer.encoding != "binary":
+                raise ValueError(f"gradient 'aware' is defined for binary layers only (layer {site.name})")
+            return weight_q * (1 - 2 * mask.to(weight_q.dtype))
+        read = layer.from_codes(codes ^ mask).to(weight_q.dtype)
+        return weight_q + (read - weight_q).detach()

@@ -1,0 +1,147 @@
+"""Binary layers (BinaryConnect / BNN) that carry their memory metadata.
+
+Every layer that stores weights exposes ``n_params`` (``N_l``), ``bits`` (``b_l``),
+``encoding`` (see ``drivers.memory_layout``) and ``fault_site`` so per-layer memory and
+energy tables, fault injection and export need no special cases.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from drivers.memory_layout import BITS_PER_WEIGHT, memory_map
+from models.faults import FaultInjector, FaultSite
+
+
+class SignSTE(torch.autograd.Function):
+    """Binarise with the straight-through estimator. [ALGORITHMS 1; seed 2]
+
+    forward:  ``x_b = sign(x)`` with ``sign(0) = +1``
+    backward: ``dL/dx = dL/dx_b * 1{|x| <= 1}``
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() <= 1).to(grad.dtype)
+
+
+def sign_ste(x: torch.Tensor) -> torch.Tensor:
+    return SignSTE.apply(x)
+
+
+class BinaryActivation(nn.Module):
+    """BNN activation: ``sign`` forward, straight-through (hardtanh) backward."""
+
+    def forward(self, x):
+        return sign_ste(x)
+
+
+class StoredWeights:
+    """Mixin for layers whose weights live in the (faulty) weight memory."""
+
+    encoding = "binary"
+    fault_injector: FaultInjector | None = None
+    fault_site: FaultSite | None = None
+
+    @property
+    def bits(self) -> int:
+        return BITS_PER_WEIGHT[self.encoding]
+
+    @property
+    def n_params(self) -> int:
+        return self.weight.numel()
+
+    def quantized_weight(self) -> torch.Tensor:
+        return sign_ste(self.weight)
+
+    def to_codes(self, weight_q: torch.Tensor) -> torch.Tensor:
+        """Binary: stored bit 1 = -1, 0 = +1 (ALGORITHMS 1)."""
+        return (weight_q < 0).to(torch.uint8)
+
+    def from_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        return 1.0 - 2.0 * codes.float()
+
+    def read_weight(self) -> torch.Tensor:
+        """The weights as the memory returns them (faulty when an injector is attached)."""
+        w = self.quantized_weight()
+        if self.fault_injector is not None:
+            w = self.fault_injector.corrupt(self, w)
+        return w
+
+    def clip_latent_(self) -> None:
+        """Latent weights stay in [-1, 1] after every update. [ALGORITHMS 1]"""
+        with torch.no_grad():
+            self.weight.clamp_(-1.0, 1.0)
+
+
+class BinaryLinear(StoredWeights, nn.Linear):
+    """Fully connected layer with binary weights; accepts stacked fault draws.
+
+    With weights of shape ``[K, out, in]`` (K fault draws) the input batch is ``K * B``
+    rows, draw-major, and each draw's rows meet that draw's weights.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False):
+        super().__init__(in_features, out_features, bias=bias)
+        nn.init.uniform_(self.weight, -1.0, 1.0)
+
+    def forward(self, x):
+        w = self.read_weight()
+        if w.dim() == 2:
+            return F.linear(x, w, self.bias)
+        k = w.shape[0]
+        out = torch.bmm(x.reshape(k, -1, x.shape[-1]), w.transpose(1, 2)).reshape(x.shape[0], -1)
+        return out if self.bias is None else out + self.bias
+
+
+class BinaryConv2d(StoredWeights, nn.Conv2d):
+    """2-D convolution with binary weights; accepts stacked fault draws (grouped conv)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=False):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias)
+        nn.init.uniform_(self.weight, -1.0, 1.0)
+
+    def forward(self, x):
+        w = self.read_weight()
+        if w.dim() == 4:
+            return F.conv2d(x, w, self.bias, self.stride, self.padding)
+        k, out_c = w.shape[0], w.shape[1]
+        b = x.shape[0] // k
+        xg = x.reshape(k, b, *x.shape[1:]).transpose(0, 1).reshape(b, -1, *x.shape[2:])
+        y = F.conv2d(xg, w.reshape(k * out_c, *w.shape[2:]), None, self.stride, self.padding, groups=k)
+        y = y.reshape(b, k, out_c, *y.shape[2:]).transpose(0, 1).reshape(k * b, out_c, *y.shape[2:])
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+
+def stored_layers(net: nn.Module) -> list[tuple[str, StoredWeights]]:
+    """Layers whose weights live in the weight memory, in network order."""
+    return [(name, m) for name, m in net.named_modules() if isinstance(m, StoredWeights)]
+
+
+def assign_memory_map(net: nn.Module, base_word: int = 0) -> None:
+    """Give every stored layer its :class:`FaultSite` (region in the shared memory map)."""
+    layers = stored_layers(net)
+    regions = memory_map([(n, tuple(m.weight.shape), m.encoding) for n, m in layers], base_word)
+    for i, ((name, m), region) in enumerate(zip(layers, regions)):
+        m.fault_site = FaultSite(name, i, region)
+
+
+def attach_faults(net: nn.Module, injector: FaultInjector | None) -> None:
+    """Route every stored layer's weight reads through ``injector`` (``None`` detaches)."""
+    if any(m.fault_site is None for _, m in stored_layers(net)):
+        assign_memory_map(net)
+    for _, m in stored_layers(net):
+        m.fault_injector = injector
+
+
+def clip_latent_weights(net: nn.Module) -> None:
+    for _, m in stored_layers(net):
+        m.clip_latent_()
