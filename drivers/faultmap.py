@@ -1,0 +1,221 @@
+"""Recorded fault maps: what a region of the memory under test read back at one operating point.
+
+On-disk format (``docs/FAULTMAP_FORMAT.md``, version :data:`FORMAT_VERSION`): an ``.npz``
+(zip, no pickles) with three members:
+
+* ``meta``: UTF-8 JSON (a 1-D uint8 array) with chip id, operating point, temperature,
+  pattern, repeats, memory-layout version, timestamp, base word, word count and a checksum;
+* ``written``: ``uint32[n_words]``, the words written before the reads;
+* ``xor``: ``uint32[n_reads, n_words]``, per read the bits that read back wrong
+  (``read = written ^ xor``), so the flipped bit addresses, the read-back (stuck) values and
+  the 0->1 / 1->0 split all follow from the file.
+
+Word ``i`` of the map is word ``base_word + i`` of the weight memory; bit ``b`` of it has the
+global bit address ``32 * (base_word + i) + b`` of ``drivers.memory_layout``.
+numpy only (``drivers/`` never imports torch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from drivers.memory_layout import LAYOUT_VERSION, WORD_BITS
+
+FORMAT_NAME = "faultbench-faultmap"
+FORMAT_VERSION = 1
+SUFFIX = ".npz"
+_MEMBERS = ("meta", "written", "xor")
+
+
+class FaultMapError(ValueError):
+    """A fault-map file that cannot be used; the message names the file and the problem."""
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _popcount(words: np.ndarray) -> int:
+    return int(np.unpackbits(np.ascontiguousarray(words, dtype="<u4").view(np.uint8)).sum())
+
+
+@dataclass
+class FaultMap:
+    """Reads of ``n_words`` words from ``base_word`` after writing ``written``.
+
+    ``operating_point``: ``{"name": ..., "voltage_V": ...}`` for a supply voltage, or
+    ``{"name": ..., "condition": ...}`` for e.g. an RRAM programming condition.
+    ``repeats``: the sweep's repeat index of each read (``len == n_reads``).
+    """
+
+    written: np.ndarray
+    xor: np.ndarray
+    chip_id: str
+    operating_point: dict
+    pattern: str
+    base_word: int = 0
+    repeats: list[int] | None = None
+    temperature_C: float | None = None
+    layout_version: int = LAYOUT_VERSION
+    timestamp: str = field(default_factory=_utc_now)
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.written = np.ascontiguousarray(self.written, dtype=np.uint32).reshape(-1)
+        self.xor = np.ascontiguousarray(self.xor, dtype=np.uint32)
+        if self.xor.ndim == 1:
+            self.xor = self.xor[None, :]
+        if self.xor.ndim != 2 or self.xor.shape[1] != self.written.size:
+            raise ValueError(f"xor has shape {self.xor.shape}; expected [n_reads, {self.written.size}]")
+        if "name" not in self.operating_point:
+            raise ValueError("operating_point needs a 'name'")
+        self.repeats = list(range(self.n_reads)) if self.repeats is None else [int(r) for r in self.repeats]
+        if len(self.repeats) != self.n_reads:
+            raise ValueError(f"{len(self.repeats)} repeats for {self.n_reads} reads")
+
+    @classmethod
+    def from_reads(cls, written: np.ndarray, reads: Sequence[np.ndarray], **meta) -> "FaultMap":
+        """Build a map from the written words and the raw words read back (one array per read)."""
+        written = np.asarray(written, dtype=np.uint32).reshape(-1)
+        xor = np.stack([np.asarray(r, dtype=np.uint32).reshape(-1) ^ written for r in reads])
+        return cls(written=written, xor=xor, **meta)
+
+    # --- views -----------------------------------------------------------------------
+    @property
+    def n_words(self) -> int:
+        return int(self.written.size)
+
+    @property
+    def n_reads(self) -> int:
+        return int(self.xor.shape[0])
+
+    @property
+    def n_bits(self) -> int:
+        return self.n_words * WORD_BITS
+
+    @property
+    def first_bit(self) -> int:
+        return self.base_word * WORD_BITS
+
+    def read(self, i: int = 0) -> np.ndarray:
+        """The words that read ``i`` returned."""
+        return self.written ^ self.xor[i]
+
+    def flipped_addresses(self, i: int = 0) -> np.ndarray:
+        """Sorted global bit addresses that read ``i`` returned flipped."""
+        bits = np.unpackbits(self.xor[i].astype("<u4").view(np.uint8), bitorder="little")
+        return np.flatnonzero(bits).astype(np.int64) + self.first_bit
+
+    def bit_plane(self, words: np.ndarray) -> np.ndarray:
+        """``uint32[..., n_words]`` -> ``uint8[..., n_bits]`` indexed by bit address - first_bit."""
+        w = np.ascontiguousarray(words, dtype="<u4")
+        return np.unpackbits(w.view(np.uint8), axis=-1, bitorder="little")
+
+    def flip_counts(self, i: int | None = None) -> tuple[int, int]:
+        """``(flips 0->1, flips 1->0)`` of read ``i`` (all reads summed when ``None``)."""
+        xor = self.xor if i is None else self.xor[i:i + 1]
+        return _popcount(xor & ~self.written), _popcount(xor & self.written)
+
+    def ber(self) -> dict:
+        """Bit-error rates over all reads: total and split by written value (ALGORITHMS 2)."""
+        ones = _popcount(self.written)
+        zeros = self.n_bits - ones
+        f01, f10 = self.flip_counts()
+        r = self.n_reads
+        return {"ber": (f01 + f10) / (r * self.n_bits),
+                "ber_0to1": f01 / (r * zeros) if zeros else 0.0,
+                "ber_1to0": f10 / (r * ones) if ones else 0.0}
+
+    # --- metadata ----------------------------------------------------------------------
+    def metadata(self) -> dict:
+        return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "chip_id": self.chip_id,
+                "operating_point": dict(self.operating_point), "temperature_C": self.temperature_C,
+                "pattern": self.pattern, "repeats": self.repeats, "layout_version": self.layout_version,
+                "timestamp": self.timestamp, "base_word": self.base_word, "n_words": self.n_words,
+                "n_reads": self.n_reads, "extra": self.extra}
+
+
+def checksum(meta: dict, written: np.ndarray, xor: np.ndarray) -> str:
+    """``sha256:`` over the canonical JSON of ``meta`` (without ``checksum``) and the words (LE)."""
+    h = hashlib.sha256()
+    h.update(json.dumps({k: v for k, v in meta.items() if k != "checksum"}, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(written, dtype="<u4").tobytes())
+    h.update(np.ascontiguousarray(xor, dtype="<u4").tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def write_faultmap(path: str | os.PathLike, fmap: FaultMap) -> Path:
+    """Write ``fmap`` atomically (temporary file, then rename); returns the path."""
+    path = Path(path)
+    meta = fmap.metadata()
+    meta["checksum"] = checksum(meta, fmap.written, fmap.xor)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8),
+                        written=fmap.written.astype("<u4"), xor=fmap.xor.astype("<u4"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.getvalue())
+    os.replace(tmp, path)
+    return path
+
+
+def read_faultmap(path: str | os.PathLike) -> FaultMap:
+    """Read and verify a fault map; any problem raises :class:`FaultMapError` naming the file."""
+    path = Path(path)
+
+    def fail(why: str) -> FaultMapError:
+        return FaultMapError(f"fault map {path}: {why}")
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [m for m in _MEMBERS if m not in z.files]
+            if missing:
+                raise fail(f"not a faultbench fault map (missing members {missing})")
+            arrays = {m: z[m] for m in _MEMBERS}
+    except FaultMapError:
+        raise
+    except FileNotFoundError:
+        raise fail("no such file") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
+        raise fail(f"truncated or corrupted ({type(exc).__name__}: {exc})") from None
+    try:
+        meta = json.loads(arrays["meta"].tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise fail(f"metadata is not valid JSON ({exc})") from None
+    if meta.get("format") != FORMAT_NAME:
+        raise fail(f"format is {meta.get('format')!r}, expected {FORMAT_NAME!r}")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise fail(f"format_version {meta.get('format_version')!r} is not supported (this reader: {FORMAT_VERSION})")
+    if meta.get("layout_version") != LAYOUT_VERSION:
+        raise fail(f"recorded with memory layout version {meta.get('layout_version')}, this is version {LAYOUT_VERSION}")
+    written, xor = arrays["written"], arrays["xor"]
+    if written.dtype != np.uint32 or xor.dtype != np.uint32 or xor.ndim != 2 or written.ndim != 1:
+        raise fail(f"arrays have unexpected types/shapes (written {written.dtype}{written.shape}, xor {xor.dtype}{xor.shape})")
+    if xor.shape != (meta.get("n_reads"), meta.get("n_words")) or written.size != meta.get("n_words"):
+        raise fail(f"array shapes {written.shape}/{xor.shape} disagree with n_words={meta.get('n_words')}, "
+                   f"n_reads={meta.get('n_reads')}")
+    if checksum(meta, written, xor) != meta.get("checksum"):
+        raise fail("checksum mismatch: the file was modified or corrupted")
+    try:
+        return FaultMap(written=written, xor=xor, chip_id=meta["chip_id"], operating_point=meta["operating_point"],
+                        pattern=meta["pattern"], base_word=int(meta["base_word"]), repeats=meta["repeats"],
+                        temperature_C=meta["temperature_C"], layout_version=meta["layout_version"],
+                        timestamp=meta["timestamp"], extra=meta.get("extra", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise fail(f"incomplete metadata ({type(exc).__name__}: {exc})") from None
+
+
+def list_faultmaps(directory: str | os.PathLike) -> list[Path]:
+    """Fault-map files in ``directory`` (recursively), sorted by path."""
+    return sorted(p for p in Path(directory).rglob(f"*{SUFFIX}") if p.is_file())
