@@ -1,0 +1,102 @@
+"""Sweep report: accuracy vs memory energy across methods (seed 1, Fig. 3).
+
+Each finished trial gives one point (energy relative to the reliable network, accuracy).
+The Pareto front keeps the points no other point beats in both. Iso-accuracy energy ratio
+[our definition, as in benchmarks/energy_isoaccuracy.py]: for each method, the lowest
+energy among its points whose accuracy is within ``tolerance`` (default 0.5 point) of the
+best reliable accuracy, reported as ``E_reliable / E_method`` (how many times less energy).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.sweep.executors import TRIAL_FILE
+
+
+@dataclass(frozen=True)
+class Point:
+    trial: str
+    method: str
+    label: str
+    accuracy: float
+    accuracy_ci: float
+    energy_J: float  # predicted memory energy of one inference (ALGORITHMS 3)
+
+
+def pareto_front(points: list[Point]) -> list[Point]:
+    """Points not dominated (lower-or-equal energy and higher-or-equal accuracy, one strictly)."""
+    front = []
+    for p in points:
+        dominated = any(q.energy_J <= p.energy_J and q.accuracy >= p.accuracy
+                        and (q.energy_J < p.energy_J or q.accuracy > p.accuracy) for q in points)
+        if not dominated:
+            front.append(p)
+    return sorted(front, key=lambda p: p.energy_J)
+
+
+def iso_accuracy(points: list[Point], tolerance: float = 0.005) -> dict[str, dict]:
+    """Per method: cheapest point within ``tolerance`` of the best reliable accuracy."""
+    reliable = [p for p in points if p.method == "reliable"]
+    if not reliable:
+        return {}
+    ref = max(reliable, key=lambda p: p.accuracy)
+    target = ref.accuracy - tolerance
+    out = {}
+    for method in sorted({p.method for p in points}):
+        ok = [p for p in points if p.method == method and p.accuracy >= target]
+        if ok:
+            best = min(ok, key=lambda p: p.energy_J)
+            out[method] = {"trial": best.trial, "accuracy": best.accuracy, "energy_J": best.energy_J,
+                           "energy_saving_x": ref.energy_J / best.energy_J}
+        else:
+            out[method] = {"trial": None, "accuracy": None, "energy_J": None, "energy_saving_x": None}
+    return {"reference": {"trial": ref.trial, "accuracy": ref.accuracy, "energy_J": ref.energy_J,
+                          "target": target}, "methods": out}
+
+
+def collect(sweep_dir: Path, read_metrics) -> tuple[list[Point], list[dict]]:
+    """Points of the finished trials, and the records of the failed ones."""
+    trials_dir = sweep_dir / "trials"
+    if not trials_dir.is_dir():
+        raise BenchError(f"{sweep_dir} has no trials/ folder: is it a sweep directory (bench sweep --out)?")
+    points, failed = [], []
+    for record_path in sorted(trials_dir.glob(f"*/{TRIAL_FILE}")):
+        record = json.loads(record_path.read_text())
+        if record["status"] != "done":
+            failed.append(record)
+            continue
+        params = record["params"]
+        method = params.get("method", "reliable")
+        label = {"reliable": f"width {params.get('width', 1)}", "uniform": f"eps {params.get('eps')}",
+                 "lanmax": f"lambda {params.get('lambda')}"}.get(method, method)
+        acc, ci, energy = read_metrics(record_path.parent)
+        points.append(Point(record["name"], method, label, acc, ci, energy))
+    return points, failed
+
+
+def plot(points: list[Point], front: list[Point], reference_J: float, path: Path) -> None:
+    """Accuracy vs energy relative to the reference reliable network, one curve per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for method in sorted({p.method for p in points}):
+        ps = sorted((p for p in points if p.method == method), key=lambda p: p.energy_J)
+        ax.errorbar([p.energy_J / reference_J for p in ps], [100 * p.accuracy for p in ps],
+                    yerr=[100 * p.accuracy_ci for p in ps], fmt="o-", capsize=3, label=method)
+    ax.plot([p.energy_J / reference_J for p in front], [100 * p.accuracy for p in front], "k--", lw=1, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel("memory energy relative to the reference reliable network")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("accuracy vs memory energy")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

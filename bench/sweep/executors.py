@@ -1,0 +1,164 @@
+"""Run a sweep's trials: locally (sequential or a process pool) or as Ray tasks.
+
+Every trial runs the ordinary ``bench`` command in-process (:func:`run_trial`) and so
+writes an ordinary run directory. Its outcome goes to ``trial.json`` beside the run:
+``status`` ``done`` or ``failed`` (with the error), parameters, duration. A re-run of the
+sweep skips ``done`` trials and retries ``failed`` ones.
+
+Ray (optional extra ``faultbench[ray]``): each trial is a Ray task with its resource
+request. The task runs in a scratch directory on whichever node Ray picks and returns the
+run directory as a tar archive, which the driver unpacks into the sweep directory, so a
+multi-node cluster needs no shared file system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Iterable
+
+from bench.errors import BenchError
+from bench.sweep.spec import Trial
+
+TRIAL_FILE = "trial.json"
+EXECUTORS = ("local", "ray")
+
+
+def trial_dir(sweep_dir: Path, trial: Trial) -> Path:
+    return sweep_dir / "trials" / trial.name
+
+
+def trial_status(sweep_dir: Path, trial: Trial) -> str | None:
+    path = trial_dir(sweep_dir, trial) / TRIAL_FILE
+    try:
+        return json.loads(path.read_text()).get("status")
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def run_trial(trial: Trial, out_dir: str, threads: int = 1) -> dict:
+    """Run one trial's ``bench`` command into ``out_dir``; never raises (errors are recorded)."""
+    import torch  # the trial's own process: bound its threads to its CPU request
+
+    from bench.cli import main
+
+    torch.set_num_threads(max(1, threads))
+    started = time.time()
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            code = main(trial.argv(Path(out_dir)))
+        error = None if code == 0 else f"bench {trial.command} exited with {code}: {stderr.getvalue().strip()[-2000:]}"
+    except BaseException as exc:  # a trial's crash must not take the sweep down
+        code, error = 1, "".join(traceback.format_exception(exc))[-4000:]
+    record = {"name": trial.name, "command": trial.command, "params": trial.params,
+              "status": "done" if error is None else "failed", "error": error,
+              "seconds": round(time.time() - started, 3), "host": os.uname().nodename}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / TRIAL_FILE).write_text(json.dumps(record, indent=2, default=str))
+    return record
+
+
+def _prepare(sweep_dir: Path, trial: Trial) -> str:
+    """A retried trial starts from a clean directory (a failed run may be half-written)."""
+    path = trial_dir(sweep_dir, trial)
+    if path.exists():
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def run_local(trials: list[Trial], sweep_dir: Path, jobs: int, cpus_per_trial: int,
+              on_done: Callable[[dict], None]) -> list[dict]:
+    """Sequential (``jobs=1``) or a process pool of at most the machine's cores."""
+    jobs = max(1, min(jobs, os.cpu_count() or 1, len(trials) or 1))
+    if jobs == 1:
+        results = []
+        for t in trials:
+            results.append(run_trial(t, _prepare(sweep_dir, t), cpus_per_trial))
+            on_done(results[-1])
+        return results
+    import multiprocessing
+
+    results = []
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_trial, t, _prepare(sweep_dir, t), cpus_per_trial) for t in trials]
+        for fut in as_completed(futures):
+            results.append(fut.result())
+            on_done(results[-1])
+    return results
+
+
+def _ray_trial(trial: Trial, threads: int) -> tuple[dict, bytes]:
+    """Ray task body: run in a scratch dir, return the record and the run dir as tar bytes."""
+    with tempfile.TemporaryDirectory(prefix="faultbench-trial-") as tmp:
+        out = Path(tmp) / trial.name
+        record = run_trial(trial, str(out), threads)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            tar.add(out, arcname=".")
+        return record, buf.getvalue()
+
+
+def _unpack(archive: bytes, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(dest, filter="data")
+
+
+def run_ray(trials: list[Trial], sweep_dir: Path, address: str | None, cpus_per_trial: int,
+            gpus_per_trial: float, on_done: Callable[[dict], None], num_cpus: int | None = None) -> list[dict]:
+    try:
+        import ray
+    except ImportError:
+        raise BenchError("executor 'ray' needs Ray: pip install 'faultbench[ray]' (or use --executor local)") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        init = {"address": address} if address else {"num_cpus": num_cpus or os.cpu_count()}
+        try:
+            ray.init(**init, include_dashboard=False, log_to_driver=False)
+        except ConnectionError as exc:
+            raise BenchError(f"cannot reach the Ray cluster at {address!r}: {exc}") from None
+    remote = ray.remote(_ray_trial).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial, max_retries=0)
+    pending = {remote.remote(t, cpus_per_trial): t for t in trials}
+    results = []
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            trial = pending.pop(ready[0])
+            dest = Path(_prepare(sweep_dir, trial))
+            try:
+                record, archive = ray.get(ready[0])
+                _unpack(archive, dest)
+            except Exception as exc:  # the task itself died (worker lost, OOM): record it
+                record = {"name": trial.name, "command": trial.command, "params": trial.params,
+                          "status": "failed", "error": f"Ray task failed: {exc}", "seconds": None}
+                (dest / TRIAL_FILE).write_text(json.dumps(record, indent=2, default=str))
+            results.append(record)
+            on_done(record)
+    finally:
+        if started_here:
+            ray.shutdown()
+    return results
+
+
+def pending_trials(trials: Iterable[Trial], sweep_dir: Path) -> list[Trial]:
+    return [t for t in trials if trial_status(sweep_dir, t) != "done"]
+
+
+def write_manifest(sweep_dir: Path, trials: list[Trial], settings: dict) -> None:
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {"settings": settings, "trials": [asdict(t) for t in trials]}
+    tmp = sweep_dir / "sweep.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    tmp.replace(sweep_dir / "sweep.json")

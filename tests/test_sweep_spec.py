@@ -1,0 +1,80 @@
+"""Sweep files, trial naming, Pareto front and iso-accuracy ratios (no training)."""
+
+import pytest
+
+from bench.errors import BenchError
+from bench.sweep.aggregate import Point, iso_accuracy, pareto_front
+from bench.sweep.spec import from_cli, load_sweep_file
+
+
+def write(tmp_path, text):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_groups_cross_lists_and_seeds(tmp_path):
+    spec = load_sweep_file(write(tmp_path, """
+base: {arch: mlp, epochs: 2}
+groups:
+  - {method: reliable, width: [0.5, 1]}
+  - {method: lanmax, lambda: [0.1, 0.5, 1.0]}
+seeds: [0, 1]
+"""))
+    trials = spec.trials()
+    assert len(trials) == (2 + 3) * 2
+    names = [t.name for t in trials]
+    assert len(set(names)) == len(names)
+    assert "method-lanmax_lambda-0.5_seed-1" in names
+    t = next(t for t in trials if t.name == "method-reliable_width-0.5_seed-0")
+    assert t.params == {"arch": "mlp", "epochs": 2, "method": "reliable", "width": 0.5, "seed": 0}
+    argv = t.argv(tmp_path / "out")
+    assert argv[:1] == ["train"] and argv[argv.index("--width") + 1] == "0.5"
+    assert argv[-2:] == ["--out", str(tmp_path / "out")]
+
+
+def test_cli_grid_parses_numbers():
+    spec = from_cli(["arch=mlp", "epochs=3"], ["lambda=0.1,0.5"], [0], "train")
+    assert [t.params["lambda"] for t in spec.trials()] == [0.1, 0.5]
+    assert spec.base["epochs"] == 3
+
+
+@pytest.mark.parametrize("text, words", [
+    ("base: {}\nbogus: 1\n", "unknown key"),
+    ("command: fly\n", "command"),
+    ("groups: {method: lanmax}\n", "groups"),
+    ("base: {out: x}\n", "'out'"),
+    ("seeds: [a]\n", "seeds"),
+    ("base: [unclosed\n", "not valid YAML"),
+])
+def test_bad_sweep_files_name_the_problem(tmp_path, text, words):
+    with pytest.raises(BenchError, match=words):
+        load_sweep_file(write(tmp_path, text))
+
+
+def test_missing_sweep_file(tmp_path):
+    with pytest.raises(BenchError, match="does not exist"):
+        load_sweep_file(tmp_path / "nope.yaml")
+
+
+def P(name, method, acc, energy):
+    return Point(name, method, name, acc, 0.0, energy)
+
+
+def test_pareto_front_drops_dominated_points():
+    pts = [P("a", "reliable", 0.95, 10.0), P("b", "uniform", 0.94, 6.0), P("c", "uniform", 0.93, 7.0),
+           P("d", "lanmax", 0.949, 3.0), P("e", "lanmax", 0.90, 1.0)]
+    assert [p.trial for p in pareto_front(pts)] == ["e", "d", "a"]
+
+
+def test_iso_accuracy_picks_cheapest_point_within_tolerance():
+    pts = [P("r1", "reliable", 0.95, 10.0), P("r2", "reliable", 0.93, 5.0),
+           P("u1", "uniform", 0.946, 7.0), P("u2", "uniform", 0.94, 4.0),
+           P("l1", "lanmax", 0.947, 2.5), P("l2", "lanmax", 0.80, 0.5)]
+    iso = iso_accuracy(pts, tolerance=0.005)
+    assert iso["reference"]["trial"] == "r1"
+    assert iso["methods"]["uniform"]["trial"] == "u1"
+    assert iso["methods"]["lanmax"]["energy_saving_x"] == pytest.approx(4.0)
+    assert iso["methods"]["reliable"]["energy_saving_x"] == pytest.approx(1.0)
+    none = iso_accuracy([P("r", "reliable", 0.9, 1.0), P("x", "lanmax", 0.5, 0.1)])
+    assert none["methods"]["lanmax"]["trial"] is None
