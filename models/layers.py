@@ -145,3 +145,48 @@ def attach_faults(net: nn.Module, injector: FaultInjector | None) -> None:
 def clip_latent_weights(net: nn.Module) -> None:
     for _, m in stored_layers(net):
         m.clip_latent_()
+
+
+class QuantizeInput(nn.Module):
+    """Inputs as the firmware receives them: signed ``bits``-bit fixed point in [-1, 1].
+
+    ``q(x) = round(clamp(x, -1, 1) * L) / L`` with ``L = 2^(bits-1) - 1`` (127 for 8 bits);
+    straight-through backward (identity inside [-1, 1]).
+    """
+
+    def __init__(self, bits: int = 8):
+        super().__init__()
+        self.bits = bits
+        self.levels = 2 ** (bits - 1) - 1
+
+    def forward(self, x):
+        x = x.clamp(-1.0, 1.0)
+        return x + (torch.round(x * self.levels) / self.levels - x).detach()
+
+    def extra_repr(self):
+        return f"bits={self.bits}"
+
+
+class Scale(nn.Module):
+    """Positive scalar on the last layer's integer scores: ``y = s * z``, ``s = exp(log_s) > 0``.
+
+    The only float op after the last binary layer; ``s > 0`` keeps ``argmax`` unchanged, so
+    deployment reports the integer scores ``z``. ``learnable=False`` fixes ``s`` at ``init``.
+    """
+
+    def __init__(self, init: float = 1.0, learnable: bool = True):
+        super().__init__()
+        if init <= 0:
+            raise ValueError(f"Scale init {init} must be > 0")
+        log_s = torch.tensor(float(init)).log()
+        if learnable:
+            self.log_s = nn.Parameter(log_s)
+        else:
+            self.register_buffer("log_s", log_s)
+
+    @property
+    def value(self) -> float:
+        return float(self.log_s.exp())
+
+    def forward(self, x):
+        return x * self.log_s.exp()
