@@ -1,0 +1,129 @@
+"""LaNMax math and method. [ALGORITHMS 4]"""
+
+import math
+
+import pytest
+import torch
+
+from models.energy import EnergyModel, LayerMemory, network_energy, reliable_energy
+from models.lanmax import (Lanmax, LanmaxOptions, layer_bits, nesterov_step, normalised, ols_slope, surrogate,
+                           surrogate_gradient)
+from models.methods import LayerInfo, MethodContext, build_method, method_names
+
+LAYERS = [LayerMemory("a", 1000, 1), LayerMemory("b", 50, 1), LayerMemory("c", 10, 2)]
+
+
+def test_ols_recovers_known_slope():
+    g = torch.Generator().manual_seed(0)
+    true = torch.tensor([0.3, -0.05, 0.0], dtype=torch.float64)
+    deltas = 0.5 * (torch.randint(0, 3, (200, 3), generator=g) - 1).double()
+    losses = 1.7 + deltas @ true + 0.02 * torch.randn(200, generator=g, dtype=torch.float64)
+    c, slope = ols_slope(deltas, losses)
+    assert c == pytest.approx(1.7, abs=0.01)
+    assert slope.tolist() == pytest.approx(true.tolist(), abs=0.02)
+
+
+def test_ols_exact_without_noise_and_ridge_shrinks():
+    deltas = torch.tensor([[-1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])
+    losses = 2.0 + deltas @ torch.tensor([0.5, -2.0])
+    c, slope = ols_slope(deltas, losses)
+    assert c == pytest.approx(2.0) and slope.tolist() == pytest.approx([0.5, -2.0])
+    _, shrunk = ols_slope(deltas, losses, ridge=10.0)
+    assert float(shrunk.norm()) < float(slope.norm())
+
+
+def test_ols_too_few_batches_is_a_clear_error():
+    with pytest.raises(ValueError, match="3 mini-batches for 2 layers"):
+        ols_slope(torch.zeros(3, 2), torch.zeros(3))
+    ols_slope(torch.eye(3)[:, :2], torch.ones(3), ridge=0.1)  # ridge: allowed
+
+
+def test_surrogate_matches_energy_module():
+    model = EnergyModel(E0=1e-16, beta=2e-15, eps_ref=1e-10)
+    theta = torch.tensor([-2.0, -4.0, -1.5], dtype=torch.float64)
+    eps = {l.name: 10 ** float(t) for l, t in zip(LAYERS, theta)}
+    ratio = network_energy(LAYERS, eps, model) / reliable_energy(LAYERS, model)
+    j = surrogate(theta, 0.6, 0.3, layer_bits(LAYERS), model, lambda_=0.7, mu=0.1, theta_min=-6.0)
+    decay = 0.5 * (16 + 4 + 4.5 ** 2)
+    assert j == pytest.approx(2.0 + 0.7 * math.sqrt(ratio) + 0.1 * decay)
+
+
+def test_surrogate_gradient_matches_finite_differences():
+    model = EnergyModel(E0=3e-16, beta=1e-15, eps_ref=1e-12)
+    n_bits = layer_bits(LAYERS)
+    theta = torch.tensor([-2.0, -4.0, -1.5], dtype=torch.float64)
+    kw = dict(n_bits=n_bits, model=model, lambda_=0.9, mu=0.05, theta_min=-6.0)
+    # loss part: zero slope so the gradient is energy + decay only, checked numerically
+    grad = surrogate_gradient(theta, torch.zeros(3), 1.0, **kw)
+    h = 1e-6
+    for i in range(3):
+        e = torch.zeros(3, dtype=torch.float64)
+        e[i] = h
+        fd = (surrogate(theta + e, 1.0, 1.0, **kw) - surrogate(theta - e, 1.0, 1.0, **kw)) / (2 * h)
+        assert float(grad[i]) == pytest.approx(fd, rel=1e-6)
+    # regression part enters as slope / L_best
+    with_slope = surrogate_gradient(theta, torch.tensor([1.0, 0.0, -2.0]), 0.5, **kw)
+    assert (with_slope - grad).tolist() == pytest.approx([2.0, 0.0, -4.0])
+
+
+def test_normalised_and_nesterov():
+    g = normalised(torch.tensor([3.0, 4.0]))
+    assert g.tolist() == pytest.approx([0.6, 0.8])
+    assert normalised(torch.zeros(2)).tolist() == [0.0, 0.0]
+    theta, v = nesterov_step(torch.zeros(2), g, torch.zeros(2), lr=0.1, momentum=0.9)
+    assert v.tolist() == pytest.approx([0.6, 0.8])
+    assert theta.tolist() == pytest.approx([-0.1 * 0.6 * 1.9, -0.1 * 0.8 * 1.9])
+
+
+def _context(batches=20, epochs=8):
+    layers = tuple(LayerInfo(l.name, l.n_params, l.bits) for l in LAYERS)
+    return MethodContext(model=torch.nn.Identity(), epochs=epochs, batches_per_epoch=batches, layers=layers)
+
+
+def test_registered_and_options_resolve():
+    assert "lanmax" in method_names()
+    m = build_method("lanmax", _context(), {"lambda": "0.25", "t_stop": "3"})
+    assert isinstance(m, Lanmax) and m.options.lambda_ == 0.25 and m.t_stop == 3
+
+
+def test_too_few_batches_per_epoch_fails_at_build():
+    with pytest.raises(ValueError, match="OLS needs more than 4"):
+        Lanmax(_context(batches=4), LanmaxOptions())
+    Lanmax(_context(batches=4), LanmaxOptions(ridge=1.0))
+
+
+def _synthetic_run(method, epochs, batches, loss_of_theta, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    for epoch in range(epochs):
+        for _ in range(batches):
+            rates = method.before_batch(gen)
+            theta = torch.tensor([math.log10(rates[n]) for n in method.names])
+            method.after_batch(loss_of_theta(theta) + 0.001 * float(torch.randn(1, generator=gen)))
+        history.append(method.end_epoch(epoch))
+    return history
+
+
+def test_closed_loop_raises_eps_of_insensitive_layers_and_freezes():
+    # layer "a" (most bits) barely matters, layer "c" is critical above 1e-3
+    def loss(theta):
+        return 0.1 + 0.001 * float(theta[0]) + 2.0 * max(0.0, float(theta[2]) + 3.0) ** 2
+
+    m = Lanmax(_context(epochs=12), LanmaxOptions(lambda_=1.0, t_stop=9))
+    hist = _synthetic_run(m, 12, 20, loss)
+    eps = m.eps()
+    assert eps["a"] > 1e-2  # cheap to make noisy: eps rose from 1e-3
+    assert eps["c"] < 3e-3  # critical: held near its knee
+    assert hist[8]["lanmax_frozen"] and not hist[7]["lanmax_frozen"]
+    assert hist[-1]["eps"] == hist[8]["eps"]  # frozen after t_stop
+    assert hist[-1]["energy_ratio"] < hist[0]["energy_ratio"]
+
+
+def test_state_dict_round_trip_resumes_identically():
+    loss = lambda th: 0.2 + 0.01 * float(th.sum())
+    a = Lanmax(_context(), LanmaxOptions())
+    _synthetic_run(a, 2, 20, loss)
+    b = Lanmax(_context(), LanmaxOptions())
+    b.load_state_dict(a.state_dict())
+    ha, hb = _synthetic_run(a, 2, 20, loss, seed=5), _synthetic_run(b, 2, 20, loss, seed=5)
+    assert ha == hb and torch.equal(a.theta, b.theta)
