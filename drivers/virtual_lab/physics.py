@@ -1,0 +1,186 @@
+"""Ground-truth physics of the virtual chip, in Python (the C twin is ``firmware/ports/host/vchip.c``).
+
+The two must agree bit-exactly on which cells are faulty (tested through the board's READ), so
+both use the same integer hash and the same IEEE double formulas, in the same order.
+
+Model [HARDWARE 2; ALGORITHMS 2 "persistent" and 3]:
+
+* energy per bit access at rail voltage ``V``: ``E(V) = c * V**2 + l * V`` (dynamic
+  ``C V^2`` plus a leakage term proportional to ``V`` over one access);
+* fault probability at that energy: ``p(V) = min(p_max, exp(-(E(V) - E0) / beta))``, the
+  exponential energy-reliability model [ALGORITHMS 3; seed 1 eq. 1];
+* SRAM: cell ``a`` (global bit address, ``drivers/memory_layout.py``) has ``u_a`` uniform in
+  [0, 1) and a stuck value ``s_a`` (1 with probability ``p_stuck_one``) from the chip seed; it
+  is faulty iff ``u_a < p(V_read)`` (persistent, nested as ``V`` falls) and then reads ``s_a``;
+  plus transient flips, fresh per read, at rate ``transient_ratio * p(V)``;
+* RRAM: a write at programming voltage ``V`` fails for bit ``a`` with probability ``p(V)``
+  computed with the *write* energy; a failed bit stores the complement of its target and stays
+  so until the word is written again (persistent after the write). The draw is
+  ``hash(seed, a, generation)`` where ``generation`` counts earlier writes of that word.
+
+Hash: splitmix64's finaliser ``mix`` [Steele et al., OOPSLA 2014]; a uniform is
+``(mix(key ^ a) >> 11) * 2**-53`` with ``key = mix(seed + stream * GOLDEN)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, asdict, fields
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+GOLDEN = 0x9E3779B97F4A7C15
+M64 = (1 << 64) - 1
+STREAM_THRESHOLD, STREAM_STUCK, STREAM_WRITE = 1, 2, 3
+GENERATION_SHIFT = 40  # RRAM draw: bit address + (generation << 40)
+TECHNOLOGIES = ("sram", "rram")
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser on uint64 arrays (wrapping arithmetic, as in C)."""
+    z = np.asarray(x, dtype=np.uint64) + np.uint64(GOLDEN)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def stream_key(seed: int, stream: int) -> int:
+    return int(mix64(np.array([(seed + stream * GOLDEN) & M64], dtype=np.uint64))[0])
+
+
+def uniforms(seed: int, stream: int, index: np.ndarray) -> np.ndarray:
+    """``(mix(key ^ index) >> 11) * 2**-53`` for each uint64 index: exact doubles in [0, 1)."""
+    h = mix64(np.uint64(stream_key(seed, stream)) ^ np.asarray(index, dtype=np.uint64))
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+@dataclass(frozen=True)
+class Chip:
+    """A chip file's contents (``drivers/virtual_lab/chips/*.yaml``); all energies per bit."""
+
+    chip_id: str
+    technology: str = "sram"
+    seed: int = 1
+    mem_words: int = 4096
+    c_read: float = 1.0e-15   # J/V^2 per bit read
+    l_read: float = 0.0       # J/V per bit read (leakage over one access)
+    c_write: float = 1.2e-15  # J/V^2 per bit written
+    l_write: float = 0.0
+    e0: float = 7.3e-17       # J, offset of the energy-reliability model
+    beta: float = 4.53e-17    # J, its slope
+    p_max: float = 0.5
+    p_stuck_one: float = 0.5  # SRAM: P(s_a = 1); != 0.5 gives asymmetric flips
+    transient_ratio: float = 0.0
+
+    def __post_init__(self):
+        where = f"chip {self.chip_id!r}"
+        if self.technology not in TECHNOLOGIES:
+            raise ValueError(f"{where}: technology must be one of {TECHNOLOGIES}, got {self.technology!r}")
+        if not (0 < self.p_max <= 1 and 0 <= self.p_stuck_one <= 1 and 0 <= self.transient_ratio <= 1):
+            raise ValueError(f"{where}: p_max in (0,1], p_stuck_one and transient_ratio in [0,1]")
+        if self.beta <= 0 or self.mem_words <= 0 or not 0 <= self.seed < 2**63:
+            raise ValueError(f"{where}: beta > 0, mem_words > 0 and 0 <= seed < 2**63 required")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Chip":
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"chip file {path}: cannot read: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ValueError(f"chip file {path}: expected a mapping of fields")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"chip file {path}: unknown field(s) {unknown}; known: {sorted(known)}")
+        if "chip_id" not in raw:
+            raise ValueError(f"chip file {path}: field 'chip_id' is required")
+        try:
+            return cls(**raw)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"chip file {path}: {exc}") from exc
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    # --- energy and fault probability (scalar, same operation order as vchip.c) ---------
+
+    def read_energy(self, volts: float) -> float:
+        """J per bit read: ``c V^2 + l V`` [HARDWARE 2]."""
+        return self.c_read * volts * volts + self.l_read * volts
+
+    def write_energy(self, volts: float) -> float:
+        return self.c_write * volts * volts + self.l_write * volts
+
+    def fault_probability(self, energy: float) -> float:
+        """``min(p_max, exp(-(E - E0) / beta))`` [ALGORITHMS 3; seed 1 eq. 1]."""
+        x = (energy - self.e0) / self.beta
+        return min(self.p_max, math.exp(-x))
+
+    def p_read(self, volts: float) -> float:
+        """Persistent SRAM fault probability at read voltage ``volts`` (0 for RRAM)."""
+        return self.fault_probability(self.read_energy(volts)) if self.technology == "sram" else 0.0
+
+    def p_write(self, volts: float) -> float:
+        """RRAM write-failure probability at programming voltage ``volts`` (0 for SRAM)."""
+        return self.fault_probability(self.write_energy(volts)) if self.technology == "rram" else 0.0
+
+    # --- which cells are faulty (arrays over words) ---------------------------------------
+
+    def _bit_index(self, word_addr: np.ndarray) -> np.ndarray:
+        words = np.asarray(word_addr, dtype=np.uint64)
+        return words[:, None] * np.uint64(32) + np.arange(32, dtype=np.uint64)[None, :]
+
+    @staticmethod
+    def _pack(bits: np.ndarray) -> np.ndarray:
+        weights = np.uint64(1) << np.arange(32, dtype=np.uint64)
+        return (bits.astype(np.uint64) * weights).sum(axis=1).astype(np.uint32)
+
+    def fault_mask(self, word_addr: np.ndarray, volts: float) -> np.ndarray:
+        """SRAM: uint32 mask per word of the persistently faulty cells at ``volts``."""
+        p = self.p_read(volts)
+        return self._pack(uniforms(self.seed, STREAM_THRESHOLD, self._bit_index(word_addr)) < p)
+
+    def stuck_values(self, word_addr: np.ndarray) -> np.ndarray:
+        """SRAM: uint32 per word of the values the faulty cells read (bit set iff ``s_a = 1``)."""
+        return self._pack(uniforms(self.seed, STREAM_STUCK, self._bit_index(word_addr)) < self.p_stuck_one)
+
+    def sram_read(self, word_addr: np.ndarray, stored: np.ndarray, volts: float) -> np.ndarray:
+        """What a read at ``volts`` returns for ``stored`` words, without the transient part."""
+        mask = self.fault_mask(word_addr, volts)
+        return (np.asarray(stored, dtype=np.uint32) & ~mask) | (self.stuck_values(word_addr) & mask)
+
+    def rram_write(self, word_addr: np.ndarray, target: np.ndarray, volts: float, generation: int = 0) -> np.ndarray:
+        """What the RRAM stores after writing ``target`` at ``volts`` (``generation``-th write)."""
+        index = self._bit_index(word_addr) + (np.uint64(generation) << np.uint64(GENERATION_SHIFT))
+        failed = self._pack(uniforms(self.seed, STREAM_WRITE, index) < self.p_write(volts))
+        return np.asarray(target, dtype=np.uint32) ^ failed
+
+    def expected_ber(self, volts: float, ones_fraction: float = 0.5) -> dict:
+        """Expected read BER of a pattern with ``ones_fraction`` ones (SRAM, read at ``volts``).
+
+        A faulty cell shows an error only when the stored bit differs from ``s_a``; transient
+        flips (rate ``q = t p``) hit every cell and undo a visible stuck error:
+        ``P(0->1 | stored 0) = p P1 (1-q) + (1 - p P1) q`` and symmetrically for 1->0.
+        """
+        p = self.p_read(volts)
+        q = self.transient_ratio * p
+        p01 = p * self.p_stuck_one * (1 - q) + (1 - p * self.p_stuck_one) * q
+        p10 = p * (1 - self.p_stuck_one) * (1 - q) + (1 - p * (1 - self.p_stuck_one)) * q
+        return {"p": p, "p01": p01, "p10": p10, "ber": (1 - ones_fraction) * p01 + ones_fraction * p10}
+
+    def host_options(self) -> list[str]:
+        """Command-line options of the host firmware's virtual chip (vchip.c) for this chip."""
+        opts = {"--chip-tech": self.technology, "--chip-seed": str(self.seed), "--mem-words": str(self.mem_words),
+                "--chip-c-read": repr(self.c_read), "--chip-l-read": repr(self.l_read),
+                "--chip-c-write": repr(self.c_write), "--chip-l-write": repr(self.l_write),
+                "--chip-e0": repr(self.e0), "--chip-beta": repr(self.beta), "--chip-pmax": repr(self.p_max),
+                "--chip-p1": repr(self.p_stuck_one), "--chip-transient": repr(self.transient_ratio)}
+        return [x for kv in opts.items() for x in kv]
+
+
+CHIPS_DIR = Path(__file__).with_name("chips")
+DEFAULT_CHIP = CHIPS_DIR / "sram_demo.yaml"
