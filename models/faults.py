@@ -198,3 +198,43 @@ class FaultInjector:
             return weight_q * (1 - 2 * mask.to(weight_q.dtype))
         read = layer.from_codes(codes ^ mask).to(weight_q.dtype)
         return weight_q + (read - weight_q).detach()
+
+
+class FixedMasks(FaultModel):
+    """Replays masks drawn once: ``masks[layer name]`` (with a leading draw axis when batched).
+
+    Monte-Carlo evaluation draws one mask set per repetition and keeps it for the whole
+    test set (one "chip" per repetition), and compares batched with one-by-one evaluation.
+    """
+
+    def __init__(self, masks: Mapping[str, torch.Tensor]):
+        self.masks = dict(masks)
+
+    def flip_mask(self, site, codes, rate, generator, draws=None):
+        return self.masks[site.name]
+
+    def describe(self):
+        return {"kind": "fixed-masks", "layers": sorted(self.masks)}
+
+
+#: ``kind`` -> constructor taking the remaining description fields; later issues add theirs.
+FAULT_MODELS = {
+    "bsc": lambda eps=None, bit_rates=None: BinarySymmetric(eps, bit_rates),
+    "asymmetric": lambda p01, p10: Asymmetric(p01, p10),
+}
+
+
+def register_fault_model(kind: str, factory) -> None:
+    FAULT_MODELS[kind] = factory
+
+
+def build_fault_model(description: Mapping | None) -> FaultModel:
+    """Fault model from a config description ``{"kind": ..., **fields}`` (default: BSC)."""
+    desc = dict(description or {"kind": "bsc"})
+    kind = desc.pop("kind", "bsc")
+    if kind not in FAULT_MODELS:
+        raise ValueError(f"fault model kind {kind!r}: expected one of {', '.join(FAULT_MODELS)}")
+    try:
+        return FAULT_MODELS[kind](**desc)
+    except TypeError as exc:
+        raise ValueError(f"fault model {kind!r}: bad fields {sorted(desc)} ({exc})") from None
