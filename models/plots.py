@@ -1,0 +1,47 @@
+"""PNG plots of a run (matplotlib, Agg backend): training curves and eps per layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+TRAINING_CURVES = "training_curves.png"
+EPS_PER_LAYER = "eps_per_layer.png"
+
+
+def plot_run(metrics: Sequence[dict], folder: Path) -> list[Path]:
+    """Write the run's plots into ``folder``; returns the files written."""
+    if not metrics:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    epochs = [r["epoch"] for r in metrics]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, [r["train_loss"] for r in metrics], marker="o")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
+    for key, label in (("train_acc", "train (training faults)"), ("test_acc", "test, fault-free"),
+                       ("test_acc_faulty", "test at the method's eps")):
+        if all(key in r for r in metrics):
+            ax_acc.plot(epochs, [100 * r[key] for r in metrics], marker="o", label=label)
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    ax_acc.legend()
+    fig.tight_layout()
+    written = [folder / TRAINING_CURVES]
+    fig.savefig(written[0], dpi=100)
+    plt.close(fig)
+    with_eps = [r for r in metrics if r.get("eps")]
+    if with_eps:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for name in with_eps[0]["eps"]:
+            ax.plot([r["epoch"] for r in with_eps], [r["eps"][name] for r in with_eps], marker=".", label=name)
+        ax.set(xlabel="epoch", ylabel="eps (bit-error rate)", yscale="log", title="eps per layer")
+        ax.legend(fontsize="small", ncol=2)
+        fig.tight_layout()
+        written.append(folder / EPS_PER_LAYER)
+        fig.savefig(written[-1], dpi=100)
+        plt.close(fig)
+    return written

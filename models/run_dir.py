@@ -1,0 +1,204 @@
+"""A training run on disk (layout in docs/RUN_DIRECTORY.md) and :func:`load_run`.
+
+Every file is written atomically (temporary file in the same folder, then ``os.replace``),
+so an interrupted run never leaves a half-written checkpoint, config or metrics file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+import yaml
+
+CONFIG = "config.yaml"
+SEEDS = "seeds.yaml"
+LAYERS = "layers.json"
+METRICS = "metrics.jsonl"
+EPS_TRAJECTORY = "eps_trajectory.csv"
+FINAL_EPS = "final_eps.json"
+ENERGY_MD, ENERGY_JSON = "energy.md", "energy.json"
+STATUS = "status.json"
+CHECKPOINTS = "checkpoints"
+PLOTS = "plots"
+
+
+class RunDirError(ValueError):
+    """A run directory is missing, incomplete or already in use (message names the path)."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+class RunDir:
+    """Paths and atomic reads/writes of one run directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # --- creation and config ------------------------------------------------------------
+    def create(self, config: Mapping[str, Any], seeds: Mapping[str, int]) -> None:
+        if (self.path / CONFIG).exists():
+            raise RunDirError(f"{self.path} already holds a run ({CONFIG}); resume it or choose another --out")
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path / CONFIG, yaml.safe_dump(dict(config), sort_keys=False))
+        atomic_write_text(self.path / SEEDS, yaml.safe_dump(
+            {"seed": config.get("seed"), "streams": dict(seeds)}, sort_keys=False))
+        atomic_write_text(self.path / METRICS, "")
+        self.write_status(0, complete=False)
+
+    def read_config(self) -> dict:
+        path = self.path / CONFIG
+        if not path.is_file():
+            raise RunDirError(f"{path}: no run here (expected {CONFIG} written by bench train)")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise RunDirError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(data, dict):
+            raise RunDirError(f"{path}: expected a mapping of config fields")
+        return data
+
+    def write_layers(self, layers: Sequence[tuple[str, int, int]]) -> None:
+        rows = [{"name": n, "n_params": p, "bits": b} for n, p, b in layers]
+        atomic_write_text(self.path / LAYERS, json.dumps(rows, indent=1))
+
+    def read_layers(self) -> list[dict]:
+        return json.loads((self.path / LAYERS).read_text())
+
+    def write_status(self, epochs_done: int, complete: bool) -> None:
+        atomic_write_text(self.path / STATUS, json.dumps({"epochs_done": epochs_done, "complete": complete}))
+
+    def status(self) -> dict:
+        path = self.path / STATUS
+        return json.loads(path.read_text()) if path.is_file() else {"epochs_done": 0, "complete": False}
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def checkpoint_path(self, epoch: int) -> Path:
+        return self.path / CHECKPOINTS / f"epoch_{epoch:04d}.pt"
+
+    def checkpoints(self) -> list[Path]:
+        return sorted((self.path / CHECKPOINTS).glob("epoch_*.pt"))
+
+    def save_checkpoint(self, epoch: int, state: Mapping[str, Any]) -> None:
+        buf = io.BytesIO()
+        torch.save(dict(state), buf)
+        atomic_write_bytes(self.checkpoint_path(epoch), buf.getvalue())
+        self.write_status(epoch, complete=False)
+
+    def load_checkpoint(self, epoch: int | None = None, map_location: str = "cpu") -> dict | None:
+        """The checkpoint of ``epoch`` (default: the last one), or ``None`` if there is none."""
+        paths = [self.checkpoint_path(epoch)] if epoch is not None else self.checkpoints()[-1:]
+        if not paths:
+            return None
+        if not paths[0].is_file():
+            raise RunDirError(f"{paths[0]}: no checkpoint for epoch {epoch}")
+        try:
+            return torch.load(paths[0], map_location=map_location, weights_only=True)
+        except Exception as exc:  # torch raises many types for a damaged file
+            raise RunDirError(f"{paths[0]}: unreadable checkpoint ({exc})") from None
+
+    # --- metrics --------------------------------------------------------------------------
+    def append_metrics(self, record: Mapping[str, Any]) -> None:
+        with open(self.path / METRICS, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def read_metrics(self) -> list[dict]:
+        path = self.path / METRICS
+        if not path.is_file():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def truncate_metrics(self, epochs_done: int) -> None:
+        """Keep the records of completed epochs only (before resuming)."""
+        kept = [r for r in self.read_metrics() if r["epoch"] <= epochs_done]
+        atomic_write_text(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in kept))
+
+    # --- results --------------------------------------------------------------------------
+    def final_eps(self) -> dict[str, float] | None:
+        path = self.path / FINAL_EPS
+        return json.loads(path.read_text())["eps"] if path.is_file() else None
+
+    def finish(self, eps: Mapping[str, float] | None) -> None:
+        """Final per-layer eps, eps trajectory, energy table, plots; mark the run complete."""
+        metrics = self.read_metrics()
+        atomic_write_text(self.path / FINAL_EPS, json.dumps({"eps": None if eps is None else dict(eps)}, indent=1))
+        trajectory = [(r["epoch"], r["eps"]) for r in metrics if r.get("eps")]
+        if trajectory:
+            names = list(trajectory[0][1])
+            out = io.StringIO()
+            writer = csv.writer(out)
+            writer.writerow(["epoch"] + names)
+            for epoch, e in trajectory:
+                writer.writerow([epoch] + [e[n] for n in names])
+            atomic_write_text(self.path / EPS_TRAJECTORY, out.getvalue())
+        self.write_energy(eps)
+        from models.plots import plot_run  # matplotlib only when a run finishes
+
+        plot_run(metrics, self.path / PLOTS)
+        self.write_status(metrics[-1]["epoch"] if metrics else 0, complete=True)
+
+    def write_energy(self, eps: Mapping[str, float] | None) -> None:
+        """Per-layer energy table with the default :class:`EnergyModel` (``bench energy`` can
+        recompute with other parameters). Reliable runs and eps below ``eps_ref`` use ``eps_ref``."""
+        from models.energy import EnergyModel, LayerMemory, energy_report
+
+        model = EnergyModel()
+        layers = [LayerMemory(r["name"], r["n_params"], r["bits"]) for r in self.read_layers()]
+        rates = {l.name: max(model.eps_ref, (eps or {}).get(l.name, model.eps_ref)) for l in layers}
+        report = energy_report(layers, rates, model)
+        atomic_write_text(self.path / ENERGY_MD, report.to_markdown())
+        atomic_write_text(self.path / ENERGY_JSON, json.dumps(report.to_dict(), indent=1))
+
+
+def load_run(run_dir: str | Path, epoch: int | None = None, device: str = "cpu"):
+    """``(model, config, extra)`` of a run: the net (eval mode) at its last (or ``epoch``'s)
+    checkpoint, the resolved :class:`TrainConfig`, and ``extra`` with ``eps`` (final per-layer
+    eps, or the method's eps at that epoch; ``None`` for methods without eps), ``epoch``,
+    ``metrics``, ``layers``, ``complete``, ``path``.
+    """
+    from models.training import TrainConfig, build_session
+
+    run = RunDir(run_dir)
+    raw = run.read_config()
+    try:
+        config = TrainConfig.from_dict(raw)
+    except (TypeError, ValueError) as exc:
+        raise RunDirError(f"{run.path / CONFIG}: {exc}") from None
+    config.device = device
+    state = run.load_checkpoint(epoch, map_location=device)
+    if state is None:
+        raise RunDirError(f"{run.path / CHECKPOINTS}: no checkpoint yet (the run has not finished an epoch)")
+    session = build_session(config)
+    session.load_state_dict(state)
+    session.net.eval()
+    status = run.status()
+    eps = session.method.eps()
+    return session.net, config, {
+        "eps": None if eps is None else dict(eps), "epoch": state["epoch"], "metrics": run.read_metrics(),
+        "layers": run.read_layers(), "complete": status["complete"], "path": run.path,
+        "data": session.data, "method": session.method,
+    }

@@ -1,0 +1,259 @@
+"""The training loop: binary weights, faults re-sampled on every forward pass, resumable.
+
+Per mini-batch (see ``models.methods`` for the method protocol)::
+
+    rates = method.before_batch(method_generator)       # None: fault-free batch
+    logits = net(x)   # every stored layer reads its weights through the injector at `rates`
+    loss = method.loss(logits, y); loss.backward()
+    method.step(net, epoch) if method.owns_step else optimizer.step()
+    clip latent weights to [-1, 1]                       [ALGORITHMS 1]
+    method.after_batch(loss)
+
+Optimisers of the papers: ``sgd`` = SGD with Nesterov momentum and step decay (seed 1:
+lr 0.1, x0.2 every 60 epochs), ``adam`` = Adam with exponential decay by steps (seed 2:
+"decrease the learning rate every N epochs by P percent"; its N and P were unreadable,
+our defaults are x0.5 every 10 epochs). Both are ``StepLR(every, factor)``.
+
+Every random stream has its own generator seeded from the run seed
+(:func:`derive_seeds`): weight init, shuffling, augmentation, faults, the method's draws and
+the per-epoch evaluation. Their states go into every checkpoint, so ``resume`` continues
+bit-exactly from the last completed epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from models.architectures import build_model
+from models.data import Dataset, augment, iterate_batches, load_dataset, n_batches
+from models.evaluation import accuracy, mc_accuracy
+from models.faults import GRADIENT_MODES, FaultInjector, build_fault_model
+from models.layers import attach_faults, clip_latent_weights, stored_layers
+from models.methods import MethodContext, NoiseMethod, build_method, resolve_options
+from models.run_dir import RunDir
+
+OPTIMIZERS = ("adam", "sgd")
+#: optimiser -> (lr, decay factor, decay every N epochs) defaults
+OPTIMIZER_DEFAULTS = {"sgd": (0.1, 0.2, 60), "adam": (1e-2, 0.5, 10)}
+STREAMS = ("init", "shuffle", "augment", "faults", "method", "eval")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; ``resolved()`` fills the optimiser and method defaults."""
+
+    arch: str = "mlp"
+    dataset: str = "digits"
+    data_dir: str | None = None
+    width: float = 1.0
+    mode: str = "bnn"
+    method: str = "reliable"
+    method_options: dict = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float | None = None
+    lr_decay: float | None = None
+    lr_decay_every: int | None = None
+    momentum: float = 0.9
+    gradient: str = "straight-through"
+    faults: dict = field(default_factory=lambda: {"kind": "bsc"})
+    seed: int = 0
+    device: str = "cpu"
+    limit_train: int | None = None
+    limit_test: int | None = None
+    eval_draws: int = 8  # fault draws for the per-epoch test accuracy at the method's eps
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {', '.join(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def resolved(self) -> "TrainConfig":
+        """Validate and fill defaults; raises ``ValueError`` naming the bad field."""
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r}: expected one of {OPTIMIZERS}")
+        if self.gradient not in GRADIENT_MODES:
+            raise ValueError(f"gradient {self.gradient!r}: expected one of {GRADIENT_MODES}")
+        for name in ("epochs", "batch_size", "eval_draws"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        lr, decay, every = OPTIMIZER_DEFAULTS[self.optimizer]
+        options = dataclasses.asdict(resolve_options(self.method, self.method_options))
+        build_fault_model(self.faults)
+        return dataclasses.replace(
+            self, lr=self.lr if self.lr is not None else lr,
+            lr_decay=self.lr_decay if self.lr_decay is not None else decay,
+            lr_decay_every=self.lr_decay_every if self.lr_decay_every is not None else every,
+            method_options={k.rstrip("_"): v for k, v in options.items()})
+
+
+def derive_seeds(seed: int) -> dict[str, int]:
+    """Independent 63-bit seeds per random stream (numpy ``SeedSequence`` spawning)."""
+    states = np.random.SeedSequence(seed).generate_state(len(STREAMS), dtype=np.uint64)
+    return {name: int(s >> np.uint64(1)) for name, s in zip(STREAMS, states)}
+
+
+@dataclass
+class Session:
+    """A run's live objects (built fresh or restored from a checkpoint)."""
+
+    config: TrainConfig
+    data: Dataset
+    net: nn.Module
+    method: NoiseMethod
+    optimizer: torch.optim.Optimizer | None
+    scheduler: Any
+    generators: dict[str, torch.Generator]
+    injector: FaultInjector
+    epoch: int = 0  # epochs completed
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "model": self.net.state_dict(),
+                "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+                "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+                "method": self.method.state_dict(),
+                "generators": {k: g.get_state() for k, g in self.generators.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch = state["epoch"]
+        self.net.load_state_dict(state["model"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.method.load_state_dict(state["method"])
+        for k, g in self.generators.items():
+            g.set_state(state["generators"][k])
+
+
+def make_generators(seed: int, device: torch.device) -> dict[str, torch.Generator]:
+    on_device = {"augment", "faults", "eval"}  # draws made on the tensors' device
+    return {name: torch.Generator(device=device if name in on_device else "cpu").manual_seed(s)
+            for name, s in derive_seeds(seed).items()}
+
+
+def build_session(config: TrainConfig, data: Dataset | None = None) -> Session:
+    """Model, method, optimiser and generators for a resolved ``config`` (epoch 0)."""
+    device = torch.device(config.device)
+    data = data or load_dataset(config.dataset, config.data_dir, seed=config.seed,
+                                limit_train=config.limit_train, limit_test=config.limit_test)
+    gens = make_generators(config.seed, device)
+    net = build_model(config.arch, data.in_shape, data.n_classes, config.width, config.mode,
+                      generator=gens["init"]).to(device)
+    injector = FaultInjector(build_fault_model(config.faults), gens["faults"], gradient=config.gradient, enabled=False)
+    attach_faults(net, injector)
+    context = MethodContext(net, config.epochs, n_batches(len(data.train_y), config.batch_size), device)
+    method = build_method(config.method, context, config.method_options)
+    optimizer = scheduler = None
+    if not method.owns_step:
+        params = [p for p in net.parameters() if p.requires_grad]
+        if config.optimizer == "sgd":
+            optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=True)
+        else:
+            optimizer = torch.optim.Adam(params, lr=config.lr)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.lr_decay_every, config.lr_decay)
+    return Session(config, data, net, method, optimizer, scheduler, gens, injector)
+
+
+def train_epoch(s: Session, on_batch: Callable[[int, int], None] | None = None) -> dict:
+    """One epoch of training; returns the epoch's training metrics."""
+    cfg, net, device = s.config, s.net, torch.device(s.config.device)
+    net.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    n = n_batches(len(s.data.train_y), cfg.batch_size)
+    for b, (x, y) in enumerate(iterate_batches(s.data.train_x, s.data.train_y, cfg.batch_size, s.generators["shuffle"])):
+        x, y = x.to(device), y.to(device)
+        if s.data.augment:
+            x = augment(x, s.generators["augment"])
+        rates = s.method.before_batch(s.generators["method"])
+        s.injector.enabled = rates is not None
+        s.injector.rates = rates or {}
+        logits = net(x)
+        loss = s.method.loss(logits, y)
+        net.zero_grad(set_to_none=True)
+        loss.backward()
+        if s.method.owns_step:
+            s.method.step(net, s.epoch)
+        else:
+            s.optimizer.step()
+        clip_latent_weights(net)
+        value = float(loss.detach())
+        s.method.after_batch(value)
+        total_loss += value * len(y)
+        correct += int((logits.argmax(-1) == y).sum())
+        seen += len(y)
+        if on_batch is not None:
+            on_batch(b + 1, n)
+    s.injector.enabled = False
+    return {"train_loss": total_loss / seen, "train_acc": correct / seen}
+
+
+def evaluate_epoch(s: Session) -> dict:
+    """Fault-free test accuracy and, for methods with eps, the mean over ``eval_draws`` draws."""
+    x, y = s.data.test_x, s.data.test_y
+    out = {"test_acc": accuracy(s.net, x, y)}
+    eps = s.method.eps()
+    if eps:
+        r = mc_accuracy(s.net, x, y, eps, s.generators["eval"], s.injector.model,
+                        target=0.0, min_reps=max(2, s.config.eval_draws), max_reps=max(2, s.config.eval_draws),
+                        draws_per_pass=max(2, s.config.eval_draws))
+        out["test_acc_faulty"], out["test_acc_faulty_ci"] = r.mean, r.half_width
+    return out
+
+
+def train(config: TrainConfig, out: str | Path, resume: bool = False, data: Dataset | None = None,
+          on_batch: Callable[[int, int], None] | None = None,
+          on_epoch: Callable[[dict], None] | None = None) -> Session:
+    """Train into run directory ``out`` (see docs/RUN_DIRECTORY.md); ``resume`` continues it.
+
+    A fresh run refuses an ``out`` that already holds a run. Interrupting (Ctrl-C) leaves the
+    last completed epoch's checkpoint, from which ``resume=True`` continues bit-exactly.
+    """
+    run = RunDir(out)
+    if resume:
+        config = TrainConfig.from_dict(run.read_config())
+        s = build_session(config, data)
+        state = run.load_checkpoint(map_location=config.device)
+        if state is not None:
+            s.load_state_dict(state)
+        run.truncate_metrics(s.epoch)
+    else:
+        config = config.resolved()
+        run.create(config.to_dict(), derive_seeds(config.seed))
+        s = build_session(config, data)
+        run.write_layers([(n, m.n_params, m.bits) for n, m in stored_layers(s.net)])
+    while s.epoch < config.epochs:
+        start = time.perf_counter()
+        record = {"epoch": s.epoch + 1}
+        if s.optimizer is not None:
+            record["lr"] = s.optimizer.param_groups[0]["lr"]
+        record.update(train_epoch(s, on_batch))
+        record.update(s.method.end_epoch(s.epoch))
+        if s.scheduler is not None:
+            s.scheduler.step()
+        eps = s.method.eps()
+        if eps is not None:
+            record["eps"] = dict(eps)
+        record.update(evaluate_epoch(s))
+        record["seconds"] = time.perf_counter() - start
+        s.epoch += 1
+        run.append_metrics(record)  # before the checkpoint: resume truncates to the checkpoint
+        run.save_checkpoint(s.epoch, s.state_dict())
+        if on_epoch is not None:
+            on_epoch(record)
+    run.finish(s.method.eps())
+    return s
