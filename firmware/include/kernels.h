@@ -1,0 +1,72 @@
+/* Inference kernels (CMSIS-NN style): a plain reference kernel (_ref) and a fast kernel
+ * (_fast) for each, tested equal (tests/test_kernels.c). No allocation: the caller owns every
+ * buffer; *_buffer_size() companions give the scratch words a kernel needs.
+ *
+ * Encodings (drivers/memory_layout.py, FORMAT.md): binary value v = 1 - 2*b (bit 1 = -1).
+ * Rows of K weights are packed LSB-first into ceil(K/32) words; conv rows in (kh, kw, in_c)
+ * order. Binary activation tensors are one packed bit stream in HWC order (bit
+ * (y*W + x)*C + c), vectors likewise; int8 / int32 tensors are HWC arrays.
+ *
+ * The algebra, written once: for x, w in {-1,+1}^K with bits bx, bw, x_k*w_k = +1 iff
+ * bx_k == bw_k, so with d = popcount(bx XOR bw) over the K bits,
+ *     dot(x, w) = (K - d) - d = K - 2*d.
+ * Padding bits past K are 0 in both operands, so XOR leaves them out of d. Conv zero padding
+ * (PyTorch: padded inputs are 0, contributing nothing) restricts the sum to the valid taps
+ * with a mask m: dot = popcount(m) - 2*popcount((bx XOR bw) AND m).
+ * int8 x binary: dot = sum_k x_k*(1 - 2*bw_k) = sum_k x_k - 2*sum_{bw_k=1} x_k.
+ * int8 x ternary (sign plane s, nonzero plane z): dot = sum_{z_k=1} (s_k ? -x_k : x_k). */
+#ifndef FB_KERNELS_H
+#define FB_KERNELS_H
+#include <stdint.h>
+
+typedef struct {
+    uint16_t in_h, in_w, in_c, out_c;
+    uint8_t kh, kw, stride, pad;
+} fb_conv_shape;
+
+static inline uint32_t fb_words(uint32_t bits) { return (bits + 31u) / 32u; }
+uint32_t fb_conv_out_h(const fb_conv_shape *s);
+uint32_t fb_conv_out_w(const fb_conv_shape *s);
+static inline uint32_t fb_conv_k(const fb_conv_shape *s) { return (uint32_t)s->kh * s->kw * s->in_c; }
+
+/* popcount(a XOR b) over n words; masked variant popcount((a XOR b) AND m). */
+uint32_t fb_xor_popcount(const uint32_t *a, const uint32_t *b, uint32_t n);
+uint32_t fb_xor_popcount_masked(const uint32_t *a, const uint32_t *b, const uint32_t *m, uint32_t n);
+
+/* Binary fully connected: out[o] = dot(x, w_o), x of k bits, w rows of fb_words(k) words. */
+void fb_bin_fc_ref(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out);
+void fb_bin_fc_fast(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out);
+
+/* Binary conv, zero padding, HWC int32 out [out_h][out_w][out_c]. */
+uint32_t fb_bin_conv_buffer_size(const fb_conv_shape *s); /* words: patch + mask */
+void fb_bin_conv_ref(const uint32_t *x, const fb_conv_shape *s, const uint32_t *w, int32_t *out);
+void fb_bin_conv_fast(const uint32_t *x, const fb_conv_shape *s, const uint32_t *w, int32_t *out, uint32_t *buf);
+
+/* First layer: int8 inputs, binary weights. */
+void fb_int8_fc_ref(const int8_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out);
+void fb_int8_fc_fast(const int8_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out);
+uint32_t fb_int8_conv_buffer_size(const fb_conv_shape *s); /* words: int8 patch */
+void fb_int8_conv_ref(const int8_t *x, const fb_conv_shape *s, const uint32_t *w, int32_t *out);
+void fb_int8_conv_fast(const int8_t *x, const fb_conv_shape *s, const uint32_t *w, int32_t *out, uint32_t *buf);
+
+/* WAGE: int8 activations, ternary weights as two planes (sign rows, then nonzero rows). */
+void fb_tern_fc_ref(const int8_t *x, const uint32_t *sign, const uint32_t *nz, uint32_t k, uint32_t n_out, int32_t *out);
+void fb_tern_fc_fast(const int8_t *x, const uint32_t *sign, const uint32_t *nz, uint32_t k, uint32_t n_out, int32_t *out);
+void fb_tern_conv_ref(const int8_t *x, const fb_conv_shape *s, const uint32_t *sign, const uint32_t *nz, int32_t *out);
+void fb_tern_conv_fast(const int8_t *x, const fb_conv_shape *s, const uint32_t *sign, const uint32_t *nz, int32_t *out, uint32_t *buf);
+
+/* Max-pool (window p, stride st, no padding, floor) over HWC int32 / int8 tensors, and over
+ * binary HWC bit streams where max of {-1,+1} values is the AND of their bits. */
+void fb_maxpool_i32(const int32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, int32_t *out);
+void fb_maxpool_i8(const int8_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, int8_t *out);
+void fb_bin_maxpool_ref(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t *out);
+void fb_bin_maxpool_fast(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t *out);
+
+/* Threshold activation (folded BatchNorm + sign) per channel c of n_pix*c accumulators:
+ * y = +1 iff acc >= thr[c] (dir[c] = 0) or acc <= thr[c] (dir[c] = 1); stored bit = (y == -1).
+ * out gets fb_words(n_pix*c) words (tail bits 0). */
+void fb_threshold(const int32_t *acc, uint32_t n_pix, uint32_t c, const int32_t *thr, const uint8_t *dir, uint32_t *out);
+
+/* WAGE activation: a = clamp(round_half_up(acc / 2^shift), 0, amax) (ReLU then Q_A). */
+void fb_requant_relu(const int32_t *acc, uint32_t n, uint32_t shift, int32_t amax, int8_t *out);
+#endif

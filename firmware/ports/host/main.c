@@ -1,0 +1,107 @@
+/* Host port: the firmware as a POSIX process serving the protocol on a loopback TCP socket.
+ *   fw-host [--port N] [--bind ADDR] [memory HAL options, e.g. --mem-words N, lab options]
+ * Port 0 (default) picks a free port; the process prints "faultbench-fw listening on
+ * ADDR:PORT" on stdout once it accepts connections. One client at a time; state persists
+ * across connections like a powered board. The BOOT banner goes to the first client after
+ * start (as a board's UART would deliver it). Stops on SIGTERM/SIGINT. Unknown options are
+ * left to hal_mem_init, which gets the full argv. */
+#define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "fb_port.h"
+#include "fb_protocol.h"
+#include "hal_mem.h"
+
+static int client = -1;
+static uint32_t boot_id;
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig) { (void)sig; stop = 1; }
+
+void port_write(const uint8_t *data, size_t n) {
+    while (n > 0 && client >= 0) {
+        ssize_t k = send(client, data, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return; /* client gone: drop the reply, the accept loop notices */
+        data += k;
+        n -= (size_t)k;
+    }
+}
+
+uint32_t port_counter(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+}
+enum fb_count_unit port_count_unit(void) { return FB_COUNT_NS; }
+uint8_t port_target_id(void) { return FB_TARGET_HOST; }
+uint32_t port_boot_id(void) { return boot_id; }
+
+int main(int argc, char **argv) {
+    const char *bind_addr = "127.0.0.1";
+    int port = 0;
+    for (int i = 1; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--port") == 0) port = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--bind") == 0) bind_addr = argv[++i];
+    }
+    if (hal_mem_init(argc, argv) != 0) return 1;
+    boot_id = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: accept/recv return EINTR */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    int srv = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, bind_addr, &addr.sin_addr) != 1) {
+        fprintf(stderr, "fw-host: bad --bind address %s\n", bind_addr);
+        return 1;
+    }
+    if (bind(srv, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(srv, 1) != 0) {
+        fprintf(stderr, "fw-host: cannot listen on %s:%d: %s\n", bind_addr, port, strerror(errno));
+        return 1;
+    }
+    socklen_t alen = sizeof addr;
+    getsockname(srv, (struct sockaddr *)&addr, &alen);
+    printf("faultbench-fw listening on %s:%u\n", bind_addr, (unsigned)ntohs(addr.sin_port));
+    fflush(stdout);
+
+    fb_proto_init();
+    int banner_pending = 1;
+    uint8_t buf[4096];
+    while (!stop) {
+        client = accept(srv, NULL, NULL);
+        if (client < 0) continue;
+        setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (banner_pending) {
+            fb_proto_send_boot();
+            banner_pending = 0;
+        }
+        while (!stop) {
+            ssize_t k = recv(client, buf, sizeof buf, 0);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) break;
+            for (ssize_t i = 0; i < k; i++) fb_proto_rx_byte(buf[i]);
+        }
+        close(client);
+        client = -1;
+    }
+    close(srv);
+    return 0;
+}

@@ -1,0 +1,272 @@
+/* Fast kernels: word-wise XNOR-popcount (algebra in kernels.h). Popcount: the compiler's
+ * instruction where the target has one (host: __builtin_popcount with -mpopcnt); on
+ * Cortex-M (no popcount instruction, HARDWARE 4) an inlined Harley-Seal carry-save adder
+ * over 8 words with a SWAR popcount for the carries and the tail (~7 instr/word).
+ * Weight padding bits past K are masked off: a fault in a padding cell never changes a result,
+ * as in the Python reference, which only sees the K real weights. */
+#include <string.h>
+#include "kernels.h"
+
+#if defined(__ARM_ARCH) && !defined(__ARM_FEATURE_SIMD32_POPCOUNT)
+#define FB_HARLEY_SEAL 1
+static inline uint32_t pop32(uint32_t x) {
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    return (((x + (x >> 4)) & 0x0F0F0F0Fu) * 0x01010101u) >> 24;
+}
+#else
+static inline uint32_t pop32(uint32_t x) { return (uint32_t)__builtin_popcount(x); }
+#endif
+
+static inline uint32_t tail_mask(uint32_t k) { return (k & 31u) ? (1u << (k & 31u)) - 1u : 0xFFFFFFFFu; }
+
+#ifdef FB_HARLEY_SEAL
+#define CSA(h, l, a, b, c) do { uint32_t u_ = (a) ^ (b); h = ((a) & (b)) | (u_ & (c)); l = u_ ^ (c); } while (0)
+#define HARLEY_SEAL(X)                                                                  \
+    uint32_t total = 0, ones = 0, twos = 0, fours = 0, eights, twos_a, twos_b, fours_a, fours_b, i = 0; \
+    for (; i + 8u <= n; i += 8u) {                                                      \
+        CSA(twos_a, ones, ones, X(i), X(i + 1));                                        \
+        CSA(twos_b, ones, ones, X(i + 2), X(i + 3));                                    \
+        CSA(fours_a, twos, twos, twos_a, twos_b);                                       \
+        CSA(twos_a, ones, ones, X(i + 4), X(i + 5));                                    \
+        CSA(twos_b, ones, ones, X(i + 6), X(i + 7));                                    \
+        CSA(fours_b, twos, twos, twos_a, twos_b);                                       \
+        CSA(eights, fours, fours, fours_a, fours_b);                                    \
+        total += pop32(eights);                                                         \
+    }                                                                                   \
+    total = 8u * total + 4u * pop32(fours) + 2u * pop32(twos) + pop32(ones);            \
+    for (; i < n; i++) total += pop32(X(i));                                            \
+    return total;
+#define XOR_AB(j) (a[j] ^ b[j])
+#define XOR_ABM(j) ((a[j] ^ b[j]) & m[j])
+uint32_t fb_xor_popcount(const uint32_t *a, const uint32_t *b, uint32_t n) { HARLEY_SEAL(XOR_AB) }
+uint32_t fb_xor_popcount_masked(const uint32_t *a, const uint32_t *b, const uint32_t *m, uint32_t n) { HARLEY_SEAL(XOR_ABM) }
+#else
+uint32_t fb_xor_popcount(const uint32_t *a, const uint32_t *b, uint32_t n) {
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < n; i++) total += pop32(a[i] ^ b[i]);
+    return total;
+}
+uint32_t fb_xor_popcount_masked(const uint32_t *a, const uint32_t *b, const uint32_t *m, uint32_t n) {
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < n; i++) total += pop32((a[i] ^ b[i]) & m[i]);
+    return total;
+}
+#endif
+
+/* popcount(x XOR w) over the first k bits. */
+static inline uint32_t row_distance(const uint32_t *x, const uint32_t *w, uint32_t k) {
+    uint32_t full = k >> 5, d = fb_xor_popcount(x, w, full);
+    if (k & 31u) d += pop32((x[full] ^ w[full]) & tail_mask(k));
+    return d;
+}
+
+void fb_bin_fc_fast(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
+    uint32_t wpr = fb_words(k);
+    for (uint32_t o = 0; o < n_out; o++) out[o] = (int32_t)k - 2 * (int32_t)row_distance(x, w + o * wpr, k);
+}
+
+/* --- bit-stream helpers (dst pre-zeroed; reads never pass the last word holding a bit) --- */
+static void copy_bits(uint32_t *dst, uint32_t doff, const uint32_t *src, uint32_t soff, uint32_t n) {
+    while (n) {
+        uint32_t m = n < 32u ? n : 32u, sh = soff & 31u, si = soff >> 5, dsh = doff & 31u, di = doff >> 5;
+        uint32_t v = src[si] >> sh;
+        if (sh && m > 32u - sh) v |= src[si + 1] << (32u - sh);
+        if (m < 32u) v &= (1u << m) - 1u;
+        dst[di] |= v << dsh;
+        if (dsh && m > 32u - dsh) dst[di + 1] |= v >> (32u - dsh);
+        soff += m;
+        doff += m;
+        n -= m;
+    }
+}
+
+static void set_bits(uint32_t *dst, uint32_t doff, uint32_t n) {
+    while (n) {
+        uint32_t m = n < 32u ? n : 32u, dsh = doff & 31u, di = doff >> 5;
+        uint32_t v = m < 32u ? (1u << m) - 1u : 0xFFFFFFFFu;
+        dst[di] |= v << dsh;
+        if (dsh && m > 32u - dsh) dst[di + 1] |= v >> (32u - dsh);
+        doff += m;
+        n -= m;
+    }
+}
+
+/* The taps of output pixel (oy, ox) that fall inside the input: rows [y0, y1), cols [x0, x1). */
+typedef struct { uint32_t y0, y1, x0, x1; int32_t iy, ix; } taps;
+static uint32_t clampi(int32_t v, int32_t lo, int32_t hi) { return (uint32_t)(v < lo ? lo : v > hi ? hi : v); }
+static taps valid_taps(const fb_conv_shape *s, uint32_t oy, uint32_t ox) {
+    taps t;
+    t.iy = (int32_t)(oy * s->stride) - s->pad;
+    t.ix = (int32_t)(ox * s->stride) - s->pad;
+    t.y0 = clampi(-t.iy, 0, s->kh); /* padding wider than the kernel: possibly no valid tap */
+    t.x0 = clampi(-t.ix, 0, s->kw);
+    t.y1 = clampi((int32_t)s->in_h - t.iy, (int32_t)t.y0, s->kh);
+    t.x1 = clampi((int32_t)s->in_w - t.ix, (int32_t)t.x0, s->kw);
+    return t;
+}
+
+uint32_t fb_bin_conv_buffer_size(const fb_conv_shape *s) { return 2u * fb_words(fb_conv_k(s)); }
+
+void fb_bin_conv_fast(const uint32_t *x, const fb_conv_shape *s, const uint32_t *w, int32_t *out, uint32_t *buf) {
+    uint32_t oh = fb_conv_out_h(s), ow = fb_conv_out_w(s), k = fb_conv_k(s), wpr = fb_words(k), c = s->in_c;
+    uint32_t *patch = buf, *mask = buf + wpr;
+    for (uint32_t oy = 0; oy < oh; oy++)
+        for (uint32_t ox = 0; ox < ow; ox++) {
+            taps t = valid_taps(s, oy, ox);
+            int interior = t.y0 == 0 && t.x0 == 0 && t.y1 == s->kh && t.x1 == s->kw;
+            memset(patch, 0, 4u * wpr);
+            if (!interior) memset(mask, 0, 4u * wpr);
+            for (uint32_t ky = t.y0; ky < t.y1; ky++) {
+                uint32_t src = (((uint32_t)(t.iy + (int32_t)ky)) * s->in_w + (uint32_t)(t.ix + (int32_t)t.x0)) * c;
+                uint32_t dst = (ky * s->kw + t.x0) * c, n = (t.x1 - t.x0) * c;
+                copy_bits(patch, dst, x, src, n);
+                if (!interior) set_bits(mask, dst, n);
+            }
+            int32_t *o_px = out + (oy * ow + ox) * s->out_c;
+            if (interior) {
+                for (uint32_t o = 0; o < s->out_c; o++) o_px[o] = (int32_t)k - 2 * (int32_t)row_distance(patch, w + o * wpr, k);
+            } else {
+                int32_t valid = (int32_t)((t.y1 - t.y0) * (t.x1 - t.x0) * c);
+                for (uint32_t o = 0; o < s->out_c; o++)
+                    o_px[o] = valid - 2 * (int32_t)fb_xor_popcount_masked(patch, w + o * wpr, mask, wpr);
+            }
+        }
+}
+
+/* --- int8 activations --------------------------------------------------------------------- */
+static int32_t sum_i8(const int8_t *x, uint32_t k) {
+    int32_t s = 0;
+    for (uint32_t i = 0; i < k; i++) s += x[i];
+    return s;
+}
+
+/* sum over the set bits (among the first k) of m-rows: sum_{b_i = 1} x_i. */
+static int32_t sum_selected(const int8_t *x, const uint32_t *bits, uint32_t k) {
+    int32_t s = 0;
+    uint32_t nw = fb_words(k);
+    for (uint32_t j = 0; j < nw; j++) {
+        uint32_t m = j + 1u == nw ? bits[j] & tail_mask(k) : bits[j];
+        const int8_t *xj = x + 32u * j;
+        while (m) {
+            s += xj[__builtin_ctz(m)];
+            m &= m - 1u;
+        }
+    }
+    return s;
+}
+
+static int32_t sum_selected_and(const int8_t *x, const uint32_t *a, const uint32_t *b, uint32_t k) {
+    int32_t s = 0;
+    uint32_t nw = fb_words(k);
+    for (uint32_t j = 0; j < nw; j++) {
+        uint32_t m = a[j] & b[j];
+        if (j + 1u == nw) m &= tail_mask(k);
+        const int8_t *xj = x + 32u * j;
+        while (m) {
+            s += xj[__builtin_ctz(m)];
+            m &= m - 1u;
+        }
+    }
+    return s;
+}
+
+void fb_int8_fc_fast(const int8_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
+    uint32_t wpr = fb_words(k);
+    int32_t sx = sum_i8(x, k);
+    for (uint32_t o = 0; o < n_out; o++) out[o] = sx - 2 * sum_selected(x, w + o * wpr, k);
+}
+
+void fb_tern_fc_fast(const int8_t *x, const uint32_t *sign, const uint32_t *nz, uint32_t k, uint32_t n_out, int32_t *out) {
+    uint32_t wpr = fb_words(k);
+    for (uint32_t o = 0; o < n_out; o++)
+        out[o] = sum_selected(x, nz + o * wpr, k) - 2 * sum_selected_and(x, nz + o * wpr, sign + o * wpr, k);
+}
+
+uint32_t fb_int8_conv_buffer_size(const fb_conv_shape *s) { return fb_words(fb_conv_k(s)) * 8u; /* 32 bytes per row word */ }
+
+/* int8 im2col of one output pixel into patch (K bytes, zero padding, tail to 32*wpr zeroed). */
+static void im2col_i8(const int8_t *x, const fb_conv_shape *s, uint32_t oy, uint32_t ox, int8_t *patch) {
+    taps t = valid_taps(s, oy, ox);
+    uint32_t c = s->in_c;
+    memset(patch, 0, 32u * fb_words(fb_conv_k(s)));
+    for (uint32_t ky = t.y0; ky < t.y1; ky++) {
+        uint32_t src = (((uint32_t)(t.iy + (int32_t)ky)) * s->in_w + (uint32_t)(t.ix + (int32_t)t.x0)) * c;
+        memcpy(patch + (ky * s->kw + t.x0) * c, x + src, (t.x1 - t.x0) * c);
+    }
+}
+
+void fb_int8_conv_fast(const int8_t *x, const fb_conv_shape *s, const uint32_t *w, int32_t *out, uint32_t *buf) {
+    uint32_t oh = fb_conv_out_h(s), ow = fb_conv_out_w(s), k = fb_conv_k(s);
+    int8_t *patch = (int8_t *)buf;
+    for (uint32_t oy = 0; oy < oh; oy++)
+        for (uint32_t ox = 0; ox < ow; ox++) {
+            im2col_i8(x, s, oy, ox, patch);
+            fb_int8_fc_fast(patch, w, k, s->out_c, out + (oy * ow + ox) * s->out_c);
+        }
+}
+
+void fb_tern_conv_fast(const int8_t *x, const fb_conv_shape *s, const uint32_t *sign, const uint32_t *nz, int32_t *out, uint32_t *buf) {
+    uint32_t oh = fb_conv_out_h(s), ow = fb_conv_out_w(s), k = fb_conv_k(s);
+    int8_t *patch = (int8_t *)buf;
+    for (uint32_t oy = 0; oy < oh; oy++)
+        for (uint32_t ox = 0; ox < ow; ox++) {
+            im2col_i8(x, s, oy, ox, patch);
+            fb_tern_fc_fast(patch, sign, nz, k, s->out_c, out + (oy * ow + ox) * s->out_c);
+        }
+}
+
+/* --- pooling and activations ------------------------------------------------------------- */
+#define MAXPOOL(T)                                                                      \
+    uint32_t oh = (h - p) / st + 1u, ow = (w - p) / st + 1u;                            \
+    for (uint32_t oy = 0; oy < oh; oy++)                                                \
+        for (uint32_t ox = 0; ox < ow; ox++) {                                          \
+            T *o = out + (oy * ow + ox) * c;                                            \
+            const T *first = x + ((oy * st) * w + ox * st) * c;                         \
+            memcpy(o, first, c * sizeof(T));                                            \
+            for (uint32_t dy = 0; dy < p; dy++)                                         \
+                for (uint32_t dx = 0; dx < p; dx++) {                                   \
+                    const T *v = x + ((oy * st + dy) * w + ox * st + dx) * c;           \
+                    for (uint32_t ch = 0; ch < c; ch++) if (v[ch] > o[ch]) o[ch] = v[ch]; \
+                }                                                                       \
+        }
+
+void fb_maxpool_i32(const int32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, int32_t *out) { MAXPOOL(int32_t) }
+void fb_maxpool_i8(const int8_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, int8_t *out) { MAXPOOL(int8_t) }
+
+/* max over {-1,+1} = AND of the stored bits, 32 channels at a time. */
+void fb_bin_maxpool_fast(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t *out) {
+    uint32_t oh = (h - p) / st + 1u, ow = (w - p) / st + 1u;
+    memset(out, 0, 4u * fb_words(oh * ow * c));
+    for (uint32_t oy = 0; oy < oh; oy++)
+        for (uint32_t ox = 0; ox < ow; ox++)
+            for (uint32_t c0 = 0; c0 < c; c0 += 32u) {
+                uint32_t n = c - c0 < 32u ? c - c0 : 32u, acc = 0xFFFFFFFFu;
+                for (uint32_t dy = 0; dy < p; dy++)
+                    for (uint32_t dx = 0; dx < p; dx++) {
+                        uint32_t v = 0;
+                        copy_bits(&v, 0, x, ((oy * st + dy) * w + ox * st + dx) * c + c0, n);
+                        acc &= v;
+                    }
+                if (n < 32u) acc &= (1u << n) - 1u;
+                copy_bits(out, (oy * ow + ox) * c + c0, &acc, 0, n);
+            }
+}
+
+void fb_threshold(const int32_t *acc, uint32_t n_pix, uint32_t c, const int32_t *thr, const uint8_t *dir, uint32_t *out) {
+    uint32_t n = n_pix * c;
+    memset(out, 0, 4u * fb_words(n));
+    for (uint32_t i = 0, ch = 0; i < n; i++) {
+        int plus = dir[ch] ? acc[i] <= thr[ch] : acc[i] >= thr[ch];
+        out[i >> 5] |= (uint32_t)!plus << (i & 31u);
+        if (++ch == c) ch = 0;
+    }
+}
+
+void fb_requant_relu(const int32_t *acc, uint32_t n, uint32_t shift, int32_t amax, int8_t *out) {
+    int32_t half = shift ? (int32_t)(1u << (shift - 1u)) : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int32_t v = acc[i] <= 0 ? 0 : (acc[i] + half) >> shift;
+        out[i] = (int8_t)(v > amax ? amax : v);
+    }
+}

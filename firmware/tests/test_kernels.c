@@ -1,0 +1,105 @@
+/* Fast kernels == reference kernels on random data, sizes not multiples of 32, with random
+ * garbage in the weight padding bits (a fault there must not change any result). */
+#include <stdint.h>
+#include <string.h>
+#include "check.h"
+#include "kernels.h"
+
+#define MAXW 8192u
+static uint32_t x[MAXW], w[MAXW], w2[MAXW], buf[MAXW], xo[MAXW], xr[MAXW];
+static int8_t xi8[4 * MAXW];
+static int32_t out_ref[MAXW], out_fast[MAXW];
+
+static void fill(uint32_t *v, uint32_t n) { for (uint32_t i = 0; i < n; i++) v[i] = rnd(); }
+static void fill_i8(int8_t *v, uint32_t n) { for (uint32_t i = 0; i < n; i++) v[i] = (int8_t)rnd(); }
+/* activations: bits past n are 0 (as the threshold kernel writes them) */
+static void clear_tail(uint32_t *v, uint32_t n) {
+    if (n & 31u) v[n >> 5] &= (1u << (n & 31u)) - 1u;
+    for (uint32_t i = fb_words(n); i < MAXW && i < fb_words(n) + 2u; i++) v[i] = 0;
+}
+static int same(const int32_t *a, const int32_t *b, uint32_t n) { return memcmp(a, b, 4u * n) == 0; }
+
+static void test_fc(void) {
+    static const uint32_t ks[] = {1, 31, 32, 33, 63, 100, 257, 784, 1000};
+    for (unsigned t = 0; t < sizeof ks / sizeof *ks; t++) {
+        uint32_t k = ks[t], n_out = 1u + rnd() % 23u;
+        fill(x, fb_words(k)); clear_tail(x, k);
+        fill(w, n_out * fb_words(k)); fill(w2, n_out * fb_words(k));
+        fb_bin_fc_ref(x, w, k, n_out, out_ref);
+        fb_bin_fc_fast(x, w, k, n_out, out_fast);
+        CHECK(same(out_ref, out_fast, n_out), "bin fc k=%u", k);
+        fill_i8(xi8, 32u * fb_words(k));
+        fb_int8_fc_ref(xi8, w, k, n_out, out_ref);
+        fb_int8_fc_fast(xi8, w, k, n_out, out_fast);
+        CHECK(same(out_ref, out_fast, n_out), "int8 fc k=%u", k);
+        fb_tern_fc_ref(xi8, w, w2, k, n_out, out_ref);
+        fb_tern_fc_fast(xi8, w, w2, k, n_out, out_fast);
+        CHECK(same(out_ref, out_fast, n_out), "ternary fc k=%u", k);
+    }
+    /* the algebra itself: all agree -> +K, all differ -> -K */
+    memset(x, 0, 16); memset(w, 0, 16);
+    fb_bin_fc_fast(x, w, 100, 1, out_fast);
+    CHECK(out_fast[0] == 100, "dot of equal vectors %d", out_fast[0]);
+    memset(w, 0xFF, 16);
+    fb_bin_fc_fast(x, w, 100, 1, out_fast);
+    CHECK(out_fast[0] == -100, "dot of opposite vectors %d (padding bits set must not count)", out_fast[0]);
+}
+
+static void test_conv(void) {
+    for (int t = 0; t < 40; t++) {
+        fb_conv_shape s;
+        s.kh = s.kw = (t & 1) ? 5 : 3;
+        if (t % 7 == 6) s.kw = 1;
+        s.in_h = (uint16_t)(s.kh + rnd() % 7u);
+        s.in_w = (uint16_t)(s.kw + rnd() % 7u);
+        s.in_c = (uint16_t)(1u + rnd() % 40u);
+        s.out_c = (uint16_t)(1u + rnd() % 9u);
+        s.stride = (uint8_t)(1u + (t % 5 == 4));
+        s.pad = (uint8_t)(t % 3 == 0 ? 0 : s.kh / 2);
+        uint32_t k = fb_conv_k(&s), n_in = (uint32_t)s.in_h * s.in_w * s.in_c;
+        uint32_t n_out = fb_conv_out_h(&s) * fb_conv_out_w(&s) * s.out_c;
+        fill(x, fb_words(n_in)); clear_tail(x, n_in);
+        fill(w, s.out_c * fb_words(k)); fill(w2, s.out_c * fb_words(k));
+        CHECK(fb_bin_conv_buffer_size(&s) <= MAXW, "buffer");
+        fb_bin_conv_ref(x, &s, w, out_ref);
+        fb_bin_conv_fast(x, &s, w, out_fast, buf);
+        CHECK(same(out_ref, out_fast, n_out), "bin conv t=%d k=%u c=%u pad=%u", t, k, s.in_c, s.pad);
+        fill_i8(xi8, n_in);
+        fb_int8_conv_ref(xi8, &s, w, out_ref);
+        fb_int8_conv_fast(xi8, &s, w, out_fast, buf);
+        CHECK(same(out_ref, out_fast, n_out), "int8 conv t=%d", t);
+        fb_tern_conv_ref(xi8, &s, w, w2, out_ref);
+        fb_tern_conv_fast(xi8, &s, w, w2, out_fast, buf);
+        CHECK(same(out_ref, out_fast, n_out), "ternary conv t=%d", t);
+    }
+}
+
+static void test_pool_threshold(void) {
+    for (int t = 0; t < 20; t++) {
+        uint32_t h = 2u + rnd() % 9u, wd = 2u + rnd() % 9u, c = 1u + rnd() % 70u, p = 2u, st = (t & 1) ? 2u : 1u;
+        uint32_t n = h * wd * c, on = ((h - p) / st + 1u) * ((wd - p) / st + 1u) * c;
+        fill(x, fb_words(n)); clear_tail(x, n);
+        memset(xr, 0xAB, sizeof xr); memset(xo, 0xCD, sizeof xo);
+        fb_bin_maxpool_ref(x, h, wd, c, p, st, xr);
+        fb_bin_maxpool_fast(x, h, wd, c, p, st, xo);
+        CHECK(memcmp(xr, xo, 4u * fb_words(on)) == 0, "bin maxpool h=%u w=%u c=%u", h, wd, c);
+    }
+    /* threshold: +1 iff acc >= thr (dir 0) or acc <= thr (dir 1); stored bit 1 = -1 */
+    int32_t acc[6] = {5, 5, 4, 6, -3, 9}, thr[2] = {5, 5};
+    uint8_t dir[2] = {0, 1};
+    uint32_t bits = 0xFFFFFFFFu;
+    fb_threshold(acc, 3, 2, thr, dir, &bits);
+    /* ch0: 5>=5 +1, 4>=5 -1, -3>=5 -1; ch1: 5<=5 +1, 6<=5 -1, 9<=5 -1 */
+    CHECK(bits == 0x3Cu, "threshold bits %#x", bits);
+    int32_t a2[5] = {-7, 0, 3, 4, 1000};
+    int8_t q[5];
+    fb_requant_relu(a2, 5, 3, 127, q);
+    CHECK(q[0] == 0 && q[1] == 0 && q[2] == 0 && q[3] == 1 && q[4] == 125, "requant %d %d %d %d %d", q[0], q[1], q[2], q[3], q[4]);
+}
+
+int main(void) {
+    test_fc();
+    test_conv();
+    test_pool_threshold();
+    CHECK_DONE("test_kernels");
+}
