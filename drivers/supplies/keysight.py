@@ -1,0 +1,71 @@
+"""Keysight supplies: E36300 series and N6705C mainframe with an N6781A SMU [HARDWARE 5]."""
+
+from __future__ import annotations
+
+import math
+
+from drivers.supplies.base import ON_OFF, Control, EnergyReading, ScpiSupply
+
+
+class _KeysightDialect(ScpiSupply):
+    """Keysight SCPI with channel lists ``(@n)``."""
+
+    measure_voltage_cmd = "MEAS:VOLT? (@{ch})"
+    measure_current_cmd = "MEAS:CURR? (@{ch})"
+    output = Control("output", "OUTP {value},(@{ch})", "OUTP? (@{ch})", map_values=ON_OFF)
+    clear_trip_cmd = "OUTP:PROT:CLE (@{ch})"
+
+
+class KeysightE36300(_KeysightDialect):
+    """E36311A/E36312A/E36313A triple outputs; energy by current polling."""
+
+    MODELS = (r"E363\d\dA?",)
+    CHANNELS = (1, 2, 3)
+    voltage = Control("voltage", "VOLT {value},(@{ch})", "VOLT? (@{ch})", 0.0, 25.0)
+    current = Control("current limit", "CURR {value},(@{ch})", "CURR? (@{ch})", 0.0, 2.0)
+    ovp = Control("OVP", "VOLT:PROT {value},(@{ch})", "VOLT:PROT? (@{ch})", 0.0, 27.5)
+    tripped_query = "VOLT:PROT:TRIP? (@{ch})"
+    energy_method = "polling"
+
+
+class KeysightN6705C(_KeysightDialect):
+    """N6705C with an N6781A two-quadrant SMU; energy by digitiser arrays.
+
+    ``energy = TINT * sum_k V_k I_k`` over ``FETC:ARR:VOLT?`` / ``FETC:ARR:CURR?`` [HARDWARE 5].
+    """
+
+    MODELS = (r"N6705[BC]",)
+    CHANNELS = (1, 2, 3, 4)
+    voltage = Control("voltage", "VOLT {value},(@{ch})", "VOLT? (@{ch})", 0.0, 20.0)
+    current = Control("current limit", "CURR {value},(@{ch})", "CURR? (@{ch})", 0.0, 3.0)
+    ovp = Control("OVP", "VOLT:PROT {value},(@{ch})", "VOLT:PROT? (@{ch})", 0.0, 22.0)
+    tripped_query = "STAT:QUES:COND? (@{ch})"
+    energy_method = "array"
+    array_points = 1024
+    tint_min_s = 5.12e-6
+
+    def tripped(self) -> bool:
+        return bool(int(float(self.query(self.tripped_query.format(ch=self.channel)))) & 1)  # bit 0: OV
+
+    def _start_array(self, window_s: float):
+        tint = max(window_s / self.array_points, self.tint_min_s)
+        points = max(1, math.ceil(window_s / tint))
+        ch = self.channel
+        for cmd in (f"SENS:SWE:TINT {tint:.6g},(@{ch})", f"SENS:SWE:POIN {points},(@{ch})",
+                    f"TRIG:ACQ:SOUR BUS,(@{ch})", f"INIT:ACQ (@{ch})"):
+            self.write(cmd)
+        self.check_errors("digitiser set-up")
+        self.write("*TRG")
+        return float(f"{tint:.6g}"), points, window_s
+
+    def _stop_array(self, token, elapsed: float) -> EnergyReading:
+        tint, points, window_s = token
+        old = self._res.timeout
+        self._res.timeout = max(old, int((window_s + 2.0) * 1000))  # FETC waits for the capture's end
+        try:
+            amps = [float(x) for x in self.query(f"FETC:ARR:CURR? (@{self.channel})").split(",")]
+            volts = [float(x) for x in self.query(f"FETC:ARR:VOLT? (@{self.channel})").split(",")]
+        finally:
+            self._res.timeout = old
+        joules = tint * sum(v * i for v, i in zip(volts, amps))
+        return EnergyReading(joules, "array", elapsed, None, len(amps))

@@ -1,0 +1,36 @@
+"""Rohde & Schwarz HMC804x / NGx: selected channel (``INST:NSEL``), energy meter [HARDWARE 5]."""
+
+from __future__ import annotations
+
+from drivers.supplies.base import ON_OFF, Control, EnergyReading, ScpiSupply
+
+
+class RohdeHMC804x(ScpiSupply):
+    """Every channel command is sent as ``INST:NSEL n;:CMD``; the output needs ``OUTP:GEN ON`` too.
+
+    Energy by the built-in meter: ``MEAS:ENER:RES``, ``MEAS:ENER:STAT ON``, ``MEAS:ENER?``.
+    """
+
+    MODELS = (r"HMC804\d", r"NG[A-Z]\d+\w*")
+    CHANNELS = (1, 2, 3)
+    select_channel = "INST:NSEL {ch}"
+    voltage = Control("voltage", "VOLT {value}", "VOLT?", 0.0, 32.05)
+    current = Control("current limit", "CURR {value}", "CURR?", 0.0, 3.0)
+    ovp = Control("OVP", "VOLT:PROT {value}", "VOLT:PROT?", 0.0, 33.0)
+    output = Control("output", "OUTP:SEL {value}", "OUTP:SEL?", map_values=ON_OFF)
+    output_master_on = "OUTP:GEN ON"
+    measure_voltage_cmd = "MEAS:VOLT?"
+    measure_current_cmd = "MEAS:CURR?"
+    tripped_query = "VOLT:PROT:TRIP?"
+    clear_trip_cmd = "VOLT:PROT:CLE"
+    energy_method = "meter"
+
+    def _start_meter(self, window_s: float):
+        self.write(self._prefix("MEAS:ENER:STAT ON"))
+        self.write(self._prefix("MEAS:ENER:RES"))
+        self.check_errors("energy meter start")
+
+    def _stop_meter(self, token, elapsed: float) -> EnergyReading:
+        joules = float(self.query(self._prefix("MEAS:ENER?")))
+        self.write(self._prefix("MEAS:ENER:STAT OFF"))
+        return EnergyReading(joules, "meter", elapsed, None, 1)
