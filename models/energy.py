@@ -86,6 +86,12 @@ def reliable_energy(layers: Sequence[LayerMemory], model: EnergyModel) -> float:
     return sum(l.n_bits for l in layers) * model.bit_energy(model.eps_ref)
 
 
+def deployed_eps(layers: Sequence[LayerMemory], eps: Mapping[str, float] | None, model: EnergyModel) -> dict[str, float]:
+    """Per-layer eps as deployed: a layer without eps (reliable run) or below ``eps_ref`` is
+    reliable and costs the reference energy ``E(eps_ref)`` per bit (eq. 1 is undefined at 0)."""
+    return {l.name: max(model.eps_ref, (eps or {}).get(l.name, model.eps_ref)) for l in layers}
+
+
 def layer_eps(eps: Mapping[str, float], name: str) -> float:
     if name not in eps:
         raise KeyError(f"no eps for layer {name!r} (have: {', '.join(eps) or 'none'})")
