@@ -14,6 +14,8 @@ import sys
 from bench.errors import BenchError
 
 COMMAND_MODULES = [
+    "train",
+    "evaluate",
 ]
 
 

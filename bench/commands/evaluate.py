@@ -1,0 +1,90 @@
+"""``bench evaluate runs/NAME``: test accuracy under faults, Monte-Carlo to a target CI."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from bench.commands.train import check_device
+from bench.errors import BenchError
+from models.evaluation import accuracy, mc_accuracy
+from models.layers import stored_layers
+from models.run_dir import RunDirError, load_run
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help="accuracy of a trained run under faults, with its 95% CI",
+                              description="Fault-free accuracy, then Monte-Carlo accuracy with fresh fault draws "
+                                          "until the 95%% CI half-width is below --ci [ALGORITHMS 5]. Default "
+                                          "rates: the run's final per-layer eps (--per-layer).")
+    p.add_argument("run", help="run directory written by bench train")
+    rates = p.add_mutually_exclusive_group()
+    rates.add_argument("--eps", type=float, help="evaluate every layer at this bit-error rate")
+    rates.add_argument("--per-layer", action="store_true",
+                       help="evaluate at the run's final per-layer eps (the default when the run has eps)")
+    p.add_argument("--ci", type=float, default=0.01,
+                   help="target 95%% CI half-width of the accuracy, as a fraction (default 0.01)")
+    p.add_argument("--min-reps", type=int, default=10, help="minimum fault draws (default 10)")
+    p.add_argument("--max-reps", type=int, default=1000, help="maximum fault draws (default 1000)")
+    p.add_argument("--draws-per-pass", type=int, default=16, help="fault draws evaluated in one batched pass (default 16)")
+    p.add_argument("--epoch", type=int, help="evaluate this epoch's checkpoint (default: the last)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fault draws (default 0)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", dest="json_out", help="also write the result as JSON to this file")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if args.eps is not None and not 0.0 <= args.eps <= 1.0:
+        raise BenchError(f"--eps {args.eps}: a bit-error rate lies in [0, 1]")
+    if args.ci <= 0:
+        raise BenchError(f"--ci {args.ci}: must be > 0")
+    if args.min_reps < 2 or args.max_reps < args.min_reps or args.draws_per_pass < 1:
+        raise BenchError("--min-reps must be >= 2, --max-reps >= --min-reps, --draws-per-pass >= 1")
+    check_device(args.device)
+    try:
+        net, config, extra = load_run(args.run, epoch=args.epoch, device=args.device)
+    except (RunDirError, FileNotFoundError, ValueError, KeyError) as exc:
+        raise BenchError(str(exc.args[0] if exc.args else exc)) from None
+    data = extra["data"]
+    names = [layer["name"] for layer in extra["layers"]]
+    if args.eps is not None:
+        rates, label = {n: args.eps for n in names}, f"eps {args.eps:g} on every layer"
+    elif extra["eps"]:
+        rates, label = extra["eps"], f"the run's per-layer eps ({config.method})"
+    else:
+        if args.per_layer:
+            raise BenchError(f"--per-layer: run {args.run} (method {config.method}) has no per-layer eps; give --eps")
+        rates, label = None, "fault-free"
+    console = Console()
+    clean = accuracy(net, data.test_x, data.test_y)
+    fault_model = stored_layers(net)[0][1].fault_injector.model  # the run's configured fault model
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("fault draws", total=args.max_reps, status="")
+
+        def on_progress(r):
+            progress.update(task, completed=r.reps, status=f"{100 * r.mean:.2f}% +- {100 * r.half_width:.2f}")
+
+        result = mc_accuracy(net, data.test_x, data.test_y, rates, generator, fault_model,
+                             target=args.ci, min_reps=args.min_reps, max_reps=args.max_reps,
+                             draws_per_pass=args.draws_per_pass, on_progress=on_progress)
+    table = Table(title=f"{args.run}: {config.arch} on {config.dataset}, epoch {extra['epoch']}, {len(data.test_y)} test examples")
+    for col, just in (("faults", "left"), ("accuracy", "right"), ("95% CI", "right"), ("draws", "right")):
+        table.add_column(col, justify=just)
+    table.add_row("none", f"{100 * clean:.2f}%", "exact", "1")
+    if rates is not None:
+        table.add_row(label, f"{100 * result.mean:.2f}%", f"+- {100 * result.half_width:.2f}", str(result.reps))
+    console.print(table)
+    if rates is not None and result.half_width >= args.ci:
+        console.print(f"[yellow]CI target {args.ci} not reached within --max-reps {args.max_reps}[/yellow]")
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
+            json.dump({"run": str(args.run), "epoch": extra["epoch"], "clean_accuracy": clean, "rates": rates,
+                       "target_half_width": args.ci, **result.to_dict()}, fh, indent=1)
+    return 0
