@@ -144,6 +144,9 @@ class MethodSpec:
     name: str
     factory: Callable[[MethodContext, Any], NoiseMethod]
     options: type
+    #: optional ``build_model(arch, in_shape, n_classes, width, options, generator)`` for
+    #: methods that train their own layer types (WAGE); ``None``: the standard architectures
+    build_model: Callable[..., Any] | None = None
 
 
 _REGISTRY: dict[str, MethodSpec] = {}
@@ -151,11 +154,11 @@ _plugins_loaded = False
 
 
 def register_method(name: str, factory: Callable[[MethodContext, Any], NoiseMethod],
-                    options: type = ReliableOptions) -> None:
+                    options: type = ReliableOptions, build_model: Callable[..., Any] | None = None) -> None:
     """Make ``name`` available to ``bench train --method``; ``options`` is a dataclass type."""
     if not dataclasses.is_dataclass(options):
         raise TypeError(f"method {name}: options must be a dataclass type")
-    _REGISTRY[name] = MethodSpec(name, factory, options)
+    _REGISTRY[name] = MethodSpec(name, factory, options, build_model)
 
 
 def _load_plugins() -> None:

@@ -37,7 +37,7 @@ from models.data import Dataset, augment, iterate_batches, load_dataset, n_batch
 from models.evaluation import accuracy, mc_accuracy
 from models.faults import GRADIENT_MODES, FaultInjector, build_fault_model
 from models.layers import attach_faults, clip_latent_weights, stored_layers
-from models.methods import MethodContext, NoiseMethod, build_method, resolve_options
+from models.methods import MethodContext, NoiseMethod, build_method, method_spec, resolve_options
 from models.run_dir import RunDir
 
 OPTIMIZERS = ("adam", "sgd")
@@ -152,8 +152,13 @@ def build_session(config: TrainConfig, data: Dataset | None = None) -> Session:
     data = data or load_dataset(config.dataset, config.data_dir, seed=config.seed,
                                 limit_train=config.limit_train, limit_test=config.limit_test)
     gens = make_generators(config.seed, device)
-    net = build_model(config.arch, data.in_shape, data.n_classes, config.width, config.mode,
-                      generator=gens["init"]).to(device)
+    spec = method_spec(config.method)
+    if spec.build_model is not None:  # methods with their own layer types (WAGE)
+        net = spec.build_model(config.arch, data.in_shape, data.n_classes, config.width,
+                               resolve_options(config.method, config.method_options), gens["init"]).to(device)
+    else:
+        net = build_model(config.arch, data.in_shape, data.n_classes, config.width, config.mode,
+                          generator=gens["init"]).to(device)
     injector = FaultInjector(build_fault_model(config.faults), gens["faults"], gradient=config.gradient, enabled=False)
     attach_faults(net, injector)
     context = MethodContext(net, config.epochs, n_batches(len(data.train_y), config.batch_size), device)

@@ -232,7 +232,7 @@ def quantize_gradient(g: torch.Tensor, k_g: int | None, eta: float, generator: t
     gs = quantize(gs, k_r)
     mag = gs.abs()
     whole = torch.floor(mag)
-    up = torch.rand(g.shape, generator=generator, device=g.device, dtype=g.dtype) < (mag - whole)
+    up = torch.rand(g.shape, generator=generator, device=generator.device).to(g.device) < (mag - whole)
     return sigma(k_g) * torch.sign(gs) * (whole + up.to(g.dtype))
 
 

@@ -41,6 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--method", help="noise method: reliable (default), uniform, lanmax, ... (see --method-help)")
     p.add_argument("--eps", type=float, help="method option eps (uniform: the bit-error rate of every layer)")
     p.add_argument("--lambda", dest="lam", type=float, help="method option lambda (lanmax energy trade-off)")
+    p.add_argument("--bits", help="method option bits (wage: k_W-k_A-k_G-k_E, e.g. 2-8-8-8, 28ff, 28C8)")
     p.add_argument("-o", "--option", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
                    help="any other method option (repeatable)")
     p.add_argument("--method-help", action="store_true", help="list the method's options and defaults, then exit")
@@ -69,6 +70,8 @@ def config_from_args(args) -> TrainConfig:
         options["eps"] = args.eps
     if args.lam is not None:
         options["lambda"] = args.lam
+    if args.bits is not None:
+        options["bits"] = args.bits
     return TrainConfig(**values, method_options=options)
 
 
