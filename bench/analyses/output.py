@@ -1,0 +1,52 @@
+"""What every analysis writes: one table as CSV, markdown and JSON, a rich table, progress."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from models.run_dir import atomic_write_text
+
+
+def write_table(folder: Path, stem: str, header: Sequence[str], rows: Sequence[Sequence[Any]],
+                title: str, meta: dict) -> list[Path]:
+    """``folder/stem.{csv,md,json}``; ``meta`` (settings, units) goes into the JSON and markdown."""
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    md = [f"# {title}", "", *(f"- {k}: {v}" for k, v in meta.items()), "",
+          "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+          *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
+    paths = [folder / f"{stem}.csv", folder / f"{stem}.md", folder / f"{stem}.json"]
+    atomic_write_text(paths[0], buf.getvalue())
+    atomic_write_text(paths[1], "\n".join(md) + "\n")
+    atomic_write_text(paths[2], json.dumps({"title": title, **meta, "header": list(header),
+                                            "rows": [list(r) for r in rows]}, indent=1))
+    return paths
+
+
+def rich_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    table = Table(title=title)
+    for i, col in enumerate(header):
+        table.add_column(str(col), justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(str(c) for c in row))
+    return table
+
+
+def progress(console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    TextColumn("{task.fields[status]}"), console=console, transient=True)
+
+
+def pct(mean: float, half_width: float) -> str:
+    """``'93.40 +- 0.52'`` (percent)."""
+    return f"{100 * mean:.2f} +- {100 * half_width:.2f}"
