@@ -16,6 +16,8 @@ from bench.errors import BenchError
 COMMAND_MODULES = [
     "train",
     "evaluate",
+    "energy",
+    "analyze",
 ]
 
 
