@@ -1,0 +1,414 @@
+"""Serial client of the faultbench board firmware (protocol: firmware/PROTOCOL.md).
+
+``Board(url)`` opens any pyserial URL (``/dev/ttyACM0``, ``socket://127.0.0.1:PORT``,
+``loop://`` in unit tests), performs the ``HELLO`` handshake and refuses a firmware with an
+incompatible protocol version. One method per firmware command; readbacks and scores come
+back as numpy arrays.
+
+Robustness (PROTOCOL.md "Client rules"):
+
+* every read has a deadline (``timeout`` seconds per attempt); no call blocks longer than
+  ``timeout * (retries + 1)``;
+* every request carries a sequence number; the firmware answers a repeated ``(id, seq)``
+  from its reply cache without applying it again, so *all* requests are retried after a
+  timeout, a corrupt reply or a framing error report (a lone 0x00 is sent first to
+  resynchronise the receiver);
+* an unsolicited ``BOOT`` banner means the board restarted: the client runs the handshake
+  again and raises :class:`BoardResetError` (the committed model and step state are gone;
+  recover by deploying again);
+* every frame sent and received is logged at DEBUG level on the ``drivers.board`` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import serial
+
+from drivers.framing import FrameError, FrameReader, encode_frame, pack_payload, unpack_payload
+
+log = logging.getLogger("drivers.board")
+
+PROTOCOL_VERSION = 1
+
+MSG = {"HELLO": 0x01, "LOAD": 0x02, "READ": 0x03, "PATTERN": 0x04, "MODEL_CHUNK": 0x05,
+       "MODEL_COMMIT": 0x06, "INFER": 0x07, "STEP_INPUT": 0x08, "STEP": 0x09, "RESET": 0x0A}
+MSG_BOOT, MSG_ERROR, REPLY = 0x7E, 0x7F, 0x80
+MSG_NAMES = {v: k for k, v in MSG.items()} | {MSG_BOOT: "BOOT", MSG_ERROR: "ERROR"}
+FRAMING_SEQ = 0xFFFF  # seq of error replies to frames the firmware could not decode
+
+ERRORS = {1: "BAD_CRC", 2: "BAD_FRAME", 3: "OVERSIZE", 4: "UNKNOWN_CMD", 5: "BAD_LENGTH",
+          6: "OUT_OF_RANGE", 7: "NO_MODEL", 8: "BAD_MODEL", 9: "BAD_STATE", 10: "BAD_ARG"}
+MODEL_ERRORS = {1: "magic", 2: "version", 3: "crc", 4: "truncated", 5: "layer", 6: "shape",
+                7: "memory", 8: "scratch", 9: "too big"}
+PATTERNS = {"zeros": 0, "ones": 1, "checkerboard": 2, "random": 3}
+TARGETS = {1: "host", 2: "mps2-an386", 3: "nucleo-f411"}
+COUNT_UNITS = {0: "ns", 1: "instructions", 2: "cycles"}
+CAPABILITIES = {"model": 1, "step": 2, "pattern": 4, "ternary": 8, "lab": 16}
+
+HELLO_REPLY = struct.Struct("<IHHIIBBHIII")
+BOOT_FIELDS = struct.Struct("<IHBBI")
+ERROR_FIELDS = struct.Struct("<HBBI")
+
+
+class BoardError(Exception):
+    """Any failure talking to the board; the message says what and where."""
+
+
+class BoardTimeout(BoardError):
+    """No valid reply within the deadline after all retries."""
+
+
+class BoardResetError(BoardError):
+    """The board restarted mid-session (unsolicited BOOT banner)."""
+
+
+class IncompatibleFirmware(BoardError):
+    """The firmware speaks another protocol version."""
+
+
+class ProtocolError(BoardError):
+    """The firmware answered a request with an error code."""
+
+    def __init__(self, request: str, code: int, detail: int, url: str):
+        self.request, self.code, self.detail = request, code, detail
+        self.code_name = ERRORS.get(code, f"code {code}")
+        extra = ""
+        if self.code_name == "BAD_MODEL":
+            extra = f" ({MODEL_ERRORS.get(detail & 0xFF, 'unknown')} check failed, layer {detail >> 8})"
+        super().__init__(f"board {url}: {request} rejected with {self.code_name} (detail {detail}){extra}")
+
+
+def version_string(v: int) -> str:
+    return f"{v >> 16}.{(v >> 8) & 0xFF}.{v & 0xFF}"
+
+
+@dataclass(frozen=True)
+class HelloInfo:
+    fw_version: str
+    protocol_version: int
+    max_payload: int
+    mem_words: int
+    capabilities: frozenset
+    target: str
+    count_unit: str
+    max_io_words: int
+    boot_id: int
+    model_bytes: int
+    scratch_words: int
+
+
+@dataclass(frozen=True)
+class PatternResult:
+    """Result of a PATTERN request: flip counts and the flipped bits' global bit addresses."""
+
+    n_words: int
+    flips_0to1: int
+    flips_1to0: int
+    bit_addresses: np.ndarray
+    truncated: bool
+
+    @property
+    def flips(self) -> int:
+        return self.flips_0to1 + self.flips_1to0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    n_layers: int
+    input_len: int
+    n_scores: int
+    weight_words: int
+
+
+@dataclass(frozen=True)
+class InferResult:
+    scores: np.ndarray  # int32 [n_scores]
+    counts: np.ndarray  # uint32 [n_layers], in count_unit
+    count_unit: str
+
+
+@dataclass(frozen=True)
+class StepResult:
+    layer: int
+    done: bool
+    count: int
+    count_unit: str
+    scores: np.ndarray | None = field(default=None)
+
+
+def pattern_words(kind: str, base_word: int, n_words: int, seed: int = 0) -> np.ndarray:
+    """The words the firmware writes for a PATTERN request (PROTOCOL.md "Patterns")."""
+    if kind not in PATTERNS:
+        raise ValueError(f"unknown pattern {kind!r}; expected one of {sorted(PATTERNS)}")
+    if kind == "zeros":
+        return np.zeros(n_words, np.uint32)
+    if kind == "ones":
+        return np.full(n_words, 0xFFFFFFFF, np.uint32)
+    if kind == "checkerboard":
+        addr = np.arange(base_word, base_word + n_words)
+        return np.where(addr & 1, 0xAAAAAAAA, 0x55555555).astype(np.uint32)
+    s = seed or 0x9E3779B9
+    out = np.empty(n_words, np.uint32)
+    for i in range(n_words):  # xorshift32
+        s ^= (s << 13) & 0xFFFFFFFF
+        s ^= s >> 17
+        s ^= (s << 5) & 0xFFFFFFFF
+        out[i] = s
+    return out
+
+
+class Board:
+    """A board running the faultbench firmware, reached over a serial URL."""
+
+    def __init__(self, url: str, timeout: float = 2.0, retries: int = 2, baudrate: int = 115200,
+                 connect_timeout: float = 2.0, wait_boot: float = 0.0):
+        self.url, self.timeout, self.retries = url, float(timeout), int(retries)
+        self._reader = FrameReader(max_frame=8192)
+        self._seq = 0
+        self._ser = self._open(url, baudrate, connect_timeout)
+        self.info: HelloInfo | None = None
+        self.model: ModelInfo | None = None
+        try:
+            if wait_boot > 0:
+                self.wait_boot(wait_boot)
+            self.info = self.hello()
+        except BaseException:
+            self._ser.close()
+            raise
+
+    # --- connection -----------------------------------------------------------------------
+
+    @staticmethod
+    def _open(url: str, baudrate: int, connect_timeout: float) -> serial.SerialBase:
+        deadline = time.monotonic() + connect_timeout
+        while True:
+            try:
+                return serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, write_timeout=5.0)
+            except (serial.SerialException, OSError, ValueError) as exc:
+                if time.monotonic() >= deadline or not url.startswith("socket://"):
+                    raise BoardError(f"cannot open board at {url}: {exc}") from None
+                time.sleep(0.02)  # QEMU/host firmware still starting to listen
+
+    def close(self) -> None:
+        if self._ser.is_open:
+            self._ser.close()
+
+    def __enter__(self) -> "Board":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        i = self.info
+        return f"Board({self.url!r}, {i.target} fw {i.fw_version})" if i else f"Board({self.url!r})"
+
+    # --- frames ---------------------------------------------------------------------------
+
+    def _send(self, payload: bytes) -> None:
+        msg_id, seq, fields = unpack_payload(payload)
+        log.debug("-> %s seq=%d %d bytes %s", MSG_NAMES.get(msg_id, hex(msg_id)), seq, len(fields), fields[:32].hex())
+        try:
+            self._ser.write(encode_frame(payload))
+        except (serial.SerialException, OSError) as exc:
+            raise BoardError(f"board {self.url}: write failed: {exc}") from None
+
+    def _frames(self, deadline: float):
+        """Yields received payloads or FrameErrors until the deadline."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                self._ser.timeout = min(0.05, remaining)
+                data = self._ser.read(max(1, self._ser.in_waiting))
+            except (serial.SerialException, OSError) as exc:
+                raise BoardError(f"board {self.url}: connection lost: {exc}") from None
+            for item in self._reader.feed(data):
+                if isinstance(item, FrameError):
+                    log.debug("<- corrupt frame: %s", item)
+                else:
+                    msg_id, seq, fields = unpack_payload(item)
+                    log.debug("<- %s seq=%d %d bytes %s", MSG_NAMES.get(msg_id & 0x7F if msg_id & REPLY else msg_id, hex(msg_id)),
+                              seq, len(fields), fields[:32].hex())
+                yield item
+
+    def resync(self) -> None:
+        """Lone delimiter: the firmware drops any partial frame it holds."""
+        self._ser.write(b"\x00")
+        self._reader.reset()
+
+    def wait_boot(self, timeout: float) -> dict:
+        """Waits for the BOOT banner (after power-up or RESET)."""
+        for item in self._frames(time.monotonic() + timeout):
+            if not isinstance(item, FrameError) and item[0] == MSG_BOOT:
+                fw, proto, target, _, boot_id = BOOT_FIELDS.unpack_from(item, 3)
+                return {"fw_version": version_string(fw), "protocol_version": proto,
+                        "target": TARGETS.get(target, str(target)), "boot_id": boot_id}
+        raise BoardTimeout(f"board {self.url}: no BOOT banner within {timeout:g} s")
+
+    def _next_seq(self) -> int:
+        self._seq = self._seq % 0xFFFE + 1  # 1..0xFFFE; 0xFFFF marks framing errors
+        return self._seq
+
+    def _request(self, name: str, fields: bytes = b"", during_handshake: bool = False) -> bytes:
+        msg_id, seq = MSG[name], self._next_seq()
+        payload = pack_payload(msg_id, seq, fields)
+        why = "no reply"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                log.debug("retry %d of %s seq=%d (%s)", attempt, name, seq, why)
+                self.resync()
+            self._send(payload)
+            for item in self._frames(time.monotonic() + self.timeout):
+                if isinstance(item, FrameError):
+                    why = f"corrupt reply: {item}"
+                    break
+                rid, rseq, rfields = unpack_payload(item)
+                if rid == MSG_BOOT:
+                    if during_handshake:
+                        continue
+                    self._after_reset(name)
+                if rid == MSG_ERROR:
+                    code, req_id, _, detail = ERROR_FIELDS.unpack_from(rfields)
+                    if rseq == FRAMING_SEQ:
+                        why = f"firmware saw a corrupt frame ({ERRORS.get(code, code)})"
+                        break
+                    if rseq == seq:
+                        raise ProtocolError(name, code, detail, self.url)
+                elif rid == msg_id | REPLY and rseq == seq:
+                    return rfields
+                log.debug("ignoring stale frame id=%#x seq=%d", rid, rseq)
+            else:
+                why = f"no reply within {self.timeout:g} s"
+        raise BoardTimeout(f"board {self.url}: {name} failed after {self.retries + 1} attempts: {why}")
+
+    def _after_reset(self, during: str) -> None:
+        self.model = None
+        self._reader.reset()
+        old = self.info.boot_id if self.info else None
+        self.info = self.hello()
+        raise BoardResetError(
+            f"board {self.url} restarted during {during} (boot id {old} -> {self.info.boot_id}); the "
+            "committed model and step state are lost and memory contents may be too: deploy again")
+
+    # --- commands -------------------------------------------------------------------------
+
+    def hello(self) -> HelloInfo:
+        """Handshake: version check; clears the firmware's retry cache (a new session)."""
+        f = self._request("HELLO", during_handshake=True)
+        fw, proto = struct.unpack_from("<IH", f)
+        if proto != PROTOCOL_VERSION:
+            raise IncompatibleFirmware(
+                f"board {self.url}: firmware {version_string(fw)} speaks protocol v{proto}, this client "
+                f"speaks v{PROTOCOL_VERSION}; rebuild and flash the firmware from this checkout "
+                f"(bench firmware build --target ...) or use the matching faultbench")
+        (fw, proto, max_payload, mem_words, caps, target, unit, max_io, boot_id, model_bytes,
+         scratch) = HELLO_REPLY.unpack_from(f)
+        return HelloInfo(version_string(fw), proto, max_payload, mem_words,
+                         frozenset(n for n, bit in CAPABILITIES.items() if caps & bit),
+                         TARGETS.get(target, str(target)), COUNT_UNITS.get(unit, str(unit)), max_io,
+                         boot_id, model_bytes, scratch)
+
+    def _check_range(self, base_word: int, n_words: int, what: str) -> None:
+        if base_word < 0 or n_words < 0 or base_word + n_words > self.info.mem_words:
+            raise BoardError(f"board {self.url}: {what} of words [{base_word}, {base_word + n_words}) is "
+                             f"outside the {self.info.mem_words}-word memory")
+
+    @property
+    def _io_words(self) -> int:
+        return min(self.info.max_io_words, (self.info.max_payload - 3 - 8) // 4)
+
+    def load(self, base_word: int, words) -> None:
+        """Writes ``words`` (uint32) into the memory under test from ``base_word``."""
+        words = np.ascontiguousarray(words, dtype="<u4").ravel()
+        self._check_range(base_word, len(words), "LOAD")
+        step = self._io_words
+        for i in range(0, len(words), step):
+            chunk = words[i:i + step]
+            self._request("LOAD", struct.pack("<IHH", base_word + i, len(chunk), 0) + chunk.tobytes())
+
+    def read(self, base_word: int, n_words: int) -> np.ndarray:
+        """Reads ``n_words`` words back (each read is a fresh read of the cells)."""
+        self._check_range(base_word, n_words, "READ")
+        out = np.empty(n_words, np.uint32)
+        step = self._io_words
+        for i in range(0, n_words, step):
+            m = min(step, n_words - i)
+            f = self._request("READ", struct.pack("<IH", base_word + i, m))
+            out[i:i + m] = np.frombuffer(f, "<u4", m, offset=8)
+        return out
+
+    def pattern(self, kind: str, base_word: int, n_words: int, seed: int = 0, write: bool = True,
+                max_report: int = 254) -> PatternResult:
+        """Writes a pattern (unless ``write=False``), reads it back, reports flipped bits."""
+        if kind not in PATTERNS:
+            raise BoardError(f"unknown pattern {kind!r}; expected one of {sorted(PATTERNS)}")
+        self._check_range(base_word, n_words, "PATTERN")
+        f = self._request("PATTERN", struct.pack("<BBHIII", PATTERNS[kind], int(write), max_report,
+                                                 base_word, n_words, seed & 0xFFFFFFFF))
+        n, f01, f10, n_rep, trunc = struct.unpack_from("<IIIHB", f)
+        return PatternResult(n, f01, f10, np.frombuffer(f, "<u4", n_rep, offset=16).copy(), bool(trunc))
+
+    def load_model(self, blob: bytes) -> ModelInfo:
+        """Sends a model blob (FORMAT.md part B) in chunks and commits it."""
+        blob = bytes(blob)
+        if len(blob) > self.info.model_bytes:
+            raise BoardError(f"board {self.url}: blob of {len(blob)} bytes exceeds the firmware's "
+                             f"{self.info.model_bytes}-byte model buffer")
+        step = min(1024, self.info.max_payload - 3 - 8)
+        self.model = None
+        for off in range(0, len(blob), step):
+            self._request("MODEL_CHUNK", struct.pack("<II", len(blob), off) + blob[off:off + step])
+        self.model = ModelInfo(*struct.unpack("<IIII", self._request("MODEL_COMMIT", struct.pack("<I", len(blob)))))
+        return self.model
+
+    def deploy(self, blob: bytes, weights, base_word: int = 0) -> ModelInfo:
+        """Writes the weight image (FORMAT.md B.7) from ``base_word``, then loads the blob."""
+        self.load(base_word, weights)
+        return self.load_model(blob)
+
+    def _input(self, x) -> bytes:
+        x = np.asarray(x)
+        if x.dtype != np.int8:
+            if x.size and (x.min() < -128 or x.max() > 127 or not np.all(x == np.round(x))):
+                raise BoardError("inference input must be int8 codes (FORMAT.md B.5 quantize_input)")
+            x = x.astype(np.int8)
+        if self.model is not None and x.size != self.model.input_len:
+            raise BoardError(f"input has {x.size} values; the model expects {self.model.input_len}")
+        return x.ravel().tobytes()
+
+    def infer(self, x) -> InferResult:
+        """Whole network on int8 input (torch order c, h, w): scores and per-layer counts."""
+        f = self._request("INFER", self._input(x))
+        n, n_layers, unit = struct.unpack_from("<HBB", f)
+        scores = np.frombuffer(f, "<i4", n, offset=4).astype(np.int32)
+        counts = np.frombuffer(f, "<u4", n_layers, offset=4 + 4 * n).astype(np.uint32)
+        return InferResult(scores, counts, COUNT_UNITS.get(unit, str(unit)))
+
+    def step_input(self, x) -> int:
+        """Step mode: stores the input; returns the number of layers to step."""
+        return struct.unpack("<I", self._request("STEP_INPUT", self._input(x)))[0]
+
+    def step(self) -> StepResult:
+        """Runs the next layer (the host may bracket this call for energy measurement)."""
+        f = self._request("STEP")
+        layer, done, unit, _, count = struct.unpack_from("<BBBBI", f)
+        scores = None
+        if done:
+            (n,) = struct.unpack_from("<H", f, 8)
+            scores = np.frombuffer(f, "<i4", n, offset=12).astype(np.int32)
+        return StepResult(layer, bool(done), count, COUNT_UNITS.get(unit, str(unit)), scores)
+
+    def reset(self, timeout: float = 5.0) -> HelloInfo:
+        """Soft reset: the firmware acknowledges, drops model and step state, sends BOOT."""
+        self._request("RESET")
+        self.model = None
+        self.wait_boot(timeout)
+        self.info = self.hello()
+        return self.info

@@ -1,0 +1,165 @@
+"""Start and stop the firmware as a local process: the host build (loopback TCP) or the
+Cortex-M4 build under QEMU (``-M mps2-an386``, UART on loopback TCP; HARDWARE 3).
+
+    with start_host() as fw:             # or start_qemu()
+        with Board(fw.url) as board: ...
+
+Ports are ephemeral. A started process is stopped by ``stop()``/the context manager, at
+interpreter exit (atexit), and by the kernel if this process dies (Linux PR_SET_PDEATHSIG),
+so no firmware or QEMU is ever left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+TARGET_OUTPUTS = {"host": "build/host/fw-host", "mps2-an386": "build/mps2-an386/fw.elf",
+                  "nucleo-f411": "build/nucleo-f411/fw.elf"}
+QEMU = "qemu-system-arm"
+APT_HINT = "sudo apt-get install -y --no-install-recommends gcc-arm-none-eabi qemu-system-arm"
+
+_live: set["FirmwareProcess"] = set()
+
+
+class FirmwareProcessError(RuntimeError):
+    """The firmware could not be built or started; the message says what is missing."""
+
+
+def build(target: str = "host", quiet: bool = True) -> Path:
+    """``make -C firmware <target>`` (incremental); returns the built binary."""
+    if target not in TARGET_OUTPUTS:
+        raise FirmwareProcessError(f"unknown firmware target {target!r}; expected one of {sorted(TARGET_OUTPUTS)}")
+    if shutil.which("make") is None:
+        raise FirmwareProcessError("make not found: sudo apt-get install -y make")
+    r = subprocess.run(["make", "-C", str(FIRMWARE_DIR), target], capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = (r.stdout + r.stderr).strip().splitlines()[-15:]
+        hint = f"\n{APT_HINT}" if r.returncode == 127 or "arm-none-eabi" in "".join(tail) and "missing" in "".join(tail) else ""
+        raise FirmwareProcessError(f"make -C firmware {target} failed:\n" + "\n".join(tail) + hint)
+    if not quiet:
+        print(r.stdout, end="")
+    return FIRMWARE_DIR / TARGET_OUTPUTS[target]
+
+
+def _die_with_parent() -> None:  # runs in the child before exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FirmwareProcess:
+    """A running firmware process with the serial URL to reach it."""
+
+    def __init__(self, argv: list[str], url: str | None = None, kind: str = "host", banner_timeout: float = 10.0):
+        self.argv, self.kind = argv, kind
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     preexec_fn=_die_with_parent)
+        _live.add(self)
+        try:
+            self.url = url or self._read_listen_url(banner_timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _read_listen_url(self, timeout: float) -> str:
+        deadline, line = time.monotonic() + timeout, b""
+        while not line.endswith(b"\n"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise FirmwareProcessError(f"{self.argv[0]} did not start listening: {self.stderr_text() or 'no output'}")
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.05)
+            if ready:
+                line += os.read(self.proc.stdout.fileno(), 256)
+        addr = line.decode().strip().rsplit(" ", 1)[-1]  # "faultbench-fw listening on 127.0.0.1:PORT"
+        return f"socket://{addr}"
+
+    def stderr_text(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace").strip()
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 3.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._stderr.close()
+        _live.discard(self)
+
+    def __enter__(self) -> "FirmwareProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_host(args: list[str] | tuple = (), binary: Path | None = None) -> FirmwareProcess:
+    """The host firmware on 127.0.0.1 with an ephemeral port; ``args`` go to its memory HAL
+    (e.g. ``["--mem-words", "65536"]`` or the virtual-lab chip options)."""
+    binary = Path(binary) if binary else build("host")
+    return FirmwareProcess([str(binary), "--port", "0", *map(str, args)], kind="host")
+
+
+def qemu_argv(elf: Path, port: int, icount: bool = True) -> list[str]:
+    """HARDWARE 3: nodelay=on (else ~44 ms per reply), wait=on (keeps the banner), semihosting
+    for exit; ``-icount shift=0`` makes SysTick count instructions deterministically."""
+    argv = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-nodefaults",
+            "-semihosting-config", "enable=on,target=native",
+            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on", "-kernel", str(elf)]
+    return argv + (["-icount", "shift=0"] if icount else [])
+
+
+def start_qemu(elf: Path | None = None, icount: bool = True, attempts: int = 3) -> FirmwareProcess:
+    """The mps2-an386 firmware under QEMU; the guest starts when the first client connects
+    (so open a Board with ``wait_boot`` to catch the banner)."""
+    if shutil.which(QEMU) is None:
+        raise FirmwareProcessError(f"{QEMU} not found: {APT_HINT}")
+    elf = Path(elf) if elf else build("mps2-an386")
+    for attempt in range(attempts):
+        port = _free_port()
+        fp = FirmwareProcess(qemu_argv(elf, port, icount), url=f"socket://127.0.0.1:{port}", kind="qemu")
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and fp.running:
+            with socket.socket() as s:  # probe only once QEMU listens: no connect (it would start the guest)
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    return fp
+            time.sleep(0.01)
+        err = fp.stderr_text()
+        fp.stop()
+        if "Address already in use" not in err:
+            raise FirmwareProcessError(f"QEMU did not start: {err or 'no output'}")
+    raise FirmwareProcessError(f"QEMU could not bind a free port in {attempts} attempts")
+
+
+@atexit.register
+def _stop_all() -> None:
+    for fp in list(_live):
+        fp.stop()
