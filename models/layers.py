@@ -186,7 +186,7 @@ class Scale(nn.Module):
 
     @property
     def value(self) -> float:
-        return float(self.log_s.exp())
+        return float(self.log_s.detach().exp())
 
     def forward(self, x):
         return x * self.log_s.exp()

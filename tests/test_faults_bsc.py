@@ -1,0 +1,73 @@
+"""BSC flip statistics and the two gradient modes of ALGORITHMS 2."""
+
+import math
+
+import pytest
+import torch
+
+from models.faults import BinarySymmetric, FaultInjector, FixedMasks, build_fault_model
+from models.layers import BinaryLinear, attach_faults
+
+
+def _site(shape):
+    layer = BinaryLinear(shape[1], shape[0])
+    attach_faults(layer, None)
+    return layer
+
+
+@pytest.mark.parametrize("eps", [1e-3, 0.02, 0.3])
+def test_bsc_flip_rate_within_binomial_bound(eps):
+    layer = _site((200, 500))
+    codes = layer.to_codes(layer.quantized_weight().detach())
+    gen = torch.Generator().manual_seed(7)
+    mask = BinarySymmetric().flip_mask(layer.fault_site, codes, eps, gen, draws=4)
+    n = mask.numel()
+    flips = int(mask.sum())
+    sigma = math.sqrt(n * eps * (1 - eps))
+    assert abs(flips - n * eps) < 5 * sigma  # 5-sigma binomial bound, fails with prob < 1e-6
+    assert mask.shape == (4, 200, 500)
+
+
+def test_bsc_draws_are_independent_and_resampled_every_read():
+    layer = _site((50, 80))
+    gen = torch.Generator().manual_seed(3)
+    attach_faults(layer, FaultInjector(BinarySymmetric(), gen, default_rate=0.1))
+    a, b = layer.read_weight(), layer.read_weight()
+    assert not torch.equal(a, b)
+    agree = float((a == b).float().mean())
+    assert abs(agree - (1 - 2 * 0.1 * 0.9)) < 0.03  # P(same) = (1-eps)^2 + eps^2
+
+
+def _gradients(mode, mask):
+    torch.manual_seed(0)
+    layer = BinaryLinear(6, 4)
+    attach_faults(layer, None)
+    attach_faults(layer, FaultInjector(FixedMasks({layer.fault_site.name: mask}), torch.Generator(), gradient=mode))
+    x = torch.randn(3, 6)
+    g = torch.randn(3, 4)
+    y = layer(x)
+    (y * g).sum().backward()
+    return y.detach(), layer.weight.grad.clone(), g.T @ x  # dL/dw~ = g^T x
+
+
+def test_aware_and_straight_through_gradients_follow_algorithms_2():
+    mask = (torch.rand(4, 6, generator=torch.Generator().manual_seed(5)) < 0.5).to(torch.uint8)
+    m = 1 - 2 * mask.float()  # +1 kept, -1 flipped
+    y_st, grad_st, dl_dwt = _gradients("straight-through", mask)
+    y_aw, grad_aw, _ = _gradients("aware", mask)
+    assert torch.equal(y_st, y_aw)  # same forward: w~ = m * w_b
+    # latent |w| <= 1 everywhere, so the STE factor is 1
+    assert torch.allclose(grad_st, dl_dwt)          # straight-through: dL/dw_b = dL/dw~
+    assert torch.allclose(grad_aw, m * dl_dwt)      # aware: dL/dw_b = m * dL/dw~
+    assert mask.any() and not torch.allclose(grad_st, grad_aw)
+
+
+def test_fault_model_from_config_and_errors():
+    assert isinstance(build_fault_model(None), BinarySymmetric)
+    assert build_fault_model({"kind": "asymmetric", "p01": 0.1, "p10": 0.0}).describe()["p01"] == 0.1
+    with pytest.raises(ValueError, match="kind 'nope'"):
+        build_fault_model({"kind": "nope"})
+    with pytest.raises(ValueError, match="bad fields"):
+        build_fault_model({"kind": "bsc", "rate": 1})
+    with pytest.raises(ValueError, match="gradient mode"):
+        FaultInjector(BinarySymmetric(), torch.Generator(), gradient="sideways")

@@ -1,0 +1,91 @@
+"""Binary layers: sign/STE, stacked fault draws, input quantisation, positive scale, clipping."""
+
+import torch
+import torch.nn.functional as F
+
+from models.faults import FaultInjector, FixedMasks
+from models.layers import (BinaryConv2d, BinaryLinear, QuantizeInput, Scale, attach_faults,
+                           clip_latent_weights, sign_ste, stored_layers)
+
+
+def test_sign_forward_and_ste_backward():
+    x = torch.tensor([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5], requires_grad=True)
+    y = sign_ste(x)
+    assert y.tolist() == [-1, -1, -1, 1, 1, 1, 1]  # sign(0) = +1
+    g = torch.arange(1.0, 8.0)
+    y.backward(g)
+    # dL/dx = dL/dx_b * 1{|x| <= 1}  [ALGORITHMS 1]
+    assert x.grad.tolist() == [0, 2, 3, 4, 5, 6, 0]
+
+
+def test_binary_linear_gradient_reaches_latent_weights():
+    torch.manual_seed(0)
+    layer = BinaryLinear(5, 3)
+    x = torch.randn(4, 5)
+    layer(x).sum().backward()
+    expected = torch.ones(4, 3).T @ x  # d(sum(x w_b^T))/dw_b, all |w| <= 1
+    assert torch.allclose(layer.weight.grad, expected)
+
+
+def _stacked_vs_single(layer, x, draws=3):
+    attach_faults(layer, None)
+    gen = torch.Generator().manual_seed(1)
+    masks = (torch.rand((draws,) + tuple(layer.weight.shape), generator=gen) < 0.3).to(torch.uint8)
+    attach_faults(layer, FaultInjector(FixedMasks({layer.fault_site.name: masks}), gen, draws=draws))
+    stacked = layer(x.repeat(draws, *([1] * (x.dim() - 1))))
+    singles = []
+    for k in range(draws):
+        attach_faults(layer, FaultInjector(FixedMasks({layer.fault_site.name: masks[k]}), gen))
+        singles.append(layer(x))
+    return stacked, torch.cat(singles)
+
+
+def test_stacked_draws_equal_one_by_one_linear_and_conv():
+    torch.manual_seed(0)
+    s, o = _stacked_vs_single(BinaryLinear(7, 4), torch.randn(5, 7))
+    assert torch.allclose(s, o, atol=1e-5)  # bmm vs linear: summation order only
+    s, o = _stacked_vs_single(BinaryConv2d(3, 4, 3, padding=1), torch.randn(2, 3, 5, 5))
+    assert torch.allclose(s, o, atol=1e-5)
+
+
+def test_faulty_read_flips_exactly_the_masked_weights():
+    layer = BinaryLinear(6, 2)
+    attach_faults(layer, None)
+    mask = torch.zeros(2, 6, dtype=torch.uint8)
+    mask[1, 4] = 1
+    attach_faults(layer, FaultInjector(FixedMasks({layer.fault_site.name: mask}), torch.Generator()))
+    wb = torch.where(layer.weight >= 0, 1.0, -1.0)
+    read = layer.read_weight()
+    assert read[1, 4] == -wb[1, 4]
+    assert torch.equal(read * (1 - 2 * mask.float()), wb)
+
+
+def test_quantize_input_is_8_bit_and_straight_through():
+    q = QuantizeInput(bits=8)
+    x = torch.tensor([-3.0, -1.0, 0.5, 0.3, 1.0, 2.0], requires_grad=True)
+    y = q(x)
+    assert torch.allclose(y * 127, torch.round(y * 127))
+    assert y.tolist()[0] == -1.0 and y.tolist()[-1] == 1.0
+    assert abs(float(y[2].detach()) - round(0.5 * 127) / 127) < 1e-7
+    y.sum().backward()
+    assert x.grad.tolist() == [0, 1, 1, 1, 1, 0]  # clamp gradient, identity over the rounding
+
+
+def test_scale_is_positive_and_keeps_argmax():
+    s = Scale(init=0.05)
+    with torch.no_grad():
+        s.log_s.fill_(-30.0)
+    z = torch.tensor([[3.0, -1.0, 7.0]])
+    assert s.value > 0 and s(z).argmax().item() == 2
+    fixed = Scale(init=2.0, learnable=False)
+    assert not any(p.requires_grad for p in fixed.parameters()) and abs(fixed.value - 2.0) < 1e-6
+
+
+def test_clip_latent_weights_and_metadata():
+    net = torch.nn.Sequential(BinaryLinear(4, 3), BinaryConv2d(2, 3, 3))
+    with torch.no_grad():
+        net[0].weight.mul_(5)
+    clip_latent_weights(net)
+    assert net[0].weight.abs().max() <= 1.0
+    assert [(n, m.n_params, m.bits) for n, m in stored_layers(net)] == [("0", 12, 1), ("1", 54, 1)]
+    assert F.linear(torch.ones(1, 4), net[0].read_weight()).shape == (1, 3)
