@@ -35,6 +35,7 @@ import torch
 import torch.nn as nn
 
 from models.layers import BinaryActivation, StoredWeights, stored_layers
+from models.methods import NoiseMethod
 
 CONVENTIONS = ("sign0", "paper")
 _PASS_THROUGH = (nn.MaxPool1d, nn.MaxPool2d, nn.Identity, nn.Dropout)
@@ -103,8 +104,9 @@ class SignNeuronTracer:
     so residual or branching nets cannot be misread; anything else ends the chain.
     """
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, training_only: bool = False):
         self.net = net
+        self.training_only = training_only  # record training-mode passes only
         self.events: list[tuple[nn.Module, torch.Tensor, torch.Tensor]] = []
         self.handles = []
 
@@ -121,6 +123,8 @@ class SignNeuronTracer:
         self.handles.clear()
 
     def _hook(self, module, inputs, output):
+        if self.training_only and not module.training:
+            return
         if isinstance(output, torch.Tensor) and inputs and isinstance(inputs[0], torch.Tensor):
             self.events.append((module, inputs[0], output))
 
@@ -216,7 +220,7 @@ class BetRegularizer:
         if b < 0 or lam < 0:
             raise ValueError(f"BET regulariser: b={b} and lambda={lam} must be >= 0")
         self.b, self.lam = float(b), float(lam)
-        self.tracer = SignNeuronTracer(net)
+        self.tracer = SignNeuronTracer(net, training_only=True)
 
     def __enter__(self):
         self.tracer.__enter__()
@@ -232,3 +236,41 @@ class BetRegularizer:
             raise ValueError("BET regulariser: no sign neurons were seen in the forward pass")
         hinge = torch.cat([torch.relu(self.b - t.smooth_tolerance()) for t in traces], 1)
         return self.lam * hinge.mean()
+
+
+class BetRegularized(NoiseMethod):
+    """Any noise method with the hinge regulariser added to its loss (``bench train --bet-reg b``).
+
+    Everything else (rates, update, state) is the wrapped method's; the regulariser's hooks
+    record training-mode forward passes only, so evaluation is untouched.
+    """
+
+    def __init__(self, inner: NoiseMethod, net: nn.Module, b: float, lam: float):
+        self.inner = inner
+        self.name = inner.name
+        self.owns_step = inner.owns_step
+        self.regularizer = BetRegularizer(net, b, lam).__enter__()
+
+    def before_batch(self, generator):
+        return self.inner.before_batch(generator)
+
+    def after_batch(self, loss):
+        self.inner.after_batch(loss)
+
+    def end_epoch(self, epoch):
+        return self.inner.end_epoch(epoch)
+
+    def eps(self):
+        return self.inner.eps()
+
+    def loss(self, logits, targets):
+        return self.inner.loss(logits, targets) + self.regularizer.penalty()
+
+    def step(self, model, epoch):
+        self.inner.step(model, epoch)
+
+    def state_dict(self):
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state):
+        self.inner.load_state_dict(state)

@@ -71,6 +71,8 @@ class TrainConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     eval_draws: int = 8  # fault draws for the per-epoch test accuracy at the method's eps
+    bet_reg: float | None = None  # BET hinge regulariser target b (None: off) [ALGORITHMS 6; models.bet]
+    bet_lambda: float = 0.01  # its weight lambda [choice: seed 2's value is unreadable]
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -92,6 +94,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_draws"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if (self.bet_reg is not None and self.bet_reg < 0) or self.bet_lambda < 0:
+            raise ValueError(f"bet_reg={self.bet_reg} and bet_lambda={self.bet_lambda} must be >= 0")
         lr, decay, every = OPTIMIZER_DEFAULTS[self.optimizer]
         options = dataclasses.asdict(resolve_options(self.method, self.method_options))
         build_fault_model(self.faults)
@@ -163,6 +167,10 @@ def build_session(config: TrainConfig, data: Dataset | None = None) -> Session:
     attach_faults(net, injector)
     context = MethodContext(net, config.epochs, n_batches(len(data.train_y), config.batch_size), device)
     method = build_method(config.method, context, config.method_options)
+    if config.bet_reg is not None:
+        from models.bet import BetRegularized
+
+        method = BetRegularized(method, net, config.bet_reg, config.bet_lambda)
     optimizer = scheduler = None
     if not method.owns_step:
         params = [p for p in net.parameters() if p.requires_grad]
