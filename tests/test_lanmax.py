@@ -127,3 +127,22 @@ def test_state_dict_round_trip_resumes_identically():
     b.load_state_dict(a.state_dict())
     ha, hb = _synthetic_run(a, 2, 20, loss, seed=5), _synthetic_run(b, 2, 20, loss, seed=5)
     assert ha == hb and torch.equal(a.theta, b.theta)
+
+
+def test_short_lanmax_run_on_digits_raises_eps_and_keeps_accuracy(tmp_path):
+    """6 epochs on digits: some layer ends above its initial eps 1e-3, and the accuracy at the
+    learned eps (Monte-Carlo mean) is within 5 points (stated tolerance) of reliable training."""
+    from models.evaluation import mc_accuracy
+    from models.training import TrainConfig, train
+
+    common = dict(arch="mlp", width=0.125, dataset="digits", epochs=6, batch_size=64, seed=0)
+    reliable = train(TrainConfig(method="reliable", **common), tmp_path / "reliable")
+    lanmax = train(TrainConfig(method="lanmax", method_options={"lambda": 50.0, "t_stop": 5}, **common),
+                   tmp_path / "lanmax")
+    eps = lanmax.method.eps()
+    assert max(eps.values()) > 1e-3 * 1.5
+    data = lanmax.data
+    ref = mc_accuracy(reliable.net, data.test_x, data.test_y, None, torch.Generator().manual_seed(0))
+    noisy = mc_accuracy(lanmax.net, data.test_x, data.test_y, eps, torch.Generator().manual_seed(0), target=0.01)
+    assert noisy.mean >= ref.mean - 0.05, (noisy, ref, eps)
+    assert lanmax.method.t_stop == 5 and not lanmax.method.active
