@@ -6,6 +6,8 @@ analysis, write the module and append its name to :data:`ANALYSIS_MODULES`.
 """
 
 ANALYSIS_MODULES = [
+    "bet",
+    "bet_correlation",
     "eps_matrix",
     "sensitivity",
 ]
