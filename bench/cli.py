@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "evaluate",
     "energy",
     "analyze",
+    "profile",
 ]
 
 

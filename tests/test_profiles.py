@@ -1,0 +1,124 @@
+"""Profile schema and validation: shipped profiles are valid; every problem is reported at once
+with file, YAML line and field path; the published JSON Schema is the one we validate with."""
+
+import json
+import textwrap
+
+import jsonschema
+import pytest
+import yaml
+
+from bench.cli import main
+from bench.profiles import (SCHEMA_PATH, ProfileError, check_profile, list_profiles, load_profile,
+                            parse_quantity)
+
+BROKEN = textwrap.dedent("""\
+    schema_version: 1
+    name: broken
+    technology: sram
+    colour: blue
+    provenance:
+      source: measured
+    operating_points:
+      - name: a
+        voltage: 0.9 V
+        ber_0to1: 0.0
+        ber_1to0: 0.0
+        persistent_fraction: 1.0
+        energy_read_per_bit: 3 V
+      - name: b
+        voltage: 800
+        ber_0to1: 0.7
+        ber_1to0: 0.01
+        persistent_fraction: 1.0
+        energy_read_per_bit: 1.5
+        fault_maps: [maps/missing.npz]
+      - name: a
+        voltage: 0.7 V
+        ber_0to1: 1e-4
+        ber_1to0: 1e-4
+        persistent_fraction: 1.0
+        energy_read_per_bit: 20 fJ
+    experiment:
+      operating_point: nowhere
+      method: no-such-method
+    """)
+
+
+def test_shipped_profiles_are_valid():
+    paths = list_profiles()
+    names = {p.name for p in paths}
+    assert {"rram_lowpower.yaml", "sram_lowvoltage.yaml"} <= names
+    for path in paths:
+        profile = load_profile(path)
+        assert profile.experiment["hardware"]["kind"] == "virtual"
+        assert profile.data["provenance"]["illustrative"] or profile.data["provenance"]["source"] == "calibrated"
+
+
+def test_published_schema_validates_shipped_yaml_as_editors_would():
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for path in list_profiles():
+        raw = yaml.load(path.read_text(), Loader=__import__("bench.profiles", fromlist=["_Loader"])._Loader)
+        assert not list(jsonschema.Draft202012Validator(schema).iter_errors(raw)), path
+
+
+def test_every_problem_reported_with_line_and_field(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN)
+    _, problems = check_profile(path)
+    found = {(p.line, p.field) for p in problems}
+    text = "\n".join(str(p) for p in problems)
+    expected = {
+        (4, "colour"),                                   # unknown key
+        (5, "provenance"),                               # measured without chip_id
+        (13, "operating_points[0].energy_read_per_bit"),  # wrong unit: '3 V' for an energy
+        (15, "operating_points[1].voltage"),             # implausible: 800 V (meant mV)
+        (16, "operating_points[1].ber_0to1"),            # BER outside [0, 0.5]
+        (19, "operating_points[1].energy_read_per_bit"),  # implausible: 1.5 J per bit
+        (20, "operating_points[1].fault_maps[0]"),       # missing referenced file
+        (21, "operating_points[2].name"),                # duplicate name
+        (28, "experiment.operating_point"),              # unknown operating point
+        (29, "experiment.method"),                       # unknown method
+    }
+    assert expected <= found, text
+    assert all(p.file == str(path) for p in problems)
+    # BER falls from point b (0.355) to the last point (1e-4): non-monotone curve
+    assert any(p.line == 21 and "BER" in p.message and "must not fall" in p.message for p in problems), text
+    assert "unknown key 'colour'" in text and "'3 V' is not a valid energy" in text
+
+
+def test_cli_check_reports_all_problems_and_fails(tmp_path, capsys):
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN)
+    assert main(["profile", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:4: colour: unknown key" in err and f"{path}:29: experiment.method" in err
+    assert main(["profile", "check", "profiles/sram_lowvoltage.yaml"]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_cli_list_shows_each_profile(capsys):
+    assert main(["profile", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "rram_lowpower" in out and "sram_lowvoltage" in out and "operating points" in out
+
+
+def test_load_raises_profile_error_and_bad_yaml(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ProfileError, match=r"bad\.yaml:\d+: .*not valid YAML"):
+        load_profile(bad)
+    with pytest.raises(ProfileError, match="cannot read"):
+        load_profile(tmp_path / "absent.yaml")
+
+
+def test_quantities_and_yaml12_floats():
+    assert parse_quantity("650 mV", "voltage") == pytest.approx(0.65)
+    assert parse_quantity("1.2 pJ", "energy") == pytest.approx(1.2e-12)
+    assert parse_quantity("300 K", "temperature") == pytest.approx(26.85)
+    with pytest.raises(ValueError, match="units: V, mV"):
+        parse_quantity("3 J", "voltage")
+    profile = load_profile("profiles/sram_lowvoltage.yaml")
+    assert profile.data["energy_model"]["eps_ref"] == 1e-12  # '1.0e-12' is a float, not a string
+    assert profile.operating_point("v056")["voltage"] == pytest.approx(0.56)
