@@ -19,6 +19,11 @@ COMMAND_MODULES = [
     "energy",
     "analyze",
     "profile",
+    "lab",
+    "doctor",
+    "characterize",
+    "run",
+    "report",
 ]
 
 

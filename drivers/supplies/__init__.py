@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from drivers.supplies.base import (Control, EnergyReading, SafetyLimitError, ScpiSupply, SupplyError,
+from drivers.supplies.base import (Control, EnergyReading, EnergyWindowError, SafetyLimitError, ScpiSupply, SupplyError,
                                    SupplyTripped, open_kwargs)
 from drivers.supplies.keysight import KeysightE36300, KeysightN6705C
 from drivers.supplies.rigol import RigolDP800
@@ -44,5 +44,5 @@ def open_supply(resource_name: str, *, backend: str = "@py", resource_manager: A
     return driver_for(identity)(resource_name, resource_manager=resource_manager, **kwargs)
 
 
-__all__ = ["Control", "DRIVERS", "EnergyReading", "KeysightE36300", "KeysightN6705C", "RigolDP800", "RohdeHMC804x",
+__all__ = ["Control", "DRIVERS", "EnergyReading", "EnergyWindowError", "KeysightE36300", "KeysightN6705C", "RigolDP800", "RohdeHMC804x",
            "SafetyLimitError", "ScpiSupply", "SupplyError", "SupplyTripped", "driver_for", "open_supply"]

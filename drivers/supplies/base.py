@@ -41,6 +41,10 @@ class SafetyLimitError(SupplyError):
     """A request outside the configured vmax/imax: refused before anything was sent."""
 
 
+class EnergyWindowError(SupplyError):
+    """The work outlasted a fixed-length energy capture; measure again with a longer window."""
+
+
 class SupplyTripped(SupplyError):
     """The output's over-voltage protection tripped; the output is off."""
 
@@ -351,7 +355,7 @@ class ScpiSupply:
             elapsed = time.monotonic() - t0
             result.reading = stop(token, elapsed)
         if self.energy_method == "array" and elapsed > window_s:
-            raise SupplyError(f"energy window: the work took {elapsed:.3f} s, longer than the {window_s:.3f} s "
+            raise EnergyWindowError(f"energy window: the work took {elapsed:.3f} s, longer than the {window_s:.3f} s "
                               "capture; raise the window")
 
     def _start_polling(self, window_s: float):

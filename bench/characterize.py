@@ -1,0 +1,295 @@
+"""Voltage sweep of the memory under test: fault maps, BER and energy per bit read [HARDWARE 1].
+
+For each voltage, from ``vmax`` down to ``vmin`` (the safe order: start at the nominal, highest
+voltage and only step down), after ``settle_s``: for each pattern and repeat, write the pattern
+(``LOAD``), read it back (``READ``) inside the supply's energy capture, and record
+
+* the raw reads as a fault map per (voltage, pattern) (``drivers/faultmap.py``,
+  ``sweeps/NAME/faultmaps/*.npz``);
+* a row of ``sweeps/NAME/sweep.csv`` per read: ``voltage_V,pattern,repeat,bits,flips_0to1,
+  flips_1to0,ber,ber_0to1,ber_1to0,energy_per_bit_J`` (``ber_0to1`` = 0->1 flips over the
+  written zeros, ``energy_per_bit_J`` = the read's energy over the bits read);
+* in ``sweep.json``: identities, settings, seeds, timestamps, and per (voltage, pattern) the
+  persistent / transient split across repeats: a flipped bit is *persistent* when every repeat
+  flipped it, *transient* otherwise [ALGORITHMS 2 "persistent"].
+
+An interrupted sweep resumes: (voltage, pattern) points listed as done in ``sweep.json`` (with
+the same settings) are skipped. The supply is shut down (output off) on every exit.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from drivers.board import Board, pattern_words
+from drivers.faultmap import FaultMap, write_faultmap
+from drivers.supplies import EnergyWindowError, ScpiSupply
+
+CSV_COLUMNS = ["voltage_V", "pattern", "repeat", "bits", "flips_0to1", "flips_1to0", "ber", "ber_0to1",
+               "ber_1to0", "energy_per_bit_J"]
+_INT_COLUMNS = {"repeat", "bits", "flips_0to1", "flips_1to0"}
+SWEEP_FORMAT = "faultbench-sweep"
+SWEEP_VERSION = 1
+PATTERNS = ("checkerboard", "random", "zeros", "ones")
+
+
+class SweepError(ValueError):
+    """Bad settings or an output directory that belongs to another sweep (names the field/file)."""
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """What a sweep measures; the defaults are our choices (documented in ``bench characterize -h``)."""
+
+    vmin: float
+    vmax: float
+    steps: int
+    channel: int = 1
+    patterns: tuple[str, ...] = ("checkerboard", "random")
+    repeats: int = 5
+    base_word: int = 0
+    n_words: int = 1024          # 4 KiB under test
+    settle_s: float = 0.05       # after each voltage change
+    imax: float = 0.1            # A, current limit
+    pattern_seed: int = 1        # seed of the ``random`` pattern (firmware xorshift32)
+    energy_window_s: float = 0.25  # initial capture length; doubled when a read outlasts it
+
+    def __post_init__(self):
+        if not 0 < self.vmin <= self.vmax:
+            raise SweepError(f"--vmin {self.vmin} / --vmax {self.vmax}: need 0 < vmin <= vmax")
+        if self.steps < 1 or (self.steps == 1 and self.vmin != self.vmax):
+            raise SweepError(f"--steps {self.steps}: need >= 1 (and vmin == vmax for one step)")
+        bad = [p for p in self.patterns if p not in PATTERNS]
+        if bad or not self.patterns:
+            raise SweepError(f"--patterns {','.join(self.patterns)}: unknown {bad}; choose from {', '.join(PATTERNS)}")
+        if self.repeats < 1 or self.n_words < 1:
+            raise SweepError("--repeats and --words must be >= 1")
+
+    def voltages(self) -> list[float]:
+        """Descending from vmax (safe order), rounded to 0.1 mV."""
+        return [round(float(v), 4) for v in np.linspace(self.vmax, self.vmin, self.steps)]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["patterns"] = list(self.patterns)
+        return d
+
+
+@dataclass
+class PointResult:
+    voltage_V: float
+    pattern: str
+    bits: int
+    rows: list[dict]
+    persistent_bits: int
+    transient_bits: int
+    faultmap: str
+    energy_method: str
+    timestamp: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def summary(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "rows"}
+
+
+def persistent_transient(fmap: FaultMap) -> tuple[int, int]:
+    """Bits flipped in every read (persistent) and in some but not all (transient)."""
+    planes = fmap.bit_plane(fmap.xor)  # [reads, bits]
+    hits = planes.sum(axis=0)
+    return int((hits == fmap.n_reads).sum()), int(((hits > 0) & (hits < fmap.n_reads)).sum())
+
+
+def _rows(fmap: FaultMap, voltage: float, pattern: str, energies: list[float]) -> list[dict]:
+    ones = int(fmap.bit_plane(fmap.written).sum())
+    zeros = fmap.n_bits - ones
+    rows = []
+    for r in range(fmap.n_reads):
+        f01, f10 = fmap.flip_counts(r)
+        rows.append({"voltage_V": voltage, "pattern": pattern, "repeat": r, "bits": fmap.n_bits,
+                     "flips_0to1": f01, "flips_1to0": f10, "ber": (f01 + f10) / fmap.n_bits,
+                     "ber_0to1": f01 / zeros if zeros else 0.0, "ber_1to0": f10 / ones if ones else 0.0,
+                     "energy_per_bit_J": energies[r] / fmap.n_bits})
+    return rows
+
+
+class Sweep:
+    """One sweep directory: resumable state in ``sweep.json``, rows in ``sweep.csv``."""
+
+    def __init__(self, out: Path, settings: SweepSettings, meta: dict):
+        self.out, self.settings = Path(out), settings
+        self.json_path, self.csv_path = self.out / "sweep.json", self.out / "sweep.csv"
+        (self.out / "faultmaps").mkdir(parents=True, exist_ok=True)
+        if self.json_path.exists():
+            try:
+                self.state = json.loads(self.json_path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise SweepError(f"{self.json_path}: cannot read the sweep state ({exc}); choose another --out") from None
+            if self.state.get("settings") != settings.to_dict():
+                raise SweepError(f"{self.json_path}: this directory holds a sweep with other settings "
+                                 f"({self.state.get('settings')}); choose another --out or repeat those settings")
+            self.state.update({k: v for k, v in meta.items() if k not in self.state})
+            self.state["resumed"] = self.state.get("resumed", 0) + 1
+            # rows of a point whose sweep.json entry was not saved are measured again
+            self._write_csv([r for r in read_rows(self.csv_path) if self.done(r["voltage_V"], r["pattern"])])
+        else:
+            self.state = {"format": SWEEP_FORMAT, "format_version": SWEEP_VERSION, **meta,
+                          "settings": settings.to_dict(), "seeds": {"random_pattern": settings.pattern_seed},
+                          "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                          "finished": None, "complete": False, "points": []}
+            self._write_csv([])
+        self._save()
+
+    def done(self, voltage: float, pattern: str) -> bool:
+        return any(p["voltage_V"] == voltage and p["pattern"] == pattern for p in self.state["points"])
+
+    def record(self, point: PointResult) -> None:
+        """CSV rows first, then the point in sweep.json (both replaced atomically)."""
+        self._write_csv(read_rows(self.csv_path) + point.rows)
+        self.state["points"].append(point.summary())
+        self._save()
+
+    def _write_csv(self, rows: list[dict]) -> None:
+        tmp = self.csv_path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, CSV_COLUMNS)
+            w.writeheader()
+            for row in rows:
+                w.writerow({k: (int(v) if k in _INT_COLUMNS else f"{v:.6g}" if isinstance(v, float) else v)
+                            for k, v in row.items()})
+        os.replace(tmp, self.csv_path)
+
+    def finish(self) -> None:
+        self.state["complete"] = True
+        self.state["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self._save()
+
+    def _save(self) -> None:
+        tmp = self.json_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.state, indent=2))
+        os.replace(tmp, self.json_path)
+
+
+def read_rows(csv_path: Path) -> list[dict]:
+    with open(csv_path, newline="") as f:
+        return [{k: (v if k == "pattern" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def measure_point(board: Board, supply: ScpiSupply, settings: SweepSettings, voltage: float, pattern: str,
+                  chip_id: str, faultmap_path: Path, on_read=None) -> PointResult:
+    """Write/read ``pattern`` ``repeats`` times at the present voltage; save the fault map."""
+    written = pattern_words(pattern, settings.base_word, settings.n_words, settings.pattern_seed)
+    reads, energies, method = [], [], ""
+    window = settings.energy_window_s
+    for _ in range(settings.repeats):
+        board.load(settings.base_word, written)
+        for _attempt in range(4):
+            try:
+                with supply.energy(window) as e:
+                    data = board.read(settings.base_word, settings.n_words)
+                break
+            except EnergyWindowError:  # documented recovery: longer capture, read again
+                window *= 2
+        else:
+            raise EnergyWindowError(f"a {settings.n_words}-word read outlasted a {window:.2f} s capture 4 times")
+        reads.append(data)
+        energies.append(e.joules)
+        method = e.method
+        if on_read:
+            on_read()
+    fmap = FaultMap.from_reads(written, reads, chip_id=chip_id,
+                               operating_point={"name": f"{voltage:.4f} V", "voltage_V": voltage}, pattern=pattern,
+                               base_word=settings.base_word, repeats=list(range(settings.repeats)),
+                               extra={"energy_J": energies, "energy_method": method})
+    write_faultmap(faultmap_path, fmap)
+    persistent, transient = persistent_transient(fmap)
+    return PointResult(voltage, pattern, fmap.n_bits, _rows(fmap, voltage, pattern, energies), persistent, transient,
+                       str(faultmap_path.relative_to(faultmap_path.parents[1])), method)
+
+
+def run_sweep(board: Board, supply: ScpiSupply, settings: SweepSettings, out: Path, meta: dict,
+              progress=None) -> Sweep:
+    """The sweep loop (resumable). The caller owns ``board`` and ``supply`` (and their shutdown).
+
+    ``progress(advance_reads, description)`` is called as reads complete.
+    """
+    sweep = Sweep(out, settings, meta)
+    supply.current_limit = settings.imax
+    started_output = False
+    for voltage in settings.voltages():
+        todo = [p for p in settings.patterns if not sweep.done(voltage, p)]
+        if progress and len(todo) < len(settings.patterns):
+            progress((len(settings.patterns) - len(todo)) * settings.repeats, f"{voltage:.3f} V (resumed)")
+        if not todo:
+            continue
+        supply.volts = voltage
+        if not started_output:
+            supply.output_enabled = True
+            started_output = True
+        time.sleep(settings.settle_s)
+        for pattern in todo:
+            path = out / "faultmaps" / f"v{voltage:.4f}_{pattern}.npz"
+            point = measure_point(board, supply, settings, voltage, pattern, sweep.state.get("chip_id", "unknown"),
+                                  path, on_read=(lambda: progress(1, f"{voltage:.3f} V {pattern}")) if progress else None)
+            sweep.record(point)
+    sweep.finish()
+    return sweep
+
+
+def summarize(rows: list[dict], points: list[dict]) -> list[dict]:
+    """Per voltage: mean BER (all patterns and repeats), its 0->1 / 1->0 split, energy per bit."""
+    out = []
+    for v in sorted({r["voltage_V"] for r in rows}, reverse=True):
+        sel = [r for r in rows if r["voltage_V"] == v]
+        bits = sum(r["bits"] for r in sel)
+        pts = [p for p in points if p["voltage_V"] == v]
+        out.append({"voltage_V": v, "ber": sum(r["flips_0to1"] + r["flips_1to0"] for r in sel) / bits,
+                    "ber_0to1": float(np.mean([r["ber_0to1"] for r in sel])),
+                    "ber_1to0": float(np.mean([r["ber_1to0"] for r in sel])),
+                    "energy_per_bit_J": float(np.mean([r["energy_per_bit_J"] for r in sel])),
+                    "persistent_bits": sum(p["persistent_bits"] for p in pts),
+                    "transient_bits": sum(p["transient_bits"] for p in pts)})
+    return out
+
+
+def plot_sweep(rows: list[dict], out: Path) -> list[Path]:
+    """``ber_vs_voltage.png`` (per pattern, log scale) and ``energy_vs_voltage.png``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for pattern in sorted({r["pattern"] for r in rows}):
+        vs = sorted({r["voltage_V"] for r in rows if r["pattern"] == pattern})
+        ber = [np.mean([r["ber"] for r in rows if r["pattern"] == pattern and r["voltage_V"] == v]) for v in vs]
+        ax.semilogy(vs, [b if b > 0 else np.nan for b in ber], "o-", label=pattern)
+    ax.set_xlabel("supply voltage (V)")
+    ax.set_ylabel("bit-error rate")
+    ax.set_title("BER vs voltage")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    paths.append(out / "ber_vs_voltage.png")
+    fig.tight_layout()
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    vs = sorted({r["voltage_V"] for r in rows})
+    e = [np.mean([r["energy_per_bit_J"] for r in rows if r["voltage_V"] == v]) * 1e15 for v in vs]
+    ax.plot(vs, e, "o-")
+    ax.set_xlabel("supply voltage (V)")
+    ax.set_ylabel("energy per bit read (fJ)")
+    ax.set_title("Energy per bit vs voltage")
+    ax.grid(True, alpha=0.3)
+    paths.append(out / "energy_vs_voltage.png")
+    fig.tight_layout()
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
