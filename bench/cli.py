@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "characterize",
     "run",
     "report",
+    "export",
 ]
 
 
