@@ -1,0 +1,77 @@
+"""The resolved configuration of one ``bench run``: built-in defaults < the profile's
+``experiment`` section < ``--quick`` (built-in quick settings < the profile's
+``experiment.quick``) < command-line overrides. It is saved as ``RUN/config.yaml`` and
+``RUN/seeds.json``; each stage hashes only the sections it reads (``Stage.config_keys``).
+
+Defaults [choice] where the profile is silent (also in ``bench run --help``): digits, ``mlp``
+at width 1/8 (hidden layers of 256, so the weights fit the virtual chip's 16 KiB memory
+under test), LaNMax with lambda 0.5, 30 epochs, the virtual lab, 200 board test inputs,
+Monte-Carlo to a 95% CI half-width of 1 point (5 to 100 repetitions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Mapping
+
+from bench.errors import BenchError
+
+DEFAULTS: dict[str, Any] = {
+    "dataset": "digits", "arch": "mlp", "width": 0.125, "method": "lanmax", "lambda": 0.5,
+    "epochs": 30, "batch_size": 64, "lr": 0.01, "seed": 0, "chip_seed": 0, "hardware": "virtual",
+    "uniform_eps": None,      # None: the geometric mean of LaNMax's final per-layer eps
+    "test_subset": 200,       # test inputs run on the board, layer by layer
+    "train_subset": None,     # None: the whole training set
+    "ci_target": 0.01,        # Monte-Carlo: stop at this 95% CI half-width (accuracy fraction)
+    "mc_min": 5, "mc_max": 100,
+}
+
+#: ``--quick``: about a minute on two CPU cores (README's first command, CI).
+QUICK: dict[str, Any] = {
+    "dataset": "digits", "arch": "mlp", "width": 1 / 32, "epochs": 4,
+    "test_subset": 40, "ci_target": 0.03, "mc_min": 4, "mc_max": 16,
+}
+
+#: Keys of the profile's ``experiment`` section this command does not use itself.
+IGNORED_EXPERIMENT_KEYS = ("operating_point",)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def derive_seeds(seed: int, chip_seed: int) -> dict[str, int]:
+    """One master seed -> one seed per random consumer (saved in ``seeds.json``)."""
+    return {"train": seed, "baseline_reliable": seed, "baseline_uniform": seed,
+            "evaluation": seed + 1_000, "board_subset": seed + 2_000, "chip": chip_seed}
+
+
+def resolve(profile_path: Path, experiment: Mapping[str, Any], overrides: Mapping[str, Any],
+            quick: bool, technology: str) -> dict[str, Any]:
+    """Merge the layers of settings (module docstring) into the run config."""
+    experiment = {k: v for k, v in dict(experiment or {}).items() if k not in IGNORED_EXPERIMENT_KEYS}
+    profile_quick = experiment.pop("quick", None) or {}
+    unknown = sorted((set(experiment) | set(profile_quick)) - set(DEFAULTS))
+    if unknown:
+        raise BenchError(f"{profile_path}: experiment: unknown key(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(DEFAULTS))}")
+    opts = {**DEFAULTS, **experiment}
+    if quick:
+        opts.update(QUICK)
+        opts.update(profile_quick)
+    opts.update({k: v for k, v in overrides.items() if v is not None})
+    for key in ("epochs", "test_subset", "mc_min"):
+        if int(opts[key]) < 1:
+            raise BenchError(f"--{key.replace('_', '-')} {opts[key]}: must be at least 1")
+    seeds = derive_seeds(int(opts["seed"]), int(opts["chip_seed"]))
+    return {
+        "quick": bool(quick),
+        "profile": {"path": str(profile_path), "sha256": file_sha256(profile_path), "technology": technology},
+        "seeds": seeds,
+        "train": {k: opts[k] for k in ("dataset", "arch", "width", "method", "lambda", "epochs",
+                                        "batch_size", "lr", "uniform_eps", "train_subset")},
+        "evaluation": {k: opts[k] for k in ("ci_target", "mc_min", "mc_max")},
+        "hardware": opts["hardware"],
+        "board": {"test_subset": int(opts["test_subset"])},
+    }

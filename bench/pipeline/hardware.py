@@ -1,0 +1,136 @@
+"""The board and the supply for stages 4 and 5, opened once per run as a shared resource.
+
+``hardware: virtual`` (or ``{kind: virtual, chip: FILE}``) starts the virtual lab
+(drivers/virtual_lab) and stops it when the run ends; ``{kind: board, board: URL, supply:
+RESOURCE, channel: N, vmax: V}`` (or ``--hardware FILE`` holding that mapping) uses real
+instruments. Whatever ends the run (success, error, Ctrl-C, a lost board), the supply's
+``shutdown()`` runs (output off) before the board and the lab are closed.
+
+Nominal voltage [choice]: the highest operating-point voltage of the profile, else
+``DEFAULT_NOMINAL_VOLTS``; ``vmax`` defaults to ``VMAX_MARGIN`` x nominal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import yaml
+
+from bench.errors import BenchError
+
+DEFAULT_NOMINAL_VOLTS = 1.0
+VMAX_MARGIN = 1.2
+CURRENT_LIMIT_A = 0.5
+ENERGY_WINDOW_S = 0.05   # expected length of one layer step (the capture's window)
+SETTLE_S = 0.0           # the virtual supply applies a setpoint at once; real rails may need more
+
+
+def hardware_spec(value: Any) -> dict:
+    """``virtual`` / a mapping / a YAML file path -> the hardware mapping (errors name the option)."""
+    if value in (None, "virtual"):
+        return {"kind": "virtual"}
+    if isinstance(value, Mapping):
+        spec = dict(value)
+    else:
+        path = Path(str(value))
+        if not path.is_file():
+            raise BenchError(f"--hardware {value}: expected 'virtual' or a YAML file with board:, supply:, channel:")
+        spec = yaml.safe_load(path.read_text()) or {}
+        spec.setdefault("kind", "board")
+    if spec.get("kind") == "board" and not (spec.get("board") and spec.get("supply")):
+        raise BenchError(f"hardware {value}: kind board needs 'board' (serial URL) and 'supply' (VISA resource)")
+    if spec.get("kind") not in ("virtual", "board"):
+        raise BenchError(f"hardware {value}: kind must be 'virtual' or 'board'")
+    return spec
+
+
+class Bench:
+    """One board + one supply channel, with the few operations the pipeline needs."""
+
+    def __init__(self, board, supply, nominal_volts: float, label: str):
+        self.board, self.supply, self.nominal_volts, self.label = board, supply, nominal_volts, label
+        self.loaded_blob: bytes | None = None
+        self.energy_method = "unknown"
+
+    def identity(self) -> str:
+        i = self.board.info
+        return f"{self.label}: firmware {i.fw_version} ({i.target}), {i.mem_words} words"
+
+    def set_volts(self, volts: float) -> None:
+        if not self.supply.output_enabled:
+            self.supply.volts = volts
+            self.supply.output_enabled = True
+        elif abs(self.supply.volts - volts) > 1e-9:
+            self.supply.volts = volts
+
+    def load(self, blob: bytes, words: np.ndarray) -> None:
+        if len(words) > self.board.info.mem_words:
+            raise BenchError(f"deploy: the model needs {len(words)} words of weight memory, the board has "
+                             f"{self.board.info.mem_words}; choose a smaller --width or --arch")
+        self.board.deploy(blob, words)
+        self.loaded_blob = blob
+
+    def ensure_loaded(self, blob: bytes, words: np.ndarray) -> None:
+        """A resumed run talks to a fresh board: load the model again if this session did not."""
+        if self.loaded_blob != blob:
+            self.load(blob, words)
+
+    def read(self, base_word: int, n_words: int) -> np.ndarray:
+        return self.board.read(base_word, n_words)
+
+    def start(self, x) -> None:
+        self.board.step_input(x)
+
+    def step(self):
+        r = self.board.step()
+        return r.scores if r.done else None
+
+    @contextlib.contextmanager
+    def energy(self):
+        with self.supply.energy(ENERGY_WINDOW_S) as result:
+            yield result
+        self.energy_method = result.method
+
+
+def nominal_volts(profile) -> float:
+    from models.profile_faults import profile_operating_points
+
+    volts = [p.voltage for p in profile_operating_points(profile) if p.voltage is not None]
+    return max(volts) if volts else DEFAULT_NOMINAL_VOLTS
+
+
+def open_bench(ctx) -> Bench:
+    """The run's board + supply (opened on first use; closed when the run ends)."""
+    from bench.pipeline.parts import profile_of
+
+    return ctx.resources.get("bench", lambda stack: _open(stack, ctx.config, profile_of(ctx.config)))
+
+
+def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile) -> Bench:
+    from drivers.board import Board, BoardError
+    from drivers.supplies import SupplyError, open_supply
+
+    spec = hardware_spec(config["hardware"])
+    v_nom = nominal_volts(profile)
+    vmax = float(spec.get("vmax", VMAX_MARGIN * v_nom))
+    if spec["kind"] == "virtual":
+        from drivers.virtual_lab.lab import VirtualLab
+
+        lab = stack.enter_context(VirtualLab(spec.get("chip")))
+        board_url, resource, channel, label = lab.board_url, lab.supply_resource, 1, f"virtual lab ({lab.chip_id})"
+    else:
+        board_url, resource, channel, label = spec["board"], spec["supply"], int(spec.get("channel", 1)), spec["board"]
+    try:
+        supply = open_supply(resource, channel=channel, vmax=vmax, imax=CURRENT_LIMIT_A)
+    except SupplyError as exc:
+        raise BenchError(f"supply {resource}: {exc}") from None
+    stack.callback(supply.close)   # close() = shutdown() (output off), then release
+    try:
+        supply.configure()
+        board = stack.enter_context(Board(board_url))
+    except (BoardError, SupplyError, OSError) as exc:
+        raise BenchError(f"hardware: {exc}") from None
+    return Bench(board, supply, v_nom, label)

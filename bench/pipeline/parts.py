@@ -1,0 +1,235 @@
+"""Adapters to the other parts of faultbench: the one place where the pipeline calls
+training, profiles, export, the board client, the supplies and the virtual lab.
+
+Each function is small and names the part it calls, so a change of an interface touches
+one function here and no stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from bench.errors import BenchError
+
+
+# --- profiles (bench/profiles.py, models/profile_faults.py) -----------------------------
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    path: Path
+    profile: Any          # the profiles part's validated object
+    experiment: Mapping[str, Any]
+    technology: str
+
+
+def load_profile(path: Path) -> ProfileInfo:
+    from bench import profiles
+
+    try:
+        prof = profiles.load_profile(path)
+    except profiles.ProfileError as exc:
+        raise BenchError(str(exc)) from None
+    return ProfileInfo(Path(path), prof, prof.experiment, prof.data["technology"])
+
+
+def profile_of(config: Mapping[str, Any]):
+    """The validated profile a run's config names."""
+    return load_profile(Path(config["profile"]["path"])).profile
+
+
+def energy_model(profile):
+    """The profile's calibrated ``EnergyModel``, or ``None`` without one (models.profile_faults)."""
+    from models.profile_faults import profile_energy_model
+
+    return profile_energy_model(profile)
+
+
+def energy_model_dict(model) -> dict | None:
+    return None if model is None else {"E0": model.E0, "beta": model.beta, "eps_ref": model.eps_ref}
+
+
+def method_options(config: Mapping[str, Any], method: str) -> dict:
+    """Method hyper-parameters from the run config: lambda, and the profile's energy model
+    for methods that trade energy (LaNMax's ``e0``, ``beta``, ``eps_ref``)."""
+    from models.methods import option_help
+
+    known = {name for name, _, _ in option_help(method)}
+    opts: dict[str, Any] = {}
+    if "lambda" in known:
+        opts["lambda"] = float(config["train"]["lambda"])
+    model = energy_model(profile_of(config))
+    if model is not None:
+        for key, value in (("e0", model.E0), ("beta", model.beta), ("eps_ref", model.eps_ref)):
+            if key in known:
+                opts[key] = value
+    return opts
+
+
+# --- data, training, evaluation (models/) ------------------------------------------------
+
+def load_data(train_cfg: Mapping[str, Any], data_dir: str | None, seed: int):
+    from models.data import DatasetError, load_dataset
+
+    try:
+        return load_dataset(train_cfg["dataset"], data_dir, seed=seed, limit_train=train_cfg["train_subset"])
+    except DatasetError as exc:
+        raise BenchError(f"--dataset {train_cfg['dataset']}: {exc}") from None
+
+
+def train_model(out: Path, train_cfg: Mapping[str, Any], *, method: str, options: Mapping[str, Any],
+                faults: Mapping[str, Any], seed: int, data_dir: str | None, progress=None) -> dict:
+    """Train one network into run directory ``out`` (models.training); return its summary."""
+    from models.layers import stored_layers
+    from models.training import TrainConfig, train
+
+    cfg = TrainConfig(arch=train_cfg["arch"], dataset=train_cfg["dataset"], data_dir=data_dir,
+                      width=float(train_cfg["width"]), method=method, method_options=dict(options),
+                      epochs=int(train_cfg["epochs"]), batch_size=int(train_cfg["batch_size"]),
+                      lr=train_cfg["lr"], faults=dict(faults), seed=int(seed),
+                      limit_train=train_cfg["train_subset"])
+    task = progress.add_task(f"train {method}", total=cfg.epochs) if progress else None
+    last: dict = {}
+
+    def on_epoch(record):
+        last.clear()
+        last.update(record)
+        if progress:
+            progress.update(task, advance=1, description=f"train {method} (test acc {record.get('test_acc', 0):.3f})")
+
+    try:
+        session = train(cfg, out, on_epoch=on_epoch)
+    except ValueError as exc:
+        raise BenchError(f"training {method}: {exc}") from None
+    eps = session.method.eps()
+    return {"method": method, "options": dict(options), "run_dir": out.name,
+            "eps": dict(eps) if eps else None,
+            "layers": [{"name": n, "n_params": m.n_params, "bits": m.bits} for n, m in stored_layers(session.net)],
+            "final_epoch": last}
+
+
+
+def load_trained(run_dir: Path):
+    """The trained network of a run directory (models.run_dir.load_run), in eval mode."""
+    from models.run_dir import load_run
+
+    net, _config, _extra = load_run(run_dir)
+    net.eval()
+    return net
+
+
+def training_faults(config: Mapping[str, Any]) -> dict:
+    """``TrainConfig.faults``: the profile's fault model, each layer's eps picking its point by
+    ``rate_mapping="scale"`` (the profile's shape at any eps: LaNMax needs a continuous eps)."""
+    from models.profile_faults import profile_fault_description
+
+    return profile_fault_description(profile_of(config), chip_seed=config["seeds"]["chip"], rate_mapping="scale")
+
+
+def choose_operating_points(profile, eps: Mapping[str, float | None]) -> dict[str, dict]:
+    """Per layer: the nearest operating point at least as reliable as its eps
+    (models.profile_faults.choose_operating_point); ``None`` eps -> the most reliable point."""
+    from models.profile_faults import (choose_operating_point, profile_energy_kind, profile_energy_model,
+                                       profile_operating_points)
+
+    points = profile_operating_points(profile)
+    model, kind = profile_energy_model(profile), profile_energy_kind(profile)
+    out = {}
+    for name, e in eps.items():
+        c = choose_operating_point(points, points[0].ber if e is None else e, model, kind)
+        p = c.point
+        out[name] = {"name": p.name, "eps": p.ber, "p01": p.ber_0to1, "p10": p.ber_1to0, "voltage": p.voltage,
+                     "energy_per_bit": c.energy_per_bit, "meets_target": c.meets_target}
+    return out
+
+
+def eval_faults(config: Mapping[str, Any], points: Mapping[str, Mapping] | None):
+    """``(fault model, per-layer rates)`` for Monte-Carlo evaluation at chosen operating points:
+    the profile model with ``quantize`` mapping, each layer's rate its point's eps (which maps
+    back to that same point). ``points=None``: fault-free."""
+    from models.profile_faults import fault_model_from_profile
+
+    if points is None:
+        return None, None
+    model = fault_model_from_profile(profile_of(config), chip_seed=config["seeds"]["chip"], rate_mapping="quantize")
+    return model, {name: float(p["eps"]) for name, p in points.items()}
+
+
+def mc_accuracy(*args, **kwargs):
+    from models.evaluation import mc_accuracy as mc
+
+    return mc(*args, **kwargs)
+
+
+# --- export and reference interpreter (models/export.py, models/reference.py) ----------
+
+def export_model(net, in_shape) -> tuple[bytes, "np.ndarray"]:
+    """Blob bytes and the uint32 weight image of a trained network."""
+    import numpy as np
+    from models.export import ExportError, export_model as export
+
+    try:
+        exported = export(net, in_shape)
+    except ExportError as exc:
+        raise BenchError(f"deploy: {exc}") from None
+    return exported.blob_bytes(), np.asarray(exported.image, dtype=np.uint32)
+
+
+def blob_regions(blob: bytes):
+    from models.blob import ModelBlob
+
+    return ModelBlob.from_bytes(blob).regions()
+
+
+def blob_steps(blob: bytes) -> list[int | None]:
+    """Per blob layer (one STEP each): the index of its stored layer, or None (max-pool)."""
+    from models.blob import W_NONE, ModelBlob
+
+    out, k = [], 0
+    for layer in ModelBlob.from_bytes(blob).layers:
+        if layer.w_enc == W_NONE:
+            out.append(None)
+        else:
+            out.append(k)
+            k += 1
+    return out
+
+
+def quantize_inputs(x, blob: bytes):
+    """Test inputs as the int8 codes the board takes (FORMAT.md B.5)."""
+    import numpy as np
+    from models.blob import ModelBlob
+    from models.reference import quantize_input
+
+    levels = ModelBlob.from_bytes(blob).input_levels
+    return quantize_input(np.asarray(x, dtype=np.float32), levels).astype(np.int8)
+
+
+def reference_scores(blob: bytes, words, x):
+    from models.reference import scores
+
+    return scores(blob, words, x)
+
+
+# --- fault maps (drivers/faultmap.py) ------------------------------------------------------
+
+def save_faultmap(path: Path, written, reads, bench, layer: str, volts: float, base_word: int) -> dict:
+    """Record the reads of one layer's region at its voltage; returns its BER split."""
+    from drivers.faultmap import FaultMap, write_faultmap
+
+    chip = bench.label
+    fmap = FaultMap.from_reads(written, reads, chip_id=chip, operating_point={"name": layer, "voltage_V": float(volts)},
+                               pattern="model-weights", base_word=int(base_word))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_faultmap(path, fmap)
+    return fmap.ber()
+
+
+def read_faultmap(path: Path):
+    from drivers.faultmap import FaultMapError, read_faultmap as read
+
+    try:
+        return read(path)
+    except FaultMapError as exc:
+        raise BenchError(str(exc)) from None

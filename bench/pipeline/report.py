@@ -1,0 +1,234 @@
+"""``results.json`` (every number of the report, each with the run-directory file it comes
+from) and its rendering as ``report.md`` and a self-contained ``report.html`` (PNG figures
+embedded as base64). Rendering reads only ``results.json``, so ``bench report`` regenerates
+the report without hardware."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+from bench.pipeline import atomic
+
+FIGURES = ("accuracy_vs_energy", "eps_per_layer", "energy_measured_vs_predicted", "ber_per_layer")
+
+
+def _load(run_dir: Path, rel: str):
+    return json.loads((run_dir / rel).read_text())
+
+
+def build_results(run_dir: Path) -> dict:
+    """Collect the numbers of every stage into one dict, each section naming its source file."""
+    run_dir = Path(run_dir)
+    src = {"config": "config.yaml", "seeds": "seeds.json", "train": "train/summary.json",
+           "baselines": "baselines/summary.json", "operating_points": "operating_points/operating_points.json",
+           "software_eval": "software_eval/software_eval.json", "deploy": "deploy/deploy.json",
+           "board": "board/board.json", "compare": "compare/compare.json"}
+    sw = _load(run_dir, src["software_eval"])
+    for entry in sw.values():
+        if isinstance(entry, dict):
+            entry.pop("accuracies", None)  # the per-repetition list stays in its own file
+    return {
+        "sources": src,
+        "seeds": _load(run_dir, src["seeds"]),
+        "train": {k: v for k, v in _load(run_dir, src["train"]).items() if k != "final_epoch"},
+        "uniform_eps": _load(run_dir, src["baselines"])["uniform_eps"],
+        "operating_points": _load(run_dir, src["operating_points"]),
+        "software_eval": sw,
+        "deploy": _load(run_dir, src["deploy"]),
+        "board": _load(run_dir, src["board"]),
+        "compare": _load(run_dir, src["compare"]),
+    }
+
+
+# --- figures (matplotlib, Agg) -------------------------------------------------------------
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def figures(results: dict) -> dict[str, bytes]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    sw, ops, cmp_ = results["software_eval"], results["operating_points"], results["compare"]
+    ref = sw["reliable"]["energy_J"]
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for key, label, marker in (("reliable", "reliable", "s"), ("uniform", "uniform noise", "^"), ("main", results["train"]["method"], "o")):
+        e = sw[key]["energy_J"]
+        x = e / ref if ref else e
+        ax.errorbar([x], [sw[key]["mean"]], yerr=[sw[key]["half_width"]], fmt=marker, capsize=4, label=label)
+    ax.set_xlabel("memory energy / reliable" if ref else "memory energy (J)")
+    ax.set_ylabel("test accuracy (95% CI)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    out["accuracy_vs_energy"] = _png(fig)
+
+    names = [l["name"] for l in ops["layers"]]
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    xs = range(len(names))
+    if any(l["eps_method"] is not None for l in ops["layers"]):
+        ax.plot(xs, [l["eps_method"] or float("nan") for l in ops["layers"]], "o-", label="eps (method)")
+    ax.plot(xs, [l["eps"] for l in ops["layers"]], "s--", label="eps (operating point)")
+    ax.plot(xs, [max(b["ber"], 1e-12) for b in cmp_["ber"]], "^:", label="BER read back on the board")
+    ax.set_yscale("log")
+    ax.set_xticks(list(xs), names, rotation=30)
+    ax.set_ylabel("bit-error rate")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    out["eps_per_layer"] = _png(fig)
+
+    e = cmp_["energy"]
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    p = [l["predicted_J"] for l in e["layers"]]
+    m = [l["measured_J"] for l in e["layers"]]
+    ax.errorbar(p, m, yerr=[1.96 * l["measured_sem_J"] for l in e["layers"]], fmt="o", capsize=3)
+    for l in e["layers"]:
+        ax.annotate(l["name"], (l["predicted_J"], l["measured_J"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    lo, hi = min(p + m) * 0.8, max(p + m) * 1.25
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="measured = predicted")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("predicted energy per inference (J)")
+    ax.set_ylabel("measured energy per inference (J)")
+    ax.set_title(f"R^2 = {e['r2_points']:.3f}")
+    ax.legend()
+    out["energy_measured_vs_predicted"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    width = 0.4
+    ax.bar([i - width / 2 for i in xs], [b["ber_0to1"] for b in cmp_["ber"]], width, label="0->1")
+    ax.bar([i + width / 2 for i in xs], [b["ber_1to0"] for b in cmp_["ber"]], width, label="1->0")
+    ax.set_xticks(list(xs), [f"{b['name']}\n{b['voltage']:.3g} V" for b in cmp_["ber"]], fontsize=7)
+    ax.set_ylabel("BER on the board")
+    ax.legend()
+    out["ber_per_layer"] = _png(fig)
+    return out
+
+
+# --- markdown -------------------------------------------------------------------------------
+
+def _e(j: float | None) -> str:
+    from models.energy import format_energy
+    return "n/a" if j is None else format_energy(j)
+
+
+def markdown(results: dict, image_src) -> str:
+    """The report; ``image_src(name)`` gives each figure's link (file or data URI)."""
+    sw, ops, cmp_, board = results["software_eval"], results["operating_points"], results["compare"], results["board"]
+    s = results["sources"]
+    acc = cmp_["accuracy"]
+    en = cmp_["energy"]
+    rp = cmp_["replay"]
+    em = ops["energy_model"]
+    lines = [f"# bench run report", "",
+             f"Method **{results['train']['method']}**; seeds in `{s['seeds']}`, resolved config in `{s['config']}`.",
+             f"Energy model: " + (f"E(eps) = E0 + beta ln(1/eps), E0 = {_e(em['E0'])}, beta = {_e(em['beta'])}, "
+                                 f"eps_ref = {em['eps_ref']:.3g}" if em else "none (operating points' measured energy per bit)"),
+             "", "## Accuracy and energy (software, Monte-Carlo 95% CI)", f"Source: `{s['software_eval']}`.", "",
+             "| network | accuracy | CI half-width | repetitions | memory energy | vs reliable |", "|---|---:|---:|---:|---:|---:|"]
+    ref = sw["reliable"]["energy_J"]
+    for key in ("reliable", "uniform", "main"):
+        r = sw[key]
+        ratio = f"{r['energy_J'] / ref:.3f}" if ref else "n/a"
+        label = key if key != "main" else results["train"]["method"]
+        if key == "uniform":
+            label += f" (eps {results['uniform_eps']:.3g})"
+        lines.append(f"| {label} | {r['mean']:.4f} | {r['half_width']:.4f} | {r['reps']} | {_e(r['energy_J'])} | {ratio} |")
+    lines += ["", f"![accuracy vs energy]({image_src('accuracy_vs_energy')})", "",
+              "## Operating points per layer", f"Source: `{s['operating_points']}` ({ops['source']}).", ""]
+    lines.append("| layer | N_l x b_l | eps (method) | point | voltage | eps (point) | predicted energy |")
+    lines.append("|---|---:|---:|---|---:|---:|---:|")
+    for l in ops["layers"]:
+        em_ = "" if l["eps_method"] is None else f"{l['eps_method']:.3g}"
+        v = "" if l["voltage"] is None else f"{l['voltage']:.3f} V"
+        lines.append(f"| {l['name']} | {l['n_params'] * l['bits']} | {em_} | {l['operating_point']} | {v} | {l['eps']:.3g} | {_e(l['predicted_energy_J'])} |")
+    lines += ["", f"![eps per layer]({image_src('eps_per_layer')})", "",
+              "## Energy on the board: measured vs predicted", f"Source: `{s['compare']}` (measurements: `board/energy_per_layer.npy`, method `{en['energy_method']}`).", "",
+              "| layer | voltage | predicted / inference | measured / inference | relative error |", "|---|---:|---:|---:|---:|"]
+    for l in en["layers"]:
+        v = "" if l["voltage"] is None else f"{l['voltage']:.3f} V"
+        lines.append(f"| {l['name']} | {v} | {_e(l['predicted_J'])} | {_e(l['measured_J'])} +- {_e(1.96 * l['measured_sem_J'])} | {100 * l['relative_error']:+.2f}% |")
+    lines += [f"| total | | {_e(en['predicted_total_J'])} | {_e(en['measured_total_J'])} | |", "",
+              f"R^2 of the prediction over {en['n_points']} (input, layer) measurements: **{en['r2_points']:.4f}**; "
+              f"over the per-layer means: {en['r2_layer_means']:.4f}.", "",
+              f"![measured vs predicted energy]({image_src('energy_measured_vs_predicted')})", "",
+              "## Accuracy on the board vs software", f"Source: `{s['board']}`, `{s['compare']}`.", "",
+              "| | accuracy | 95% interval | inputs / repetitions |", "|---|---:|---:|---:|",
+              f"| board (Wilson) | {acc['board']['accuracy']:.4f} | [{acc['board']['ci_low']:.4f}, {acc['board']['ci_high']:.4f}] | {acc['board']['n_inputs']} |",
+              f"| software (Monte-Carlo) | {acc['software']['accuracy']:.4f} | [{acc['software']['ci_low']:.4f}, {acc['software']['ci_high']:.4f}] | {acc['software']['reps']} |",
+              "", f"The intervals {'overlap' if acc['overlap'] else 'do NOT overlap'}.", "",
+              "## Fault maps read back and replayed in software",
+              f"Weight image read back at each layer's operating point (`board/faultmaps/`), run through the reference interpreter: "
+              f"{rp['same_scores']}/{rp['n_inputs']} inputs give exactly the board's scores, {rp['same_prediction']}/{rp['n_inputs']} the same class; "
+              f"replay accuracy {rp['replay_accuracy']:.4f} vs board {rp['board_accuracy']:.4f}.", "",
+              "| layer | voltage | BER | 0->1 | 1->0 |", "|---|---:|---:|---:|---:|"]
+    for b in cmp_["ber"]:
+        lines.append(f"| {b['name']} | {b['voltage']:.3f} V | {b['ber']:.3g} | {b['ber_0to1']:.3g} | {b['ber_1to0']:.3g} |")
+    lines += ["", f"![BER per layer]({image_src('ber_per_layer')})", ""]
+    return "\n".join(lines)
+
+
+def render(run_dir: Path, results: dict | None = None) -> tuple[Path, Path]:
+    """Write ``report.md`` (figures as files under ``figures/``) and a self-contained ``report.html``."""
+    run_dir = Path(run_dir)
+    if results is None:
+        results = json.loads((run_dir / "results.json").read_text())
+    figs = figures(results)
+    for name, data in figs.items():
+        atomic.write_bytes(run_dir / "figures" / f"{name}.png", data)
+    md = markdown(results, lambda n: f"figures/{n}.png")
+    md_path = atomic.write_text(run_dir / "report.md", md)
+    uris = {n: "data:image/png;base64," + base64.b64encode(d).decode("ascii") for n, d in figs.items()}
+    html_path = atomic.write_text(run_dir / "report.html", to_html(markdown(results, lambda n: uris[n])))
+    return md_path, html_path
+
+
+def to_html(md: str) -> str:
+    """The report's small markdown subset (headings, tables, images, paragraphs) as HTML."""
+    import re
+
+    body, table = [], []
+
+    def flush_table():
+        if table:
+            rows = [r for r in table if not re.fullmatch(r"\|[-:| ]+\|", r)]
+            cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+            body.append("<table>" + "".join(
+                "<tr>" + "".join(f"<{'th' if i == 0 else 'td'}>{_inline(c)}</{'th' if i == 0 else 'td'}>" for c in row) + "</tr>"
+                for i, row in enumerate(cells)) + "</table>")
+            table.clear()
+
+    for line in md.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush_table()
+        if line.startswith("## "):
+            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif m := re.fullmatch(r"!\[(.*)\]\((.*)\)", line):
+            body.append(f'<p><img alt="{html.escape(m[1])}" src="{m[2]}"></p>')
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+    flush_table()
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:36em}")
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>bench run report</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+
+
+def _inline(text: str) -> str:
+    import re
+    t = html.escape(text)
+    t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", t)

@@ -1,0 +1,41 @@
+"""The stages of ``bench run`` in order (names are what ``--force`` takes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.pipeline.framework import Pipeline, Stage
+from bench.pipeline.stages import board, compare, deploy, operating_points, report, software_eval, train
+
+PIPELINE = Pipeline([
+    Stage("train", "train the profile's method under its fault model", train.train_main,
+          config_keys=("train", "profile", "seeds", "data_dir")),
+    Stage("baselines", "train the reliable and uniform-noise baselines", train.train_baselines,
+          depends=("train",), config_keys=("train", "profile", "seeds", "data_dir")),
+    Stage("operating_points", "per-layer operating points and predicted energy", operating_points.choose,
+          depends=("train",), config_keys=("profile",)),
+    Stage("software_eval", "Monte-Carlo accuracy under the profile's faults", software_eval.evaluate,
+          depends=("train", "baselines", "operating_points"), config_keys=("evaluation", "profile", "seeds", "board", "data_dir")),
+    Stage("deploy", "export, load over serial, verify by readback", deploy.deploy,
+          depends=("train", "operating_points"), config_keys=("hardware",)),
+    Stage("board", "layer-by-layer inference at the operating points with energy capture", board.run_board,
+          depends=("deploy", "operating_points", "software_eval"), config_keys=("hardware", "board", "seeds", "data_dir")),
+    Stage("compare", "measured vs predicted energy, accuracy CIs, fault-map replay", compare.compare,
+          depends=("operating_points", "software_eval", "deploy", "board"), config_keys=("train", "seeds", "data_dir")),
+    Stage("report", "results.json, report.md, report.html", report.write_report,
+          depends=("train", "baselines", "operating_points", "software_eval", "deploy", "board", "compare")),
+])
+
+
+def headline(run_dir: Path) -> dict[str, str]:
+    """A few key numbers for the summary table (empty before the report exists)."""
+    path = Path(run_dir) / "report" / "results.json"
+    if not path.is_file():
+        return {}
+    r = json.loads(path.read_text())
+    e, a = r["compare"]["energy"], r["compare"]["accuracy"]
+    return {"report": str(Path(run_dir) / "report" / "report.html"),
+            "energy R^2 (measured vs predicted)": f"{e['r2_points']:.3f}",
+            "board accuracy": f"{a['board']['accuracy']:.3f} [{a['board']['ci_low']:.3f}, {a['board']['ci_high']:.3f}]",
+            "software prediction": f"{a['software']['accuracy']:.3f} [{a['software']['ci_low']:.3f}, {a['software']['ci_high']:.3f}]"}

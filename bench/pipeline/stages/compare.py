@@ -1,0 +1,98 @@
+"""Stage 6: measured against predicted.
+
+* Energy per layer: the board's mean measured energy per inference against the predicted
+  ``N_l b_l E(eps_l)`` of stage 2; relative error per layer and the coefficient of
+  determination of the identity prediction, ``R^2 = 1 - sum (m - p)^2 / sum (m - mean m)^2``,
+  over every (input, layer) measurement and over the per-layer means.
+* Accuracy: the board's accuracy with its Wilson 95% interval against the software
+  Monte-Carlo prediction on the same inputs; the two intervals overlap or not.
+* Replay: the weight image as read back at each layer's operating point, run through the
+  numpy reference interpreter (bit-exact with the firmware), against the board's own scores,
+  input by input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bench.pipeline import atomic, parts
+from bench.pipeline.stages.common import read_json
+
+Z95 = 1.959963984540054
+
+
+def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion [Wilson 1927]."""
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def r_squared(measured: np.ndarray, predicted: np.ndarray) -> float:
+    """Coefficient of determination of ``predicted`` as a model of ``measured`` (identity line)."""
+    m, p = np.asarray(measured, float), np.asarray(predicted, float)
+    ss_tot = float(((m - m.mean()) ** 2).sum())
+    return 1.0 - float(((m - p) ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+
+
+def compare(ctx) -> dict:
+    ops = read_json(ctx.input("operating_points") / "operating_points.json")
+    sw = read_json(ctx.input("software_eval") / "software_eval.json")
+    board_dir = ctx.input("board")
+    board = read_json(board_dir / "board.json")
+    energy = np.load(board_dir / "energy_per_layer.npy")
+    predicted = np.array([l["predicted_energy_J"] for l in ops["layers"]])
+
+    layers = []
+    for k, l in enumerate(ops["layers"]):
+        m = float(energy[:, k].mean())
+        layers.append({"name": l["name"], "operating_point": l["operating_point"], "voltage": l["voltage"],
+                       "predicted_J": float(predicted[k]), "measured_J": m,
+                       "measured_sem_J": float(energy[:, k].std(ddof=1) / math.sqrt(len(energy))) if len(energy) > 1 else 0.0,
+                       "relative_error": (m - predicted[k]) / predicted[k]})
+    means = np.array([l["measured_J"] for l in layers])
+    energy_cmp = {
+        "layers": layers,
+        "r2_points": r_squared(energy.ravel(), np.broadcast_to(predicted, energy.shape).ravel()),
+        "r2_layer_means": r_squared(means, predicted),
+        "pearson_r2_layer_means": float(np.corrcoef(means, predicted)[0, 1] ** 2) if len(means) > 1 else float("nan"),
+        "measured_total_J": float(means.sum()), "predicted_total_J": float(predicted.sum()),
+        "n_points": int(energy.size), "energy_method": board["energy_method"],
+    }
+
+    lo, hi = wilson(board["correct"], board["n_inputs"])
+    s = sw["main_board_subset"]
+    acc_cmp = {"board": {"accuracy": board["accuracy"], "ci_low": lo, "ci_high": hi, "n_inputs": board["n_inputs"]},
+               "software": {"accuracy": s["mean"], "ci_low": s["mean"] - s["half_width"],
+                            "ci_high": s["mean"] + s["half_width"], "reps": s["reps"]}}
+    acc_cmp["overlap"] = bool(lo <= acc_cmp["software"]["ci_high"] and acc_cmp["software"]["ci_low"] <= hi)
+
+    replay = replay_readback(ctx, board_dir, board)
+    out = {"energy": energy_cmp, "accuracy": acc_cmp, "replay": replay,
+           "ber": [{k: l[k] for k in ("name", "voltage", "ber", "ber_0to1", "ber_1to0")}
+                   for l in board["layers"]]}
+    atomic.write_json(ctx.out / "compare.json", out)
+    return {"energy_R2": f"{energy_cmp['r2_points']:.3f}", "acc_CI_overlap": acc_cmp["overlap"],
+            "replay_same_scores": f"{replay['same_scores']}/{replay['n_inputs']}"}
+
+
+def replay_readback(ctx, board_dir, board) -> dict:
+    dep = ctx.input("deploy")
+    blob = (dep / "model.fbm").read_bytes()
+    image = np.load(dep / "weights.npy").copy()
+    for l in board["layers"]:
+        fmap = parts.read_faultmap(board_dir / l["faultmap"])
+        image[fmap.base_word:fmap.base_word + fmap.n_words] = fmap.read(0)
+    subset = np.load(ctx.input("software_eval") / "board_subset.npy")
+    data = parts.load_data(ctx.config["train"], ctx.config.get("data_dir"), ctx.config["seeds"]["train"])
+    replayed = parts.reference_scores(blob, image, parts.quantize_inputs(data.test_x[subset], blob))
+    np.save(ctx.out / "replay_scores.npy", replayed)
+    scores = np.load(board_dir / "scores.npy")
+    labels = np.load(board_dir / "labels.npy")
+    same = (replayed == scores).all(axis=1)
+    return {"n_inputs": int(len(labels)), "same_scores": int(same.sum()),
+            "same_prediction": int((replayed.argmax(1) == scores.argmax(1)).sum()),
+            "replay_accuracy": float((replayed.argmax(1) == labels).mean()), "board_accuracy": board["accuracy"]}

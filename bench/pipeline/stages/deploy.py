@@ -1,0 +1,33 @@
+"""Stage 4: export the main network (blob + weight image), load it over serial, and verify by
+reading the whole weight image back at nominal voltage."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.pipeline import atomic, parts
+from bench.pipeline.hardware import open_bench
+from bench.pipeline.stages.common import read_json
+
+
+def deploy(ctx) -> dict:
+    net = parts.load_trained(ctx.input("train") / "main")
+    data = parts.load_data(ctx.config["train"], ctx.config.get("data_dir"), ctx.config["seeds"]["train"])
+    blob, words = parts.export_model(net, data.in_shape)
+    atomic.write_bytes(ctx.out / "model.fbm", blob)
+    np.save(ctx.out / "weights.npy", words)
+    ops = read_json(ctx.input("operating_points") / "operating_points.json")
+    bench = open_bench(ctx)
+    bench.set_volts(bench.nominal_volts)
+    bench.load(blob, words)
+    readback = bench.read(0, len(words))
+    np.save(ctx.out / "readback_nominal.npy", readback)
+    bad_bits = int(np.unpackbits((readback ^ words).view(np.uint8)).sum())
+    report = {"blob_bytes": len(blob), "weight_words": int(len(words)), "nominal_volts": bench.nominal_volts,
+              "readback_bit_errors": bad_bits, "board": bench.identity(), "layers": [l["name"] for l in ops["layers"]]}
+    atomic.write_json(ctx.out / "deploy.json", report)
+    if bad_bits:
+        raise BenchError(f"deploy: {bad_bits} bit(s) of the weight image read back wrong at nominal "
+                         f"{bench.nominal_volts} V: the board's memory is not reliable at nominal voltage")
+    return {"weight_words": len(words), "readback_bit_errors": 0}
