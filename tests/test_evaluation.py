@@ -1,0 +1,78 @@
+"""Monte-Carlo evaluation: batched draws == one-by-one, CI stopping rule."""
+
+import math
+
+import pytest
+import torch
+
+from models.data import load_dataset
+from models.evaluation import (accuracies_with_masks, accuracy, ci_half_width, mc_accuracy, sample_masks)
+from models.faults import BinarySymmetric
+from models.layers import stored_layers
+from models.training import TrainConfig, build_session, train_epoch
+
+
+@pytest.fixture(scope="module")
+def trained():
+    cfg = TrainConfig(arch="mlp", width=1 / 16, epochs=2, limit_test=200).resolved()
+    s = build_session(cfg)
+    for _ in range(2):
+        train_epoch(s)
+    s.net.eval()
+    return s.net, s.data.test_x, s.data.test_y
+
+
+def test_identical_masks_give_identical_results_batched_and_one_by_one(trained):
+    net, x, y = trained
+    rates = {n: 0.05 for n, _ in stored_layers(net)}
+    masks = sample_masks(net, BinarySymmetric(), rates, torch.Generator().manual_seed(0), draws=6)
+    batched = accuracies_with_masks(net, x, y, masks, 6, max_rows=256)  # several input chunks
+    singles = torch.cat([accuracies_with_masks(net, x, y, {k: m[i:i + 1] for k, m in masks.items()}, 1)
+                         for i in range(6)])
+    assert torch.equal(batched, singles)
+    assert len(set(batched.tolist())) > 1  # the draws really differ
+    assert batched.max() <= accuracy(net, x, y) + 0.05
+
+
+def test_batched_and_one_by_one_agree_statistically(trained):
+    net, x, y = trained
+    rates = {n: 0.1 for n, _ in stored_layers(net)}
+    a = mc_accuracy(net, x, y, rates, torch.Generator().manual_seed(1), min_reps=40, max_reps=40, draws_per_pass=20)
+    b = mc_accuracy(net, x, y, rates, torch.Generator().manual_seed(2), min_reps=40, max_reps=40, draws_per_pass=1)
+    assert a.reps == b.reps == 40
+    # difference of two independent means: within ~3 standard errors
+    se = math.hypot(a.half_width, b.half_width) / 2.02
+    assert abs(a.mean - b.mean) < 3.5 * se + 1e-9
+    assert a.mean < accuracy(net, x, y)  # faults cost accuracy at eps = 0.1
+
+
+def test_ci_half_width_hand_value():
+    hw = ci_half_width(torch.tensor([0.5, 0.7]))
+    assert abs(hw - 12.7062047 * 0.1414213562 / math.sqrt(2)) < 1e-6  # t_{0.975,1} s / sqrt(n)
+    assert ci_half_width(torch.tensor([0.5])) == math.inf
+
+
+def test_stopping_rule_stops_at_the_first_pass_below_target(trained):
+    net, x, y = trained
+    rates = {n: 0.05 for n, _ in stored_layers(net)}
+    seen = []
+    r = mc_accuracy(net, x, y, rates, torch.Generator().manual_seed(3), target=0.01, min_reps=4,
+                    max_reps=500, draws_per_pass=4, on_progress=seen.append)
+    assert r.half_width < 0.01 and r.reps == len(r.accuracies) and r.reps >= 4
+    assert all(p.half_width >= 0.01 for p in seen[:-1])  # not earlier
+    assert abs(r.half_width - ci_half_width(torch.tensor(r.accuracies, dtype=torch.float64))) < 1e-12
+    loose = mc_accuracy(net, x, y, rates, torch.Generator().manual_seed(3), target=1.0, min_reps=10, draws_per_pass=4)
+    assert loose.reps == 12  # min_reps rounded up to whole passes
+    capped = mc_accuracy(net, x, y, rates, torch.Generator().manual_seed(3), target=1e-9, min_reps=2, max_reps=9, draws_per_pass=4)
+    assert capped.reps == 9 and capped.half_width >= 1e-9
+
+
+def test_fault_free_is_exact_and_layers_without_rate_stay_clean(trained):
+    net, x, y = trained
+    r = mc_accuracy(net, x, y, {n: 0.0 for n, _ in stored_layers(net)}, torch.Generator())
+    assert (r.mean, r.half_width, r.reps) == (accuracy(net, x, y), 0.0, 1)
+    first = stored_layers(net)[0][0]
+    masks = sample_masks(net, BinarySymmetric(), {first: 0.5}, torch.Generator().manual_seed(0), 2)
+    assert masks[first].any() and all(not m.any() for k, m in masks.items() if k != first)
+    with pytest.raises(ValueError, match="min_reps"):
+        mc_accuracy(net, x, y, {first: 0.1}, torch.Generator(), min_reps=1)
