@@ -38,6 +38,16 @@ class WageOptions:
     noise: str = field(default="reliable", metadata={"help": "method giving the fault rates: reliable, uniform, lanmax"})
     noise_options: str = field(default="", metadata={"help": "options of the noise method, 'key=value;key=value'"})
 
+    def __post_init__(self):
+        parse_bits(self.bits)  # ValueError naming --bits
+        if self.init not in INIT_MODES:
+            raise ValueError(f"wage: init {self.init!r}: expected one of {sorted(INIT_MODES)}")
+        if self.storage not in STORAGES:
+            raise ValueError(f"wage: storage {self.storage!r}: expected one of {STORAGES}")
+        if self.noise == "wage":
+            raise ValueError("wage: noise cannot be 'wage' itself")
+        _noise_options(self.noise_options)
+
 
 def eta_at(epoch: int, epochs: int, scale: float = 1.0) -> float:
     """``eta`` for 0-based ``epoch`` of ``epochs``: 8, then 1 after 2/3, then 1/8 after 5/6. [code Option.py]"""
@@ -66,10 +76,6 @@ def build_wage_model(arch: str, in_shape, n_classes: int, width: float, options:
     inputs (8x8 digits) get padding 2 [choice], which the 'valid' layout cannot fit.
     """
     bits = parse_bits(options.bits)
-    if options.init not in INIT_MODES:
-        raise ValueError(f"wage: init {options.init!r}: expected one of {sorted(INIT_MODES)}")
-    if options.storage not in STORAGES:
-        raise ValueError(f"wage: storage {options.storage!r}: expected one of {STORAGES}")
     base = {"vgg7": 128, "lenet5": 32, "mlp": 2048}
     if arch not in base:
         raise ValueError(f"wage: no WAGE variant of architecture {arch!r}; use one of {sorted(base)}")
@@ -91,8 +97,6 @@ class Wage(NoiseMethod):
         self.epochs = context.epochs
         if not wage_layers(context.model):
             raise ValueError("wage: the model has no WAGE layers (build it with models.wage_method.build_wage_model)")
-        if options.noise == "wage":
-            raise ValueError("wage: noise cannot be 'wage' itself")
         self.noise = build_method(options.noise, context, _noise_options(options.noise_options))
         self._generator: torch.Generator | None = None
         self._eta = eta_at(0, self.epochs, options.eta_scale)
