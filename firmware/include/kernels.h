@@ -55,18 +55,22 @@ void fb_tern_fc_fast(const int8_t *x, const uint32_t *sign, const uint32_t *nz, 
 void fb_tern_conv_ref(const int8_t *x, const fb_conv_shape *s, const uint32_t *sign, const uint32_t *nz, int32_t *out);
 void fb_tern_conv_fast(const int8_t *x, const fb_conv_shape *s, const uint32_t *sign, const uint32_t *nz, int32_t *out, uint32_t *buf);
 
-/* Max-pool (window p, stride st, no padding, floor) over HWC int32 / int8 tensors, and over
- * binary HWC bit streams where max of {-1,+1} values is the AND of their bits. */
-void fb_maxpool_i32(const int32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, int32_t *out);
-void fb_maxpool_i8(const int8_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, int8_t *out);
-void fb_bin_maxpool_ref(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t *out);
-void fb_bin_maxpool_fast(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t *out);
+/* Max-pool, window p, stride st, no padding, output oh x ow (fb_pool_out: floor, or ceil as
+ * torch ceil_mode where a window starting inside the input takes the max of its in-range
+ * part), over HWC int32 / int8 tensors and over binary HWC bit streams, where the max of
+ * {-1,+1} values is the AND of their bits. */
+uint32_t fb_pool_out(uint32_t in, uint32_t p, uint32_t st, int ceil_mode);
+void fb_maxpool_i32(const int32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, int32_t *out);
+void fb_maxpool_i8(const int8_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, int8_t *out);
+void fb_bin_maxpool_ref(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, uint32_t *out);
+void fb_bin_maxpool_fast(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, uint32_t *out);
 
-/* Threshold activation (folded BatchNorm + sign) per channel c of n_pix*c accumulators:
- * y = +1 iff acc >= thr[c] (dir[c] = 0) or acc <= thr[c] (dir[c] = 1); stored bit = (y == -1).
- * out gets fb_words(n_pix*c) words (tail bits 0). */
-void fb_threshold(const int32_t *acc, uint32_t n_pix, uint32_t c, const int32_t *thr, const uint8_t *dir, uint32_t *out);
+/* Threshold activation (folded BatchNorm + sign, FORMAT.md B.3/B.4) over n_pix*c HWC
+ * accumulators: y = +1 iff (acc >= tau[ch]) XOR flip[ch] (flip: bit ch%32 of word ch/32);
+ * stored bit = (y == -1). out gets fb_words(n_pix*c) words, tail bits 0. */
+void fb_threshold(const int32_t *acc, uint32_t n_pix, uint32_t c, const int32_t *tau, const uint32_t *flip, uint32_t *out);
 
-/* WAGE activation: a = clamp(round_half_up(acc / 2^shift), 0, amax) (ReLU then Q_A). */
-void fb_requant_relu(const int32_t *acc, uint32_t n, uint32_t shift, int32_t amax, int8_t *out);
+/* WAGE output stage (FORMAT.md B.3): q = clamp(round_half_even(acc / 2^shift), amin, amax). */
+int32_t fb_rshift_rne(int32_t v, uint32_t k);
+void fb_requant(const int32_t *acc, uint32_t n, uint32_t shift, int32_t amin, int32_t amax, int8_t *out);
 #endif

@@ -13,7 +13,7 @@
 #define FB_SCRATCH_WORDS (64u * 1024u) /* activations + weight rows + im2col (per target) */
 #endif
 #define FB_MAX_LAYERS 32u
-#define FB_MAX_OUTPUTS 256u
+#define FB_MAX_OUTPUTS 200u
 #define FB_MAX_INPUT 4096u
 
 enum fb_model_error {

@@ -217,35 +217,39 @@ void fb_tern_conv_fast(const int8_t *x, const fb_conv_shape *s, const uint32_t *
 }
 
 /* --- pooling and activations ------------------------------------------------------------- */
+uint32_t fb_pool_out(uint32_t in, uint32_t p, uint32_t st, int ceil_mode) {
+    if (in < p || p == 0 || st == 0) return 0;
+    uint32_t n = (in - p + (ceil_mode ? st - 1u : 0u)) / st + 1u;
+    if (ceil_mode && (n - 1u) * st >= in) n--; /* torch: the last window starts inside */
+    return n;
+}
+
 #define MAXPOOL(T)                                                                      \
-    uint32_t oh = (h - p) / st + 1u, ow = (w - p) / st + 1u;                            \
     for (uint32_t oy = 0; oy < oh; oy++)                                                \
         for (uint32_t ox = 0; ox < ow; ox++) {                                          \
             T *o = out + (oy * ow + ox) * c;                                            \
-            const T *first = x + ((oy * st) * w + ox * st) * c;                         \
-            memcpy(o, first, c * sizeof(T));                                            \
-            for (uint32_t dy = 0; dy < p; dy++)                                         \
-                for (uint32_t dx = 0; dx < p; dx++) {                                   \
-                    const T *v = x + ((oy * st + dy) * w + ox * st + dx) * c;           \
+            memcpy(o, x + ((oy * st) * w + ox * st) * c, c * sizeof(T));                \
+            for (uint32_t y = oy * st; y < oy * st + p && y < h; y++)                   \
+                for (uint32_t xx = ox * st; xx < ox * st + p && xx < w; xx++) {         \
+                    const T *v = x + (y * w + xx) * c;                                  \
                     for (uint32_t ch = 0; ch < c; ch++) if (v[ch] > o[ch]) o[ch] = v[ch]; \
                 }                                                                       \
         }
 
-void fb_maxpool_i32(const int32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, int32_t *out) { MAXPOOL(int32_t) }
-void fb_maxpool_i8(const int8_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, int8_t *out) { MAXPOOL(int8_t) }
+void fb_maxpool_i32(const int32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, int32_t *out) { MAXPOOL(int32_t) }
+void fb_maxpool_i8(const int8_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, int8_t *out) { MAXPOOL(int8_t) }
 
 /* max over {-1,+1} = AND of the stored bits, 32 channels at a time. */
-void fb_bin_maxpool_fast(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t *out) {
-    uint32_t oh = (h - p) / st + 1u, ow = (w - p) / st + 1u;
+void fb_bin_maxpool_fast(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, uint32_t *out) {
     memset(out, 0, 4u * fb_words(oh * ow * c));
     for (uint32_t oy = 0; oy < oh; oy++)
         for (uint32_t ox = 0; ox < ow; ox++)
             for (uint32_t c0 = 0; c0 < c; c0 += 32u) {
                 uint32_t n = c - c0 < 32u ? c - c0 : 32u, acc = 0xFFFFFFFFu;
-                for (uint32_t dy = 0; dy < p; dy++)
-                    for (uint32_t dx = 0; dx < p; dx++) {
+                for (uint32_t y = oy * st; y < oy * st + p && y < h; y++)
+                    for (uint32_t xx = ox * st; xx < ox * st + p && xx < w; xx++) {
                         uint32_t v = 0;
-                        copy_bits(&v, 0, x, ((oy * st + dy) * w + ox * st + dx) * c + c0, n);
+                        copy_bits(&v, 0, x, (y * w + xx) * c + c0, n);
                         acc &= v;
                     }
                 if (n < 32u) acc &= (1u << n) - 1u;
@@ -253,20 +257,26 @@ void fb_bin_maxpool_fast(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, 
             }
 }
 
-void fb_threshold(const int32_t *acc, uint32_t n_pix, uint32_t c, const int32_t *thr, const uint8_t *dir, uint32_t *out) {
+void fb_threshold(const int32_t *acc, uint32_t n_pix, uint32_t c, const int32_t *tau, const uint32_t *flip, uint32_t *out) {
     uint32_t n = n_pix * c;
     memset(out, 0, 4u * fb_words(n));
     for (uint32_t i = 0, ch = 0; i < n; i++) {
-        int plus = dir[ch] ? acc[i] <= thr[ch] : acc[i] >= thr[ch];
-        out[i >> 5] |= (uint32_t)!plus << (i & 31u);
+        uint32_t plus = (uint32_t)(acc[i] >= tau[ch]) ^ ((flip[ch >> 5] >> (ch & 31u)) & 1u);
+        out[i >> 5] |= (plus ^ 1u) << (i & 31u);
         if (++ch == c) ch = 0;
     }
 }
 
-void fb_requant_relu(const int32_t *acc, uint32_t n, uint32_t shift, int32_t amax, int8_t *out) {
-    int32_t half = shift ? (int32_t)(1u << (shift - 1u)) : 0;
+int32_t fb_rshift_rne(int32_t v, uint32_t k) { /* v / 2^k, ties to even (FORMAT.md B.3) */
+    if (k == 0) return v;
+    int32_t q = v >> k; /* floor (arithmetic shift) */
+    int32_t r = v - (int32_t)((uint32_t)q << k), half = (int32_t)(1u << (k - 1u));
+    return q + (r > half || (r == half && (q & 1)));
+}
+
+void fb_requant(const int32_t *acc, uint32_t n, uint32_t shift, int32_t amin, int32_t amax, int8_t *out) {
     for (uint32_t i = 0; i < n; i++) {
-        int32_t v = acc[i] <= 0 ? 0 : (acc[i] + half) >> shift;
-        out[i] = (int8_t)(v > amax ? amax : v);
+        int32_t v = fb_rshift_rne(acc[i], shift);
+        out[i] = (int8_t)(v < amin ? amin : v > amax ? amax : v);
     }
 }

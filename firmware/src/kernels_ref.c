@@ -68,16 +68,15 @@ void fb_tern_conv_ref(const int8_t *x, const fb_conv_shape *s, const uint32_t *s
     CONV_REF(x[xi], pm1(sign + o * wpr, wi) * bit(nz + o * wpr, wi))
 }
 
-void fb_bin_maxpool_ref(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t *out) {
-    uint32_t oh = (h - p) / st + 1u, ow = (w - p) / st + 1u;
+void fb_bin_maxpool_ref(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, uint32_t *out) {
     for (uint32_t i = 0; i < fb_words(oh * ow * c); i++) out[i] = 0;
     for (uint32_t oy = 0; oy < oh; oy++)
         for (uint32_t ox = 0; ox < ow; ox++)
             for (uint32_t ch = 0; ch < c; ch++) {
                 int best = -1;
-                for (uint32_t dy = 0; dy < p; dy++)
-                    for (uint32_t dx = 0; dx < p; dx++) {
-                        int v = pm1(x, ((oy * st + dy) * w + ox * st + dx) * c + ch);
+                for (uint32_t y = oy * st; y < oy * st + p && y < h; y++)
+                    for (uint32_t xx = ox * st; xx < ox * st + p && xx < w; xx++) {
+                        int v = pm1(x, (y * w + xx) * c + ch);
                         if (v > best) best = v;
                     }
                 uint32_t oi = (oy * ow + ox) * c + ch;

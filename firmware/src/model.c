@@ -1,9 +1,279 @@
-#include "model.h"
+/* Model blob parser (FORMAT.md part B) and network runner. The blob is staged in RAM; every
+ * rule of FORMAT.md B.2 and the firmware's limits are checked at commit, in 64-bit arithmetic,
+ * before any size is used. Weights are read from the memory under test through the HAL once
+ * per layer run (FORMAT.md B: faults reach inference as on the board).
+ *
+ * Scratch (static, FB_SCRATCH_WORDS): two ping-pong activation buffers of act_words each,
+ * then the work area of the running layer: weights | z | pooled z | kernel buffer | flat.
+ * Activations are HWC internally (packed bits for BIN, bytes for INT8); the INFER input
+ * (torch c,h,w order) is transposed on entry, and an FC layer gathers its input back into
+ * torch flatten order (FORMAT.md B.5). */
+#include <string.h>
+#include "fb_framing.h"
+#include "fb_port.h"
 #include "fb_protocol.h"
-void fb_model_reset(void) {}
-int fb_model_chunk(uint32_t total, uint32_t offset, const uint8_t *data, uint32_t n) { (void)total; (void)offset; (void)data; (void)n; return FB_E_BAD_STATE; }
-int fb_model_commit(uint32_t total, uint32_t *detail) { (void)total; *detail = 0; return FB_E_BAD_MODEL; }
-const fb_model_info *fb_model_info_get(void) { return 0; }
-int fb_model_infer(const int8_t *input, uint32_t n, int32_t *scores, uint32_t *counts) { (void)input; (void)n; (void)scores; (void)counts; return FB_E_NO_MODEL; }
-int fb_model_step_input(const int8_t *input, uint32_t n) { (void)input; (void)n; return FB_E_NO_MODEL; }
-int fb_model_step(uint32_t *layer, uint32_t *count, int *done, int32_t *scores) { (void)layer; (void)count; (void)done; (void)scores; return FB_E_NO_MODEL; }
+#include "hal_mem.h"
+#include "kernels.h"
+#include "model.h"
+
+enum { OP_CONV = 1, OP_FC = 2, OP_MAXPOOL = 3 };
+enum { T_BIN = 0, T_INT8 = 1, T_INT32 = 2 };
+enum { W_NONE = 0, W_BINARY = 1, W_TERNARY = 2 };
+#define HEADER_BYTES 32u
+#define RECORD_BYTES 40u
+
+typedef struct {
+    uint8_t op, in_type, w_enc, out_type, pool_k, pool_stride, shift, pool_ceil;
+    int8_t act_min, act_max;
+    fb_conv_shape cs;      /* in_h, in_w, in_c, out_c, kernel, stride, pad */
+    uint32_t hc, wc;       /* spatial size of z before pooling */
+    uint32_t out_h, out_w;
+    uint32_t base, n_words, param_off;
+    uint32_t k;            /* row length */
+} layer_t;
+
+static uint32_t blob_words[(FB_MODEL_BYTES + 3u) / 4u];
+#define BLOB ((uint8_t *)blob_words)
+static uint32_t blob_total, blob_received;
+static layer_t layers[FB_MAX_LAYERS];
+static fb_model_info info;
+static int committed, input_pending;
+static uint32_t scratch[FB_SCRATCH_WORDS];
+static uint32_t act_words, cur, next_layer;
+
+static uint16_t u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t u32(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
+
+void fb_model_reset(void) {
+    committed = input_pending = 0;
+    blob_total = blob_received = 0;
+}
+
+int fb_model_chunk(uint32_t total, uint32_t offset, const uint8_t *data, uint32_t n) {
+    if (total == 0 || total > FB_MODEL_BYTES) return FB_E_OUT_OF_RANGE;
+    if (offset == 0) {
+        committed = input_pending = 0;
+        blob_total = total;
+        blob_received = 0;
+    } else if (total != blob_total || offset != blob_received) {
+        return FB_E_BAD_STATE;
+    }
+    if (n > total - offset) return FB_E_OUT_OF_RANGE;
+    memcpy(BLOB + offset, data, n);
+    blob_received += n;
+    return 0;
+}
+
+const fb_model_info *fb_model_info_get(void) { return committed ? &info : 0; }
+
+static uint64_t tensor_words(uint8_t type, uint64_t n) {
+    return type == T_BIN ? (n + 31u) / 32u : type == T_INT8 ? (n + 3u) / 4u : n;
+}
+
+/* Kernel family check (FORMAT.md B.2 table). */
+static int valid_combo(const layer_t *l, int last) {
+    if (l->out_type == T_INT32 && !last) return 0;
+    if (last && l->out_type != T_INT32) return 0;
+    if (l->op == OP_MAXPOOL) return l->w_enc == W_NONE && l->in_type == l->out_type && l->in_type != T_INT32;
+    if (l->w_enc == W_BINARY) return l->in_type <= T_INT8 && (l->out_type == T_BIN || l->out_type == T_INT32);
+    if (l->w_enc == W_TERNARY) return l->in_type == T_INT8 && (l->out_type == T_INT8 || l->out_type == T_INT32);
+    return 0;
+}
+
+#define BAD(check, layer) do { *detail = (uint32_t)(check) | ((uint32_t)(layer) << 8); return FB_E_BAD_MODEL; } while (0)
+
+int fb_model_commit(uint32_t total, uint32_t *detail) {
+    const uint8_t *b = BLOB;
+    committed = input_pending = 0;
+    *detail = 0;
+    if (total == 0 || total != blob_total || blob_received != total) return FB_E_BAD_STATE;
+    if (total < HEADER_BYTES + RECORD_BYTES + 4u) BAD(FB_MODEL_E_TRUNCATED, 0);
+    if (memcmp(b, "FBMB", 4) != 0) BAD(FB_MODEL_E_MAGIC, 0);
+    if (u16(b + 4) != 1 || u16(b + 6) != 1 || u16(b + 8) != HEADER_BYTES || u16(b + 10) != RECORD_BYTES) BAD(FB_MODEL_E_VERSION, 0);
+    if (u32(b + 28) != total) BAD(FB_MODEL_E_TRUNCATED, 0);
+    if (fb_crc32(b, total - 4u, 0) != u32(b + total - 4u)) BAD(FB_MODEL_E_CRC, 0);
+    uint32_t n = u16(b + 12), n_scores = u16(b + 14), weight_words = u32(b + 24);
+    if (n == 0 || n > FB_MAX_LAYERS) BAD(FB_MODEL_E_TOO_BIG, 0);
+    uint32_t table_end = HEADER_BYTES + RECORD_BYTES * n;
+    if (table_end > total - 4u) BAD(FB_MODEL_E_TRUNCATED, 0);
+    if (weight_words > hal_mem_words()) BAD(FB_MODEL_E_MEMORY, 0);
+    uint8_t prev_type = T_INT8;
+    uint64_t pc = u16(b + 16), ph = u16(b + 18), pw = u16(b + 20);
+    uint64_t input_len = pc * ph * pw;
+    if (input_len == 0 || input_len > FB_MAX_INPUT || input_len > FB_MAX_PAYLOAD - FB_HEADER) BAD(FB_MODEL_E_TOO_BIG, 0);
+    uint64_t acts = tensor_words(T_INT8, input_len), work_max = 0;
+
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *r = b + HEADER_BYTES + RECORD_BYTES * i;
+        layer_t *l = &layers[i];
+        memset(l, 0, sizeof *l);
+        l->op = r[0]; l->in_type = r[1]; l->w_enc = r[2]; l->out_type = r[3];
+        uint32_t ic = u16(r + 4), ih = u16(r + 6), iw = u16(r + 8), oc = u16(r + 10), oh = u16(r + 12), ow = u16(r + 14);
+        l->cs.in_c = (uint16_t)ic; l->cs.in_h = (uint16_t)ih; l->cs.in_w = (uint16_t)iw; l->cs.out_c = (uint16_t)oc;
+        l->cs.kh = r[16]; l->cs.kw = r[17]; l->cs.stride = r[18]; l->cs.pad = r[19];
+        l->pool_k = r[20]; l->pool_stride = r[21]; l->shift = r[22]; l->pool_ceil = r[23];
+        l->act_min = (int8_t)r[24]; l->act_max = (int8_t)r[25];
+        l->base = u32(r + 28); l->n_words = u32(r + 32); l->param_off = u32(r + 36);
+        l->out_h = oh; l->out_w = ow;
+        int last = i + 1u == n;
+        if (u16(r + 26) != 0 || l->op < OP_CONV || l->op > OP_MAXPOOL || l->in_type > T_INT32 || l->out_type > T_INT32
+            || l->w_enc > W_TERNARY || !valid_combo(l, last))
+            BAD(FB_MODEL_E_LAYER, i);
+        if (l->in_type != prev_type || ic != pc || ih != ph || iw != pw || oc == 0) BAD(FB_MODEL_E_SHAPE, i);
+        /* z before pooling */
+        if (l->op == OP_CONV) {
+            if (!l->cs.kh || !l->cs.kw || !l->cs.stride || ih + 2u * l->cs.pad < l->cs.kh || iw + 2u * l->cs.pad < l->cs.kw)
+                BAD(FB_MODEL_E_SHAPE, i);
+            l->hc = fb_conv_out_h(&l->cs);
+            l->wc = fb_conv_out_w(&l->cs);
+            l->k = fb_conv_k(&l->cs);
+        } else if (l->op == OP_FC) {
+            if (l->cs.kh || l->cs.kw || l->cs.stride || l->cs.pad || l->pool_k) BAD(FB_MODEL_E_SHAPE, i);
+            l->hc = l->wc = 1;
+            l->k = ic * ih * iw;
+        } else {
+            if (l->cs.kh || l->cs.kw || l->cs.stride || l->cs.pad || !l->pool_k || oc != ic) BAD(FB_MODEL_E_SHAPE, i);
+            l->hc = ih;
+            l->wc = iw;
+        }
+        if (l->pool_k) {
+            if (!l->pool_stride || l->pool_ceil > 1 || oh != fb_pool_out(l->hc, l->pool_k, l->pool_stride, l->pool_ceil)
+                || ow != fb_pool_out(l->wc, l->pool_k, l->pool_stride, l->pool_ceil))
+                BAD(FB_MODEL_E_SHAPE, i);
+        } else if (l->pool_stride || l->pool_ceil || oh != l->hc || ow != l->wc) {
+            BAD(FB_MODEL_E_SHAPE, i);
+        }
+        if (oh == 0 || ow == 0 || (last && (oh != 1 || ow != 1 || oc != n_scores || oc > FB_MAX_OUTPUTS))) BAD(FB_MODEL_E_SHAPE, i);
+        /* output stage parameters */
+        if (l->out_type == T_INT8 && l->op != OP_MAXPOOL) {
+            if (l->shift > 30 || l->act_min > l->act_max) BAD(FB_MODEL_E_LAYER, i);
+        } else if (l->shift || l->act_min || l->act_max) {
+            BAD(FB_MODEL_E_LAYER, i);
+        }
+        uint64_t param_bytes = (l->out_type == T_BIN && l->op != OP_MAXPOOL) ? 4u * (uint64_t)oc + 4u * ((oc + 31u) / 32u) : 0u;
+        if (param_bytes) {
+            if (l->param_off % 4u || l->param_off < table_end || (uint64_t)l->param_off + param_bytes > total - 4u) BAD(FB_MODEL_E_TRUNCATED, i);
+        } else if (l->param_off) {
+            BAD(FB_MODEL_E_LAYER, i);
+        }
+        /* weight region (FORMAT.md A.3) */
+        uint64_t region = 0, kbuf = 0, flat = 0;
+        if (l->op != OP_MAXPOOL) {
+            region = (uint64_t)(l->w_enc == W_TERNARY ? 2u : 1u) * oc * fb_words(l->k);
+            if (l->n_words != region || (uint64_t)l->base + region > weight_words) BAD(FB_MODEL_E_MEMORY, i);
+            if (l->op == OP_CONV) kbuf = l->in_type == T_BIN ? fb_bin_conv_buffer_size(&l->cs) : fb_int8_conv_buffer_size(&l->cs);
+            else if (ih * iw > 1u) flat = tensor_words(l->in_type, l->k);
+        } else if (l->base || l->n_words) {
+            BAD(FB_MODEL_E_MEMORY, i);
+        }
+        uint64_t z = (uint64_t)l->hc * l->wc * oc, zp = l->pool_k ? (uint64_t)oh * ow * oc : 0u;
+        uint64_t out_elems = (uint64_t)oc * oh * ow;
+        uint64_t work = region + (l->op == OP_MAXPOOL ? 0u : z + zp) + kbuf + flat;
+        if (work > work_max) work_max = work;
+        if (l->out_type != T_INT32 && tensor_words(l->out_type, out_elems) > acts) acts = tensor_words(l->out_type, out_elems);
+        if (work_max > FB_SCRATCH_WORDS || acts > FB_SCRATCH_WORDS) BAD(FB_MODEL_E_SCRATCH, i);
+        prev_type = l->out_type;
+        pc = oc; ph = oh; pw = ow;
+    }
+    if (2u * acts + work_max > FB_SCRATCH_WORDS) BAD(FB_MODEL_E_SCRATCH, n - 1u);
+    act_words = (uint32_t)acts;
+    info.n_layers = n;
+    info.input_len = (uint32_t)input_len;
+    info.n_outputs = n_scores;
+    info.weight_words = weight_words;
+    committed = 1;
+    return 0;
+}
+
+/* --- runner ---------------------------------------------------------------------------- */
+
+/* HWC -> torch (c, h, w) flatten order for an FC input (FORMAT.md B.5). */
+static void gather_chw(const layer_t *l, const uint32_t *in, uint32_t *flat) {
+    uint32_t c = l->cs.in_c, h = l->cs.in_h, w = l->cs.in_w, k = 0;
+    if (l->in_type == T_BIN) memset(flat, 0, 4u * fb_words(l->k));
+    for (uint32_t ch = 0; ch < c; ch++)
+        for (uint32_t y = 0; y < h; y++)
+            for (uint32_t x = 0; x < w; x++, k++) {
+                uint32_t src = (y * w + x) * c + ch;
+                if (l->in_type == T_BIN) flat[k >> 5] |= ((in[src >> 5] >> (src & 31u)) & 1u) << (k & 31u);
+                else ((int8_t *)flat)[k] = ((const int8_t *)in)[src];
+            }
+}
+
+static void run_layer(const layer_t *l, int32_t *scores) {
+    uint32_t *in = scratch + cur * act_words, *out = scratch + (cur ^ 1u) * act_words, *work = scratch + 2u * act_words;
+    uint32_t oc = l->cs.out_c, n_pix = l->out_h * l->out_w;
+    if (l->op == OP_MAXPOOL) {
+        if (l->in_type == T_BIN) fb_bin_maxpool_fast(in, l->hc, l->wc, oc, l->pool_k, l->pool_stride, l->out_h, l->out_w, out);
+        else fb_maxpool_i8((const int8_t *)in, l->hc, l->wc, oc, l->pool_k, l->pool_stride, l->out_h, l->out_w, (int8_t *)out);
+        cur ^= 1u;
+        return;
+    }
+    uint32_t *w = work, *plane2 = w + oc * fb_words(l->k);
+    hal_mem_read_block(l->base, w, l->n_words); /* one read of the layer's cells per run */
+    int32_t *z = (int32_t *)(w + l->n_words), *zp = z + l->hc * l->wc * oc;
+    uint32_t *kbuf = (uint32_t *)(zp + (l->pool_k ? n_pix * oc : 0u));
+    if (l->op == OP_CONV) {
+        if (l->in_type == T_BIN) fb_bin_conv_fast(in, &l->cs, w, z, kbuf);
+        else if (l->w_enc == W_BINARY) fb_int8_conv_fast((const int8_t *)in, &l->cs, w, z, kbuf);
+        else fb_tern_conv_fast((const int8_t *)in, &l->cs, w, plane2, z, kbuf);
+    } else {
+        const uint32_t *x = in;
+        if (l->cs.in_h * l->cs.in_w > 1u) {
+            gather_chw(l, in, kbuf);
+            x = kbuf;
+        }
+        if (l->in_type == T_BIN) fb_bin_fc_fast(x, w, l->k, oc, z);
+        else if (l->w_enc == W_BINARY) fb_int8_fc_fast((const int8_t *)x, w, l->k, oc, z);
+        else fb_tern_fc_fast((const int8_t *)x, w, plane2, l->k, oc, z);
+    }
+    const int32_t *res = z;
+    if (l->pool_k) {
+        fb_maxpool_i32(z, l->hc, l->wc, oc, l->pool_k, l->pool_stride, l->out_h, l->out_w, zp);
+        res = zp;
+    }
+    if (l->out_type == T_INT32) {
+        memcpy(scores, res, 4u * oc);
+        return;
+    }
+    if (l->out_type == T_BIN) {
+        const uint32_t *tau = blob_words + l->param_off / 4u, *flip = tau + oc;
+        fb_threshold(res, n_pix, oc, (const int32_t *)tau, flip, out);
+    } else {
+        fb_requant(res, n_pix * oc, l->shift, l->act_min, l->act_max, (int8_t *)out);
+    }
+    cur ^= 1u;
+}
+
+int fb_model_step_input(const int8_t *input, uint32_t n) {
+    if (!committed) return FB_E_NO_MODEL;
+    if (n != info.input_len) return FB_E_BAD_LENGTH;
+    const layer_t *l = &layers[0];
+    uint32_t c = l->cs.in_c, h = l->cs.in_h, w = l->cs.in_w;
+    int8_t *a = (int8_t *)scratch;
+    for (uint32_t ch = 0; ch < c; ch++) /* torch (c, h, w) -> HWC */
+        for (uint32_t p = 0; p < h * w; p++) a[p * c + ch] = input[ch * h * w + p];
+    cur = 0;
+    next_layer = 0;
+    input_pending = 1;
+    return 0;
+}
+
+int fb_model_step(uint32_t *layer, uint32_t *count, int *done, int32_t *scores) {
+    if (!committed) return FB_E_NO_MODEL;
+    if (!input_pending) return FB_E_BAD_STATE;
+    uint32_t t0 = port_counter();
+    run_layer(&layers[next_layer], scores);
+    *count = port_counter() - t0;
+    *layer = next_layer++;
+    *done = next_layer == info.n_layers;
+    if (*done) input_pending = 0;
+    return 0;
+}
+
+int fb_model_infer(const int8_t *input, uint32_t n, int32_t *scores, uint32_t *counts) {
+    int e = fb_model_step_input(input, n), done = 0;
+    uint32_t layer;
+    while (!e && !done) e = fb_model_step(&layer, &counts[next_layer], &done, scores);
+    return e;
+}

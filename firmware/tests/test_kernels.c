@@ -75,26 +75,29 @@ static void test_conv(void) {
 }
 
 static void test_pool_threshold(void) {
-    for (int t = 0; t < 20; t++) {
-        uint32_t h = 2u + rnd() % 9u, wd = 2u + rnd() % 9u, c = 1u + rnd() % 70u, p = 2u, st = (t & 1) ? 2u : 1u;
-        uint32_t n = h * wd * c, on = ((h - p) / st + 1u) * ((wd - p) / st + 1u) * c;
+    for (int t = 0; t < 30; t++) {
+        uint32_t h = 2u + rnd() % 9u, wd = 2u + rnd() % 9u, c = 1u + rnd() % 70u, p = 2u + (t % 3 == 2), st = (t & 1) ? 2u : 1u;
+        int ceil_mode = t % 4 >= 2;
+        uint32_t oh = fb_pool_out(h, p, st, ceil_mode), ow = fb_pool_out(wd, p, st, ceil_mode);
+        uint32_t n = h * wd * c, on = oh * ow * c;
         fill(x, fb_words(n)); clear_tail(x, n);
         memset(xr, 0xAB, sizeof xr); memset(xo, 0xCD, sizeof xo);
-        fb_bin_maxpool_ref(x, h, wd, c, p, st, xr);
-        fb_bin_maxpool_fast(x, h, wd, c, p, st, xo);
-        CHECK(memcmp(xr, xo, 4u * fb_words(on)) == 0, "bin maxpool h=%u w=%u c=%u", h, wd, c);
+        fb_bin_maxpool_ref(x, h, wd, c, p, st, oh, ow, xr);
+        fb_bin_maxpool_fast(x, h, wd, c, p, st, oh, ow, xo);
+        CHECK(memcmp(xr, xo, 4u * fb_words(on)) == 0, "bin maxpool h=%u w=%u c=%u ceil=%d", h, wd, c, ceil_mode);
     }
-    /* threshold: +1 iff acc >= thr (dir 0) or acc <= thr (dir 1); stored bit 1 = -1 */
-    int32_t acc[6] = {5, 5, 4, 6, -3, 9}, thr[2] = {5, 5};
-    uint8_t dir[2] = {0, 1};
-    uint32_t bits = 0xFFFFFFFFu;
-    fb_threshold(acc, 3, 2, thr, dir, &bits);
-    /* ch0: 5>=5 +1, 4>=5 -1, -3>=5 -1; ch1: 5<=5 +1, 6<=5 -1, 9<=5 -1 */
+    CHECK(fb_pool_out(7, 2, 2, 0) == 3 && fb_pool_out(7, 2, 2, 1) == 4 && fb_pool_out(5, 1, 3, 1) == 2, "pool sizes");
+    /* threshold: +1 iff (acc >= tau) XOR flip; stored bit 1 = -1 */
+    int32_t acc[6] = {5, 5, 4, 6, -3, 9}, tau[2] = {5, 6};
+    uint32_t flip = 2u, bits = 0xFFFFFFFFu;
+    fb_threshold(acc, 3, 2, tau, &flip, &bits);
+    /* ch0 (tau 5): 5 +1, 4 -1, -3 -1; ch1 (tau 6, flip): 5 -> +1, 6 -> -1, 9 -> -1 */
     CHECK(bits == 0x3Cu, "threshold bits %#x", bits);
-    int32_t a2[5] = {-7, 0, 3, 4, 1000};
-    int8_t q[5];
-    fb_requant_relu(a2, 5, 3, 127, q);
-    CHECK(q[0] == 0 && q[1] == 0 && q[2] == 0 && q[3] == 1 && q[4] == 125, "requant %d %d %d %d %d", q[0], q[1], q[2], q[3], q[4]);
+    int32_t a2[7] = {-7, 0, 12, 20, 28, 1000, -1000};
+    int8_t q[7];
+    fb_requant(a2, 7, 3, 0, 127, q); /* 12/8 = 1.5 -> 2, 20/8 = 2.5 -> 2, 28/8 = 3.5 -> 4 */
+    CHECK(q[0] == 0 && q[1] == 0 && q[2] == 2 && q[3] == 2 && q[4] == 4 && q[5] == 125 && q[6] == 0, "requant %d %d %d %d %d", q[2], q[3], q[4], q[5], q[6]);
+    CHECK(fb_rshift_rne(-12, 3) == -2 && fb_rshift_rne(-20, 3) == -2 && fb_rshift_rne(-13, 3) == -2, "rne negative");
 }
 
 int main(void) {
