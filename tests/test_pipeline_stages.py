@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +212,20 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
 def test_dependency_must_come_first():
     with pytest.raises(ValueError, match="depends on"):
         Pipeline([Stage("b", "B", lambda ctx: None, depends=("a",)), Stage("a", "A", lambda ctx: None)])
+
+
+def test_bench_run_errors_name_the_option(tmp_path, capsys):
+    from bench.cli import main
+
+    assert main(["run", "--profile", str(tmp_path / "missing.yaml")]) == 2
+    assert "--profile" in capsys.readouterr().err
+    assert main(["run", "--profile", str(Path(__file__).parents[1] / "profiles" / "sram_lowvoltage.yaml"), "--out", str(tmp_path / "r"),
+                 "--force", "nope"]) == 2
+    assert "--force nope" in capsys.readouterr().err
+
+
+def test_bench_report_needs_results(tmp_path, capsys):
+    from bench.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
+    assert "results.json" in capsys.readouterr().err
