@@ -23,7 +23,7 @@ def test_train_then_evaluate(tmp_path, capsys):
     res = json.loads(result.read_text())
     assert res["half_width"] < 0.05 and res["reps"] >= 4 and set(res["rates"].values()) == {0.02}
 
-    assert main(["evaluate", str(out), "--eps", "0.2", "--ci", "0.05", "--max-reps", "8", "--json", str(result)]) == 0
+    assert main(["evaluate", str(out), "--eps", "0.2", "--ci", "0.05", "--min-reps", "4", "--max-reps", "8", "--json", str(result)]) == 0
     low = json.loads(result.read_text())
     assert low["mean"] < res["mean"] and set(low["rates"].values()) == {0.2} and low["reps"] <= 8
 
