@@ -243,6 +243,14 @@ class Board:
         self._ser.write(b"\x00")
         self._reader.reset()
 
+    def exchange_raw(self, data: bytes, wait: float = 1.0) -> list:
+        """Writes raw bytes (tests, diagnostics) and returns the frames (payloads or
+        FrameErrors) received until the first one arrives or ``wait`` passes."""
+        self._ser.write(data)
+        for item in self._frames(time.monotonic() + wait):
+            return [item]
+        return []
+
     def wait_boot(self, timeout: float) -> dict:
         """Waits for the BOOT banner (after power-up or RESET)."""
         for item in self._frames(time.monotonic() + timeout):

@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef FB_PROTOCOL_VERSION /* overridable only to test the client's version check */
 #define FB_PROTOCOL_VERSION 1u
+#endif
 #define FB_FW_VERSION 0x000100u /* 0.1.0 as 0xMMmmpp */
 
 #define FB_MAX_PAYLOAD 1040u      /* largest request or reply payload (bytes, before CRC) */

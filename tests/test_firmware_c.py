@@ -1,0 +1,23 @@
+"""The firmware's C unit tests (kernels ref == fast, framing, protocol dispatcher) under
+ASan/UBSan, and the cross builds, run through make."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from drivers.firmware_process import FIRMWARE_DIR, build
+
+
+def test_c_unit_tests_pass():
+    r = subprocess.run(["make", "-C", str(FIRMWARE_DIR), "test"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    for name in ("test_kernels: ok", "test_framing: ok", "test_protocol: ok"):
+        assert name in r.stdout
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="gcc-arm-none-eabi not installed")
+@pytest.mark.parametrize("target", ["mps2-an386", "nucleo-f411"])
+def test_cross_builds(target):
+    elf = build(target)
+    assert elf.exists() and elf.stat().st_size > 0
