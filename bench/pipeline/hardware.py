@@ -24,7 +24,7 @@ from bench.errors import BenchError
 DEFAULT_NOMINAL_VOLTS = 1.0
 VMAX_MARGIN = 1.2
 CURRENT_LIMIT_A = 0.5
-ENERGY_WINDOW_S = 0.05   # expected length of one layer step (the capture's window)
+ENERGY_WINDOW_S = 0.02   # expected length of one layer step: the capture window (a step takes ~2 ms)
 SETTLE_S = 0.0           # the virtual supply applies a setpoint at once; real rails may need more
 
 
