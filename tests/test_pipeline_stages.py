@@ -202,7 +202,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, monkeypatch):
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(atomic.os, "replace", broken_replace)
+    monkeypatch.setattr("os.replace", broken_replace)
     with pytest.raises(OSError):
         atomic.write_json(target, {"v": 2})
     assert json.loads(target.read_text()) == {"v": 1}
