@@ -29,6 +29,16 @@ CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
 
 
+#: What older checkpoints keep (evaluate/replay at an epoch); the newest keeps everything.
+SLIM_KEYS = ("epoch", "model", "method")
+
+
+def _serialise(state: Mapping[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    torch.save(dict(state), buf)
+    return buf.getvalue()
+
+
 class RunDirError(ValueError):
     """A run directory is missing, incomplete or already in use (message names the path)."""
 
@@ -101,10 +111,19 @@ class RunDir:
     def checkpoints(self) -> list[Path]:
         return sorted((self.path / CHECKPOINTS).glob("epoch_*.pt"))
 
-    def save_checkpoint(self, epoch: int, state: Mapping[str, Any]) -> None:
-        buf = io.BytesIO()
-        torch.save(dict(state), buf)
-        atomic_write_bytes(self.checkpoint_path(epoch), buf.getvalue())
+    def save_checkpoint(self, epoch: int, state: Mapping[str, Any], keep: int | None = None) -> None:
+        """Write epoch ``epoch``'s full state; the previous checkpoint is slimmed to
+        :data:`SLIM_KEYS` (only the newest one is needed to resume), and with ``keep`` only
+        the newest ``keep`` checkpoints stay (default: one per epoch)."""
+        atomic_write_bytes(self.checkpoint_path(epoch), _serialise(state))
+        previous = self.checkpoint_path(epoch - 1)
+        if previous.is_file():
+            old = self.load_checkpoint(epoch - 1)
+            if set(old) != set(SLIM_KEYS):
+                atomic_write_bytes(previous, _serialise({k: old[k] for k in SLIM_KEYS}))
+        if keep is not None:
+            for path in self.checkpoints()[:-keep]:
+                path.unlink()
         self.write_status(epoch, complete=False)
 
     def load_checkpoint(self, epoch: int | None = None, map_location: str = "cpu") -> dict | None:
@@ -193,7 +212,9 @@ def load_run(run_dir: str | Path, epoch: int | None = None, device: str = "cpu")
     if state is None:
         raise RunDirError(f"{run.path / CHECKPOINTS}: no checkpoint yet (the run has not finished an epoch)")
     session = build_session(config)
-    session.load_state_dict(state)
+    session.epoch = state["epoch"]
+    session.net.load_state_dict(state["model"])
+    session.method.load_state_dict(state["method"])
     session.net.eval()
     status = run.status()
     eps = session.method.eps()

@@ -71,6 +71,7 @@ class TrainConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     eval_draws: int = 8  # fault draws for the per-epoch test accuracy at the method's eps
+    keep_checkpoints: int | None = None  # keep only the newest N epoch checkpoints (None: all)
     bet_reg: float | None = None  # BET hinge regulariser target b (None: off) [ALGORITHMS 6; models.bet]
     bet_lambda: float = 0.01  # its weight lambda [choice: seed 2's value is unreadable]
 
@@ -91,6 +92,8 @@ class TrainConfig:
             raise ValueError(f"optimizer {self.optimizer!r}: expected one of {OPTIMIZERS}")
         if self.gradient not in GRADIENT_MODES:
             raise ValueError(f"gradient {self.gradient!r}: expected one of {GRADIENT_MODES}")
+        if self.keep_checkpoints is not None and self.keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
         for name in ("epochs", "batch_size", "eval_draws"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -265,7 +268,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, data: Data
         record["seconds"] = time.perf_counter() - start
         s.epoch += 1
         run.append_metrics(record)  # before the checkpoint: resume truncates to the checkpoint
-        run.save_checkpoint(s.epoch, s.state_dict())
+        run.save_checkpoint(s.epoch, s.state_dict(), keep=config.keep_checkpoints)
         if on_epoch is not None:
             on_epoch(record)
     run.finish(s.method.eps())

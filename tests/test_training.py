@@ -30,8 +30,16 @@ def test_uniform_training_learns_and_fills_the_run_directory(tmp_path):
     net, config, extra = load_run(tmp_path / "run")
     assert config.method_options == {"eps": 0.02} and extra["eps"] == metrics[-1]["eps"] and extra["complete"]
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), s.net.state_dict().values()))
+    early, _, first = load_run(tmp_path / "run", epoch=1)  # older checkpoints are slim, still loadable
+    assert first["epoch"] == 1 and set(run.load_checkpoint(1)) == {"epoch", "model", "method"}
+    assert not all(torch.equal(a, b) for a, b in zip(early.state_dict().values(), net.state_dict().values()))
     with pytest.raises(RunDirError, match="already holds a run"):
         train(cfg, tmp_path / "run")
+
+
+def test_keep_checkpoints(tmp_path):
+    train(TrainConfig(**TINY, epochs=3, keep_checkpoints=1), tmp_path / "run")
+    assert [p.name for p in RunDir(tmp_path / "run").checkpoints()] == ["epoch_0003.pt"]
 
 
 class Stop(Exception):

@@ -56,6 +56,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", help="cpu (default), cuda, cuda:N")
     p.add_argument("--limit-train", type=int, help="use only the first N training examples")
     p.add_argument("--limit-test", type=int, help="use only the first N test examples")
+    p.add_argument("--keep-checkpoints", type=int, help="keep only the newest N epoch checkpoints (default: all)")
     p.add_argument("--bet-reg", type=float, help="add the bit-error-tolerance hinge regulariser with target b "
                                                  "(BNN nets; models/bet.py)")
     p.add_argument("--bet-lambda", type=float, help="weight of the BET regulariser (default 0.01)")
@@ -64,7 +65,7 @@ def register(subparsers) -> None:
 
 FIELDS = ("arch", "dataset", "data_dir", "width", "mode", "method", "gradient", "epochs", "batch_size",
           "optimizer", "lr", "lr_decay", "lr_decay_every", "seed", "device", "limit_train", "limit_test",
-          "bet_reg", "bet_lambda")
+          "bet_reg", "bet_lambda", "keep_checkpoints")
 
 
 def config_from_args(args) -> TrainConfig:
