@@ -60,7 +60,7 @@ class SweepSettings:
     settle_s: float = 0.05       # after each voltage change
     imax: float = 0.1            # A, current limit
     pattern_seed: int = 1        # seed of the ``random`` pattern (firmware xorshift32)
-    energy_window_s: float = 0.25  # initial capture length; doubled when a read outlasts it
+    energy_window_s: float = 0.1   # initial capture length (s); doubled when a read outlasts it
 
     def __post_init__(self):
         if not 0 < self.vmin <= self.vmax:

@@ -140,7 +140,7 @@ class ScpiSupply:
     tripped_query: str | None = None
     tripped_values: tuple[str, ...] = ("1",)
     clear_trip_cmd: str | None = None
-    select_channel: str | None = None  # prefix for dialects with a selected channel (R&S)
+    select_channel: str | None = None  # sent before channel commands in dialects that select (R&S)
     output_master_on: str | None = None  # dialects with a master output switch (R&S OUTP:GEN)
     energy_method = "polling"
     poll_interval_s = 0.02
@@ -179,8 +179,20 @@ class ScpiSupply:
         except Exception as exc:
             raise SupplyError(f"cannot open supply {self.resource_name}: {exc}") from exc
 
-    def _prefix(self, cmd: str) -> str:
-        return f"{self.select_channel.format(ch=self.channel)};:{cmd}" if self.select_channel else cmd
+    def _select(self) -> None:
+        if self.select_channel:
+            self.write(self.select_channel.format(ch=self.channel))
+
+    def write_channel(self, cmd: str) -> None:
+        """``cmd`` for this driver's channel (after ``INST:NSEL n`` in dialects that select)."""
+        with self._lock:
+            self._select()
+            self.write(cmd)
+
+    def query_channel(self, cmd: str) -> str:
+        with self._lock:
+            self._select()
+            return self.query(cmd)
 
     def write(self, cmd: str) -> None:
         with self._lock:
@@ -207,12 +219,12 @@ class ScpiSupply:
     # --- controls -------------------------------------------------------------------------
 
     def _set(self, control: Control, value: Any) -> None:
-        self.write(self._prefix(control.set_command(value, self.channel)))
+        self.write_channel(control.set_command(value, self.channel))
         self.check_errors(f"{control.name} {value}")
         self._check_trip()
 
     def _get(self, control: Control) -> Any:
-        return control.parse(self.query(self._prefix(control.get.format(ch=self.channel))))
+        return control.parse(self.query_channel(control.get.format(ch=self.channel)))
 
     def check_errors(self, context: str = "") -> None:
         """Drain the error queue; raise the first error with its SCPI code and text."""
@@ -238,11 +250,11 @@ class ScpiSupply:
     def tripped(self) -> bool:
         if not self.tripped_query:
             return False
-        return self.query(self._prefix(self.tripped_query.format(ch=self.channel))).strip().upper() in self.tripped_values
+        return self.query_channel(self.tripped_query.format(ch=self.channel)).strip().upper() in self.tripped_values
 
     def clear_trip(self) -> None:
         if self.clear_trip_cmd:
-            self.write(self._prefix(self.clear_trip_cmd.format(ch=self.channel)))
+            self.write_channel(self.clear_trip_cmd.format(ch=self.channel))
             self.check_errors("clear protection")
 
     def configure(self) -> None:
@@ -285,10 +297,10 @@ class ScpiSupply:
             self._check_trip()
 
     def measure_voltage(self) -> float:
-        return float(self.query(self._prefix(self.measure_voltage_cmd.format(ch=self.channel))))
+        return float(self.query_channel(self.measure_voltage_cmd.format(ch=self.channel)))
 
     def measure_current(self) -> float:
-        return float(self.query(self._prefix(self.measure_current_cmd.format(ch=self.channel))))
+        return float(self.query_channel(self.measure_current_cmd.format(ch=self.channel)))
 
     # --- shutdown -------------------------------------------------------------------------
 
@@ -301,8 +313,8 @@ class ScpiSupply:
             try:
                 if attempt:
                     self._reopen()
-                self.write(self._prefix(self.output.set_command(False, self.channel)))
-                self.write(self._prefix(self.voltage.set_command(self.safe_volts, self.channel)))
+                self.write_channel(self.output.set_command(False, self.channel))
+                self.write_channel(self.voltage.set_command(self.safe_volts, self.channel))
                 off = self.output_enabled is False
                 log.info("supply %s channel %d shut down (output %s)", self.resource_name, self.channel, "off" if off else "ON?")
                 return off

@@ -56,6 +56,7 @@ class KeysightN6705C(_KeysightDialect):
             self.write(cmd)
         self.check_errors("digitiser set-up")
         self.write("*TRG")
+        self.query("*OPC?")  # the capture has started before the caller's work does
         return float(f"{tint:.6g}"), points, window_s
 
     def _stop_array(self, token, elapsed: float) -> EnergyReading:

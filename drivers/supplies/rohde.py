@@ -6,7 +6,7 @@ from drivers.supplies.base import ON_OFF, Control, EnergyReading, ScpiSupply
 
 
 class RohdeHMC804x(ScpiSupply):
-    """Every channel command is sent as ``INST:NSEL n;:CMD``; the output needs ``OUTP:GEN ON`` too.
+    """Every channel command follows ``INST:NSEL n``; the output needs ``OUTP:GEN ON`` too.
 
     Energy by the built-in meter: ``MEAS:ENER:RES``, ``MEAS:ENER:STAT ON``, ``MEAS:ENER?``.
     """
@@ -26,11 +26,11 @@ class RohdeHMC804x(ScpiSupply):
     energy_method = "meter"
 
     def _start_meter(self, window_s: float):
-        self.write(self._prefix("MEAS:ENER:STAT ON"))
-        self.write(self._prefix("MEAS:ENER:RES"))
+        self.write_channel("MEAS:ENER:STAT ON")
+        self.write_channel("MEAS:ENER:RES")
         self.check_errors("energy meter start")
 
     def _stop_meter(self, token, elapsed: float) -> EnergyReading:
-        joules = float(self.query(self._prefix("MEAS:ENER?")))
-        self.write(self._prefix("MEAS:ENER:STAT OFF"))
+        joules = float(self.query_channel("MEAS:ENER?"))
+        self.write_channel("MEAS:ENER:STAT OFF")
         return EnergyReading(joules, "meter", elapsed, None, 1)
