@@ -1,0 +1,75 @@
+/* mps2-an386 (Cortex-M4) port for QEMU (HARDWARE 3): CMSDK UART0 polled, SysTick counts.
+ * Under `-icount shift=0` one instruction takes 1 ns of virtual time and SysTick runs at
+ * 25 MHz, so one tick = 40 instructions: counts are reported in instructions (resolution 40).
+ * A HardFault ends QEMU through semihosting SYS_EXIT_EXTENDED with exit code 3. */
+#include <stdint.h>
+#include "fb_port.h"
+#include "fb_protocol.h"
+#include "hal_mem.h"
+
+#define REG(a) (*(volatile uint32_t *)(a))
+#define UART_DATA REG(0x40004000u)
+#define UART_STATE REG(0x40004004u) /* bit0 TX full, bit1 RX full */
+#define UART_CTRL REG(0x40004008u)  /* TXEN | RXEN = 3 */
+#define UART_BAUDDIV REG(0x40004010u)
+#define SYST_CSR REG(0xE000E010u)
+#define SYST_RVR REG(0xE000E014u)
+#define SYST_CVR REG(0xE000E018u)
+#define INSTR_PER_TICK 40u
+
+static volatile uint32_t systick_wraps;
+__attribute__((section(".noinit"))) static uint32_t boot_count[2]; /* magic, count */
+
+void SysTick_Handler(void) { systick_wraps++; }
+
+uint32_t port_counter(void) {
+    uint32_t w, v;
+    do {
+        w = systick_wraps;
+        v = SYST_CVR;
+    } while (w != systick_wraps);
+    return ((w << 24) + (0xFFFFFFu - v)) * INSTR_PER_TICK;
+}
+enum fb_count_unit port_count_unit(void) { return FB_COUNT_INSTRUCTIONS; }
+uint8_t port_target_id(void) { return FB_TARGET_MPS2_AN386; }
+uint32_t port_boot_id(void) { return boot_count[1]; }
+
+void port_write(const uint8_t *data, size_t n) {
+    while (n--) {
+        while (UART_STATE & 1u) {
+        }
+        UART_DATA = *data++;
+    }
+}
+
+static void semihost_exit(uint32_t code) {
+    uint32_t block[2] = {0x20026u /* ADP_Stopped_ApplicationExit */, code};
+    register uint32_t r0 __asm__("r0") = 0x20u; /* SYS_EXIT_EXTENDED */
+    register uint32_t *r1 __asm__("r1") = block;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+}
+
+void HardFault_Handler(void) {
+    semihost_exit(3);
+    for (;;) {
+    }
+}
+
+int main(void) {
+    if (boot_count[0] != 0xB007C0DEu) {
+        boot_count[0] = 0xB007C0DEu;
+        boot_count[1] = 0;
+    }
+    boot_count[1]++;
+    UART_BAUDDIV = 16u;
+    UART_CTRL = 3u;
+    SYST_RVR = 0xFFFFFFu;
+    SYST_CVR = 0;
+    SYST_CSR = 7u; /* processor clock, interrupt, enable */
+    hal_mem_init(0, 0);
+    fb_proto_init();
+    fb_proto_send_boot();
+    for (;;) {
+        if (UART_STATE & 2u) fb_proto_rx_byte((uint8_t)UART_DATA);
+    }
+}
