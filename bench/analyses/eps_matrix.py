@@ -85,17 +85,18 @@ def train_config(args, eps: float) -> TrainConfig:
                        limit_test=args.limit_test).resolved()
 
 
-def trained_net(config: TrainConfig, folder: Path, on_batch) -> nn.Module:
-    """Train into ``folder``, resume it, or reuse it when complete with the same config."""
+def trained_run(config: TrainConfig, folder: Path, on_batch=None):
+    """Train into ``folder``, resume it, or reuse it when complete with the same config;
+    returns :func:`models.run_dir.load_run`'s ``(net, config, extra)``."""
     run = RunDir(folder)
     if (folder / "config.yaml").exists():
-        if run.read_config() != config.to_dict():
+        if TrainConfig.from_dict(run.read_config()).to_dict() != config.to_dict():  # new fields: defaults
             raise BenchError(f"{folder}: holds a run with other settings; delete it or choose another --out")
         if not run.status()["complete"]:
             train(config, folder, resume=True, on_batch=on_batch)
     else:
         train(config, folder, on_batch=on_batch)
-    return load_run(folder)[0]
+    return load_run(folder)
 
 
 def plot(train_eps, test_eps, matrix: list[list[MCResult]], path: Path) -> None:
@@ -140,8 +141,8 @@ def run(args) -> int:
             batches = bar.add_task("batches", total=None, status="")
             for eps in args.train_eps:
                 bar.update(runs, status=f"train eps {eps:g}")
-                nets.append(trained_net(train_config(args, eps), out / "runs" / f"train_eps_{eps:g}",
-                                        lambda done, total: bar.update(batches, completed=done, total=total)))
+                nets.append(trained_run(train_config(args, eps), out / "runs" / f"train_eps_{eps:g}",
+                                        lambda done, total: bar.update(batches, completed=done, total=total))[0])
                 bar.advance(runs)
             data = load_run(out / "runs" / f"train_eps_{args.train_eps[0]:g}")[2]["data"]
             cells = bar.add_task("evaluating", total=len(nets) * len(args.test_eps), status="")

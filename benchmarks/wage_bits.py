@@ -1,0 +1,134 @@
+"""WAGE bit widths: test error over k_E (2..12) and for the patterns vanilla / 28ff / 2888, next to seed 3.
+
+Every configuration trains the WAGE variant of ``--arch`` with the ``wage`` method (SSE loss,
+integer ``Q_G`` update, eta 8 -> 1 -> 1/8 scaled to ``--epochs``) on the same data and seed,
+then reports the fault-free test error. Seed 3's numbers are CIFAR10 VGG-7 for the k_E sweep
+and ImageNet AlexNet (top-5) for the patterns, 300 epochs: ours are small runs on
+``--dataset`` and are meant to compare *trends*, not absolute values. ``vanilla`` is the same
+network with every slot float (``f-f-f-f``).
+
+The time per training epoch of 2-8-8-8 against the float network of the same shape
+(``vanilla``) is measured side by side in this run (median over epochs) and printed as a ratio.
+
+    OMP_NUM_THREADS=1 python benchmarks/wage_bits.py --epochs 8
+    python benchmarks/wage_bits.py --dataset cifar10 --data-dir DATA --width 1 --epochs 300
+
+Writes ``OUT/wage_bits.{csv,md,json,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bench.analyses.output import rich_table, write_table
+from models.data import load_dataset
+from models.evaluation import accuracy
+from models.training import TrainConfig, build_session, train_epoch
+
+#: seed 3 "bitwidth of errors" table: CIFAR10 test error (%) for k_E = 2..12 (2-8-8-k_E)
+SEED3_ERROR_BITS = {2: 54.22, 3: 51.57, 4: 28.22, 5: 18.01, 6: 11.48, 7: 7.61, 8: 6.78,
+                    9: 6.63, 10: 6.43, 11: 6.55, 12: 6.57}
+#: seed 3 pattern table (ImageNet, as summarised in the seed): test error (%)
+SEED3_PATTERNS = {"vanilla": 19.29, "28ff": 24.14, "2888": 27.82}
+PATTERN_BITS = {"vanilla": "ffff", "28ff": "28ff", "2888": "2888"}
+
+
+def run_config(bits: str, args, data) -> dict:
+    """Train one configuration; returns error (%) and per-epoch training seconds."""
+    cfg = TrainConfig(arch=args.arch, dataset=args.dataset, data_dir=args.data_dir, width=args.width,
+                      method="wage", method_options={"bits": bits}, epochs=args.epochs,
+                      batch_size=args.batch_size, seed=args.seed).resolved()
+    session = build_session(cfg, data)
+    seconds = []
+    for _ in range(cfg.epochs):
+        start = time.perf_counter()
+        train_epoch(session)
+        seconds.append(time.perf_counter() - start)
+        session.epoch += 1
+    acc = accuracy(session.net.eval(), data.test_x, data.test_y)
+    return {"bits": bits, "error": 100 * (1 - acc), "epoch_seconds": statistics.median(seconds)}
+
+
+def plot(k_rows, pattern_rows, title: str, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    ks = [r["k_E"] for r in k_rows]
+    left.plot(ks, [r["error"] for r in k_rows], marker="o", label="ours")
+    left.plot(ks, [SEED3_ERROR_BITS[k] for k in ks], marker="s", ls="--", label="seed 3 (CIFAR10, VGG-7)")
+    left.set_xlabel("k_E (bits of errors), pattern 2-8-8-k_E")
+    left.set_ylabel("test error (%)")
+    left.legend(fontsize=8)
+    names = [r["pattern"] for r in pattern_rows]
+    x = range(len(names))
+    right.bar([i - 0.2 for i in x], [r["error"] for r in pattern_rows], width=0.4, label="ours")
+    right.bar([i + 0.2 for i in x], [SEED3_PATTERNS[n] for n in names], width=0.4, label="seed 3 (ImageNet)")
+    right.set_xticks(list(x), names)
+    right.set_ylabel("test error (%)")
+    right.legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="vgg7", choices=("vgg7", "lenet5", "mlp"))
+    ap.add_argument("--width", type=float, default=0.125, help="multiplies the published widths (default 0.125)")
+    ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--k-e", default="2,3,4,5,6,7,8,9,10,11,12", help="k_E values to sweep (default 2..12)")
+    ap.add_argument("--out", default="runs/wage_bits")
+    args = ap.parse_args(argv)
+    k_values = [int(k) for k in args.k_e.split(",")]
+    if any(k not in SEED3_ERROR_BITS for k in k_values):
+        ap.error(f"--k-e {args.k_e}: values must lie in 2..12")
+    data = load_dataset(args.dataset, args.data_dir, seed=args.seed)
+    console = Console()
+    jobs = [f"2-8-8-{k}" for k in k_values] + [b for b in PATTERN_BITS.values() if b != "2888" or 8 not in k_values]
+    done: dict[str, dict] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as bar:
+        task = bar.add_task("configurations", total=len(jobs))
+        for bits in jobs:
+            bar.update(task, description=f"training {bits}")
+            done[bits] = run_config(bits, args, data)
+            bar.advance(task)
+    done.setdefault("2888", done.get("2-8-8-8"))
+    k_rows = [{"k_E": k, **done[f"2-8-8-{k}"]} for k in k_values]
+    pattern_rows = [{"pattern": name, **done[bits]} for name, bits in PATTERN_BITS.items()]
+    ratio = done["2888"]["epoch_seconds"] / done["ffff"]["epoch_seconds"]
+    header = ["configuration", "bits", "our error %", "seed 3 error %", "s / epoch"]
+    rows = [[f"k_E = {r['k_E']}", r["bits"], f"{r['error']:.2f}", SEED3_ERROR_BITS[r["k_E"]],
+             f"{r['epoch_seconds']:.2f}"] for r in k_rows]
+    rows += [[r["pattern"], r["bits"], f"{r['error']:.2f}", SEED3_PATTERNS[r["pattern"]],
+              f"{r['epoch_seconds']:.2f}"] for r in pattern_rows]
+    title = (f"WAGE bit widths: {args.arch} width {args.width:g} on {args.dataset}, {args.epochs} epochs, "
+             f"seed {args.seed}; 2-8-8-8 / float time per epoch = {ratio:.2f}x")
+    meta = {"arch": args.arch, "width": args.width, "dataset": args.dataset, "epochs": args.epochs,
+            "seed": args.seed, "time_ratio_2888_over_float": ratio,
+            "seed3_note": "k_E errors: CIFAR10 VGG-7; pattern errors: ImageNet (seed 3 tables), 300 epochs"}
+    out = Path(args.out)
+    write_table(out, "wage_bits", header, rows, title, meta)
+    plot(k_rows, pattern_rows, title, out / "wage_bits.png")
+    console.print(rich_table(title, header, rows))
+    console.print(f"time per epoch: 2-8-8-8 {done['2888']['epoch_seconds']:.3f} s, float (vanilla) "
+                  f"{done['ffff']['epoch_seconds']:.3f} s, ratio {ratio:.2f}x")
+    console.print(f"written: {out}/wage_bits.{{csv,md,json,png}}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
