@@ -60,3 +60,33 @@ def test_bad_options_give_one_clear_line(tmp_path, monkeypatch, capsys, argv, me
 def test_method_help_lists_options(capsys):
     assert main(["train", "--out", "unused", "--method", "uniform", "--method-help"]) == 0
     assert "eps" in capsys.readouterr().out
+
+
+def test_ctrl_c_leaves_a_resumable_run(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "c"
+    argv = [sys.executable, "-m", "bench.cli", "train", *TINY, "--limit-train", "100", "--epochs", "12",
+            "--method", "uniform", "--eps", "0.01", "--out", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not list((out / "checkpoints").glob("epoch_*.pt")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    status = json.loads((out / "status.json").read_text())
+    assert proc.returncode == 130 and "can be resumed" in err and not status["complete"]
+    assert 1 <= status["epochs_done"] < 12
+    assert main(["train", "--out", str(out), "--resume"]) == 0
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == list(range(1, 13))
