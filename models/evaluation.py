@@ -22,7 +22,6 @@ from typing import Callable, Mapping
 
 import torch
 import torch.nn as nn
-from scipy.stats import t as student_t
 
 from models.faults import BinarySymmetric, FaultInjector, FaultModel, FixedMasks
 from models.layers import attach_faults, stored_layers
@@ -94,6 +93,8 @@ def accuracies_with_masks(net: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 def ci_half_width(values: torch.Tensor, confidence: float = 0.95) -> float:
     """Half-width of the Student-t confidence interval of the mean (inf for n < 2)."""
+    from scipy.stats import t as student_t  # imported on first use: scipy.stats is slow to load
+
     n = len(values)
     if n < 2:
         return math.inf
