@@ -71,7 +71,7 @@ def odd_bnn(seed: int) -> nn.Sequential:
     return randomize_batchnorm(net, g)
 
 
-ODD_SHAPE = (2, 23, 23)  # conv1 -> 12x12, ceil pool -> 6x6, maxpool 3/1 -> 4x4, conv2 -> 4x4, pool -> 2x2
+ODD_SHAPE = (2, 21, 21)  # conv1 -> 11x11, ceil pool (partial edge windows) -> 6x6, maxpool 3/1 -> 4x4, conv2 -> 4x4, pool -> 2x2
 
 
 def single_layer(seed: int) -> nn.Sequential:

@@ -1,0 +1,112 @@
+"""Bit-exact deployment: firmware scores == reference interpreter == PyTorch integer scores.
+
+Networks exported from PyTorch (random and trained BNNs of several shapes, WAGE nets) go to
+the firmware over the real protocol (weight image LOADed into the memory under test, blob
+via MODEL_CHUNK/COMMIT): the host build over loopback TCP, and the Cortex-M4 build under
+QEMU (mps2-an386) through ``socket://`` for one small net.
+"""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from drivers.board import Board
+from drivers.firmware_process import QEMU, start_host, start_qemu
+from drivers.memory_layout import bit_addresses
+from models import reference
+from models.export import export_model, torch_scores
+from models.faults import FaultInjector, FixedMasks, bits_to_mask
+from models.layers import assign_memory_map, attach_faults, stored_layers
+from models.training import TrainConfig, train
+from netzoo import BNN_CASES, ODD_SHAPE, WAGE_CASES, bnn, inputs, odd_bnn, single_layer, wage
+
+N_INPUTS = 6
+
+
+@pytest.fixture(scope="module")
+def board():
+    with start_host(["--mem-words", "65536"]) as fw, Board(fw.url) as b:
+        yield b
+
+
+def three_way(board, net, shape, n=N_INPUTS, seed=0):
+    """Deploy ``net``; return (firmware, interpreter, torch) scores on ``n`` inputs."""
+    ex = export_model(net, shape)
+    info = board.deploy(ex.blob_bytes(), ex.image)
+    assert (info.n_layers, info.n_scores) == (len(ex.blob.layers), ex.blob.n_scores)
+    x = inputs(shape, n, seed)
+    codes = reference.quantize_input(x.numpy(), ex.blob.input_levels)
+    fw = np.stack([board.infer(c).scores for c in codes])
+    return fw, reference.scores(ex.blob, ex.image, codes), torch_scores(net, x, torch.float32)
+
+
+NETS = [pytest.param(lambda a=a, s=s, w=w: (bnn(a, s, w, seed=31), s), id=f"bnn-{a}-{'x'.join(map(str, s))}")
+        for a, s, w in BNN_CASES]
+NETS += [pytest.param(lambda a=a, s=s, k=k: (wage(a, s, k, seed=32), s), id=f"wage-{a}") for a, s, k in WAGE_CASES]
+NETS += [pytest.param(lambda: (odd_bnn(seed=33), ODD_SHAPE), id="bnn-odd-layers"),
+         pytest.param(lambda: (single_layer(seed=34), (37,)), id="bnn-single-layer")]
+
+
+@pytest.mark.parametrize("make", NETS)
+def test_host_firmware_equals_interpreter_equals_torch(board, make):
+    net, shape = make()
+    fw, ref, pt = three_way(board, net, shape)
+    np.testing.assert_array_equal(fw, ref)
+    np.testing.assert_array_equal(ref, pt)
+    assert len(np.unique(fw)) > 3
+
+
+def test_trained_net_on_host_firmware(board, tmp_path):
+    s = train(TrainConfig(arch="cnn", width=0.1, epochs=1, limit_train=128, limit_test=32, eval_draws=1),
+              tmp_path / "run")
+    ex = export_model(s.net, s.data.in_shape)
+    board.deploy(ex.blob_bytes(), ex.image)
+    codes = reference.quantize_input(s.data.test_x[:16].numpy(), ex.blob.input_levels)
+    fw = np.stack([board.infer(c).scores for c in codes])
+    np.testing.assert_array_equal(fw, reference.scores(ex.blob, ex.image, codes))
+    np.testing.assert_array_equal(fw, torch_scores(s.net, s.data.test_x[:16]))
+
+
+def test_faulty_memory_replays_through_interpreter_and_torch(board):
+    """Flip bits in the board's weight memory; the words READ back, run by the interpreter,
+    give the firmware's scores, and PyTorch with the same flips as fault masks agrees."""
+    shape = (1, 8, 8)
+    net = bnn("cnn", shape, 0.05, seed=35)
+    ex = export_model(net, shape)
+    board.deploy(ex.blob_bytes(), ex.image)
+    rng = np.random.default_rng(36)
+    assign_memory_map(net)
+    flips, masks = np.zeros(32 * len(ex.image), bool), {}
+    for name, layer in stored_layers(net):
+        addr = bit_addresses(layer.fault_site.region)
+        hit = rng.random(addr.shape) < 0.03
+        flips[addr[hit]] = True
+        masks[name] = bits_to_mask(torch.from_numpy(hit), torch.uint8)
+    bad = ex.image ^ np.packbits(flips, bitorder="little").view("<u4")
+    board.load(0, bad)
+    readback = board.read(0, len(ex.image))
+    np.testing.assert_array_equal(readback, bad)
+    x = inputs(shape, N_INPUTS, seed=37)
+    codes = reference.quantize_input(x.numpy(), 127)
+    fw = np.stack([board.infer(c).scores for c in codes])
+    np.testing.assert_array_equal(fw, reference.scores(ex.blob, readback, codes))
+    attach_faults(net, FaultInjector(FixedMasks(masks), torch.Generator()))
+    np.testing.assert_array_equal(fw, torch_scores(net, x, torch.float32))
+    assert not np.array_equal(fw, reference.scores(ex.blob, ex.image, codes))
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which(QEMU) is None or shutil.which("arm-none-eabi-gcc") is None,
+                    reason="needs qemu-system-arm and gcc-arm-none-eabi (.ci/run installs them)")
+@pytest.mark.parametrize("kind", ["bnn", "wage"])
+def test_cortex_m4_under_qemu_equals_interpreter_equals_torch(kind):
+    shape = (1, 8, 8)
+    net = bnn("cnn", shape, 0.05, seed=38) if kind == "bnn" else wage("mlp", shape, {"width": 40}, seed=38)
+    with start_qemu() as fw, Board(fw.url, timeout=10.0, wait_boot=10.0) as b:
+        assert b.url.startswith("socket://")
+        got, ref, pt = three_way(b, net, shape, n=4, seed=39)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(ref, pt)
