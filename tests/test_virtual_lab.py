@@ -1,0 +1,165 @@
+"""The virtual lab through its real interfaces: board protocol (serial URL) and SCPI (pyvisa).
+
+The chip physics in C (vchip.c, inside the host firmware) must agree bit-exactly with the Python
+ground truth (drivers/virtual_lab/physics.py); energy reported by the supply must follow the
+firmware's memory activity.
+"""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import pyvisa
+import yaml
+
+from drivers.board import Board, pattern_words
+from drivers.supplies import open_supply
+from drivers.virtual_lab.lab import VirtualLab
+from drivers.virtual_lab.physics import CHIPS_DIR, DEFAULT_CHIP, Chip
+
+
+def chip_file(tmp_path, base=DEFAULT_CHIP, **changes) -> tuple:
+    chip = dataclasses.replace(Chip.load(base), **changes)
+    path = tmp_path / f"{chip.chip_id}.yaml"
+    path.write_text(yaml.safe_dump(chip.to_dict()))
+    return path, chip
+
+
+def powered(lab, volts):
+    supply = open_supply(lab.supply_resource, vmax=1.2, imax=0.1)
+    supply.configure()
+    supply.volts = volts
+    supply.output_enabled = True
+    return supply
+
+
+def test_sram_faults_bit_exact_and_nested(tmp_path):
+    path, chip = chip_file(tmp_path, transient_ratio=0.0, mem_words=8192)
+    n = 2048
+    addr = np.arange(n)
+    written = np.random.default_rng(5).integers(0, 2**32, n, dtype=np.uint32)
+    with VirtualLab(path) as lab, Board(lab.board_url) as board:
+        supply = powered(lab, 0.6)
+        masks = {}
+        for volts in (0.6, 0.52, 0.45):
+            supply.volts = volts
+            board.load(0, written)
+            got = board.read(0, n)
+            np.testing.assert_array_equal(got, chip.sram_read(addr, written, volts))
+            np.testing.assert_array_equal(board.read(0, n), got)  # persistent: same on re-read
+            masks[volts] = chip.fault_mask(addr, volts)
+        supply.close()
+        assert lab.board_url.startswith("socket://127.0.0.1:")
+    assert np.all(masks[0.6] & ~masks[0.52] == 0) and np.all(masks[0.52] & ~masks[0.45] == 0)
+    assert (np.unpackbits(masks[0.45].view(np.uint8)).sum() > np.unpackbits(masks[0.6].view(np.uint8)).sum() > 0)
+
+
+def test_rram_write_errors_bit_exact_and_persistent():
+    chip = Chip.load(CHIPS_DIR / "rram_demo.yaml")
+    n = 512
+    addr = np.arange(n)
+    target = pattern_words("checkerboard", 0, n)
+    with VirtualLab(CHIPS_DIR / "rram_demo.yaml") as lab, Board(lab.board_url) as board:
+        supply = powered(lab, 0.7)
+        board.load(0, target)                      # first write of these words at 0.7 V
+        supply.volts = 1.1
+        stored = board.read(0, n)
+        np.testing.assert_array_equal(stored, chip.rram_write(addr, target, 0.7, generation=0))
+        assert (stored != target).any()
+        np.testing.assert_array_equal(board.read(0, n), stored)  # persistent after the write
+        board.load(0, target)                      # second write at 1.1 V: far fewer errors
+        np.testing.assert_array_equal(board.read(0, n), chip.rram_write(addr, target, 1.1, generation=1))
+        supply.close()
+
+
+def test_nominal_memory_without_faults_at_high_voltage(virtual_lab):
+    with Board(virtual_lab.board_url) as board:
+        supply = powered(virtual_lab, 1.1)
+        result = board.pattern("random", 0, 1024, seed=3)
+        supply.close()
+    assert result.flips == 0 and board.info.mem_words == Chip.load(DEFAULT_CHIP).mem_words
+
+
+def test_energy_follows_memory_activity(virtual_lab):
+    chip = Chip.load(DEFAULT_CHIP)
+    n = 1024
+    with Board(virtual_lab.board_url) as board:
+        supply = powered(virtual_lab, 0.9)
+        board.load(0, np.zeros(n, np.uint32))
+        with supply.energy(0.2) as e:
+            board.read(0, n)
+        with supply.energy(0.05) as idle:
+            pass
+        supply.write("MEAS:ENER:STAT ON")
+        board.read(0, n)
+        board.read(0, n)
+        meter = float(supply.query("MEAS:ENER?"))
+        supply.close()
+    assert e.method == "array"
+    assert e.joules / (32 * n) == pytest.approx(chip.read_energy(0.9), rel=1e-6)
+    assert idle.joules == 0.0
+    assert meter == pytest.approx(2 * 32 * n * chip.read_energy(0.9), rel=1e-6)
+
+
+def test_scpi_error_queue_has_real_codes(virtual_lab):
+    rm = pyvisa.ResourceManager("@py")
+    r = rm.open_resource(virtual_lab.supply_resource, read_termination="\n", write_termination="\n", timeout=2000)
+    try:
+        codes = []
+        for cmd in ("FOO:BAR 1", "VOLT 30,(@1)", "VOLT", "OUTP MAYBE,(@1)", "VOLT 0.5,(@9)"):
+            r.write(cmd)
+            codes.append(int(r.query("SYST:ERR?").split(",")[0]))
+        assert codes == [-113, -222, -109, -224, -222]
+        assert r.query("SYST:ERR?") == '+0,"No error"'
+        assert r.query("*IDN?").split(",")[1] == "N6705C"
+    finally:
+        r.close()
+        rm.close()
+
+
+def test_lab_stops_every_process_even_on_ctrl_c():
+    pids = []
+    with pytest.raises(KeyboardInterrupt):
+        with VirtualLab() as lab:
+            pids = [lab._board.pid, lab._supply.pid]
+            raise KeyboardInterrupt
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_bad_chip_file_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("chip_id: x\ntechnology: flash\n")
+    with pytest.raises(ValueError, match=r"bad.yaml.*technology"):
+        VirtualLab(bad)
+
+
+@pytest.mark.slow
+def test_bench_lab_up_and_doctor_cli():
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    lab = subprocess.Popen([sys.executable, "-m", "bench.cli", "lab", "up"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = [lab.stdout.readline() for _ in range(2)]
+        board = lines[0].split()[1]
+        supply = lines[1].split()[1]
+        assert board.startswith("socket://") and supply.endswith("::SOCKET")
+        doc = subprocess.run([sys.executable, "-m", "bench.cli", "doctor", "--board", board, "--supply", supply],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert doc.returncode == 0, doc.stdout + doc.stderr
+        assert "pattern read-back" in doc.stdout and "0 flipped bits" in doc.stdout
+        assert "output reads OFF" in doc.stdout
+        bad = subprocess.run([sys.executable, "-m", "bench.cli", "doctor", "--board", "socket://127.0.0.1:9"],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert bad.returncode == 1 and "board connect" in bad.stdout
+    finally:
+        lab.send_signal(signal.SIGINT)
+        out, err = lab.communicate(timeout=30)
+    assert lab.returncode == 0, err
+    assert "stopping the virtual lab" in out
