@@ -24,6 +24,7 @@ from bench.analyses.eps_matrix import eps_list, trained_run
 from models.energy import EnergyModel, LayerMemory, deployed_eps, energy_report
 from models.evaluation import mc_accuracy
 from models.training import TrainConfig
+from settings import add_model_args  # benchmarks/settings.py (the script's folder)
 
 TARGET_VS_RELIABLE = 3.3
 
@@ -73,16 +74,11 @@ def plot(points, reliable, tolerance, path: Path) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/bench_energy_isoaccuracy")
-    p.add_argument("--arch", default="mlp")
-    p.add_argument("--width", type=float, default=0.25)
-    p.add_argument("--mode", default="binaryconnect", help="binaryconnect (default, as seed 1) or bnn")
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--data-dir", help="folder of mnist/fashion-mnist/cifar10 files (with --dataset)")
+    add_model_args(p, mode="binaryconnect")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--optimizer", default="adam")
     p.add_argument("--limit-train", type=int)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--uniform-eps", type=eps_list, default=eps_list("1e-3,1e-2,3e-2,5e-2,7e-2,1e-1"),
                    help="uniform-noise eps values (comma-separated)")
     p.add_argument("--lambdas",

@@ -22,6 +22,7 @@ from models.data import load_dataset
 from models.evaluation import accuracies_with_masks, sample_masks
 from models.faults import BinarySymmetric
 from models.layers import stored_layers
+from settings import add_model_args  # benchmarks/settings.py (the script's folder)
 
 
 def one_by_one(net, x, y, rates, generator, draws: int) -> torch.Tensor:
@@ -49,16 +50,11 @@ def timed(fn):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--arch", default="mlp")
-    p.add_argument("--width", type=float, default=0.25)
-    p.add_argument("--mode", default="bnn")
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--data-dir")
+    add_model_args(p)
     p.add_argument("--limit-test", type=int, default=None, help="first N test examples (default: all)")
     p.add_argument("--eps", type=float, default=1e-2)
     p.add_argument("--draws", type=int, default=64, help="fault draws evaluated by each path")
     p.add_argument("--draws-per-pass", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
     data = load_dataset(args.dataset, args.data_dir, seed=args.seed, limit_test=args.limit_test)

@@ -19,6 +19,7 @@ import time
 import torch
 
 from models.training import TrainConfig, build_session, train_epoch
+from settings import add_model_args  # benchmarks/settings.py (the script's folder)
 
 METHODS = {"reliable": {}, "uniform": {"eps": 1e-2}, "lanmax": {"t_stop": 1000}}
 TARGET = 1.10
@@ -34,16 +35,11 @@ def epoch_seconds(session) -> float:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--arch", default="mlp")
-    p.add_argument("--width", type=float, default=0.25)
-    p.add_argument("--mode", default="bnn")
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--data-dir")
+    add_model_args(p)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--epochs", type=int, default=5, help="timed epochs per method (after one warm-up epoch)")
     p.add_argument("--limit-train", type=int)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
     sessions = {}

@@ -50,3 +50,28 @@ def progress(console) -> Progress:
 def pct(mean: float, half_width: float) -> str:
     """``'93.40 +- 0.52'`` (percent)."""
     return f"{100 * mean:.2f} +- {100 * half_width:.2f}"
+
+
+def layer_bar_plot(names: Sequence[str], values: Sequence[float], path: Path, title: str, ylabel: str,
+                   errors: Sequence[float] | None = None,
+                   lines: Sequence[tuple[float, str, str, str]] = ()) -> None:
+    """One bar per layer (network order) plus horizontal reference ``lines`` ``(y, color, style, label)``."""
+    import textwrap
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(names) + 2), 3.8))
+    ax.bar(range(len(names)), values, yerr=errors, capsize=3 if errors is not None else 0, color="tab:blue")
+    for y, color, style, label in lines:
+        ax.axhline(y, color=color, ls=style, label=label)
+    ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 6 else 0)
+    ax.set_xlabel("layer (network order)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(textwrap.fill(title, 60), fontsize=9)
+    if lines:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

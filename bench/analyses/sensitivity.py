@@ -10,7 +10,6 @@ default) or fault-free (``--others reliable``).
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -18,7 +17,7 @@ import torch
 import torch.nn as nn
 from rich.console import Console
 
-from bench.analyses.output import pct, progress, rich_table, write_table
+from bench.analyses.output import layer_bar_plot, pct, progress, rich_table, write_table
 from bench.errors import BenchError
 from models.evaluation import MCResult, mc_accuracy
 from models.faults import BinarySymmetric
@@ -58,27 +57,6 @@ def layer_sensitivity(net: nn.Module, x: torch.Tensor, y: torch.Tensor, base: Ma
     return results
 
 
-def plot(results: Mapping[str, MCResult], chance: float, title: str, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    layers = [n for n in results if n != "none"]
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(layers) + 2), 3.8))
-    ax.bar(range(len(layers)), [100 * results[n].mean for n in layers],
-           yerr=[100 * results[n].half_width for n in layers], capsize=3, color="tab:blue")
-    ax.axhline(100 * results["none"].mean, color="tab:green", ls="--", label="no layer randomised")
-    ax.axhline(100 * chance, color="tab:red", ls=":", label="chance")
-    ax.set_xticks(range(len(layers)), layers, rotation=45 if len(layers) > 8 else 0)
-    ax.set_xlabel("randomised layer (network order)")
-    ax.set_ylabel("accuracy (%) with 95% CI")
-    ax.set_title(textwrap.fill(title, 60), fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 def run(args) -> int:
     if args.ci <= 0 or args.max_reps < 2:
         raise BenchError("--ci must be > 0 and --max-reps >= 2")
@@ -103,7 +81,11 @@ def run(args) -> int:
     meta = {"run": str(args.run), "others": others, "base_eps": base, "random_eps": RANDOM_EPS,
             "ci_target": args.ci, "seed": args.seed}
     write_table(out, "sensitivity", header, rows, title, meta)
-    plot(results, 1.0 / data.n_classes, title, out / "sensitivity.png")
+    layers = [n for n in results if n != "none"]
+    layer_bar_plot(layers, [100 * results[n].mean for n in layers], out / "sensitivity.png", title,
+                   "accuracy (%) with 95% CI, layer randomised", errors=[100 * results[n].half_width for n in layers],
+                   lines=[(100 * results["none"].mean, "tab:green", "--", "no layer randomised"),
+                          (100 / data.n_classes, "tab:red", ":", "chance")])
     console.print(rich_table(title, header, rows))
     console.print(f"written: {out}/sensitivity.{{csv,md,json,png}}")
     return 0
