@@ -1,0 +1,147 @@
+"""bench characterize against the virtual lab: BER vs the chip's ground truth, nesting, energy, resume."""
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import pyvisa
+
+from bench.characterize import CSV_COLUMNS, SweepError, SweepSettings, run_sweep
+from drivers.board import Board, pattern_words
+from drivers.faultmap import read_faultmap
+from drivers.supplies import open_supply
+from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
+
+SETTINGS = dict(vmin=0.5, vmax=0.8, steps=4, patterns=("checkerboard", "random"), repeats=3, n_words=1024,
+                settle_s=0.0)
+
+
+def output_state(resource) -> str:
+    rm = pyvisa.ResourceManager("@py")
+    r = rm.open_resource(resource, read_termination="\n", write_termination="\n", timeout=2000)
+    try:
+        return r.query("OUTP? (@1)")
+    finally:
+        r.close()
+        rm.close()
+
+
+def sweep(lab, out, settings, progress=None):
+    with Board(lab.board_url) as board, open_supply(lab.supply_resource, vmax=settings.vmax, imax=0.1) as supply:
+        return run_sweep(board, supply, settings, out, {"chip_id": lab.chip_id}, progress=progress)
+
+
+def rows_of(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_sweep_matches_ground_truth(virtual_lab, tmp_path):
+    chip = Chip.load(DEFAULT_CHIP)
+    settings = SweepSettings(**SETTINGS)
+    out = tmp_path / "sw"
+    sweep(virtual_lab, out, settings)
+    assert output_state(virtual_lab.supply_resource) == "0"  # left safe
+
+    with open(out / "sweep.csv", newline="") as f:
+        assert next(csv.reader(f)) == CSV_COLUMNS
+    rows = rows_of(out / "sweep.csv")
+    assert len(rows) == 4 * 2 * 3
+    state = json.loads((out / "sweep.json").read_text())
+    assert state["complete"] and state["chip_id"] == chip.chip_id and state["seeds"]["random_pattern"] == 1
+    assert [p["voltage_V"] for p in state["points"][::2]] == [0.8, 0.7, 0.6, 0.5]  # safe order: down from vmax
+
+    for pattern in settings.patterns:
+        written = pattern_words(pattern, 0, settings.n_words, settings.pattern_seed)
+        ones = np.unpackbits(written.view(np.uint8)).mean()
+        for v in settings.voltages():
+            sel = [r for r in rows if r["pattern"] == pattern and float(r["voltage_V"]) == v]
+            bits = int(sel[0]["bits"])
+            flips = np.mean([int(r["flips_0to1"]) + int(r["flips_1to0"]) for r in sel])
+            expect = bits * chip.expected_ber(v, ones)["ber"]
+            # per-read binomial bound (4 sigma) around the ground truth
+            assert abs(flips - expect) <= 4 * math.sqrt(expect) + 2, (pattern, v, flips, expect)
+            f01 = np.mean([int(r["flips_0to1"]) for r in sel])
+            f10 = np.mean([int(r["flips_1to0"]) for r in sel])
+            if v == 0.5:  # P(s=1) = 0.7: more 0->1 than 1->0 flips
+                assert f01 > f10
+
+    # energy per bit read: the chip's E(V), growing with V
+    energy = {v: np.mean([float(r["energy_per_bit_J"]) for r in rows if float(r["voltage_V"]) == v])
+              for v in settings.voltages()}
+    vs = sorted(energy)
+    assert all(energy[a] < energy[b] for a, b in zip(vs, vs[1:]))
+    for v in vs:
+        assert energy[v] == pytest.approx(chip.read_energy(v), rel=1e-4)
+
+    # fault maps nest as V falls: every persistent flip at V is flipped at every lower V
+    for pattern in settings.patterns:
+        persistent = []
+        for v in settings.voltages():
+            fmap = read_faultmap(out / "faultmaps" / f"v{v:.4f}_{pattern}.npz")
+            assert fmap.operating_point["voltage_V"] == v and fmap.n_reads == 3
+            planes = fmap.bit_plane(fmap.xor)
+            persistent.append(planes.all(axis=0))
+            assert fmap.chip_id == chip.chip_id
+        for high, low in zip(persistent, persistent[1:]):
+            assert not np.any(high & ~low)
+        assert persistent[-1].sum() > persistent[1].sum() > 0
+    split = {(p["voltage_V"], p["pattern"]): (p["persistent_bits"], p["transient_bits"]) for p in state["points"]}
+    assert split[(0.5, "checkerboard")][0] > 50 and split[(0.5, "checkerboard")][1] > 0  # chip has transients
+
+
+def test_interrupted_sweep_resumes_and_leaves_supply_off(virtual_lab, tmp_path):
+    settings = SweepSettings(**{**SETTINGS, "steps": 3, "repeats": 2, "n_words": 256, "vmax": 0.7})
+    out = tmp_path / "sw"
+    reads = []
+
+    def interrupt(n, what):
+        reads.append(n)
+        if sum(reads) == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep(virtual_lab, out, settings, progress=interrupt)
+    assert output_state(virtual_lab.supply_resource) == "0"
+    state = json.loads((out / "sweep.json").read_text())
+    assert not state["complete"] and len(state["points"]) == 2
+    assert len(rows_of(out / "sweep.csv")) == 4
+
+    sweep(virtual_lab, out, settings)
+    state = json.loads((out / "sweep.json").read_text())
+    assert state["complete"] and state["resumed"] == 1 and len(state["points"]) == 6
+    rows = rows_of(out / "sweep.csv")
+    keys = [(r["voltage_V"], r["pattern"], r["repeat"]) for r in rows]
+    assert len(rows) == 12 and len(set(keys)) == 12
+
+    with pytest.raises(SweepError, match="other settings"):
+        sweep(virtual_lab, out, SweepSettings(**{**SETTINGS, "steps": 2}))
+
+
+def test_settings_errors_name_the_option():
+    with pytest.raises(SweepError, match="--patterns"):
+        SweepSettings(vmin=0.5, vmax=1.0, steps=3, patterns=("stripes",))
+    with pytest.raises(SweepError, match="--vmin"):
+        SweepSettings(vmin=1.2, vmax=1.0, steps=3)
+
+
+@pytest.mark.slow
+def test_cli_starts_the_virtual_lab_and_writes_everything(tmp_path):
+    out = tmp_path / "cli"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "bench.cli", "characterize", "--vmin", "0.55", "--vmax", "0.75", "--steps", "2",
+           "--repeats", "2", "--words", "256", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("sweep.csv", "sweep.json", "ber_vs_voltage.png", "energy_vs_voltage.png"):
+        assert (out / name).stat().st_size > 0
+    assert len(list((out / "faultmaps").glob("*.npz"))) == 4
+    assert "energy/bit" in proc.stdout
+    bad = subprocess.run(cmd[:-2] + ["--patterns", "stripes", "--out", str(out)], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert bad.returncode == 2 and "--patterns" in bad.stderr
