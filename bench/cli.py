@@ -14,11 +14,13 @@ import sys
 from bench.errors import BenchError
 
 COMMAND_MODULES = [
+    "firmware",
     "train",
     "evaluate",
     "energy",
     "analyze",
     "profile",
+    "calibrate",
     "lab",
     "doctor",
     "characterize",
