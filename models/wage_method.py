@@ -123,10 +123,11 @@ class Wage(NoiseMethod):
     def step(self, model, epoch):
         """``W <- W - Q_G(dL/dW)`` for every WAGE layer (the loop then clips with ``C(W, k_W)``)."""
         self._eta = eta_at(epoch, self.epochs, self.options.eta_scale)
-        gen = self._generator or torch.Generator().manual_seed(0)
+        if self._generator is None:
+            raise RuntimeError("wage: step() before before_batch(); the training loop calls before_batch first")
         for _, layer in wage_layers(model):
             if layer.weight.grad is not None:
-                layer.weight -= quantize_gradient(layer.weight.grad, self.bits.G, self._eta, gen)
+                layer.weight -= quantize_gradient(layer.weight.grad, self.bits.G, self._eta, self._generator)
 
     def state_dict(self):
         return {"noise": self.noise.state_dict()}
