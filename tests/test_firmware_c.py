@@ -21,3 +21,19 @@ def test_c_unit_tests_pass():
 def test_cross_builds(target):
     elf = build(target)
     assert elf.exists() and elf.stat().st_size > 0
+
+
+def test_bench_firmware_build_names_the_missing_cross_compiler(monkeypatch, tmp_path, capsys):
+    from bench.cli import main
+
+    (tmp_path / "make").symlink_to(shutil.which("make"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["firmware", "build", "--target", "mps2-an386"]) == 2
+    assert "apt-get install -y --no-install-recommends gcc-arm-none-eabi" in capsys.readouterr().err
+
+
+def test_bench_firmware_build_host(capsys):
+    from bench.cli import main
+
+    assert main(["firmware", "build", "--target", "host"]) == 0
+    assert "fw-host" in capsys.readouterr().out
