@@ -76,3 +76,20 @@ def test_fault_free_is_exact_and_layers_without_rate_stay_clean(trained):
     assert masks[first].any() and all(not m.any() for k, m in masks.items() if k != first)
     with pytest.raises(ValueError, match="min_reps"):
         mc_accuracy(net, x, y, {first: 0.1}, torch.Generator(), min_reps=1)
+
+
+def test_batched_draws_through_conv_batchnorm_and_pooling():
+    from models.architectures import build_model
+
+    data = load_dataset("digits", limit_test=60)
+    net = build_model("cnn", data.in_shape, 10, width=1 / 16, generator=torch.Generator().manual_seed(0))
+    net.train()
+    with torch.no_grad():  # give BatchNorm non-trivial running statistics
+        net(data.train_x[:200])
+    net.eval()
+    rates = {n: 0.2 for n, _ in stored_layers(net)}
+    masks = sample_masks(net, BinarySymmetric(), rates, torch.Generator().manual_seed(4), draws=5)
+    batched = accuracies_with_masks(net, data.test_x, data.test_y, masks, 5, max_rows=100)
+    singles = torch.cat([accuracies_with_masks(net, data.test_x, data.test_y, {k: m[i:i + 1] for k, m in masks.items()}, 1)
+                         for i in range(5)])
+    assert torch.equal(batched, singles)
