@@ -16,6 +16,16 @@ from bench.pipeline.parts import load_profile
 from bench.pipeline.stages import PIPELINE, headline
 
 
+def _hardware_errors() -> tuple[type[BaseException], ...]:
+    from drivers.board import BoardError
+    from drivers.supplies import SupplyError
+
+    return BoardError, SupplyError, ConnectionError
+
+
+HARDWARE_ERRORS = _hardware_errors()
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "run", help="the whole loop: train, operating points, evaluate, deploy, board energy, report",
@@ -38,6 +48,7 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, help=f"training epochs (default {DEFAULTS['epochs']})")
     p.add_argument("--seed", type=int, help=f"master seed; every other seed derives from it (default {DEFAULTS['seed']})")
     p.add_argument("--uniform-eps", type=float, help="eps of the uniform-noise baseline (default: geometric mean of LaNMax's eps)")
+    p.add_argument("--energy-inputs", type=int, help=f"board inputs with per-layer energy capture (default {DEFAULTS['energy_inputs']})")
     p.add_argument("--test-subset", type=int, help=f"test inputs run on the board (default {DEFAULTS['test_subset']})")
     p.set_defaults(func=main)
 
@@ -49,7 +60,8 @@ def main(args) -> int:
     profile = load_profile(args.profile)
     overrides = {"dataset": args.dataset, "arch": args.arch, "width": args.width, "method": args.method,
                  "lambda": args.lambda_, "epochs": args.epochs, "seed": args.seed, "hardware": args.hardware,
-                 "uniform_eps": args.uniform_eps, "test_subset": args.test_subset}
+                 "uniform_eps": args.uniform_eps, "test_subset": args.test_subset,
+                 "energy_inputs": args.energy_inputs}
     config = resolve(args.profile, profile.experiment, overrides, args.quick, profile.technology)
     config["data_dir"] = str(args.data_dir) if args.data_dir else None
     run_dir = args.out or Path("runs") / (args.profile.stem + ("-quick" if args.quick else ""))
@@ -68,6 +80,10 @@ def execute(run_dir: Path, config: dict, force=(), console: Console | None = Non
     with make_progress(console) as progress:
         def started(name):
             progress.console.rule(f"[bold]{name}[/]: {PIPELINE.by_name[name].title}")
-        records = PIPELINE.run(run_dir, config, force=force, progress=progress, on_start=started, on_done=on_done)
+        try:
+            records = PIPELINE.run(run_dir, config, force=force, progress=progress, on_start=started, on_done=on_done)
+        except HARDWARE_ERRORS as exc:
+            raise BenchError(f"{exc}; the supply was switched off and the finished stages are kept: "
+                             f"run the same command again to resume") from exc
     console.print(summary_table(PIPELINE, records, run_dir, headline(run_dir)))
     return 0

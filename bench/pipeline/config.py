@@ -5,7 +5,7 @@
 
 Defaults [choice] where the profile is silent (also in ``bench run --help``): digits, ``mlp``
 at width 1/8 (hidden layers of 256, so the weights fit the virtual chip's 16 KiB memory
-under test), LaNMax with lambda 0.5, 30 epochs, the virtual lab, 200 board test inputs,
+under test), LaNMax with lambda 0.5, 30 epochs, the virtual lab, 200 board test inputs (energy captured on the first 10: each capture costs ~0.1 s),
 Monte-Carlo to a 95% CI half-width of 1 point (5 to 100 repetitions).
 """
 
@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "epochs": 30, "batch_size": 64, "lr": 0.01, "seed": 0, "chip_seed": 0, "hardware": "virtual",
     "uniform_eps": None,      # None: the geometric mean of LaNMax's final per-layer eps
     "test_subset": 200,       # test inputs run on the board, layer by layer
+    "energy_inputs": 10,      # of those, the first N run with an energy capture around every layer
     "train_subset": None,     # None: the whole training set
     "ci_target": 0.01,        # Monte-Carlo: stop at this 95% CI half-width (accuracy fraction)
     "mc_min": 5, "mc_max": 100,
@@ -30,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
 #: ``--quick``: about a minute on two CPU cores (README's first command, CI).
 QUICK: dict[str, Any] = {
     "dataset": "digits", "arch": "mlp", "width": 1 / 32, "epochs": 4,
-    "test_subset": 40, "ci_target": 0.03, "mc_min": 4, "mc_max": 16,
+    "test_subset": 40, "energy_inputs": 5, "ci_target": 0.03, "mc_min": 4, "mc_max": 16,
 }
 
 #: Keys of the profile's ``experiment`` section this command does not use itself.
@@ -61,7 +62,7 @@ def resolve(profile_path: Path, experiment: Mapping[str, Any], overrides: Mappin
         opts.update(QUICK)
         opts.update(profile_quick)
     opts.update({k: v for k, v in overrides.items() if v is not None})
-    for key in ("epochs", "test_subset", "mc_min"):
+    for key in ("epochs", "test_subset", "energy_inputs", "mc_min"):
         if int(opts[key]) < 1:
             raise BenchError(f"--{key.replace('_', '-')} {opts[key]}: must be at least 1")
     seeds = derive_seeds(int(opts["seed"]), int(opts["chip_seed"]))
@@ -73,5 +74,5 @@ def resolve(profile_path: Path, experiment: Mapping[str, Any], overrides: Mappin
                                         "batch_size", "lr", "uniform_eps", "train_subset")},
         "evaluation": {k: opts[k] for k in ("ci_target", "mc_min", "mc_max")},
         "hardware": opts["hardware"],
-        "board": {"test_subset": int(opts["test_subset"])},
+        "board": {"test_subset": int(opts["test_subset"]), "energy_inputs": int(opts["energy_inputs"])},
     }

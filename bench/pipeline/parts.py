@@ -233,3 +233,16 @@ def read_faultmap(path: Path):
         return read(path)
     except FaultMapError as exc:
         raise BenchError(str(exc)) from None
+
+
+def energy_kind(profile) -> str:
+    """``read`` or ``write``: which energy the profile's operating points trade."""
+    from models.profile_faults import profile_energy_kind
+
+    return profile_energy_kind(profile)
+
+
+def most_reliable_eps(profile) -> float:
+    from models.profile_faults import profile_operating_points
+
+    return min(p.ber for p in profile_operating_points(profile))

@@ -6,9 +6,10 @@
   over every (input, layer) measurement and over the per-layer means.
 * Accuracy: the board's accuracy with its Wilson 95% interval against the software
   Monte-Carlo prediction on the same inputs; the two intervals overlap or not.
-* Replay: the weight image as read back at each layer's operating point, run through the
-  numpy reference interpreter (bit-exact with the firmware), against the board's own scores,
-  input by input.
+* Replay: the weight image as read back at each layer's operating point (bitwise majority
+  over the reads [choice]: the persistent faults, without one read's transient flips), run
+  through the numpy reference interpreter (bit-exact with the firmware), against the
+  board's own scores, input by input.
 """
 
 from __future__ import annotations
@@ -79,13 +80,20 @@ def compare(ctx) -> dict:
             "replay_same_scores": f"{replay['same_scores']}/{replay['n_inputs']}"}
 
 
+def majority(reads: list[np.ndarray]) -> np.ndarray:
+    """Bitwise majority vote over reads of the same words (ties read as 1)."""
+    bits = np.stack([np.unpackbits(np.ascontiguousarray(r, dtype="<u4").view(np.uint8), bitorder="little") for r in reads])
+    vote = (2 * bits.sum(axis=0) >= len(reads)).astype(np.uint8)
+    return np.packbits(vote, bitorder="little").view("<u4").astype(np.uint32)
+
+
 def replay_readback(ctx, board_dir, board) -> dict:
     dep = ctx.input("deploy")
     blob = (dep / "model.fbm").read_bytes()
     image = np.load(dep / "weights.npy").copy()
     for l in board["layers"]:
         fmap = parts.read_faultmap(board_dir / l["faultmap"])
-        image[fmap.base_word:fmap.base_word + fmap.n_words] = fmap.read(0)
+        image[fmap.base_word:fmap.base_word + fmap.n_words] = majority([fmap.read(i) for i in range(fmap.n_reads)])
     subset = np.load(ctx.input("software_eval") / "board_subset.npy")
     data = parts.load_data(ctx.config["train"], ctx.config.get("data_dir"), ctx.config["seeds"]["train"])
     replayed = parts.reference_scores(blob, image, parts.quantize_inputs(data.test_x[subset], blob))

@@ -1,5 +1,10 @@
 """Stage 4: export the main network (blob + weight image), load it over serial, and verify by
-reading the whole weight image back at nominal voltage."""
+reading the whole weight image back at nominal voltage.
+
+Verification [choice]: the readback may differ from the image by no more bits than the
+profile's most reliable point explains (mean + 5 sigma of a binomial count) plus
+``VERIFY_SLACK_BITS``; more means a broken link or a memory that is not reliable at nominal.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from bench.errors import BenchError
 from bench.pipeline import atomic, parts
 from bench.pipeline.hardware import open_bench
 from bench.pipeline.stages.common import read_json
+
+VERIFY_SLACK_BITS = 2
 
 
 def deploy(ctx) -> dict:
@@ -24,10 +31,12 @@ def deploy(ctx) -> dict:
     readback = bench.read(0, len(words))
     np.save(ctx.out / "readback_nominal.npy", readback)
     bad_bits = int(np.unpackbits((readback ^ words).view(np.uint8)).sum())
+    expected = 32 * len(words) * parts.most_reliable_eps(parts.profile_of(ctx.config))
+    allowed = int(expected + 5 * np.sqrt(expected)) + VERIFY_SLACK_BITS
     report = {"blob_bytes": len(blob), "weight_words": int(len(words)), "nominal_volts": bench.nominal_volts,
-              "readback_bit_errors": bad_bits, "board": bench.identity(), "layers": [l["name"] for l in ops["layers"]]}
+              "readback_bit_errors": bad_bits, "allowed_bit_errors": allowed, "board": bench.identity(), "layers": [l["name"] for l in ops["layers"]]}
     atomic.write_json(ctx.out / "deploy.json", report)
-    if bad_bits:
+    if bad_bits > allowed:
         raise BenchError(f"deploy: {bad_bits} bit(s) of the weight image read back wrong at nominal "
-                         f"{bench.nominal_volts} V: the board's memory is not reliable at nominal voltage")
-    return {"weight_words": len(words), "readback_bit_errors": 0}
+                         f"{bench.nominal_volts} V (at most {allowed} expected): check the serial link and the supply")
+    return {"weight_words": len(words), "readback_bit_errors": bad_bits}
