@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "analyze",
     "profile",
     "calibrate",
+    "replay",
     "lab",
     "doctor",
     "characterize",

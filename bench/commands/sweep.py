@@ -113,10 +113,10 @@ def report(sweep_dir: Path, tolerance: float) -> int:
             saving = "no point reaches it" if r["trial"] is None else f"{r['energy_saving_x']:.2f}x less energy ({r['trial']})"
             console.print(f"  {method}: {saving}")
     for r in failed:
-        console.print(f"[red]failed trial {r['name']}[/] (not in the report; re-run the sweep to retry)")
+        console.print(f"[red]trial {r['name']} {r['status']}[/] (not in the report; re-run the sweep to retry)")
 
     png = sweep_dir / "pareto.png"
-    aggregate.plot(points, front, reference_J, png)
+    aggregate.plot(points, front, iso, reference_J, png)
     summary = {"points": [p.__dict__ for p in points], "pareto_front": [p.trial for p in front],
                "iso_accuracy": iso, "tolerance": tolerance, "failed": [r["name"] for r in failed], "plot": png.name}
     (sweep_dir / "report.json").write_text(json.dumps(summary, indent=2))

@@ -59,13 +59,19 @@ def iso_accuracy(points: list[Point], tolerance: float = 0.005) -> dict[str, dic
 
 
 def collect(sweep_dir: Path, read_metrics) -> tuple[list[Point], list[dict]]:
-    """Points of the finished trials, and the records of the failed ones."""
-    trials_dir = sweep_dir / "trials"
-    if not trials_dir.is_dir():
-        raise BenchError(f"{sweep_dir} has no trials/ folder: is it a sweep directory (bench sweep --out)?")
+    """Points of the sweep's finished trials, and the records of its failed or missing ones."""
+    manifest = sweep_dir / "sweep.json"
+    try:
+        names = [t["name"] for t in json.loads(manifest.read_text())["trials"]]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        raise BenchError(f"{manifest} is missing or unreadable: is {sweep_dir} a sweep directory (bench sweep --out)?") from None
     points, failed = [], []
-    for record_path in sorted(trials_dir.glob(f"*/{TRIAL_FILE}")):
-        record = json.loads(record_path.read_text())
+    for name in names:
+        record_path = sweep_dir / "trials" / name / TRIAL_FILE
+        try:
+            record = json.loads(record_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            record = {"name": name, "status": "not run", "error": f"{record_path} missing"}
         if record["status"] != "done":
             failed.append(record)
             continue
@@ -74,12 +80,13 @@ def collect(sweep_dir: Path, read_metrics) -> tuple[list[Point], list[dict]]:
         label = {"reliable": f"width {params.get('width', 1)}", "uniform": f"eps {params.get('eps')}",
                  "lanmax": f"lambda {params.get('lambda')}"}.get(method, method)
         acc, ci, energy = read_metrics(record_path.parent)
-        points.append(Point(record["name"], method, label, acc, ci, energy))
+        points.append(Point(name, method, label, acc, ci, energy))
     return points, failed
 
 
-def plot(points: list[Point], front: list[Point], reference_J: float, path: Path) -> None:
-    """Accuracy vs energy relative to the reference reliable network, one curve per method."""
+def plot(points: list[Point], front: list[Point], iso: dict, reference_J: float, path: Path) -> None:
+    """Accuracy vs energy relative to the reference reliable network, one curve per method;
+    the iso-accuracy target as a line and each method's iso-accuracy point with its ratio."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -90,7 +97,14 @@ def plot(points: list[Point], front: list[Point], reference_J: float, path: Path
         ps = sorted((p for p in points if p.method == method), key=lambda p: p.energy_J)
         ax.errorbar([p.energy_J / reference_J for p in ps], [100 * p.accuracy for p in ps],
                     yerr=[100 * p.accuracy_ci for p in ps], fmt="o-", capsize=3, label=method)
-    ax.plot([p.energy_J / reference_J for p in front], [100 * p.accuracy for p in front], "k--", lw=1, label="Pareto front")
+    ax.plot([p.energy_J / reference_J for p in front], [100 * p.accuracy for p in front], "--", color="0.4",
+            lw=3, alpha=0.5, zorder=0, label="Pareto front")
+    if iso:
+        ax.axhline(100 * iso["reference"]["target"], color="0.6", lw=1, ls=":", label="iso-accuracy target")
+        for method, r in iso["methods"].items():
+            if r["trial"] is not None and method != "reliable":
+                ax.annotate(f"{r['energy_saving_x']:.2f}x", (r["energy_J"] / reference_J, 100 * r["accuracy"]),
+                            textcoords="offset points", xytext=(4, 6), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("memory energy relative to the reference reliable network")
     ax.set_ylabel("test accuracy (%)")

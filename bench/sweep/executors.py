@@ -31,6 +31,7 @@ from bench.errors import BenchError
 from bench.sweep.spec import Trial
 
 TRIAL_FILE = "trial.json"
+LOG_FILE = "bench.log"  # the trial command's own console output
 EXECUTORS = ("local", "ray")
 
 
@@ -54,17 +55,18 @@ def run_trial(trial: Trial, out_dir: str, threads: int = 1) -> dict:
 
     torch.set_num_threads(max(1, threads))
     started = time.time()
-    stderr = io.StringIO()
+    log = io.StringIO()
     try:
-        with contextlib.redirect_stderr(stderr):
+        with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
             code = main(trial.argv(Path(out_dir)))
-        error = None if code == 0 else f"bench {trial.command} exited with {code}: {stderr.getvalue().strip()[-2000:]}"
+        error = None if code == 0 else f"bench {trial.command} exited with {code}: {log.getvalue().strip()[-2000:]}"
     except BaseException as exc:  # a trial's crash must not take the sweep down
-        code, error = 1, "".join(traceback.format_exception(exc))[-4000:]
+        error = "".join(traceback.format_exception(exc))[-4000:]
     record = {"name": trial.name, "command": trial.command, "params": trial.params,
               "status": "done" if error is None else "failed", "error": error,
               "seconds": round(time.time() - started, 3), "host": os.uname().nodename}
     Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / LOG_FILE).write_text(log.getvalue())
     (Path(out_dir) / TRIAL_FILE).write_text(json.dumps(record, indent=2, default=str))
     return record
 

@@ -4,7 +4,9 @@
 directory with the lab state file, starts the SCPI supply simulator (which creates that file)
 and then the board: the host firmware with the virtual chip of ``chip_file`` (options derived
 by :meth:`Chip.host_options`), or with ``qemu=True`` the Cortex-M4 firmware under QEMU (nominal
-memory, no coupling to the supply). Both listen on ephemeral ports of 127.0.0.1. On exit (any
+memory, no coupling to the supply). With ``power_on`` (default) the supply starts with the rail
+on at the chip's ``nominal_v``, so the memory works before any driver touches the supply (a
+driver's ``configure()`` switches it off again until the bench sets a voltage). Both listen on ephemeral ports of 127.0.0.1. On exit (any
 exit) both processes are terminated, killed if they linger, and reaped; the directory goes.
 
 The bench reaches the lab only through :attr:`board_url` (a pyserial URL) and
@@ -84,10 +86,10 @@ def _stop(proc: subprocess.Popen | None) -> None:
 class VirtualLab:
     """Supply simulator + board on ephemeral loopback ports; see the module docstring."""
 
-    def __init__(self, chip_file: str | os.PathLike | None = None, qemu: bool = False):
+    def __init__(self, chip_file: str | os.PathLike | None = None, qemu: bool = False, power_on: bool = True):
         self.chip_file = Path(chip_file) if chip_file else DEFAULT_CHIP
         self.chip = Chip.load(self.chip_file)  # fails early with the file named
-        self.qemu = qemu
+        self.qemu, self.power_on = qemu, power_on
         self.board_url: str | None = None
         self.supply_resource: str | None = None
         self._dir: Path | None = None
@@ -114,7 +116,8 @@ class VirtualLab:
         self._dir = Path(tempfile.mkdtemp(prefix="faultbench-lab-"))
         state = self._dir / "lab_state.bin"
         self._supply = subprocess.Popen(
-            [sys.executable, "-m", "drivers.virtual_lab.scpi_server", "--lab-state", str(state), "--chip", str(self.chip_file)],
+            [sys.executable, "-m", "drivers.virtual_lab.scpi_server", "--lab-state", str(state), "--chip", str(self.chip_file),
+             *(["--power-on"] if self.power_on else [])],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, start_new_session=True)
         port = int(_wait_for_line(self._supply, r"LISTENING (\d+)", "the supply simulator").group(1))
         self.supply_resource = f"TCPIP0::127.0.0.1::{port}::SOCKET"

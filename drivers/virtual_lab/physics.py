@@ -73,6 +73,7 @@ class Chip:
     p_max: float = 0.5
     p_stuck_one: float = 0.5  # SRAM: P(s_a = 1); != 0.5 gives asymmetric flips
     transient_ratio: float = 0.0
+    nominal_v: float = 1.1    # V: the rail's power-on setting in the lab (not a fault parameter)
 
     def __post_init__(self):
         where = f"chip {self.chip_id!r}"

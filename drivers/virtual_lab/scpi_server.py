@@ -22,7 +22,9 @@ errors: -100 command error, -102 syntax error, -109 missing parameter, -113 unde
 -350 queue overflow). Simulator only (never used by drivers): ``SIM:DROP`` closes the
 connection, for the dropped-connection tests.
 
-Run: ``python -m drivers.virtual_lab.scpi_server --lab-state PATH [--chip FILE]``; it prints
+Run: ``python -m drivers.virtual_lab.scpi_server --lab-state PATH [--chip FILE] [--power-on]``
+(``--power-on``: start with the rail output on at the chip's ``nominal_v``, as a supply whose
+power-on state was saved that way; otherwise output off, 0 V); it prints
 ``LISTENING <port>`` once ready and stops on SIGTERM/SIGINT.
 """
 
@@ -184,9 +186,12 @@ def _fmt(x: float) -> str:
 class SupplySimulator:
     """State machine of the simulated supply (one per server, shared by all connections)."""
 
-    def __init__(self, chip: Chip, state: LabState, rail_channel: int = 1):
+    def __init__(self, chip: Chip, state: LabState, rail_channel: int = 1, power_on: bool = False):
         self.chip, self.state, self.rail_channel = chip, state, rail_channel
         self.channels = {n: Channel() for n in range(1, CHANNELS + 1)}
+        if power_on:  # a recalled power-on state: the rail at the chip's nominal voltage, output on
+            rail = self.channels[rail_channel]
+            rail.volts, rail.output = chip.nominal_v, True
         self.selected = 1
         self.errors: list[ScpiError] = []
         self.acc = Accumulator()
@@ -451,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chip", default=str(DEFAULT_CHIP), help="chip file (energy per access)")
     ap.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: ephemeral)")
     ap.add_argument("--rail-channel", type=int, default=1, choices=range(1, CHANNELS + 1))
+    ap.add_argument("--power-on", action="store_true", help="start with the rail on at the chip's nominal_v")
     args = ap.parse_args(argv)
     try:
         chip = Chip.load(args.chip)
@@ -458,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scpi_server: {exc}", file=sys.stderr)
         return 2
     state = LabState(Path(args.lab_state), create=True)
-    sim = SupplySimulator(chip, state, args.rail_channel)
+    sim = SupplySimulator(chip, state, args.rail_channel, args.power_on)
 
     async def run() -> None:
         task = asyncio.current_task()

@@ -1,0 +1,223 @@
+"""Faults tried on purpose against the virtual lab: each gives a clear error or a documented
+recovery, never a hang past the timeout, never silent corruption, and the supply output off.
+
+Serial faults go through a byte-level TCP proxy between drivers/board.py and the host firmware.
+"""
+
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+import pyvisa
+from cobs import cobs
+
+from bench.characterize import SweepSettings, run_sweep
+from drivers.board import Board, BoardResetError, BoardTimeout
+from drivers.framing import encode_frame, pack_payload
+from drivers.supplies import Control, KeysightN6705C, SafetyLimitError, SupplyError, SupplyTripped, open_supply
+
+MSG_READ, MSG_LOAD, MSG_RESET = 0x03, 0x02, 0x0A
+
+
+class FaultyLink:
+    """TCP proxy 127.0.0.1:port <-> board; ``mangle(direction, frame_index, frame) -> bytes`` may
+    drop, flip or add bytes of whole frames (``direction``: "up" host->board, "down" board->host)."""
+
+    def __init__(self, board_url, mangle):
+        host, port = board_url.removeprefix("socket://").split(":")
+        self.target = (host, int(port))
+        self.mangle = mangle
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
+        self.threads = []
+        self.closing = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        try:
+            client, _ = self.server.accept()
+        except OSError:
+            return
+        upstream = socket.create_connection(self.target)
+        self.socks = (client, upstream)
+        for src, dst, direction in ((client, upstream, "up"), (upstream, client, "down")):
+            t = threading.Thread(target=self._pump, args=(src, dst, direction), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _pump(self, src, dst, direction):
+        buf, index = b"", 0
+        try:
+            while data := src.recv(65536):
+                buf += data
+                while b"\x00" in buf:
+                    frame, buf = buf.split(b"\x00", 1)
+                    dst.sendall(self.mangle(direction, index, frame + b"\x00"))
+                    index += 1
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.server.close()
+        for s in getattr(self, "socks", ()):
+            s.close()
+
+
+def frames_of(msg_id):
+    """A predicate: is this wire frame (COBS, delimiter included) a message ``msg_id``?"""
+
+    def is_msg(frame):
+        try:
+            return cobs.decode(frame[:-1])[0] == msg_id
+        except Exception:
+            return False
+    return is_msg
+
+
+@pytest.fixture
+def words():
+    return np.random.default_rng(11).integers(0, 2**32, 600, dtype=np.uint32)
+
+
+def output_is_off(resource) -> bool:
+    rm = pyvisa.ResourceManager("@py")
+    r = rm.open_resource(resource, read_termination="\n", write_termination="\n", timeout=2000)
+    try:
+        return r.query("OUTP? (@1)") == "0"
+    finally:
+        r.close()
+        rm.close()
+
+
+@pytest.mark.parametrize("fault", ["drop", "flip"])
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_corrupted_serial_byte_is_retried_without_corruption(virtual_lab, words, fault, direction):
+    is_read = frames_of(MSG_READ | (0x80 if direction == "down" else 0))
+    done = []
+
+    def mangle(d, i, frame):
+        if d == direction and not done and is_read(frame):
+            done.append(i)
+            k = len(frame) // 2
+            return frame[:k] + frame[k + 1:] if fault == "drop" else frame[:k] + bytes([frame[k] ^ 0x10]) + frame[k + 1:]
+        return frame
+
+    with Board(virtual_lab.board_url) as board:
+        board.load(0, words)
+    link = FaultyLink(virtual_lab.board_url, mangle)
+    try:
+        with Board(link.url, timeout=0.5, retries=2) as board:
+            got = board.read(0, len(words))
+    finally:
+        link.close()
+    assert done, "the fault was not injected"
+    np.testing.assert_array_equal(got, words)  # retried: no silent corruption, LOAD not applied twice
+
+
+def test_board_that_stops_answering_times_out_and_supply_goes_off(virtual_lab, tmp_path):
+    with open_supply(virtual_lab.supply_resource, vmax=1.0, imax=0.1) as supply, \
+            Board(virtual_lab.board_url, timeout=0.3, retries=1) as board:
+        settings = SweepSettings(vmin=0.9, vmax=0.9, steps=1, patterns=("checkerboard",), repeats=1, n_words=64,
+                                 settle_s=0.0)
+        virtual_lab.pause_board()
+        t0 = time.monotonic()
+        try:
+            with pytest.raises(BoardTimeout, match="attempts"):
+                run_sweep(board, supply, settings, tmp_path / "sw", {"chip_id": "x"})
+        finally:
+            virtual_lab.resume_board()
+        assert time.monotonic() - t0 < 0.3 * 2 + 2.0
+        assert supply.output_enabled is True  # the sweep had switched it on
+    assert output_is_off(virtual_lab.supply_resource)  # ... and the context manager switched it off
+
+
+def test_board_reset_mid_load_is_reported_and_recoverable(virtual_lab, words):
+    is_load = frames_of(MSG_LOAD)
+    loads = []
+
+    def mangle(d, i, frame):
+        if d == "up" and is_load(frame):
+            loads.append(i)
+            if len(loads) == 2:  # the board resets between the first and second LOAD chunk
+                return encode_frame(pack_payload(MSG_RESET, 0x7777)) + frame
+        return frame
+
+    link = FaultyLink(virtual_lab.board_url, mangle)
+    try:
+        with Board(link.url, timeout=0.5) as board:
+            with pytest.raises(BoardResetError, match="restarted during LOAD"):
+                board.load(0, words)
+            board.load(0, words)  # documented recovery: the handshake ran again; load again
+            np.testing.assert_array_equal(board.read(0, len(words)), words)
+    finally:
+        link.close()
+
+
+def test_request_above_vmax_refused_before_sending(virtual_lab):
+    with open_supply(virtual_lab.supply_resource, vmax=1.0, imax=0.1) as supply:
+        supply.volts = 0.8
+        sent = []
+        write = supply._res.write
+        supply._res.write = lambda cmd: sent.append(cmd) or write(cmd)
+        with pytest.raises(SafetyLimitError, match="nothing was sent"):
+            supply.volts = 1.05
+        assert sent == [] and supply.volts == pytest.approx(0.8)
+    assert output_is_off(virtual_lab.supply_resource)
+
+
+class WideRangeN6705C(KeysightN6705C):
+    """A driver that believes in a wider range than the instrument: the instrument refuses."""
+
+    voltage = Control("voltage", "VOLT {value},(@{ch})", "VOLT? (@{ch})", 0.0, 30.0)
+    ovp = Control("OVP", "VOLT:PROT {value},(@{ch})", "VOLT:PROT? (@{ch})", 0.0, 30.0)
+
+
+def test_refused_setpoint_raises_scpi_error_and_output_ends_off(virtual_lab):
+    with pytest.raises(SupplyError, match="SCPI error -222") as err:
+        with WideRangeN6705C(virtual_lab.supply_resource, vmax=25.0, ovp=23.0, imax=0.1) as supply:
+            pass
+    assert err.value.code == -222  # OVP 23 V is out of the simulated N6705C's range (22 V)
+    with WideRangeN6705C(virtual_lab.supply_resource, vmax=21.0, ovp=20.0, imax=0.1) as supply:
+        supply.volts = 0.8
+        supply.output_enabled = True
+        with pytest.raises(SupplyError, match="-222") as err:
+            supply.volts = 20.5
+        assert supply.volts == pytest.approx(0.8)  # the refused setpoint was not applied
+    assert output_is_off(virtual_lab.supply_resource)
+
+
+def test_tripped_ovp_is_reported_and_output_is_off(virtual_lab):
+    with open_supply(virtual_lab.supply_resource, vmax=1.0, imax=0.1) as supply:
+        supply.volts = 0.9
+        supply.output_enabled = True
+        supply.write("VOLT:PROT 0.6,(@1)")  # e.g. a wrong front-panel OVP: trips at once
+        with pytest.raises(SupplyTripped, match="over-voltage protection tripped"):
+            supply.volts = 0.85
+        assert supply.output_enabled is False
+        supply.clear_trip()
+        supply.configure()  # back to OVP at vmax
+        supply.output_enabled = True
+        assert supply.output_enabled is True
+    assert output_is_off(virtual_lab.supply_resource)
+
+
+def test_dropped_supply_connection_gives_clear_error_and_shutdown_reconnects(virtual_lab):
+    supply = open_supply(virtual_lab.supply_resource, vmax=1.0, imax=0.1, timeout_ms=1000)
+    with supply:
+        supply.volts = 0.9
+        supply.output_enabled = True
+        supply.write("SIM:DROP")  # simulator only: the server closes this connection
+        t0 = time.monotonic()
+        with pytest.raises(SupplyError, match="no answer or connection lost"):
+            supply.measure_voltage()
+        assert time.monotonic() - t0 < 2.5
+    # documented recovery: shutdown() reopened the connection once and switched the output off
+    assert output_is_off(virtual_lab.supply_resource)
