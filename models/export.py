@@ -325,21 +325,29 @@ def torch_scores(net: nn.Module, x: torch.Tensor, dtype: torch.dtype = torch.flo
     """Integer scores of the PyTorch forward pass: the last stored layer's output in units
     of one integer step (BNN: before ``Scale``; WAGE: ``y * 128 * alpha / sigma(2)``).
 
-    Runs a copy of ``net`` in eval mode in ``dtype`` and raises if the output is not within
-    1e-3 of integers (a forward pass that is not the deployed integer network).
+    Runs a copy of ``net`` in eval mode in ``dtype``. In a BNN the first layer sums
+    ``w_i * n_i / 127``, which float arithmetic leaves a residue (~1e-17 in float64) away from
+    the exact ``z / 127``; where ``z = 0`` that residue, not the network, would decide the sign.
+    So the first layer's output is snapped to its exact grid ``round(y * 127) / 127`` (a
+    no-op up to rounding). Raises if the scores are not within 1e-3 of integers (a forward
+    pass that is not the deployed integer network).
     """
     model = copy.deepcopy(net).to(dtype).eval()
-    last = stored_layers(model)[-1][1]
-    got = {}
-    handle = last.register_forward_hook(lambda mod, inp, out: got.__setitem__("y", out))
+    layers = [m for _, m in stored_layers(model)]
+    got, hooks = {}, []
+    if not isinstance(layers[0], WageWeights):
+        levels = model[0].levels
+        hooks.append(layers[0].register_forward_hook(lambda mod, inp, out: torch.round(out * levels) / levels))
+    hooks.append(layers[-1].register_forward_hook(lambda mod, inp, out: got.__setitem__("y", out)))
     with torch.no_grad():
         model(x.to(dtype))
-    handle.remove()
+    for h in hooks:
+        h.remove()
     y = got["y"].double().cpu().numpy()
-    if isinstance(last, WageWeights):
-        unit = last.weight_scale * sigma(model.bits.A)
+    if isinstance(layers[-1], WageWeights):
+        unit = layers[-1].weight_scale * sigma(model.bits.A)
     else:
-        unit = 1.0 / model[0].levels if len(stored_layers(model)) == 1 else 1.0
+        unit = 1.0 / levels if len(layers) == 1 else 1.0
     z = y / unit
     if np.abs(z - np.rint(z)).max(initial=0) > 1e-3:
         raise ValueError("the forward pass does not produce integer scores; is the net in 'bnn' mode?")

@@ -143,3 +143,20 @@ def test_interpreter_input_errors():
         reference.scores(ex.blob, ex.image, np.zeros(36, dtype=np.int8))
     with pytest.raises(ValueError, match="region ends"):
         reference.scores(ex.blob, ex.image[:-1], np.zeros(37, dtype=np.int8))
+
+
+def test_first_layer_ties_at_zero_follow_sign_of_zero():
+    """Untrained BatchNorm (mean 0, var 1, gamma 1, beta 0): the first layer's threshold is
+    z >= 0 and z = 0 happens; sign(0) = +1 on both sides, not float residue of n_i / 127."""
+    from models.architectures import build_model
+
+    shape = (1, 8, 8)
+    net = build_model("mlp", shape, 10, width=0.1, generator=torch.Generator().manual_seed(16)).eval()
+    x = inputs(shape, 64, seed=17)
+    got, ex = interpreted(net, shape, x)
+    codes = reference.quantize_input(x.numpy(), 127)
+    first = ex.blob.layers[0]
+    z = reference.preactivation(first, codes.reshape(-1, *shape), reference.weight_matrices(ex.blob, ex.image)[0])
+    assert (first.tau == 0).all() and (z == 0).sum() >= 3
+    assert np.array_equal(got, torch_scores(net, x))
+    assert np.array_equal(got, torch_scores(net, x, torch.float32))
