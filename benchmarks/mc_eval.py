@@ -54,7 +54,8 @@ def main(argv=None) -> int:
     p.add_argument("--limit-test", type=int, default=None, help="first N test examples (default: all)")
     p.add_argument("--eps", type=float, default=1e-2)
     p.add_argument("--draws", type=int, default=64, help="fault draws evaluated by each path")
-    p.add_argument("--draws-per-pass", type=int, default=16)
+    p.add_argument("--draws-per-pass", type=lambda t: [int(v) for v in t.split(",")], default=[4, 16, 64],
+                   help="draws stacked per batched pass, comma-separated (default 4,16,64)")
     args = p.parse_args(argv)
 
     data = load_dataset(args.dataset, args.data_dir, seed=args.seed, limit_test=args.limit_test)
@@ -65,17 +66,18 @@ def main(argv=None) -> int:
     x, y = data.test_x, data.test_y
     # warm-up both paths (allocator, kernels)
     one_by_one(net, x, y, rates, torch.Generator().manual_seed(1), 1)
-    batched(net, x, y, rates, torch.Generator().manual_seed(1), args.draws_per_pass, args.draws_per_pass)
+    batched(net, x, y, rates, torch.Generator().manual_seed(1), 4, 4)
 
     single, t_single = timed(lambda: one_by_one(net, x, y, rates, torch.Generator().manual_seed(2), args.draws))
-    multi, t_multi = timed(lambda: batched(net, x, y, rates, torch.Generator().manual_seed(3), args.draws,
-                                           args.draws_per_pass))
-    rate_single, rate_multi = args.draws / t_single, args.draws / t_multi
+    rate_single = args.draws / t_single
     print(f"{args.arch} width {args.width} on {args.dataset} ({len(y)} test examples), eps {args.eps}, "
-          f"{args.draws} draws, torch threads {torch.get_num_threads()}")
-    print(f"one-by-one : {rate_single:9.1f} draws/s  (mean acc {float(single.mean()):.4f})")
-    print(f"batched x{args.draws_per_pass:<3}: {rate_multi:9.1f} draws/s  (mean acc {float(multi.mean()):.4f})")
-    print(f"speed-up batched / one-by-one: {rate_multi / rate_single:.2f}x")
+          f"{args.draws} draws per path, torch threads {torch.get_num_threads()}")
+    print(f"one-by-one    : {rate_single:9.1f} draws/s  (mean acc {float(single.mean()):.4f})")
+    for per_pass in args.draws_per_pass:
+        multi, t_multi = timed(lambda: batched(net, x, y, rates, torch.Generator().manual_seed(3), args.draws, per_pass))
+        rate_multi = args.draws / t_multi
+        print(f"batched x{per_pass:<5}: {rate_multi:9.1f} draws/s  (mean acc {float(multi.mean()):.4f})  "
+              f"speed-up {rate_multi / rate_single:.2f}x")
     return 0
 
 
