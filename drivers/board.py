@@ -36,7 +36,7 @@ log = logging.getLogger("drivers.board")
 PROTOCOL_VERSION = 1
 
 MSG = {"HELLO": 0x01, "LOAD": 0x02, "READ": 0x03, "PATTERN": 0x04, "MODEL_CHUNK": 0x05,
-       "MODEL_COMMIT": 0x06, "INFER": 0x07, "STEP_INPUT": 0x08, "STEP": 0x09, "RESET": 0x0A}
+       "MODEL_COMMIT": 0x06, "INFER": 0x07, "STEP_INPUT": 0x08, "STEP": 0x09, "RESET": 0x0A, "INPUT": 0x0B}
 MSG_BOOT, MSG_ERROR, REPLY = 0x7E, 0x7F, 0x80
 MSG_NAMES = {v: k for k, v in MSG.items()} | {MSG_BOOT: "BOOT", MSG_ERROR: "ERROR"}
 FRAMING_SEQ = 0xFFFF  # seq of error replies to frames the firmware could not decode
@@ -389,7 +389,13 @@ class Board:
             x = x.astype(np.int8)
         if self.model is not None and x.size != self.model.input_len:
             raise BoardError(f"input has {x.size} values; the model expects {self.model.input_len}")
-        return x.ravel().tobytes()
+        data = x.ravel().tobytes()
+        step = self.info.max_payload - 3 - 4
+        if len(data) <= self.info.max_payload - 3:
+            return data
+        for off in range(0, len(data), step):  # larger than one frame: stage it with INPUT
+            self._request("INPUT", struct.pack("<I", off) + data[off:off + step])
+        return b""
 
     def infer(self, x) -> InferResult:
         """Whole network on int8 input (torch order c, h, w): scores and per-layer counts."""

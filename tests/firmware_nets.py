@@ -27,7 +27,11 @@ def _spec_layers(kind: str):
 
 def random_net(kind: str, rng: np.random.Generator) -> tuple[ModelBlob, np.ndarray]:
     """A blob and a weight image (uint32 words) for ``kind`` in mlp | cnn | wage."""
-    in_shape, levels, specs = _spec_layers(kind)
+    return build_net(*_spec_layers(kind), rng)
+
+
+def build_net(in_shape, levels: int, specs, rng: np.random.Generator) -> tuple[ModelBlob, np.ndarray]:
+    """Blob + random weight image from layer specs (see :func:`_spec_layers` for the tuple)."""
     shape, typ, base, layers = in_shape, INT8, 0, []
     for op, w_enc, out_type, oc, k, s, p, pk, ps, pc in specs:
         c, h, w = shape

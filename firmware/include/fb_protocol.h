@@ -27,6 +27,7 @@ enum fb_msg {
     FB_MSG_STEP_INPUT = 0x08,
     FB_MSG_STEP = 0x09,
     FB_MSG_RESET = 0x0A,
+    FB_MSG_INPUT = 0x0B, /* stages an input larger than one frame, in order */
     FB_MSG_BOOT = 0x7E,  /* unsolicited banner after power-up or RESET, seq 0 */
     FB_MSG_ERROR = 0x7F, /* u16 code, u8 request id, u8 0, u32 detail */
     FB_MSG_REPLY = 0x80,

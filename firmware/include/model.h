@@ -14,7 +14,9 @@
 #endif
 #define FB_MAX_LAYERS 32u
 #define FB_MAX_OUTPUTS 200u
-#define FB_MAX_INPUT 4096u
+#ifndef FB_MAX_INPUT
+#define FB_MAX_INPUT 16384u /* input bytes (INPUT chunks stage larger inputs than a frame) */
+#endif
 
 enum fb_model_error {
     FB_MODEL_E_MAGIC = 1, FB_MODEL_E_VERSION, FB_MODEL_E_CRC, FB_MODEL_E_TRUNCATED,

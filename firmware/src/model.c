@@ -100,7 +100,7 @@ int fb_model_commit(uint32_t total, uint32_t *detail) {
     uint8_t prev_type = T_INT8;
     uint64_t pc = u16(b + 16), ph = u16(b + 18), pw = u16(b + 20);
     uint64_t input_len = pc * ph * pw;
-    if (input_len == 0 || input_len > FB_MAX_INPUT || input_len > FB_MAX_PAYLOAD - FB_HEADER) BAD(FB_MODEL_E_TOO_BIG, 0);
+    if (input_len == 0 || input_len > FB_MAX_INPUT) BAD(FB_MODEL_E_TOO_BIG, 0);
     uint64_t acts = tensor_words(T_INT8, input_len), work_max = 0;
 
     for (uint32_t i = 0; i < n; i++) {

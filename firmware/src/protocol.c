@@ -23,6 +23,8 @@ static uint8_t last_id;
 static uint16_t last_seq;
 static int last_valid;
 static size_t last_len; /* cached reply in rep[0..last_len) */
+static int8_t staged[FB_MAX_INPUT]; /* INPUT chunks */
+static uint32_t staged_len;
 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
@@ -55,6 +57,7 @@ static void frame_error(uint16_t code, uint32_t detail) {
 }
 
 void fb_proto_init(void) {
+    staged_len = 0;
     rx_len = 0;
     rx_overflow = 0;
     last_valid = 0;
@@ -183,11 +186,27 @@ static size_t do_model_commit(const uint8_t *f, size_t n, uint16_t *code, uint32
     return FB_HEADER + 16u;
 }
 
-static size_t check_input(size_t n, uint16_t *code, uint32_t *detail) {
+static size_t do_input(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
+    if (n < 4) FAIL(FB_E_BAD_LENGTH, 4);
+    uint32_t offset = get32(f), len = (uint32_t)(n - 4);
+    if (offset != 0 && offset != staged_len) FAIL(FB_E_BAD_STATE, staged_len);
+    if (offset > FB_MAX_INPUT || len > FB_MAX_INPUT - offset) FAIL(FB_E_OUT_OF_RANGE, FB_MAX_INPUT);
+    memcpy(staged + offset, f + 4, len);
+    staged_len = offset + len;
+    put32(rep + FB_HEADER, staged_len);
+    return FB_HEADER + 4u;
+}
+
+/* The input of INFER/STEP_INPUT: the payload itself, or (empty payload) the staged input. */
+static const int8_t *check_input(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
     const fb_model_info *mi = fb_model_info_get();
     if (!mi) FAIL(FB_E_NO_MODEL, 0);
+    if (n == 0) {
+        if (staged_len != mi->input_len) FAIL(FB_E_BAD_STATE, staged_len);
+        return staged;
+    }
     if (n != mi->input_len) FAIL(FB_E_BAD_LENGTH, mi->input_len);
-    return 1;
+    return (const int8_t *)f;
 }
 
 static size_t put_scores(uint8_t *o, const int32_t *scores) {
@@ -197,11 +216,12 @@ static size_t put_scores(uint8_t *o, const int32_t *scores) {
 }
 
 static size_t do_infer(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
-    if (!check_input(n, code, detail)) return 0;
+    const int8_t *in = check_input(f, n, code, detail);
+    if (!in) return 0;
     const fb_model_info *mi = fb_model_info_get();
     int32_t scores[FB_MAX_OUTPUTS];
     uint32_t counts[FB_MAX_LAYERS];
-    int e = fb_model_infer((const int8_t *)f, (uint32_t)n, scores, counts);
+    int e = fb_model_infer(in, mi->input_len, scores, counts);
     if (e) FAIL(e, 0);
     uint8_t *o = rep + FB_HEADER;
     put16(o, (uint16_t)mi->n_outputs);
@@ -213,8 +233,9 @@ static size_t do_infer(const uint8_t *f, size_t n, uint16_t *code, uint32_t *det
 }
 
 static size_t do_step_input(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
-    if (!check_input(n, code, detail)) return 0;
-    int e = fb_model_step_input((const int8_t *)f, (uint32_t)n);
+    const int8_t *in = check_input(f, n, code, detail);
+    if (!in) return 0;
+    int e = fb_model_step_input(in, fb_model_info_get()->input_len);
     if (e) FAIL(e, 0);
     put32(rep + FB_HEADER, fb_model_info_get()->n_layers);
     return FB_HEADER + 4u;
@@ -259,6 +280,7 @@ static handler lookup(uint8_t id) {
     case FB_MSG_STEP_INPUT: return do_step_input;
     case FB_MSG_STEP: return do_step;
     case FB_MSG_RESET: return do_reset;
+    case FB_MSG_INPUT: return do_input;
     default: return 0;
     }
 }
