@@ -11,7 +11,6 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -110,12 +109,6 @@ class Layer:
     def param_bytes(self) -> int:
         c = self.out_shape[0]
         return 4 * c + 4 * _ceil_div(c, 32) if self.out_type == BIN and self.op != MAXPOOL else 0
-
-    def describe(self) -> str:
-        enc = self.encoding or "-"
-        pool = f" pool {self.pool_k}/{self.pool_stride}" if self.pool_k else ""
-        return (f"{OP_NAMES[self.op]} {TYPE_NAMES[self.in_type]}->{TYPE_NAMES[self.out_type]} w={enc} "
-                f"{'x'.join(map(str, self.in_shape))} -> {'x'.join(map(str, self.out_shape))}{pool}")
 
 
 def _pack_flips(flip: np.ndarray) -> bytes:
