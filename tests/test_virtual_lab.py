@@ -96,6 +96,7 @@ def test_energy_follows_memory_activity(virtual_lab):
         with supply.energy(0.05) as idle:
             pass
         supply.write("MEAS:ENER:STAT ON")
+        assert supply.query("*OPC?") == "1"  # the meter runs before the reads start
         board.read(0, n)
         board.read(0, n)
         meter = float(supply.query("MEAS:ENER?"))
@@ -126,7 +127,7 @@ def test_lab_stops_every_process_even_on_ctrl_c():
     pids = []
     with pytest.raises(KeyboardInterrupt):
         with VirtualLab() as lab:
-            pids = [lab._board.pid, lab._supply.pid]
+            pids = [lab._board.proc.pid, lab._supply.pid]
             raise KeyboardInterrupt
     for pid in pids:
         with pytest.raises(ProcessLookupError):
@@ -138,6 +139,19 @@ def test_bad_chip_file_is_named(tmp_path):
     bad.write_text("chip_id: x\ntechnology: flash\n")
     with pytest.raises(ValueError, match=r"bad.yaml.*technology"):
         VirtualLab(bad)
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+def test_qemu_lab_board_with_nominal_memory():
+    import shutil
+    if not (shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")):
+        pytest.skip("needs qemu-system-arm and gcc-arm-none-eabi")
+    with VirtualLab(qemu=True) as lab, Board(lab.board_url, timeout=5.0) as board:
+        assert board.info.target == "mps2-an386"
+        assert board.pattern("checkerboard", 0, 256).flips == 0
+        with open_supply(lab.supply_resource, vmax=1.2, imax=0.1) as supply:
+            assert supply.identify().split(",")[1] == "N6705C"
 
 
 @pytest.mark.slow

@@ -26,24 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from drivers.firmware_process import FirmwareProcess, FirmwareProcessError, start_host, start_qemu
+from drivers.firmware_process import _die_with_parent as die_with_parent  # the supply dies with us too
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 
 REPO = Path(__file__).resolve().parents[2]
-FIRMWARE_DIR = REPO / "firmware"
-HOST_FIRMWARE = FIRMWARE_DIR / "build" / "host" / "fw-host"
 START_TIMEOUT_S = 20.0
 
 
 class LabError(RuntimeError):
     """The virtual lab could not start; the message says which part and why."""
-
-
-def build_host_firmware() -> Path:
-    """``make -C firmware host`` (incremental); returns the binary."""
-    proc = subprocess.run(["make", "-s", "-C", str(FIRMWARE_DIR), "host"], capture_output=True, text=True)
-    if proc.returncode != 0 or not HOST_FIRMWARE.exists():
-        raise LabError(f"building the host firmware failed (make -C firmware host):\n{proc.stderr[-2000:]}")
-    return HOST_FIRMWARE
 
 
 def _wait_for_line(proc: subprocess.Popen, pattern: str, what: str, timeout: float = START_TIMEOUT_S) -> re.Match:
@@ -58,29 +50,30 @@ def _wait_for_line(proc: subprocess.Popen, pattern: str, what: str, timeout: flo
             if not chunk:
                 break
             buf += chunk
-            for line in buf.decode(errors="replace").splitlines():
-                m = re.search(pattern, line)
-                if m:
-                    return m
+            m = re.search(pattern, buf.decode(errors="replace"))
+            if m:
+                return m
         elif proc.poll() is not None:
             break
-    err = proc.stderr.read().decode(errors="replace")[-1500:] if proc.poll() is not None and proc.stderr else ""
+    err = proc.stderr.read().decode(errors="replace")[-1500:] if proc.poll() is not None else ""
     raise LabError(f"{what} did not start (no line matching {pattern!r} within {timeout:.0f} s; "
                    f"exit code {proc.poll()}): {buf.decode(errors='replace')[-500:]}{err}")
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
-    """SIGTERM (after SIGCONT: a paused process cannot act on it), SIGKILL after 3 s, reap."""
+    """SIGTERM, SIGKILL after 3 s, reap."""
     if proc is None:
         return
     if proc.poll() is None:
-        proc.send_signal(signal.SIGCONT)
         proc.terminate()
         try:
             proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
             proc.kill()
     proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
 
 
 class VirtualLab:
@@ -94,8 +87,7 @@ class VirtualLab:
         self.supply_resource: str | None = None
         self._dir: Path | None = None
         self._supply: subprocess.Popen | None = None
-        self._board: subprocess.Popen | None = None
-        self._qemu_board = None
+        self._board: FirmwareProcess | None = None
 
     @property
     def chip_id(self) -> str:
@@ -118,24 +110,17 @@ class VirtualLab:
         self._supply = subprocess.Popen(
             [sys.executable, "-m", "drivers.virtual_lab.scpi_server", "--lab-state", str(state), "--chip", str(self.chip_file),
              *(["--power-on"] if self.power_on else [])],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, start_new_session=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, preexec_fn=die_with_parent)
         port = int(_wait_for_line(self._supply, r"LISTENING (\d+)", "the supply simulator").group(1))
         self.supply_resource = f"TCPIP0::127.0.0.1::{port}::SOCKET"
-        if self.qemu:
-            self._start_qemu_board()
-        else:
-            binary = build_host_firmware()
-            self._board = subprocess.Popen(
-                [str(binary), "--port", "0", "--lab-state", str(state), *self.chip.host_options()],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            m = _wait_for_line(self._board, r"listening on ([\d.]+):(\d+)", "the host firmware")
-            self.board_url = f"socket://{m.group(1)}:{m.group(2)}"
-
-    def _start_qemu_board(self) -> None:
-        from drivers.launch import QemuBoard  # the firmware helper's launcher (drivers/launch.py)
-        self._qemu_board = QemuBoard()
-        self._qemu_board.__enter__()
-        self.board_url = self._qemu_board.url
+        try:
+            if self.qemu:
+                self._board = start_qemu()
+            else:
+                self._board = start_host(["--lab-state", str(state), *self.chip.host_options()])
+        except FirmwareProcessError as exc:
+            raise LabError(f"board: {exc}") from None
+        self.board_url = self._board.url
 
     # --- fault injection for tests (the board process as a whole) ------------------------
 
@@ -147,22 +132,16 @@ class VirtualLab:
         self._require_host_board().send_signal(signal.SIGCONT)
 
     def _require_host_board(self) -> subprocess.Popen:
-        if self._board is None:
+        if self._board is None or self._board.kind != "host":
             raise LabError("this lab has no host-firmware board (qemu=True or not started)")
-        return self._board
+        return self._board.proc
 
     def close(self) -> None:
         """Stop everything this lab started (idempotent)."""
-        if self._qemu_board is not None:
-            self._qemu_board.__exit__(None, None, None)
-            self._qemu_board = None
-        _stop(self._board)
+        if self._board is not None:
+            self._board.proc.send_signal(signal.SIGCONT)  # a paused board cannot act on SIGTERM
+            self._board.stop()
         _stop(self._supply)
-        for proc in (self._board, self._supply):
-            if proc is not None:
-                for stream in (proc.stdout, proc.stderr):
-                    if stream:
-                        stream.close()
         self._board = self._supply = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
