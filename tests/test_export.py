@@ -137,3 +137,15 @@ def test_cli_export_errors(trained_run, tmp_path, capsys, args, message):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("bench export: error:") and message in err
+
+
+def test_cli_exports_a_wage_run(tmp_path, capsys):
+    run = tmp_path / "wage"
+    train(TrainConfig(arch="lenet5", method="wage", width=0.1, epochs=1, limit_train=64, limit_test=32,
+                      eval_draws=1), run)
+    out = tmp_path / "w.fbm"
+    assert main(["export", str(run), "-o", str(out), "--check", "32"]) == 0
+    assert "interpreter == PyTorch integer scores on 32 test inputs" in capsys.readouterr().out
+    blob = ModelBlob.from_bytes(out.read_bytes())
+    assert blob.input_levels == 128 and {l.encoding for l in blob.layers} == {"ternary"}
+    assert [l.pool_ceil for l in blob.layers[:2]] == [1, 1]

@@ -160,3 +160,11 @@ def test_first_layer_ties_at_zero_follow_sign_of_zero():
     assert (first.tau == 0).all() and (z == 0).sum() >= 3
     assert np.array_equal(got, torch_scores(net, x))
     assert np.array_equal(got, torch_scores(net, x, torch.float32))
+
+
+def test_interpreter_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, models.reference; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
