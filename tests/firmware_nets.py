@@ -22,11 +22,13 @@ def _spec_layers(kind: str):
     if kind == "wage":
         return (2, 8, 8), 128, [(CONV, W_TERNARY, INT8, 11, 3, 1, 1, 2, 2, 1), (MAXPOOL, W_NONE, INT8, 11, 0, 0, 0, 3, 2, 1),
                                 (CONV, W_TERNARY, INT8, 13, 5, 1, 2, 0, 0, 0), (FC, W_TERNARY, INT32, 10, 0, 0, 0, 0, 0, 0)]
+    if kind == "large_input":  # 3x32x32 = 3072 input bytes: more than one frame (INPUT chunks)
+        return (3, 32, 32), 127, [(CONV, W_BINARY, BIN, 8, 3, 2, 1, 2, 2, 0), (FC, W_BINARY, INT32, 10, 0, 0, 0, 0, 0, 0)]
     raise ValueError(kind)
 
 
 def random_net(kind: str, rng: np.random.Generator) -> tuple[ModelBlob, np.ndarray]:
-    """A blob and a weight image (uint32 words) for ``kind`` in mlp | cnn | wage."""
+    """A blob and a weight image (uint32 words) for ``kind`` in mlp | cnn | wage | large_input."""
     return build_net(*_spec_layers(kind), rng)
 
 

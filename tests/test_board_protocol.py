@@ -80,6 +80,9 @@ def test_lone_delimiter_only_resynchronises(board):
     (MSG["MODEL_CHUNK"], struct.pack("<II", 1 << 30, 0) + b"x", "OUT_OF_RANGE"),
     (MSG["MODEL_COMMIT"], struct.pack("<I", 77), "BAD_STATE"),
     (MSG["STEP"], b"", "NO_MODEL"),
+    (MSG["INPUT"], struct.pack("<I", 5) + b"abc", "BAD_STATE"),  # INPUT chunk out of order
+    (MSG["INPUT"], b"\x00", "BAD_LENGTH"),
+    (MSG["INFER"], b"", "NO_MODEL"),
 ])
 def test_bad_requests_get_their_error_code(board, msg_id, fields, code):
     frames = board.exchange_raw(encode_frame(pack_payload(msg_id, 4242, fields)))

@@ -16,9 +16,9 @@ def board():
         yield b
 
 
-@pytest.mark.parametrize("kind", ["mlp", "cnn", "wage"])
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "wage", "large_input"])
 def test_infer_matches_reference(board, kind):
-    rng = np.random.default_rng({"mlp": 1, "cnn": 2, "wage": 3}[kind])
+    rng = np.random.default_rng({"mlp": 1, "cnn": 2, "wage": 3, "large_input": 6}[kind])
     blob, words = random_net(kind, rng)
     info = board.deploy(blob.to_bytes(), words)
     assert (info.n_layers, info.n_scores) == (len(blob.layers), blob.n_scores)
@@ -61,3 +61,17 @@ def test_commit_rejects_corrupt_blob_and_keeps_serving(board):
     with pytest.raises(ProtocolError, match="NO_MODEL"):
         board.infer(np.zeros(60, np.int8))
     assert board.deploy(blob.to_bytes(), words).n_layers == 3
+
+
+def test_infer_with_empty_payload_needs_a_complete_staged_input(board):
+    rng = np.random.default_rng(8)
+    blob, words = random_net("mlp", rng)
+    board.deploy(blob.to_bytes(), words)
+    x = random_inputs(blob, 1, rng)[0]
+    board._request("INPUT", b"\x00\x00\x00\x00" + x[:20].tobytes())  # only part of the input
+    with pytest.raises(ProtocolError, match="BAD_STATE"):
+        board._request("INFER", b"")
+    board._request("INPUT", b"\x14\x00\x00\x00" + x[20:].tobytes())
+    want = reference.scores(blob, words, x[None])[0]
+    scores = np.frombuffer(board._request("INFER", b""), "<i4", blob.n_scores, offset=4)
+    np.testing.assert_array_equal(scores, want)
