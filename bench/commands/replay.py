@@ -57,8 +57,8 @@ def run(args) -> int:
     console = Console()
     clean = accuracy(net, data.test_x, data.test_y)
     results = []
-    jobs = [(op, [f], f.name) for op, fs in groups.items() for f in fs if len(fs) > 1] + \
-           [(op, fs, "all maps" if len(fs) > 1 else fs[0].name) for op, fs in groups.items()]
+    jobs = [job for op, fs in groups.items()
+            for job in ([(op, [f], f.name) for f in fs] + [(op, fs, "all maps")] if len(fs) > 1 else [(op, fs, fs[0].name)])]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=True) as progress:
         task = progress.add_task("replaying", total=len(jobs))
