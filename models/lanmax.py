@@ -44,7 +44,7 @@ def ols_slope(deltas: torch.Tensor, losses: torch.Tensor, ridge: float = 0.0) ->
     n, layers = deltas.shape
     if ridge == 0.0 and n <= layers + 1:
         raise ValueError(f"LaNMax OLS: {n} mini-batches for {layers} layers; need more than "
-                         f"{layers + 1} per epoch (use a smaller batch size or set the 'ridge' option > 0)")
+                         f"{layers + 1} per epoch (use a smaller batch size or the 'ridge' option > 0)")
     # Centring removes the intercept exactly: g = (Xc'Xc + ridge I)^-1 Xc'yc, c = ybar - xbar.g
     x_mean, y_mean = deltas.mean(0), losses.mean()
     xc, yc = deltas - x_mean, losses - y_mean
@@ -148,7 +148,7 @@ class Lanmax(NoiseMethod):
         self.t_stop = o.t_stop if o.t_stop >= 0 else math.ceil(0.75 * context.epochs)
         if o.ridge == 0 and 0 < self.t_stop and context.batches_per_epoch <= len(self.names) + 1:
             raise ValueError(f"lanmax: {context.batches_per_epoch} mini-batches per epoch for {len(self.names)} "
-                             f"layers; the OLS needs more than {len(self.names) + 1} (smaller batch size or --opt ridge=...)")
+                             f"layers; the OLS needs more than {len(self.names) + 1} (use a smaller --batch-size or -o ridge=0.1)")
         self.model = EnergyModel(o.e0, o.beta, o.eps_ref)
         self.n_bits = layer_bits([LayerMemory(l.name, l.n_params, l.bits) for l in context.layers])
         self.theta = torch.full((len(self.names),), float(o.theta_init), dtype=torch.float64)

@@ -136,7 +136,7 @@ def run(args) -> int:
 
         try:
             session = train(config, out, resume=args.resume, data=data, on_batch=on_batch, on_epoch=on_epoch)
-        except RunDirError as exc:
+        except (RunDirError, ValueError) as exc:  # ValueError: a method's options don't fit the run (e.g. lanmax OLS)
             raise BenchError(str(exc)) from None
     eps = session.method.eps()
     if eps:
