@@ -129,6 +129,7 @@ def test_state_dict_round_trip_resumes_identically():
     assert ha == hb and torch.equal(a.theta, b.theta)
 
 
+@pytest.mark.slow  # ~3 s on an idle core
 def test_short_lanmax_run_on_digits_raises_eps_and_keeps_accuracy(tmp_path):
     """6 epochs on digits: some layer ends above its initial eps 1e-3, and the accuracy at the
     learned eps (Monte-Carlo mean) is within 5 points (stated tolerance) of reliable training."""
