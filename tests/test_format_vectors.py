@@ -154,3 +154,37 @@ def test_bad_layer_table_is_rejected():
         ModelBlob.from_bytes(bytes(data))
     with pytest.raises(BlobError, match="shorter"):
         ModelBlob.from_bytes(expected_blob()[:20])
+
+
+def hand_wage_net():
+    """WAGE fc 4->3->2 with hand-set ternary weights (alpha = 1 for both layers: shift 1)."""
+    from models.wage import wage_mlp
+
+    net = wage_mlp((4,), 2, width=3, depth=1, storage="ternary")
+    t1 = torch.tensor([[1.0, 0, -1, 0], [0, 1, 1, 1], [-1, -1, 0, 0]])
+    t2 = torch.tensor([[1.0, -1, 0], [0, 0, -1]])
+    with torch.no_grad():
+        for block, t in zip(net.blocks, (t1, t2)):
+            assert block.layer.alpha == 1.0
+            block.layer.weight.copy_(0.5 * t)  # Q(C(0.5, 2), 2) = 0.5 = sigma(2): t = +-1
+    return net.eval()
+
+
+def test_hand_wage_blob_image_and_round_half_even():
+    ex = export_model(hand_wage_net(), (4,))
+    # fc1 sign plane rows 0b0100, 0, 0b0011; nonzero plane 0b0101, 0b1110, 0b0011 (words 0..5)
+    # fc2 at word 8: sign 0b010, 0b100; nonzero 0b011, 0b100
+    assert ex.image.tolist() == [4, 0, 3, 5, 14, 3, 0, 0, 2, 4, 3, 4]
+    rec = "<4B6H8B2bH3I"
+    expected = (struct.pack("<4sHHHHHH3HHII", b"FBMB", 1, 1, 32, 40, 2, 2, 4, 1, 1, 128, 12, 116)
+                + struct.pack(rec, 2, 1, 2, 1, 4, 1, 1, 3, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 127, 0, 0, 6, 0)
+                + struct.pack(rec, 2, 1, 2, 2, 3, 1, 1, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 4, 0))
+    assert ex.blob_bytes() == expected + struct.pack("<I", zlib.crc32(expected))
+    # x = [1, -0.5, 34/128, 0] -> codes [127, -64, 34, 0]; fc1 sums 93, -30, -63;
+    # /2 ties to even: 46.5 -> 46 (not 47), relu clamps the rest to 0; fc2: [46, 0]
+    x = torch.tensor([[1.0, -0.5, 34 / 128, 0.0]])
+    codes = reference.quantize_input(x.numpy(), 128)
+    assert codes.tolist() == [[127, -64, 34, 0]]
+    acts = reference.run_all(ex.blob, ex.image, codes)
+    assert acts[0].ravel().tolist() == [46, 0, 0] and acts[1].ravel().tolist() == [46, 0]
+    assert torch_scores(hand_wage_net(), x).tolist() == [[46, 0]]
