@@ -47,7 +47,8 @@ IDENTITY = "Keysight Technologies,N6705C,MY-FBSIM-0001,D.04.01-fbsim"
 MODULE = "N6781A"
 CHANNELS = 4
 RANGES = {"volts": (0.0, 20.0), "amps": (0.0, 3.0), "ovp": (0.0, 22.0), "points": (1, 524288), "tint": (5.12e-6, 40.0)}
-SAMPLE_PERIOD_S = 0.001   # how often the access counters are turned into energy
+SAMPLE_PERIOD_S = 0.001   # how often the access counters are turned into energy while capturing
+IDLE_SAMPLE_PERIOD_S = 0.01  # ... and otherwise (keeps an idle simulator near 0 % CPU)
 MEAS_WINDOW_S = 0.02      # MEAS:CURR? averages over the last 20 ms (one power-line cycle)
 HISTORY_S = 120.0
 ERROR_QUEUE = 30
@@ -398,6 +399,7 @@ class SupplySimulator:
         while time.monotonic() < t_end + 2 * SAMPLE_PERIOD_S:
             await asyncio.sleep(min(0.01, max(t_end + 2 * SAMPLE_PERIOD_S - time.monotonic(), 0.0)))
             self.account()
+        ch.armed = False  # the capture is complete (its arrays stay readable)
         return ",".join(_fmt(x) for x in series_of(ch))
 
     async def _fetch_curr(self, ch, args):
@@ -418,7 +420,8 @@ class SupplySimulator:
 async def _sampler(sim: SupplySimulator) -> None:
     while True:
         sim.account()
-        await asyncio.sleep(SAMPLE_PERIOD_S)
+        capturing = any(c.armed or c.meter_on for c in sim.channels.values())
+        await asyncio.sleep(SAMPLE_PERIOD_S if capturing else IDLE_SAMPLE_PERIOD_S)
 
 
 async def serve(sim: SupplySimulator, port: int = 0, ready=None) -> None:
