@@ -41,7 +41,7 @@ def eps_list(text: str) -> list[float]:
 def register(subparsers) -> None:
     p = subparsers.add_parser("eps-matrix", help="train-eps x test-eps accuracy matrix (seed 1 Fig. 1)",
                               description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="analyses/eps_matrix", help="output folder (default analyses/eps_matrix)")
+    p.add_argument("--out", default="runs/analyses/eps_matrix", help="output folder (default runs/analyses/eps_matrix)")
     p.add_argument("--train-eps", type=eps_list, default=eps_list(DEFAULT_EPS), help=f"default {DEFAULT_EPS}")
     p.add_argument("--test-eps", type=eps_list, default=eps_list(DEFAULT_EPS), help=f"default {DEFAULT_EPS}")
     p.add_argument("--arch", default="mlp")
