@@ -1,15 +1,16 @@
-"""``bench run --quick`` end to end on the virtual lab (real firmware over its serial
-protocol, the simulated supply through pyvisa), with a profile the bench calibrated itself
-from a characterisation sweep of that same virtual chip.
+"""``bench run --quick`` end to end on the virtual lab (real host firmware over its serial
+protocol, the simulated supply through pyvisa), with ``profiles/virtual_chip.yaml``: the
+profile ``bench calibrate`` fitted to a recorded characterisation sweep of that same virtual
+chip (the bench never reads the chip file).
 
 Energy threshold, from the physics: the virtual SRAM spends exactly ``E(V) = c V^2 + l V``
 per bit read and fails with ``p = exp(-(E - E0) / beta)`` (drivers/virtual_lab/physics.py),
-so the exponential energy-reliability model of ALGORITHMS 3 holds exactly and a layer's
-weights are read once per inference (fully connected, rows a multiple of 32 bits: no
-padding). Predicted and measured energy then differ only by the calibration's fit error
-(a few per cent) and the supply's sampling at the window edges, while the layers' energies
-differ by factors of several (sizes 4096..640 bits, voltages 0.5..1 V). ``R^2 >= 0.9`` and a
-per-layer relative error under 25% leave room for those errors and nothing more.
+so the exponential model of ALGORITHMS 3 holds exactly, and a fully connected layer reads
+each of its weight words once per inference (rows of 64 bits: no padding). Prediction and
+measurement then differ only by the calibration's fit error (its rms relative residual is
+about 1%) and the capture's edges, while the layers' energies differ by a factor of six
+(4096 vs 640 bits). ``R^2 >= 0.9`` and a per-layer relative error under 10% leave room for
+those errors and for nothing else (a wrong size, voltage or unit fails both).
 """
 
 from __future__ import annotations
@@ -28,25 +29,19 @@ from bench.pipeline.stages import PIPELINE
 pytestmark = pytest.mark.slow
 
 R2_MIN = 0.9
-REL_ERR_MAX = 0.25
+REL_ERR_MAX = 0.10
 #: files whose bytes depend only on the config and seeds (measured ones are re-measured)
 DETERMINISTIC = ("train/summary.json", "baselines/summary.json", "operating_points/operating_points.json",
                  "software_eval/software_eval.json", "deploy/model.fbm", "deploy/weights.npy")
 
 
-@pytest.fixture(scope="module")
-def profile(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("calibration")
-    assert bench(["characterize", "--vmin", "0.5", "--vmax", "1.0", "--steps", "6", "--patterns", "random",
-                  "--repeats", "2", "--words", "512", "--out", str(d / "sweep")]) == 0
-    assert bench(["calibrate", str(d / "sweep"), "-o", str(d / "chip.yaml")]) == 0
-    return d / "chip.yaml"
+PROFILE = Path(__file__).parents[1] / "profiles" / "virtual_chip.yaml"
 
 
 @pytest.fixture(scope="module")
-def run_dir(profile, tmp_path_factory) -> Path:
+def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "quick"
-    assert bench(["run", "--profile", str(profile), "--quick", "--out", str(out)]) == 0
+    assert bench(["run", "--profile", str(PROFILE), "--quick", "--out", str(out)]) == 0
     return out
 
 
@@ -68,9 +63,11 @@ def test_report_exists_and_is_self_contained(run_dir):
 def test_measured_energy_matches_prediction(run_dir):
     e = results(run_dir)["compare"]["energy"]
     measured = np.load(run_dir / "board" / "energy_per_layer.npy")
-    assert measured.shape[1] == len(e["layers"]) and (measured > 0).all()
+    assert measured.shape == (7, len(e["layers"]))   # --quick: 7 captured inputs x layers
+    for layer in e["layers"]:   # the median needs most captures whole (see bench/pipeline/stages/compare.py)
+        assert 2 * layer["outlier_captures"] < layer["captures"], layer
     assert e["energy_method"] in ("array", "meter", "polling")
-    assert e["r2_points"] >= R2_MIN, e
+    assert e["r2"] >= R2_MIN, e
     for layer in e["layers"]:
         assert abs(layer["relative_error"]) < REL_ERR_MAX, layer
 
@@ -116,5 +113,5 @@ def test_resume_after_kill_at_each_stage_boundary(run_dir, tmp_path):
     for rel in DETERMINISTIC:
         assert (out / rel).read_bytes() == (run_dir / rel).read_bytes(), rel
     a, b = results(out)["compare"], results(run_dir)["compare"]
-    assert a["accuracy"]["overlap"] and a["energy"]["r2_points"] >= R2_MIN
+    assert a["accuracy"]["overlap"] and a["energy"]["r2"] >= R2_MIN
     assert abs(a["accuracy"]["board"]["accuracy"] - b["accuracy"]["board"]["accuracy"]) <= 0.1

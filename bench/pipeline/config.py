@@ -5,7 +5,7 @@
 
 Defaults [choice] where the profile is silent (also in ``bench run --help``): digits, ``mlp``
 at width 1/8 (hidden layers of 256, so the weights fit the virtual chip's 16 KiB memory
-under test), LaNMax with lambda 0.5, 30 epochs, the virtual lab, 200 board test inputs (energy captured on the first 10: each capture costs ~0.1 s),
+under test), LaNMax with lambda 0.5, 30 epochs, the virtual lab, 200 board test inputs (energy captured on the first 15: each capture costs ~0.1 s),
 Monte-Carlo to a 95% CI half-width of 1 point (5 to 100 repetitions).
 """
 
@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "epochs": 30, "batch_size": 64, "lr": 0.01, "seed": 0, "chip_seed": 0, "hardware": "virtual",
     "uniform_eps": None,      # None: the geometric mean of LaNMax's final per-layer eps
     "test_subset": 200,       # test inputs run on the board, layer by layer
-    "energy_inputs": 10,      # of those, the first N run with an energy capture around every layer
+    "energy_inputs": 15,      # of those, the first N run with an energy capture around every layer
     "train_subset": None,     # None: the whole training set
     "ci_target": 0.01,        # Monte-Carlo: stop at this 95% CI half-width (accuracy fraction)
     "mc_min": 5, "mc_max": 100,
@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
 #: ``--quick``: about a minute on two CPU cores (README's first command, CI).
 QUICK: dict[str, Any] = {
     "dataset": "digits", "arch": "mlp", "width": 1 / 32, "epochs": 4,
-    "test_subset": 40, "energy_inputs": 5, "ci_target": 0.03, "mc_min": 4, "mc_max": 16,
+    "test_subset": 40, "energy_inputs": 7, "ci_target": 0.03, "mc_min": 4, "mc_max": 16,
 }
 
 #: Keys of the profile's ``experiment`` section this command does not use itself.

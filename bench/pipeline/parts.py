@@ -106,7 +106,7 @@ def train_model(out: Path, train_cfg: Mapping[str, Any], *, method: str, options
     return {"method": method, "options": dict(options), "run_dir": out.name,
             "eps": dict(eps) if eps else None,
             "layers": [{"name": n, "n_params": m.n_params, "bits": m.bits} for n, m in stored_layers(session.net)],
-            "final_epoch": last}
+            "final_epoch": {k: v for k, v in last.items() if k != "seconds"}}  # wall time is no result
 
 
 

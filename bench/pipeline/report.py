@@ -91,7 +91,7 @@ def figures(results: dict) -> dict[str, bytes]:
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     p = [l["predicted_J"] for l in e["layers"]]
     m = [l["measured_J"] for l in e["layers"]]
-    ax.errorbar(p, m, yerr=[1.96 * l["measured_sem_J"] for l in e["layers"]], fmt="o", capsize=3)
+    ax.plot(p, m, "o")
     for l in e["layers"]:
         ax.annotate(l["name"], (l["predicted_J"], l["measured_J"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     lo, hi = min(p + m) * 0.8, max(p + m) * 1.25
@@ -100,7 +100,7 @@ def figures(results: dict) -> dict[str, bytes]:
     ax.set_yscale("log")
     ax.set_xlabel("predicted energy per inference (J)")
     ax.set_ylabel("measured energy per inference (J)")
-    ax.set_title(f"R^2 = {e['r2_points']:.3f}")
+    ax.set_title(f"R^2 = {e['r2']:.3f}")
     ax.legend()
     out["energy_measured_vs_predicted"] = _png(fig)
 
@@ -154,13 +154,16 @@ def markdown(results: dict, image_src) -> str:
         lines.append(f"| {l['name']} | {l['n_params'] * l['bits']} | {em_} | {l['operating_point']} | {v} | {l['eps']:.3g} | {_e(l['predicted_energy_J'])} |")
     lines += ["", f"![eps per layer]({image_src('eps_per_layer')})", "",
               "## Energy on the board: measured vs predicted", f"Source: `{s['compare']}` (measurements: `board/energy_per_layer.npy`, method `{en['energy_method']}`).", "",
-              "| layer | voltage | predicted / inference | measured / inference | relative error |", "|---|---:|---:|---:|---:|"]
+              "| layer | voltage | predicted | measured (median) | mean of captures | outlier captures | relative error |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
     for l in en["layers"]:
         v = "" if l["voltage"] is None else f"{l['voltage']:.3f} V"
-        lines.append(f"| {l['name']} | {v} | {_e(l['predicted_J'])} | {_e(l['measured_J'])} +- {_e(1.96 * l['measured_sem_J'])} | {100 * l['relative_error']:+.2f}% |")
-    lines += [f"| total | | {_e(en['predicted_total_J'])} | {_e(en['measured_total_J'])} | |", "",
-              f"R^2 of the prediction over {en['n_points']} (input, layer) measurements: **{en['r2_points']:.4f}**; "
-              f"over the per-layer means: {en['r2_layer_means']:.4f}.", "",
+        lines.append(f"| {l['name']} | {v} | {_e(l['predicted_J'])} | {_e(l['measured_J'])} | {_e(l['measured_mean_J'])} | "
+                     f"{l['outlier_captures']}/{l['captures']} | {100 * l['relative_error']:+.2f}% |")
+    per = "inference" if en["energy_kind"] == "read" else "programming of the layer"
+    lines += [f"| total | | {_e(en['predicted_total_J'])} | {_e(en['measured_total_J'])} | | {en['outlier_captures']}/{en['n_captures']} | |", "",
+              f"Energy per {per} ({en['energy_kind']} energy). R^2 of the prediction over the per-layer medians: **{en['r2']:.4f}** "
+              f"(over all {en['n_captures']} captures: {en['r2_all_captures']:.4f}; squared Pearson correlation {en['pearson_r2']:.4f}).", "",
               f"![measured vs predicted energy]({image_src('energy_measured_vs_predicted')})", "",
               "## Accuracy on the board vs software", f"Source: `{s['board']}`, `{s['compare']}`.", "",
               "| | accuracy | 95% interval | inputs / repetitions |", "|---|---:|---:|---:|",

@@ -36,6 +36,6 @@ def headline(run_dir: Path) -> dict[str, str]:
     r = json.loads(path.read_text())
     e, a = r["compare"]["energy"], r["compare"]["accuracy"]
     return {"report": str(Path(run_dir) / "report" / "report.html"),
-            "energy R^2 (measured vs predicted)": f"{e['r2_points']:.3f}",
+            "energy R^2 (measured vs predicted)": f"{e['r2']:.3f}",
             "board accuracy": f"{a['board']['accuracy']:.3f} [{a['board']['ci_low']:.3f}, {a['board']['ci_high']:.3f}]",
             "software prediction": f"{a['software']['accuracy']:.3f} [{a['software']['ci_low']:.3f}, {a['software']['ci_high']:.3f}]"}
