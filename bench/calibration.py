@@ -462,10 +462,9 @@ def default_experiment(meas: Measurements) -> dict:
     else:
         hardware = {"kind": "board", "board": board["url"], "supply": supply.get("resource", ""),
                     "channel": int(supply.get("channel", 1)), "vmax": max(p.voltage for p in meas.points)}
-    return {"dataset": "digits", "arch": "mlp", "method": "lanmax", "lambda": 0.5, "epochs": 20, "width": 1,
+    return {"dataset": "digits", "arch": "mlp", "width": 0.125, "method": "lanmax", "lambda": 0.5, "epochs": 20,
             "seed": 0, "chip_seed": 0, "operating_point": point_name(meas.points[len(meas.points) // 2].voltage),
-            "hardware": hardware,
-            "quick": {"epochs": 3, "train_subset": 600, "test_subset": 200, "mc_min": 3, "mc_max": 10}}
+            "hardware": hardware, "quick": {"epochs": 4, "test_subset": 40}}
 
 
 def plot_fit(meas: Measurements, fit: Fit, path: Path) -> Path:

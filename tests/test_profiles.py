@@ -122,3 +122,24 @@ def test_quantities_and_yaml12_floats():
     profile = load_profile("profiles/sram_lowvoltage.yaml")
     assert profile.data["energy_model"]["eps_ref"] == 1e-12  # '1.0e-12' is a float, not a string
     assert profile.operating_point("v056")["voltage"] == pytest.approx(0.56)
+
+
+def test_experiment_schema_matches_bench_run_settings():
+    """Every setting `bench run` reads from a profile's experiment section is in the schema (and back)."""
+    from bench.pipeline.config import DEFAULTS, IGNORED_EXPERIMENT_KEYS
+
+    props = json.loads(SCHEMA_PATH.read_text())["$defs"]["experiment"]["properties"]
+    assert set(props) == set(DEFAULTS) | set(IGNORED_EXPERIMENT_KEYS) | {"quick"}
+    assert set(props["quick"]["properties"]) <= set(DEFAULTS)
+
+
+def test_sram_energy_model_is_the_fit_of_its_own_faulty_points():
+    """sram_lowvoltage.yaml says its E0/beta are a least-squares fit to its faulty points: check it."""
+    import numpy as np
+
+    p = load_profile("profiles/sram_lowvoltage.yaml")
+    pts = [op for op in p.operating_points if op["ber_0to1"] + op["ber_1to0"] > 0]
+    y = np.log(2 / np.array([op["ber_0to1"] + op["ber_1to0"] for op in pts]))
+    beta, e0 = np.polyfit(y, [op["energy_read_per_bit"] for op in pts], 1)
+    assert beta == pytest.approx(p.data["energy_model"]["beta"], rel=1e-3)
+    assert e0 == pytest.approx(p.data["energy_model"]["E0"], rel=1e-3)
