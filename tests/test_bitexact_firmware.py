@@ -7,6 +7,7 @@ QEMU (mps2-an386) through ``socket://`` for one small net.
 """
 
 import shutil
+import zlib
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from drivers.board import Board
 from drivers.firmware_process import QEMU, start_host, start_qemu
 from drivers.memory_layout import bit_addresses
 from models import reference
+from models.blob import BlobError, ModelBlob
 from models.export import export_model, torch_scores
 from models.faults import FaultInjector, FixedMasks, bits_to_mask
 from models.layers import assign_memory_map, attach_faults, stored_layers
@@ -110,3 +112,35 @@ def test_cortex_m4_under_qemu_equals_interpreter_equals_torch(kind):
         got, ref, pt = three_way(b, net, shape, n=4, seed=39)
     np.testing.assert_array_equal(got, ref)
     np.testing.assert_array_equal(ref, pt)
+
+
+def mutated_blobs(good: bytes, n_layers: int, n: int, rng: np.random.Generator):
+    """Single-byte mutations (mostly in header and layer table) with the CRC fixed up."""
+    table_end = 32 + 40 * n_layers
+    for i in range(n):
+        d = bytearray(good)
+        pos = int(rng.integers(0, len(d) - 4 if i % 4 == 0 else table_end))
+        d[pos] = int(rng.integers(0, 256)) if i % 2 else d[pos] ^ (1 << int(rng.integers(0, 8)))
+        d[-4:] = zlib.crc32(bytes(d[:-4])).to_bytes(4, "little")
+        yield bytes(d)
+
+
+@pytest.mark.parametrize("make", [NETS[-2], NETS[len(BNN_CASES) + 1]])  # odd BNN layers, WAGE lenet5
+def test_firmware_accepts_every_blob_the_python_parser_accepts(board, make):
+    """Both parsers of FORMAT.md B.2 on the same mutated blobs: whatever models.blob accepts,
+    the firmware accepts too, and runs it as the interpreter does."""
+    net, shape = make()
+    ex = export_model(net, shape)
+    board.load(0, ex.image)
+    rng = np.random.default_rng(40)
+    accepted = 0
+    for data in mutated_blobs(ex.blob_bytes(), len(ex.blob.layers), 300, rng):
+        try:
+            blob = ModelBlob.from_bytes(data)
+        except BlobError:
+            continue
+        accepted += 1
+        board.load_model(data)  # raises ProtocolError if the firmware disagrees
+        codes = reference.quantize_input(inputs(shape, 1, seed=accepted).numpy(), blob.input_levels)
+        np.testing.assert_array_equal(board.infer(codes[0]).scores, reference.scores(blob, ex.image, codes)[0])
+    assert accepted >= 10  # mutations of thresholds, flips and padding-free fields stay valid
