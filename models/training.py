@@ -259,6 +259,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, data: Data
             record["lr"] = s.optimizer.param_groups[0]["lr"]
         record.update(train_epoch(s, on_batch))
         record.update(s.method.end_epoch(s.epoch))
+        record["train_seconds"] = time.perf_counter() - start  # training alone (overhead benchmarks)
         if s.scheduler is not None:
             s.scheduler.step()
         eps = s.method.eps()
