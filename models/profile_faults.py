@@ -221,11 +221,14 @@ class ProfileFaultModel(FaultModel):
         stored = stored_bits(codes, bits).cpu().bool()
         stuck = u < q
         persistent = stuck & ((v < one) != stored)
-        p_stored = torch.where(stored, p10, p01)
-        transient_p = torch.where(q < 1, (1 - f) * p_stored / (1 - q).clamp(min=1e-12), torch.zeros_like(q))
         lead = (draws,) if draws else ()
-        r = torch.rand(lead + tuple(stored.shape), generator=generator, dtype=torch.float64)
-        flips = persistent | ((r < transient_p) & ~stuck)
+        if f >= 1:  # all persistent: nothing to draw
+            flips = persistent.expand(lead + tuple(stored.shape))
+        else:
+            p_stored = torch.where(stored, p10, p01)
+            transient_p = ((1 - f) * p_stored / (1 - q).clamp(min=1e-12)).float()
+            r = torch.rand(lead + tuple(stored.shape), generator=generator)  # float32, as the BSC
+            flips = persistent | ((r < transient_p) & ~stuck)
         return bits_to_mask(flips, codes.dtype).to(codes.device)
 
     def describe(self):
