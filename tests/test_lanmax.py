@@ -147,3 +147,24 @@ def test_short_lanmax_run_on_digits_raises_eps_and_keeps_accuracy(tmp_path):
     noisy = mc_accuracy(lanmax.net, data.test_x, data.test_y, eps, torch.Generator().manual_seed(0), target=0.01)
     assert noisy.mean >= ref.mean - 0.05, (noisy, ref, eps)
     assert lanmax.method.t_stop == 5 and not lanmax.method.active
+
+
+def test_interrupted_lanmax_run_resumes_to_the_same_state(tmp_path):
+    from models.run_dir import load_run
+    from models.training import TrainConfig, train
+
+    cfg = TrainConfig(arch="mlp", width=0.0625, method="lanmax", method_options={"lambda": 50.0, "t_stop": 3},
+                      epochs=4, batch_size=64, limit_train=400, seed=3)
+    whole = train(cfg, tmp_path / "whole")
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", on_epoch=stop_after_two)
+    resumed = train(cfg, tmp_path / "cut", resume=True)
+    assert resumed.method.eps() == whole.method.eps()
+    assert torch.equal(resumed.method.velocity, whole.method.velocity)
+    for a, b in zip(load_run(tmp_path / "cut")[0].state_dict().values(), whole.net.state_dict().values()):
+        assert torch.equal(a, b)
