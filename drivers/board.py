@@ -176,6 +176,7 @@ class Board:
         try:
             if wait_boot > 0:
                 self.wait_boot(wait_boot)
+            self.resync()  # drop whatever partial frame the firmware may hold
             self.info = self.hello()
         except BaseException:
             self._ser.close()

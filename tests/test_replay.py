@@ -100,3 +100,13 @@ def test_bench_replay_errors_name_file_or_option(tiny_run, tmp_path, capsys):
     assert "bad.npz" in capsys.readouterr().err
     assert main(["replay", str(tiny_run), "--faultmaps", MAPS, "--operating-point", "0.1 V"]) == 2
     assert "--operating-point" in capsys.readouterr().err
+
+
+def test_bench_replay_of_a_profiles_linked_maps(tiny_run, tmp_path, capsys):
+    out = tmp_path / "p.json"
+    assert main(["replay", str(tiny_run), "--profile", "profiles/virtual_chip.yaml", "--operating-point", "450mV",
+                 "--json", str(out)]) == 0
+    res = json.loads(out.read_text())["results"]
+    assert [r["maps"] for r in res] == ["v0.4500_checkerboard.npz", "v0.4500_random.npz", "all maps"]
+    assert main(["replay", str(tiny_run), "--profile", "profiles/virtual_chip.yaml", "--operating-point", "1V"]) == 2
+    assert "no operating point '1V'" in capsys.readouterr().err

@@ -115,3 +115,57 @@ def test_resume_after_kill_at_each_stage_boundary(run_dir, tmp_path):
     a, b = results(out)["compare"], results(run_dir)["compare"]
     assert a["accuracy"]["overlap"] and a["energy"]["r2"] >= R2_MIN
     assert abs(a["accuracy"]["board"]["accuracy"] - b["accuracy"]["board"]["accuracy"]) <= 0.1
+
+
+@pytest.fixture
+def lab():
+    from drivers.virtual_lab.lab import VirtualLab
+
+    with VirtualLab() as lab:
+        yield lab
+
+
+def output_state(resource: str) -> str:
+    """What the supply itself says about channel 1, asked through a fresh pyvisa session."""
+    import pyvisa
+
+    rm = pyvisa.ResourceManager("@py")   # shared per backend: closing it would close the driver's session too
+    res = rm.open_resource(resource, read_termination="\n", write_termination="\n", timeout=3000)
+    try:
+        return res.query("OUTP? (@1)").strip()
+    finally:
+        res.close()
+
+
+def test_ctrl_c_and_lost_board_leave_supply_off_and_run_resumable(run_dir, tmp_path, lab, capsys):
+    """Instruments the test owns (a lab started here, given as board + supply): Ctrl-C after
+    deploy, then a board that stops answering mid-inference; after each the supply's own
+    output reads OFF and the finished stages are kept; then the run completes."""
+    import yaml
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["hardware"] = {"kind": "board", "board": lab.board_url, "supply": lab.supply_resource, "channel": 1}
+    out = tmp_path / "hw"
+    shutil.copytree(run_dir, out)
+
+    def ctrl_c(name):
+        if name == "deploy":
+            assert output_state(lab.supply_resource) == "1"   # on while the stage ran
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        execute(out, config, on_done=ctrl_c)
+    assert output_state(lab.supply_resource) == "0"
+
+    def lose_board(name):
+        if name == "board":
+            lab.pause_board()
+
+    from bench.errors import BenchError
+    with pytest.raises(BenchError, match="resume"):
+        execute(out, config, on_start=lose_board)
+    assert output_state(lab.supply_resource) == "0"
+    assert PIPELINE.read_marker(out, "deploy") and not PIPELINE.read_marker(out, "board")
+    lab.resume_board()
+    assert execute(out, config) == 0
+    assert results(out)["compare"]["energy"]["r2"] >= R2_MIN

@@ -60,6 +60,8 @@ enum fb_caps {
  * port_write. Returns 1 when a frame was handled (a reply was sent), else 0. */
 void fb_proto_init(void);
 int fb_proto_rx_byte(uint8_t byte);
+/* Drops a partial frame silently (a new host connection starts clean). */
+void fb_proto_rx_reset(void);
 /* Sends the FB_MSG_BOOT banner (call once after boot, and after RESET). */
 void fb_proto_send_boot(void);
 #endif

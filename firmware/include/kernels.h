@@ -7,7 +7,7 @@
  * order. Binary activation tensors are one packed bit stream in HWC order (bit
  * (y*W + x)*C + c), vectors likewise; int8 / int32 tensors are HWC arrays.
  *
- * The algebra, written once: for x, w in {-1,+1}^K with bits bx, bw, x_k*w_k = +1 iff
+ * The algebra, written once [ALGORITHMS 1; FORMAT.md A.1, B.3]: for x, w in {-1,+1}^K with bits bx, bw, x_k*w_k = +1 iff
  * bx_k == bw_k, so with d = popcount(bx XOR bw) over the K bits,
  *     dot(x, w) = (K - d) - d = K - 2*d.
  * Padding bits past K are 0 in both operands, so XOR leaves them out of d. Conv zero padding

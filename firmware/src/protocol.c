@@ -56,10 +56,14 @@ static void frame_error(uint16_t code, uint32_t detail) {
     send_payload(e, error_reply(e, 0, 0xFFFFu, code, detail));
 }
 
-void fb_proto_init(void) {
-    staged_len = 0;
+void fb_proto_rx_reset(void) {
     rx_len = 0;
     rx_overflow = 0;
+}
+
+void fb_proto_init(void) {
+    staged_len = 0;
+    fb_proto_rx_reset();
     last_valid = 0;
     fb_model_reset();
 }

@@ -89,6 +89,7 @@ int main(int argc, char **argv) {
         client = accept(srv, NULL, NULL);
         if (client < 0) continue;
         setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        fb_proto_rx_reset(); /* a partial frame of the previous client is not this one's */
         if (banner_pending) {
             fb_proto_send_boot();
             banner_pending = 0;
