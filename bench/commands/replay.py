@@ -20,8 +20,11 @@ def register(subparsers) -> None:
                     "maps merged by repeat (e.g. zeros + ones patterns), cycling through the recorded reads. "
                     "Accuracy is the mean over reads with its 95%% CI.")
     p.add_argument("run", help="run directory written by bench train")
-    p.add_argument("--faultmaps", required=True, type=Path, help="fault-map file or folder (searched recursively)")
-    p.add_argument("--operating-point", help="replay only the maps of this operating point (e.g. '0.4500 V')")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--faultmaps", type=Path, help="fault-map file or folder (searched recursively)")
+    src.add_argument("--profile", type=Path, help="replay the fault maps a profile links (all, or --operating-point's)")
+    p.add_argument("--operating-point", help="only this operating point: a map's (e.g. '0.4500 V'), or with --profile "
+                                             "a profile point's name")
     p.add_argument("--mode", choices=["stuck", "xor"], default="stuck",
                    help="stuck: cells that read wrong return the recorded value (default); xor: apply the flips")
     p.add_argument("--epoch", type=int, help="use this epoch's checkpoint (default: the last)")
@@ -35,9 +38,19 @@ def run(args) -> int:
     from models.replay import ReplayFaults, operating_point_name, recorded_reads, replay_accuracies
     from models.run_dir import RunDirError, load_run
 
-    files = list_faultmaps(args.faultmaps) if args.faultmaps.is_dir() else [args.faultmaps]
+    if args.profile is not None:
+        from bench.profiles import load_profile
+
+        profile = load_profile(args.profile)
+        if args.operating_point is not None:
+            profile.operating_point(args.operating_point)  # names the profile's points if unknown
+        sources, where = profile.fault_map_paths(args.operating_point), f"--profile {args.profile}"
+        args.operating_point = None  # the profile point's links are its maps, whatever their own names
+    else:
+        sources, where = [args.faultmaps], f"--faultmaps {args.faultmaps}"
+    files = [f for src in sources for f in (list_faultmaps(src) if src.is_dir() else [src])]
     if not files or not all(f.exists() for f in files):
-        raise BenchError(f"--faultmaps {args.faultmaps}: no fault maps (*.npz) there")
+        raise BenchError(f"{where}: no fault maps (*.npz) there")
     try:
         maps = {f: read_faultmap(f) for f in files}
     except FaultMapError as exc:
@@ -68,7 +81,7 @@ def run(args) -> int:
             try:
                 accs = replay_accuracies(net, data.test_x, data.test_y, model)
             except ValueError as exc:
-                raise BenchError(f"--faultmaps {args.faultmaps}: {exc}") from None
+                raise BenchError(f"{where}: {exc}") from None
             results.append(_summary(op, label, fs, accs))
             progress.advance(task)
     table = Table(title=f"{args.run}: replay of {len(files)} fault map(s) ({args.mode}), "
