@@ -45,6 +45,7 @@ SI_UNIT = {"energy": "J", "voltage": "V", "temperature": "degC"}
 #: Plausible magnitudes [choice]: a value outside is almost surely written in the wrong unit
 #: (e.g. ``energy_read_per_bit: 1.2`` meaning pJ, ``voltage: 650`` meaning mV).
 PLAUSIBLE = {"energy": (0.0, 1e-6), "voltage": (0.0, 50.0), "temperature": (-273.15, 500.0)}
+HINT_UNIT = {"energy": "pJ", "voltage": "mV", "temperature": "C"}  # suggested when a unit is missing
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-zµ]+)\s*$")
 
 
@@ -218,9 +219,9 @@ def _normalise_quantities(data: dict, report: _Report) -> dict:
         lo, hi = PLAUSIBLE[kind]
         magnitude = abs(v) if kind == "energy" else v
         if not (lo <= magnitude <= hi):
-            report.add(path, f"{_get(data, path)!r} is an implausible {kind} ({v:g} {SI_UNIT[kind]}; expected "
-                             f"{lo:g}..{hi:g} {SI_UNIT[kind]}): wrong unit? write e.g. '{_get(data, path)} "
-                             f"{ {'energy': 'pJ', 'voltage': 'mV', 'temperature': 'C'}[kind] }'")
+            written = _get(data, path)
+            report.add(path, f"{written!r} is an implausible {kind} ({v:g} {SI_UNIT[kind]}; expected "
+                             f"{lo:g}..{hi:g} {SI_UNIT[kind]}): wrong unit? write e.g. '{written} {HINT_UNIT[kind]}'")
         _set(out, path, v)
     return out
 

@@ -143,3 +143,12 @@ def test_sram_energy_model_is_the_fit_of_its_own_faulty_points():
     beta, e0 = np.polyfit(y, [op["energy_read_per_bit"] for op in pts], 1)
     assert beta == pytest.approx(p.data["energy_model"]["beta"], rel=1e-3)
     assert e0 == pytest.approx(p.data["energy_model"]["E0"], rel=1e-3)
+
+
+def test_duplicate_keys_and_quantity_forms(tmp_path):
+    text = open("profiles/sram_lowvoltage.yaml").read().replace("name: sram_lowvoltage\n",
+                                                                "name: sram_lowvoltage\nname: again\n", 1)
+    path = tmp_path / "dup.yaml"
+    path.write_text(text)
+    _, problems = check_profile(path)
+    assert [(p.line, p.field) for p in problems] == [(5, "name")] and "duplicate key" in problems[0].message
