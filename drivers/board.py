@@ -265,7 +265,11 @@ class Board:
         self._seq = self._seq % 0xFFFE + 1  # 1..0xFFFE; 0xFFFF marks framing errors
         return self._seq
 
-    def _request(self, name: str, fields: bytes = b"", during_handshake: bool = False) -> bytes:
+    def _request(self, name: str, fields: bytes = b"", during_handshake: bool = False,
+                 timeout: float | None = None) -> bytes:
+        """One request, resent (same seq) until a reply; ``timeout`` overrides the per-attempt
+        deadline for long-running commands (INFER of a large net under QEMU, big PATTERNs)."""
+        timeout = self.timeout if timeout is None else float(timeout)
         msg_id, seq = MSG[name], self._next_seq()
         payload = pack_payload(msg_id, seq, fields)
         why = "no reply"
@@ -274,7 +278,7 @@ class Board:
                 log.debug("retry %d of %s seq=%d (%s)", attempt, name, seq, why)
                 self.resync()
             self._send(payload)
-            for item in self._frames(time.monotonic() + self.timeout):
+            for item in self._frames(time.monotonic() + timeout):
                 if isinstance(item, FrameError):
                     why = f"corrupt reply: {item}"
                     break
@@ -294,7 +298,7 @@ class Board:
                     return rfields
                 log.debug("ignoring stale frame id=%#x seq=%d", rid, rseq)
             else:
-                why = f"no reply within {self.timeout:g} s"
+                why = f"no reply within {timeout:g} s"
         raise BoardTimeout(f"board {self.url}: {name} failed after {self.retries + 1} attempts: {why}")
 
     def _after_reset(self, during: str) -> None:
@@ -354,13 +358,13 @@ class Board:
         return out
 
     def pattern(self, kind: str, base_word: int, n_words: int, seed: int = 0, write: bool = True,
-                max_report: int = 254) -> PatternResult:
+                max_report: int = 254, timeout: float | None = None) -> PatternResult:
         """Writes a pattern (unless ``write=False``), reads it back, reports flipped bits."""
         if kind not in PATTERNS:
             raise BoardError(f"unknown pattern {kind!r}; expected one of {sorted(PATTERNS)}")
         self._check_range(base_word, n_words, "PATTERN")
         f = self._request("PATTERN", struct.pack("<BBHIII", PATTERNS[kind], int(write), max_report,
-                                                 base_word, n_words, seed & 0xFFFFFFFF))
+                                                 base_word, n_words, seed & 0xFFFFFFFF), timeout=timeout)
         n, f01, f10, n_rep, trunc = struct.unpack_from("<IIIHB", f)
         return PatternResult(n, f01, f10, np.frombuffer(f, "<u4", n_rep, offset=16).copy(), bool(trunc))
 
@@ -398,9 +402,9 @@ class Board:
             self._request("INPUT", struct.pack("<I", off) + data[off:off + step])
         return b""
 
-    def infer(self, x) -> InferResult:
+    def infer(self, x, timeout: float | None = None) -> InferResult:
         """Whole network on int8 input (torch order c, h, w): scores and per-layer counts."""
-        f = self._request("INFER", self._input(x))
+        f = self._request("INFER", self._input(x), timeout=timeout)
         n, n_layers, unit = struct.unpack_from("<HBB", f)
         scores = np.frombuffer(f, "<i4", n, offset=4).astype(np.int32)
         counts = np.frombuffer(f, "<u4", n_layers, offset=4 + 4 * n).astype(np.uint32)
@@ -410,9 +414,9 @@ class Board:
         """Step mode: stores the input; returns the number of layers to step."""
         return struct.unpack("<I", self._request("STEP_INPUT", self._input(x)))[0]
 
-    def step(self) -> StepResult:
+    def step(self, timeout: float | None = None) -> StepResult:
         """Runs the next layer (the host may bracket this call for energy measurement)."""
-        f = self._request("STEP")
+        f = self._request("STEP", timeout=timeout)
         layer, done, unit, _, count = struct.unpack_from("<BBBBI", f)
         scores = None
         if done:
