@@ -25,7 +25,7 @@ class SignSTE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+        return torch.where(x >= 0, x.new_ones(()), -x.new_ones(()))  # 0-dim: no full-size temporaries
 
     @staticmethod
     def backward(ctx, grad):
