@@ -109,7 +109,6 @@ def test_isotonic_pools_violators():
     assert isotonic([5, 6, 4], [1, 1, 2], increasing=False) == [5.5, 5.5, 4]
 
 
-@pytest.mark.slow
 def test_live_virtual_lab_sweep_recovers_chip_truth(tmp_path):
     """bench characterize on the virtual lab (real firmware over TCP, SCPI supply via pyvisa), then calibrate."""
     sweep = tmp_path / "sweep"

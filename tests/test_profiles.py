@@ -145,7 +145,7 @@ def test_sram_energy_model_is_the_fit_of_its_own_faulty_points():
     assert e0 == pytest.approx(p.data["energy_model"]["E0"], rel=1e-3)
 
 
-def test_duplicate_keys_and_quantity_forms(tmp_path):
+def test_duplicate_keys_reported_with_line(tmp_path):
     text = open("profiles/sram_lowvoltage.yaml").read().replace("name: sram_lowvoltage\n",
                                                                 "name: sram_lowvoltage\nname: again\n", 1)
     path = tmp_path / "dup.yaml"

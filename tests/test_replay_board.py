@@ -30,8 +30,6 @@ from models.training import TrainConfig, train
 NOMINAL, LOW = 0.9, 0.47
 N_TEST = 120
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
