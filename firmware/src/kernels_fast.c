@@ -141,26 +141,53 @@ static int32_t sum_i8(const int8_t *x, uint32_t k) {
     return s;
 }
 
-/* sum over the set bits (among the first k) of m-rows: sum_{b_i = 1} x_i. */
-static int32_t sum_selected(const int8_t *x, const uint32_t *bits, uint32_t k) {
-    int32_t s = 0;
-    uint32_t nw = fb_words(k);
-    for (uint32_t j = 0; j < nw; j++) {
-        uint32_t m = j + 1u == nw ? bits[j] & tail_mask(k) : bits[j];
-        const int8_t *xj = x + 32u * j;
+/* sum_{i < k, a_i = 1 and b_i = 1} x_i (b == NULL: only a). */
+#if defined(__ARM_FEATURE_SIMD32)
+#include <arm_acle.h>
+/* Cortex-M4 DSP: four int8 at a time. Each nibble of the bit word selects bytes through a
+ * mask table; SXTAB16 adds bytes 0,2 and (rotated) 1,3 into 16-bit lanes, flushed every 32
+ * words (255 adds of |x| <= 128 fit a lane). */
+static const uint32_t nibble_bytes[16] = {
+    0x00000000u, 0x000000FFu, 0x0000FF00u, 0x0000FFFFu, 0x00FF0000u, 0x00FF00FFu, 0x00FFFF00u, 0x00FFFFFFu,
+    0xFF000000u, 0xFF0000FFu, 0xFF00FF00u, 0xFF00FFFFu, 0xFFFF0000u, 0xFFFF00FFu, 0xFFFFFF00u, 0xFFFFFFFFu};
+
+static int32_t lanes(int16x2_t v) { return (int16_t)(v & 0xFFFFu) + (int16_t)(v >> 16); }
+
+static int32_t sum_selected(const int8_t *x, const uint32_t *a, const uint32_t *b, uint32_t k) {
+    int32_t total = 0;
+    uint32_t full = k >> 5, j = 0;
+    while (j < full) {
+        uint32_t end = j + 32u < full ? j + 32u : full;
+        int16x2_t even = 0, odd = 0;
+        for (; j < end; j++) {
+            uint32_t m = b ? a[j] & b[j] : a[j];
+            const int8_t *xj = x + 32u * j;
+            for (uint32_t q = 0; q < 32u; q += 4u, m >>= 4) {
+                uint32_t v;
+                __builtin_memcpy(&v, xj + q, 4); /* one ldr (-ffreestanding: no implicit builtin) */
+                v &= nibble_bytes[m & 15u];
+                even = __sxtab16(even, v);
+                odd = __sxtab16(odd, (v >> 8) | (v << 24));
+            }
+        }
+        total += lanes(even) + lanes(odd);
+    }
+    if (k & 31u) {
+        uint32_t m = (b ? a[full] & b[full] : a[full]) & tail_mask(k);
+        const int8_t *xj = x + 32u * full;
         while (m) {
-            s += xj[__builtin_ctz(m)];
+            total += xj[__builtin_ctz(m)];
             m &= m - 1u;
         }
     }
-    return s;
+    return total;
 }
-
-static int32_t sum_selected_and(const int8_t *x, const uint32_t *a, const uint32_t *b, uint32_t k) {
+#else
+static int32_t sum_selected(const int8_t *x, const uint32_t *a, const uint32_t *b, uint32_t k) {
     int32_t s = 0;
     uint32_t nw = fb_words(k);
     for (uint32_t j = 0; j < nw; j++) {
-        uint32_t m = a[j] & b[j];
+        uint32_t m = b ? a[j] & b[j] : a[j];
         if (j + 1u == nw) m &= tail_mask(k);
         const int8_t *xj = x + 32u * j;
         while (m) {
@@ -170,17 +197,18 @@ static int32_t sum_selected_and(const int8_t *x, const uint32_t *a, const uint32
     }
     return s;
 }
+#endif
 
 void fb_int8_fc_fast(const int8_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
     uint32_t wpr = fb_words(k);
     int32_t sx = sum_i8(x, k);
-    for (uint32_t o = 0; o < n_out; o++) out[o] = sx - 2 * sum_selected(x, w + o * wpr, k);
+    for (uint32_t o = 0; o < n_out; o++) out[o] = sx - 2 * sum_selected(x, w + o * wpr, 0, k);
 }
 
 void fb_tern_fc_fast(const int8_t *x, const uint32_t *sign, const uint32_t *nz, uint32_t k, uint32_t n_out, int32_t *out) {
     uint32_t wpr = fb_words(k);
     for (uint32_t o = 0; o < n_out; o++)
-        out[o] = sum_selected(x, nz + o * wpr, k) - 2 * sum_selected_and(x, nz + o * wpr, sign + o * wpr, k);
+        out[o] = sum_selected(x, nz + o * wpr, 0, k) - 2 * sum_selected(x, nz + o * wpr, sign + o * wpr, k);
 }
 
 uint32_t fb_int8_conv_buffer_size(const fb_conv_shape *s) { return fb_words(fb_conv_k(s)) * 8u; /* 32 bytes per row word */ }
