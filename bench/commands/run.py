@@ -68,7 +68,7 @@ def main(args) -> int:
     return execute(run_dir, config, force=args.force, console=console)
 
 
-def execute(run_dir: Path, config: dict, force=(), console: Console | None = None, on_done=None) -> int:
+def execute(run_dir: Path, config: dict, force=(), console: Console | None = None, on_start=None, on_done=None) -> int:
     """Save the resolved config and seeds, show the plan, run every stage, print the summary."""
     console = console or Console()
     run_dir = Path(run_dir)
@@ -80,6 +80,8 @@ def execute(run_dir: Path, config: dict, force=(), console: Console | None = Non
     with make_progress(console) as progress:
         def started(name):
             progress.console.rule(f"[bold]{name}[/]: {PIPELINE.by_name[name].title}")
+            if on_start:
+                on_start(name)
         try:
             records = PIPELINE.run(run_dir, config, force=force, progress=progress, on_start=started, on_done=on_done)
         except HARDWARE_ERRORS as exc:

@@ -129,8 +129,8 @@ def open_bench(ctx) -> Bench:
 
 
 def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile) -> Bench:
-    from drivers.board import Board, BoardError
-    from drivers.supplies import SupplyError, open_supply
+    from drivers.board import Board
+    from drivers.supplies import open_supply
 
     spec = hardware_spec(config["hardware"])
     v_nom = nominal_volts(profile)
@@ -142,14 +142,9 @@ def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile) -> Be
         board_url, resource, channel, label = lab.board_url, lab.supply_resource, 1, f"virtual lab ({lab.chip_id})"
     else:
         board_url, resource, channel, label = spec["board"], spec["supply"], int(spec.get("channel", 1)), spec["board"]
-    try:
-        supply = open_supply(resource, channel=channel, vmax=vmax, imax=CURRENT_LIMIT_A)
-    except SupplyError as exc:
-        raise BenchError(f"supply {resource}: {exc}") from None
+    # errors name the resource; bench run turns them into one resumable error line
+    supply = open_supply(resource, channel=channel, vmax=vmax, imax=CURRENT_LIMIT_A)
     stack.callback(supply.close)   # close() = shutdown() (output off), then release
-    try:
-        supply.configure()
-        board = stack.enter_context(Board(board_url))
-    except (BoardError, SupplyError, OSError) as exc:
-        raise BenchError(f"hardware: {exc}") from None
+    supply.configure()
+    board = stack.enter_context(Board(board_url))
     return Bench(board, supply, v_nom, label)
