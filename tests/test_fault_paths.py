@@ -4,7 +4,12 @@ recovery, never a hang past the timeout, never silent corruption, and the supply
 Serial faults go through a byte-level TCP proxy between drivers/board.py and the host firmware.
 """
 
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -220,4 +225,46 @@ def test_dropped_supply_connection_gives_clear_error_and_shutdown_reconnects(vir
             supply.measure_voltage()
         assert time.monotonic() - t0 < 2.5
     # documented recovery: shutdown() reopened the connection once and switched the output off
+    assert output_is_off(virtual_lab.supply_resource)
+
+
+def test_interpreter_exit_switches_output_off(virtual_lab):
+    code = (f"from drivers.supplies import open_supply\n"
+            f"s = open_supply({virtual_lab.supply_resource!r}, vmax=1.0, imax=0.1)\n"
+            "s.configure(); s.volts = 0.8; s.output_enabled = True\n"
+            "print(s.output_enabled)\n"
+            "raise SystemExit(3)  # no close(), no context manager: atexit must do it\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert proc.returncode == 3 and proc.stdout.strip() == "True", proc.stderr
+    assert output_is_off(virtual_lab.supply_resource)
+
+
+@pytest.mark.slow
+def test_cli_sweep_terminated_leaves_output_off_and_resumes(virtual_lab, tmp_path):
+    out = tmp_path / "sw"
+    cmd = [sys.executable, "-m", "bench.cli", "characterize", "--board", virtual_lab.board_url, "--supply",
+           virtual_lab.supply_resource, "--vmin", "0.5", "--vmax", "0.8", "--steps", "4", "--repeats", "2",
+           "--words", "256", "--settle", "0.3", "--out", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if (out / "sweep.json").exists() and json.loads((out / "sweep.json").read_text())["points"]:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and "can be resumed" in err
+    assert output_is_off(virtual_lab.supply_resource)
+    assert not json.loads((out / "sweep.json").read_text())["complete"]
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0, again.stderr
+    state = json.loads((out / "sweep.json").read_text())
+    assert state["complete"] and state["resumed"] == 1 and len(state["points"]) == 8
     assert output_is_off(virtual_lab.supply_resource)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 from pathlib import Path
 
 from rich.console import Console
@@ -39,6 +40,10 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run(args) -> int:
     from bench.characterize import SweepError, SweepSettings, plot_sweep, read_rows, run_sweep, summarize
     from drivers.board import Board, BoardError
@@ -57,6 +62,9 @@ def run(args) -> int:
     console = Console()
     out = Path(args.out)
     with contextlib.ExitStack() as stack:
+        # SIGTERM takes the same path as Ctrl-C: the supply is shut down, the sweep can resume
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        stack.callback(signal.signal, signal.SIGTERM, previous)
         board_url, resource, chip_id = args.board, args.supply, args.chip_id
         try:
             if board_url is None:

@@ -119,8 +119,9 @@ def open_kwargs(resource_name: str, timeout_ms: int) -> dict:
 _open_supplies: "weakref.WeakSet[ScpiSupply]" = weakref.WeakSet()
 
 
-@atexit.register
-def _shutdown_all() -> None:  # last resort: an interpreter exit with a supply still open
+def _shutdown_all() -> None:
+    """Last resort at interpreter exit for supplies still open. Registered again with every
+    supply opened, so that it runs before pyvisa's own handlers close the sessions (LIFO)."""
     for supply in list(_open_supplies):
         supply.shutdown()
 
@@ -170,6 +171,8 @@ class ScpiSupply:
         self._res = None
         self._open()
         _open_supplies.add(self)
+        atexit.unregister(_shutdown_all)
+        atexit.register(_shutdown_all)
 
     # --- transport ----------------------------------------------------------------------
 
