@@ -128,3 +128,53 @@ def test_energy_by_current_polling_with_bound(rm, resource):
     # constant 0.8 V * 12 mA: the trapezoid is exact; the bound covers the unsampled ends
     assert abs(e.joules - 0.8 * 0.012 * e.duration_s) <= e.error_bound_j + 1e-12
     assert e.error_bound_j <= 0.8 * 0.012 * e.duration_s
+
+
+class Recorder:
+    """Wraps a pyvisa resource and logs every exchange as (sent, reply or None)."""
+
+    def __init__(self, res):
+        self._res, self.log = res, []
+
+    def write(self, cmd):
+        self.log.append((cmd, None))
+        return self._res.write(cmd)
+
+    def query(self, cmd):
+        reply = self._res.query(cmd).strip()
+        self.log.append((cmd, reply))
+        return reply
+
+    def __getattr__(self, name):
+        return getattr(self._res, name)
+
+
+EXPECTED_SETPOINT = {  # supply.volts = 0.8: setpoint, error queue, protection state
+    "TCPIP0::192.168.0.50::5025::SOCKET": [("VOLT 0.8,(@1)", None), ("SYST:ERR?", '+0,"No error"'),
+                                           ("VOLT:PROT:TRIP? (@1)", "0")],
+    "TCPIP0::192.168.0.51::5025::SOCKET": [("VOLT 0.8,(@1)", None), ("SYST:ERR?", '+0,"No error"'),
+                                           ("STAT:QUES:COND? (@1)", "+0")],
+    "TCPIP0::192.168.0.52::5555::SOCKET": [(":SOUR1:VOLT 0.8", None), (":SYST:ERR?", '0,"No error"'),
+                                           (":OUTP:OVP:QUES? CH1", "NO")],
+    "ASRL7::INSTR": [("INST:NSEL 1", None), ("VOLT 0.8", None), ("SYST:ERR?", '0,"No error"'),
+                     ("INST:NSEL 1", None), ("VOLT:PROT:TRIP?", "0")],
+}
+EXPECTED_SHUTDOWN = {  # output off, safe setpoint, read back
+    "TCPIP0::192.168.0.50::5025::SOCKET": [("OUTP OFF,(@1)", None), ("VOLT 0,(@1)", None), ("OUTP? (@1)", "OFF")],
+    "TCPIP0::192.168.0.51::5025::SOCKET": [("OUTP OFF,(@1)", None), ("VOLT 0,(@1)", None), ("OUTP? (@1)", "OFF")],
+    "TCPIP0::192.168.0.52::5555::SOCKET": [(":OUTP CH1,OFF", None), (":SOUR1:VOLT 0", None), (":OUTP? CH1", "OFF")],
+    "ASRL7::INSTR": [("INST:NSEL 1", None), ("OUTP:SEL OFF", None), ("INST:NSEL 1", None), ("VOLT 0", None),
+                     ("INST:NSEL 1", None), ("OUTP:SEL?", "OFF")],
+}
+
+
+@pytest.mark.parametrize("resource", INSTRUMENTS)
+def test_expected_exchanges(rm, resource):
+    supply = open_supply(resource, resource_manager=rm, vmax=1.2, imax=0.05)
+    with supply:
+        supply._res = rec = Recorder(supply._res)
+        supply.volts = 0.8
+        assert rec.log == EXPECTED_SETPOINT[resource]
+        rec.log.clear()
+        assert supply.shutdown() is True
+        assert rec.log == EXPECTED_SHUTDOWN[resource]
