@@ -38,8 +38,9 @@ class LabError(RuntimeError):
     """The virtual lab could not start; the message says which part and why."""
 
 
-def _wait_for_line(proc: subprocess.Popen, pattern: str, what: str, timeout: float = START_TIMEOUT_S) -> re.Match:
-    """Read ``proc``'s stdout until a line matches ``pattern`` (or fail clearly)."""
+def _wait_for_line(proc: subprocess.Popen, pattern: str, what: str, stderr_path: Path,
+                   timeout: float = START_TIMEOUT_S) -> re.Match:
+    """Read ``proc``'s stdout until a line matches ``pattern`` (or fail clearly, with its stderr)."""
     deadline = time.monotonic() + timeout
     buf = b""
     fd = proc.stdout.fileno()
@@ -55,7 +56,7 @@ def _wait_for_line(proc: subprocess.Popen, pattern: str, what: str, timeout: flo
                 return m
         elif proc.poll() is not None:
             break
-    err = proc.stderr.read().decode(errors="replace")[-1500:] if proc.poll() is not None else ""
+    err = stderr_path.read_text(errors="replace")[-1500:] if stderr_path.exists() else ""
     raise LabError(f"{what} did not start (no line matching {pattern!r} within {timeout:.0f} s; "
                    f"exit code {proc.poll()}): {buf.decode(errors='replace')[-500:]}{err}")
 
@@ -71,9 +72,8 @@ def _stop(proc: subprocess.Popen | None) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
     proc.wait()
-    for stream in (proc.stdout, proc.stderr):
-        if stream:
-            stream.close()
+    if proc.stdout:
+        proc.stdout.close()
 
 
 class VirtualLab:
@@ -107,11 +107,13 @@ class VirtualLab:
     def _start(self) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="faultbench-lab-"))
         state = self._dir / "lab_state.bin"
-        self._supply = subprocess.Popen(
-            [sys.executable, "-m", "drivers.virtual_lab.scpi_server", "--lab-state", str(state), "--chip", str(self.chip_file),
-             *(["--power-on"] if self.power_on else [])],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, preexec_fn=die_with_parent)
-        port = int(_wait_for_line(self._supply, r"LISTENING (\d+)", "the supply simulator").group(1))
+        stderr_path = self._dir / "supply.stderr"
+        with open(stderr_path, "wb") as stderr:  # a file, not a pipe: it can never fill up and block
+            self._supply = subprocess.Popen(
+                [sys.executable, "-m", "drivers.virtual_lab.scpi_server", "--lab-state", str(state),
+                 "--chip", str(self.chip_file), *(["--power-on"] if self.power_on else [])],
+                stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, preexec_fn=die_with_parent)
+        port = int(_wait_for_line(self._supply, r"LISTENING (\d+)", "the supply simulator", stderr_path).group(1))
         self.supply_resource = f"TCPIP0::127.0.0.1::{port}::SOCKET"
         try:
             if self.qemu:
