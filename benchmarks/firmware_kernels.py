@@ -49,8 +49,9 @@ def main() -> None:
         t.add_row(r["case"], f"{r['fast_macs_per_s'] / 1e9:.2f}", f"{r['bound_macs_per_s'] / 1e9:.2f}",
                   f"[{ok}]{100 * r['fast_over_bound']:.0f}%[/]", f"{r['ref_macs_per_s'] / 1e9:.3f}",
                   f"{r['fast_over_ref']:.0f}x")
-    Console().print(t)
-    Console().print(f"target: fast >= {100 * TARGET:.0f}% of the XOR+popcount bound")
+    console = Console(width=120)
+    console.print(t)
+    console.print(f"target: fast >= {100 * TARGET:.0f}% of the XOR+popcount bound")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

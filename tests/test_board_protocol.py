@@ -124,3 +124,10 @@ def test_large_load_read_round_trip(board):
     data = np.random.default_rng(0).integers(0, 2 ** 32, 3000, dtype=np.uint64).astype(np.uint32)
     board.load(500, data)
     np.testing.assert_array_equal(board.read(500, 3000), data)
+
+
+def test_every_frame_is_logged_at_debug_level(board, caplog):
+    with caplog.at_level("DEBUG", logger="drivers.board"):
+        board.read(0, 2)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(l.startswith("-> READ seq=") for l in lines) and any(l.startswith("<- READ seq=") for l in lines)

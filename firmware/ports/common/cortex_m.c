@@ -4,11 +4,15 @@
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 int main(void);
 
+/* What happens when main returns: a board idles; the QEMU test image exits with the code. */
+void fb_main_returned(int code) __attribute__((weak));
+void fb_main_returned(int code) { (void)code; }
+
 void Reset_Handler(void) {
     const uint32_t *src = &_sidata;
     for (uint32_t *dst = &_sdata; dst < &_edata;) *dst++ = *src++;
     for (uint32_t *dst = &_sbss; dst < &_ebss;) *dst++ = 0;
-    main();
+    fb_main_returned(main());
     for (;;) {
     }
 }
