@@ -129,7 +129,7 @@ def start_host(args: list[str] | tuple = (), binary: Path | None = None) -> Firm
 def qemu_argv(elf: Path, port: int, icount: bool = True) -> list[str]:
     """HARDWARE 3: nodelay=on (else ~44 ms per reply), wait=on (keeps the banner), semihosting
     for exit; ``-icount shift=0`` makes SysTick count instructions deterministically."""
-    argv = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-nodefaults", "-nic", "none",
+    argv = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-nodefaults",
             "-semihosting-config", "enable=on,target=native",
             "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on", "-kernel", str(elf)]
     return argv + (["-icount", "shift=0"] if icount else [])
