@@ -100,7 +100,6 @@ def test_faulty_memory_replays_through_interpreter_and_torch(board):
 
 
 @pytest.mark.qemu
-@pytest.mark.slow
 @pytest.mark.skipif(shutil.which(QEMU) is None or shutil.which("arm-none-eabi-gcc") is None,
                     reason="needs qemu-system-arm and gcc-arm-none-eabi (.ci/run installs them)")
 @pytest.mark.parametrize("kind", ["bnn", "wage"])
