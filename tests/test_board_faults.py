@@ -116,7 +116,7 @@ def test_board_that_stops_answering_times_out(wire):
         t0 = time.monotonic()
         with pytest.raises(BoardTimeout, match="READ failed after 3 attempts"):
             b.read(0, 4)
-        assert time.monotonic() - t0 < 0.3 * 3 + 0.5
+        assert time.monotonic() - t0 < 0.3 * 3 + 1.5  # three deadlines, no hang (slack for a loaded CI)
 
 
 def test_board_reset_mid_load_is_detected_and_the_session_recovers(fw):
@@ -147,7 +147,7 @@ def test_silent_line_times_out_without_hanging():
     t0 = time.monotonic()
     with pytest.raises(BoardTimeout, match="HELLO"):
         Board("loop://", timeout=0.2, retries=1)  # our own frames echo back: never a reply
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 2.0
 
 
 def test_unreachable_board_is_a_clear_error():
