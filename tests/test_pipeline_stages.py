@@ -229,3 +229,29 @@ def test_bench_report_needs_results(tmp_path, capsys):
 
     assert main(["report", str(tmp_path)]) == 2
     assert "results.json" in capsys.readouterr().err
+
+
+def test_resume_partial_continues_an_interrupted_attempt(tmp_path):
+    """A ``resume_partial`` stage finds its interrupted attempt's files (same inputs only)."""
+    seen = []
+
+    def work(ctx):
+        step = ctx.out / "step.txt"
+        n = int(step.read_text()) if step.exists() else 0
+        seen.append(n)
+        step.write_text(str(n + 1))
+        if n == 0:
+            raise KeyboardInterrupt   # interrupted after writing its first piece of work
+
+    p = Pipeline([Stage("t", "T", work, config_keys=("a",), resume_partial=True)])
+    with pytest.raises(KeyboardInterrupt):
+        p.run(tmp_path, {"a": 1})
+    p.run(tmp_path, {"a": 1})
+    assert seen == [0, 1] and (tmp_path / "t" / "step.txt").read_text() == "2"
+    # changed inputs: an interrupted attempt is not reused
+    seen.clear()
+    with pytest.raises(KeyboardInterrupt):
+        p.run(tmp_path / "other", {"a": 1})
+    with pytest.raises(KeyboardInterrupt):
+        p.run(tmp_path / "other", {"a": 2})   # starts over: interrupted at its first step again
+    assert seen == [0, 0]

@@ -171,3 +171,38 @@ def test_ctrl_c_and_lost_board_leave_supply_off_and_run_resumable(run_dir, tmp_p
     lab.resume_board()
     assert execute(out, config) == 0
     assert results(out)["compare"]["energy"]["r2"] >= R2_MIN
+
+
+class _InterruptingProgress:
+    """A progress sink that raises Ctrl-C at the ``n``-th update (mid-training)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def add_task(self, *args, **kwargs):
+        return 0
+
+    def update(self, *args, **kwargs):
+        self.n -= 1
+        if self.n == 0:
+            raise KeyboardInterrupt
+
+    advance = update
+
+
+def test_ctrl_c_mid_training_resumes_from_checkpoint(run_dir, tmp_path):
+    import yaml
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    out = tmp_path / "mid"
+
+    def stop_after_train(name):
+        if name == "train":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        PIPELINE.run(out, config, progress=_InterruptingProgress(2))   # after 2 of 3 epochs
+    assert len(list((out / "train.partial" / "main" / "checkpoints").glob("*.pt"))) >= 1
+    with pytest.raises(KeyboardInterrupt):
+        PIPELINE.run(out, config, on_done=stop_after_train)
+    assert (out / "train" / "summary.json").read_bytes() == (run_dir / "train" / "summary.json").read_bytes()

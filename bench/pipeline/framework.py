@@ -14,8 +14,10 @@ A later run skips a stage whose marker's ``input_hash`` equals the one computed 
 changing an option redoes exactly the stages that read it and those downstream of a stage
 whose outputs changed. ``force`` redoes the named stages and everything that depends on
 them. An exception or Ctrl-C inside a stage leaves its ``.partial`` directory behind (it
-is discarded next time) and every finished stage intact; ``Resources`` (board, supply,
-virtual lab) are closed in ``finally`` whatever happens.
+is discarded next time, unless the stage sets ``resume_partial`` and its inputs are
+unchanged: then the stage continues from it, e.g. training from its last checkpoint) and
+every finished stage intact; ``Resources`` (board, supply, virtual lab) are closed in
+``finally`` whatever happens.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Stage:
     run: Callable[["StageContext"], Mapping[str, Any] | None]
     depends: tuple[str, ...] = ()
     config_keys: tuple[str, ...] = ()
+    resume_partial: bool = False  # keep an interrupted attempt's outputs for the next one
 
 
 class Resources:
@@ -196,9 +199,12 @@ class Pipeline:
         if input_hash is None:
             raise RuntimeError(f"stage {s.name!r} started before its dependencies finished")
         partial = run_dir / f"{s.name}.partial"
-        if partial.exists():
+        attempt = self.marker_path(run_dir, s.name).with_suffix(".partial.json")
+        same_inputs = attempt.is_file() and json.loads(attempt.read_text()).get("input_hash") == input_hash
+        if partial.exists() and not (s.resume_partial and same_inputs):
             shutil.rmtree(partial)  # left over from an interrupted attempt
-        partial.mkdir(parents=True)
+        partial.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(attempt, {"stage": s.name, "input_hash": input_hash})
         t0 = time.perf_counter()
         ctx = StageContext(s, run_dir, config, partial, resources, progress)
         summary = dict(s.run(ctx) or {})
@@ -206,6 +212,7 @@ class Pipeline:
         output_hash = hash_dir(partial)
         self.marker_path(run_dir, s.name).unlink(missing_ok=True)
         atomic.commit_dir(partial, run_dir / s.name)
+        attempt.unlink(missing_ok=True)
         atomic.write_json(self.marker_path(run_dir, s.name), {
             "stage": s.name, "input_hash": input_hash, "output_hash": output_hash,
             "seconds": round(seconds, 3), "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -80,8 +80,11 @@ def load_data(train_cfg: Mapping[str, Any], data_dir: str | None, seed: int):
 
 def train_model(out: Path, train_cfg: Mapping[str, Any], *, method: str, options: Mapping[str, Any],
                 faults: Mapping[str, Any], seed: int, data_dir: str | None, progress=None) -> dict:
-    """Train one network into run directory ``out`` (models.training); return its summary."""
+    """Train one network into run directory ``out`` (models.training); return its summary.
+
+    An ``out`` left by an interrupted attempt is resumed from its last checkpoint."""
     from models.layers import stored_layers
+    from models.run_dir import CONFIG, RunDir
     from models.training import TrainConfig, train
 
     cfg = TrainConfig(arch=train_cfg["arch"], dataset=train_cfg["dataset"], data_dir=data_dir,
@@ -89,24 +92,25 @@ def train_model(out: Path, train_cfg: Mapping[str, Any], *, method: str, options
                       epochs=int(train_cfg["epochs"]), batch_size=int(train_cfg["batch_size"]),
                       lr=train_cfg["lr"], faults=dict(faults), seed=int(seed),
                       limit_train=train_cfg["train_subset"])
-    task = progress.add_task(f"train {method}", total=cfg.epochs) if progress else None
-    last: dict = {}
+    run = RunDir(out)
+    resume = (out / CONFIG).is_file()
+    done = run.status()["epochs_done"] if resume else 0
+    task = progress.add_task(f"train {method}", total=cfg.epochs, completed=done) if progress else None
 
     def on_epoch(record):
-        last.clear()
-        last.update(record)
         if progress:
             progress.update(task, advance=1, description=f"train {method} (test acc {record.get('test_acc', 0):.3f})")
 
     try:
-        session = train(cfg, out, on_epoch=on_epoch)
+        session = train(cfg, out, resume=resume, on_epoch=on_epoch)
     except ValueError as exc:
         raise BenchError(f"training {method}: {exc}") from None
     eps = session.method.eps()
+    last = run.read_metrics()[-1]
     return {"method": method, "options": dict(options), "run_dir": out.name,
             "eps": dict(eps) if eps else None,
             "layers": [{"name": n, "n_params": m.n_params, "bits": m.bits} for n, m in stored_layers(session.net)],
-            "final_epoch": {k: v for k, v in last.items() if k != "seconds"}}  # wall time is no result
+            "final_epoch": {k: v for k, v in last.items() if not k.endswith("seconds")}}  # wall times are no result
 
 
 

@@ -10,9 +10,9 @@ from bench.pipeline.stages import board, compare, deploy, operating_points, repo
 
 PIPELINE = Pipeline([
     Stage("train", "train the profile's method under its fault model", train.train_main,
-          config_keys=("train", "profile", "seeds", "data_dir")),
+          config_keys=("train", "profile", "seeds", "data_dir"), resume_partial=True),
     Stage("baselines", "train the reliable and uniform-noise baselines", train.train_baselines,
-          depends=("train",), config_keys=("train", "profile", "seeds", "data_dir")),
+          depends=("train",), config_keys=("train", "profile", "seeds", "data_dir"), resume_partial=True),
     Stage("operating_points", "per-layer operating points and predicted energy", operating_points.choose,
           depends=("train",), config_keys=("profile",)),
     Stage("software_eval", "Monte-Carlo accuracy under the profile's faults", software_eval.evaluate,
