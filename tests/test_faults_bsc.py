@@ -71,3 +71,57 @@ def test_fault_model_from_config_and_errors():
         build_fault_model({"kind": "bsc", "rate": 1})
     with pytest.raises(ValueError, match="gradient mode"):
         FaultInjector(BinarySymmetric(), torch.Generator(), gradient="sideways")
+
+
+def test_bernoulli_positions_are_an_exact_bernoulli_process():
+    from models.faults import bernoulli_positions
+
+    n, p = 2_000_000, 0.002
+    pos = bernoulli_positions(n, p, torch.Generator().manual_seed(0), "cpu")
+    assert torch.all(pos[1:] > pos[:-1]) and int(pos.min()) >= 0 and int(pos.max()) < n
+    assert abs(len(pos) - n * p) < 5 * math.sqrt(n * p * (1 - p))
+    halves = torch.bincount((pos >= n // 2).long(), minlength=2)
+    assert abs(int(halves[0]) - int(halves[1])) < 5 * math.sqrt(n * p)  # no drift along the memory
+    gaps = torch.diff(pos).double()
+    assert abs(float(gaps.mean()) - 1 / p) < 5 * math.sqrt((1 - p) / p ** 2 / len(gaps))  # Geometric(p) mean
+    assert len(bernoulli_positions(n, 0.0, torch.Generator(), "cpu")) == 0
+
+
+class KnownPositions(BinarySymmetric):
+    """Sparse path with chosen positions, to compare against the dense path bit for bit."""
+
+    def __init__(self, positions):
+        super().__init__()
+        self.positions = positions
+
+    def flip_positions(self, site, n_bits, rate, generator, device):
+        return self.positions
+
+
+@pytest.mark.parametrize("mode", ["straight-through", "aware"])
+@pytest.mark.parametrize("draws", [None, 3])
+def test_sparse_and_dense_paths_give_the_same_reads_and_gradients(mode, draws):
+    shape = ((draws,) if draws else ()) + (4, 6)
+    mask = (torch.rand(shape, generator=torch.Generator().manual_seed(9)) < 0.3).to(torch.uint8)
+    results = []
+    for sparse in (False, True):
+        torch.manual_seed(0)
+        layer = BinaryLinear(6, 4)
+        attach_faults(layer, None)
+        model = (KnownPositions(mask.view(-1).nonzero().squeeze(1)) if sparse
+                 else FixedMasks({layer.fault_site.name: mask}))
+        attach_faults(layer, FaultInjector(model, torch.Generator(), gradient=mode, draws=draws))
+        x = torch.randn(2 * (draws or 1), 6)
+        y = layer(x)
+        (y * torch.arange(y.numel()).reshape(y.shape)).sum().backward()
+        results.append((y.detach(), layer.weight.grad))
+    assert torch.equal(results[0][0], results[1][0]) and torch.allclose(results[0][1], results[1][1])
+
+
+def test_sparse_bsc_resampled_every_read_at_small_eps():
+    layer = _site((100, 200))
+    attach_faults(layer, FaultInjector(BinarySymmetric(), torch.Generator().manual_seed(3), default_rate=0.01))
+    reads = [layer.read_weight().detach() for _ in range(2)]
+    wb = torch.where(layer.weight >= 0, 1.0, -1.0)
+    flips = [int((r != wb).sum()) for r in reads]
+    assert all(abs(f - 200) < 5 * math.sqrt(200) for f in flips) and not torch.equal(*reads)

@@ -19,7 +19,7 @@ def test_uniform_training_learns_and_fills_the_run_directory(tmp_path):
     run = RunDir(tmp_path / "run")
     metrics = run.read_metrics()
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
-    assert metrics[-1]["test_acc"] > 0.6 and metrics[-1]["train_loss"] < metrics[0]["train_loss"]
+    assert metrics[-1]["test_acc"] > 0.5 and metrics[-1]["train_loss"] < metrics[0]["train_loss"]
     assert metrics[-1]["eps"] == {n: 0.02 for n in metrics[-1]["eps"]} and "test_acc_faulty" in metrics[-1]
     assert run.final_eps() == metrics[-1]["eps"] and run.status() == {"epochs_done": 3, "complete": True}
     assert len(run.checkpoints()) == 3
