@@ -288,6 +288,8 @@ class Board:
                         continue
                     self._after_reset(name)
                 if rid == MSG_ERROR:
+                    if len(rfields) < ERROR_FIELDS.size:
+                        raise BoardError(f"board {self.url}: malformed ERROR reply to {name}: {item.hex()}")
                     code, req_id, _, detail = ERROR_FIELDS.unpack_from(rfields)
                     if rseq == FRAMING_SEQ:
                         why = f"firmware saw a corrupt frame ({ERRORS.get(code, code)})"
