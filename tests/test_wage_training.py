@@ -64,3 +64,15 @@ def test_wage_with_uniform_faults_on_stored_words(tmp_path):
     metrics = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert set(metrics["eps"].values()) == {0.01}
     assert "test_acc_faulty" in metrics
+
+
+def test_wage_with_lanmax_on_ternary_words(tmp_path):
+    """LaNMax picks per-layer eps for the deployed ternary words: energy counts b_l = 2 = k_W."""
+    out = tmp_path / "lanmax"
+    assert main(["train", "--method", "wage", "--arch", "mlp", "--width", "0.03", "--epochs", "2",
+                 "--limit-train", "640", "--limit-test", "100", "-o", "noise=lanmax",
+                 "-o", "storage=ternary", "--out", str(out)]) == 0
+    layers = json.loads((out / "layers.json").read_text())
+    assert [l["bits"] for l in layers] == [2, 2, 2]
+    final = json.loads((out / "final_eps.json").read_text())["eps"]
+    assert set(final) == {l["name"] for l in layers} and all(0 < e < 1 for e in final.values())
