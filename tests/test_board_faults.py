@@ -132,13 +132,9 @@ def test_board_reset_mid_load_is_detected_and_the_session_recovers(fw):
 
 
 def test_incompatible_protocol_version_is_refused(tmp_path):
-    binary = tmp_path / "fw-host-v99"
-    src = [str(FIRMWARE_DIR / p) for p in ("src/framing.c", "src/protocol.c", "src/memtest.c", "src/model.c",
-                                            "src/kernels_ref.c", "src/kernels_fast.c", "ports/host/main.c",
-                                            "ports/host/vchip.c")]
-    subprocess.run(["cc", "-std=c99", "-O0", "-DFB_PROTOCOL_VERSION=99u", f"-I{FIRMWARE_DIR / 'include'}", "-o",
-                    str(binary), *src, "-lm"], check=True)
-    with FirmwareProcess([str(binary), "--port", "0"]) as proc:
+    subprocess.run(["make", "-C", str(FIRMWARE_DIR), f"B={tmp_path}", "host", "HOST_EXTRA=-DFB_PROTOCOL_VERSION=99u"],
+                   check=True, capture_output=True)
+    with FirmwareProcess([str(tmp_path / "host" / "fw-host"), "--port", "0"]) as proc:
         with pytest.raises(IncompatibleFirmware, match="speaks protocol v99, this client speaks v1"):
             Board(proc.url)
 
