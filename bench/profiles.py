@@ -469,3 +469,40 @@ def dump_profile(data: dict, path: str | Path) -> Profile:
     tmp.write_text(text)
     tmp.replace(path)
     return load_profile(path)
+
+
+# --- hooks for bench train / bench evaluate --------------------------------------------
+
+def training_faults(path: str | Path, chip_seed: int | None = None) -> dict:
+    """``TrainConfig.faults`` for ``bench train --profile FILE``: the profile's fault model with
+    ``rate_mapping='scale'`` (the method's eps sets the rate, the profile its asymmetry,
+    persistence and bit-position shape: a continuous function of eps, as LaNMax needs)."""
+    from models.profile_faults import profile_fault_description
+
+    return profile_fault_description(load_profile(path), chip_seed=chip_seed, rate_mapping="scale")
+
+
+def evaluation_faults(path: str | Path, layer_names: list[str], rates: dict | None,
+                      operating_point: str | None = None, chip_seed: int | None = None):
+    """``(fault_model, rates, label)`` for ``bench evaluate --profile FILE [--operating-point NAME]``.
+
+    With a point: every layer reads at it (rates = its BER, for the record). Without: each
+    layer's eps (``rates``, e.g. the run's LaNMax eps) picks the cheapest point at least as
+    reliable (``quantize``). Raises :class:`BenchError` naming the option.
+    """
+    from models.profile_faults import fault_model_from_profile, profile_operating_points
+
+    profile = load_profile(path)
+    if operating_point is not None:
+        point = next((p for p in profile_operating_points(profile) if p.name == operating_point), None)
+        if point is None:
+            raise BenchError(f"--operating-point {operating_point!r}: not in {path} "
+                             f"(have: {', '.join(op['name'] for op in profile.operating_points)})")
+        model = fault_model_from_profile(profile, operating_point, chip_seed)
+        return model, {n: point.ber for n in layer_names}, f"{profile.name} at {point.label()}"
+    if not rates:
+        raise BenchError(f"--profile {path}: the run has no per-layer eps to choose operating points; "
+                         f"give --operating-point NAME")
+    model = fault_model_from_profile(profile, None, chip_seed, rate_mapping="quantize")
+    points = {n: model.point_for(r).name for n, r in rates.items()}
+    return model, rates, f"{profile.name}, per-layer points " + ", ".join(f"{n}: {p}" for n, p in points.items())

@@ -119,3 +119,31 @@ def test_description_rebuilds_through_the_registry():
     a = model.flip_mask(site, codes, None, g)
     b = fault_model_from_profile(profile, "ultra_low").flip_mask(site, codes, None, g)
     assert torch.equal(a, b) and 0.01 < a.float().mean() < 0.06
+
+
+def test_train_and_evaluate_under_a_profile(tmp_path):
+    """The hooks of bench train --profile / bench evaluate --profile --operating-point."""
+    from bench.errors import BenchError
+    from bench.profiles import evaluation_faults, training_faults
+    from models.evaluation import accuracy, mc_accuracy
+    from models.run_dir import load_run
+    from models.training import TrainConfig, train
+
+    faults = training_faults("profiles/rram_lowpower.yaml")
+    assert faults["kind"] == "profile" and faults["rate_mapping"] == "scale"
+    train(TrainConfig(arch="mlp", dataset="digits", width=1 / 64, epochs=1, method="uniform",
+                      method_options={"eps": 0.01}, faults=faults, seed=0, limit_test=120), tmp_path / "run")
+    net, config, extra = load_run(tmp_path / "run")
+    assert config.faults["kind"] == "profile"
+    names = [layer["name"] for layer in extra["layers"]]
+    model, rates, label = evaluation_faults("profiles/rram_lowpower.yaml", names, None, "ultra_low")
+    assert set(rates.values()) == {0.033} and "ultra_low" in label
+    data = extra["data"]
+    res = mc_accuracy(net, data.test_x, data.test_y, rates, torch.Generator().manual_seed(0), model,
+                      target=0.05, min_reps=4, max_reps=8)
+    model, rates, _ = evaluation_faults("profiles/rram_lowpower.yaml", names, None, "standard")
+    res_std = mc_accuracy(net, data.test_x, data.test_y, rates, torch.Generator().manual_seed(0), model,
+                          target=0.05, min_reps=4, max_reps=8)
+    assert res.mean < res_std.mean <= accuracy(net, data.test_x, data.test_y) + 1e-9
+    with pytest.raises(BenchError, match="--operating-point 'nope'"):
+        evaluation_faults("profiles/rram_lowpower.yaml", names, None, "nope")
