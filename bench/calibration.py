@@ -411,6 +411,9 @@ def calibrated_profile(meas: Measurements, fit: Fit, out: Path, name: str | None
     f_note = "measured (sweep repeats)" if f is not None else "assumed 1.0 (no repeated reads to measure it)"
     f = 1.0 if f is None else round(f, 4)
     tech = technology or meas.meta.get("technology") or "sram"
+    if tech == "rram":
+        raise BenchError("calibrate fits the energy per bit *read* that a sweep measures; an RRAM profile trades "
+                         "programming (write) energy, which a read sweep does not measure: write that profile by hand")
     ops = []
     for p, a, b, e in zip(pts, b01, b10, energy):
         op = {"name": point_name(p.voltage), "voltage": float(p.voltage), "ber_0to1": float(a), "ber_1to0": float(b),
@@ -446,7 +449,7 @@ def calibrated_profile(meas: Measurements, fit: Fit, out: Path, name: str | None
         "knob": {"name": "supply voltage", "unit": "V"},
         "operating_points": ops,
         "energy_model": {"E0": float(fit.E0), "beta": float(fit.beta), "eps_ref": 1e-12,
-                         "applies_to": "write" if tech == "rram" else "read", "eps_definition": "mean_ber",
+                         "applies_to": "read", "eps_definition": "mean_ber",
                          "fit": fit_d},
     }
     if experiment is not None:
