@@ -100,10 +100,7 @@ def parse_bits(text: str) -> WageBits:
         m = re.fullmatch(r"([1-9fFcC])" * 4, s)
     if m is None:
         raise ValueError(f"--bits {text!r}: expected k_W-k_A-k_G-k_E such as 2-8-8-8, 2-8-f-f, 28ff or 28C8")
-    w, a, g, e = (_slot(t) for t in m.groups())
-    if w is None and a is None and g is None and e is None:
-        return WageBits(None, None, None, None)
-    return WageBits(w, a, g, e)
+    return WageBits(*(_slot(t) for t in m.groups()))
 
 
 # --- the four primitives -----------------------------------------------------------------
@@ -264,13 +261,12 @@ class WageWeights(StoredWeights):
     :meth:`effective_weight` turns a (possibly corrupted) read into the weight the MACs use.
     """
 
-    def _setup_wage(self, bits: WageBits, init: str, storage: str, n_in: int) -> None:
+    def _setup_wage(self, bits: WageBits, init: str, storage: str, generator: torch.Generator | None) -> None:
         self.wage_bits = bits
         self.init_mode = init
-        limit, self.alpha = layer_scale(n_in, bits.W, init)
-        with torch.no_grad():
-            self.weight.uniform_(-limit, limit)
+        _, self.alpha = layer_scale(self.weight[0].numel(), bits.W, init)
         self.storage = storage
+        self.init_weights_(generator)
 
     @property
     def storage(self) -> str:
@@ -289,7 +285,11 @@ class WageWeights(StoredWeights):
         return self._storage
 
     def init_weights_(self, generator: torch.Generator | None = None) -> None:
-        """Re-draw ``W ~ U(-L, L)`` and snap it to the ``k_W`` grid, then clip (code: ``W_q_op``)."""
+        """Draw ``W ~ U(-L, L)``, snap it to the ``k_W`` grid, then clip (code: ``W_q_op``).
+
+        ``generator=None`` uses a fresh generator seeded with 0 (layers built alone, tests).
+        """
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
         limit, _ = layer_scale(self.weight[0].numel(), self.wage_bits.W, self.init_mode)
         with torch.no_grad():
             w = torch.rand(self.weight.shape, generator=generator) * 2 * limit - limit
@@ -352,18 +352,18 @@ class WageLinear(WageWeights, BinaryLinear):
     """Fully connected WAGE layer (no bias); accepts stacked fault draws like :class:`BinaryLinear`."""
 
     def __init__(self, in_features: int, out_features: int, bits: WageBits = WageBits(),
-                 init: str = "code", storage: str = "int8"):
+                 init: str = "code", storage: str = "int8", generator: torch.Generator | None = None):
         super().__init__(in_features, out_features, bias=False)
-        self._setup_wage(bits, init, storage, in_features)
+        self._setup_wage(bits, init, storage, generator)
 
 
 class WageConv2d(WageWeights, BinaryConv2d):
     """2-D WAGE convolution (no bias); accepts stacked fault draws like :class:`BinaryConv2d`."""
 
     def __init__(self, in_channels, out_channels, kernel_size, padding=0, bits: WageBits = WageBits(),
-                 init: str = "code", storage: str = "int8"):
+                 init: str = "code", storage: str = "int8", generator: torch.Generator | None = None):
         super().__init__(in_channels, out_channels, kernel_size, padding=padding, bias=False)
-        self._setup_wage(bits, init, storage, in_channels * self.kernel_size[0] * self.kernel_size[1])
+        self._setup_wage(bits, init, storage, generator)
 
 
 class WageBlock(nn.Module):
@@ -402,33 +402,34 @@ class WageNet(nn.Module):
 
 
 def _conv_fc_net(in_shape: Sequence[int], n_classes: int, convs: Sequence[tuple[int, int, int, bool]],
-                 fcs: Sequence[int], bits: WageBits, init: str, storage: str) -> WageNet:
+                 fcs: Sequence[int], bits: WageBits, init: str, storage: str,
+                 generator: torch.Generator | None) -> WageNet:
     c, h, w = in_shape
     blocks = []
     for out_c, ksize, pad, pool in convs:
-        blocks.append(WageBlock(WageConv2d(c, out_c, ksize, pad, bits, init, storage), pool=pool))
+        blocks.append(WageBlock(WageConv2d(c, out_c, ksize, pad, bits, init, storage, generator), pool=pool))
         c, h, w = out_c, h + 2 * pad - ksize + 1, w + 2 * pad - ksize + 1
         if pool:
             h, w = -(-h // 2), -(-w // 2)
     n = c * h * w
     widths = list(fcs) + [n_classes]
     for i, out_f in enumerate(widths):
-        blocks.append(WageBlock(WageLinear(n, out_f, bits, init, storage), last=i == len(widths) - 1))
+        blocks.append(WageBlock(WageLinear(n, out_f, bits, init, storage, generator), last=i == len(widths) - 1))
         n = out_f
     return WageNet(blocks, bits, flatten_at=len(convs))
 
 
 def wage_vgg7(in_shape, n_classes, bits: WageBits = WageBits(), init: str = "code", storage: str = "int8",
-              width: int = 128) -> WageNet:
+              generator: torch.Generator | None = None, width: int = 128) -> WageNet:
     """WAGE VGG-7 (code ``_VGG7``): 2x(w C3) MP 2x(2w C3) MP 2x(4w C3) MP FC 8w FC n; ``width=128`` as published."""
     w = width
     convs = [(w, 3, 1, False), (w, 3, 1, True), (2 * w, 3, 1, False), (2 * w, 3, 1, True),
              (4 * w, 3, 1, False), (4 * w, 3, 1, True)]
-    return _conv_fc_net(in_shape, n_classes, convs, [8 * w], bits, init, storage)
+    return _conv_fc_net(in_shape, n_classes, convs, [8 * w], bits, init, storage, generator)
 
 
 def wage_lenet5(in_shape, n_classes, bits: WageBits = WageBits(), init: str = "code", storage: str = "int8",
-                width: int = 32, padding: int = 0) -> WageNet:
+                generator: torch.Generator | None = None, width: int = 32, padding: int = 0) -> WageNet:
     """WAGE LeNet-5 (released MNIST log): (w C5) MP (2w C5) MP FC 16w FC n, ``width=32``: 32-64-512.
 
     ``padding=0`` as in the log (fc0 has 1024 = 64 * 4 * 4 inputs on 28x28 MNIST); inputs
@@ -439,14 +440,14 @@ def wage_lenet5(in_shape, n_classes, bits: WageBits = WageBits(), init: str = "c
     if (((h + 2 * padding - 4 + 1) // 2) + 2 * padding - 4 + 1) < 1:
         raise ValueError(f"lenet5 with padding={padding} does not fit {h}x{h} inputs; use padding=2")
     convs = [(w, 5, padding, True), (2 * w, 5, padding, True)]
-    return _conv_fc_net(in_shape, n_classes, convs, [16 * w], bits, init, storage)
+    return _conv_fc_net(in_shape, n_classes, convs, [16 * w], bits, init, storage, generator)
 
 
 def wage_mlp(in_shape, n_classes, bits: WageBits = WageBits(), init: str = "code", storage: str = "int8",
-             width: int = 256, depth: int = 2) -> WageNet:
+             generator: torch.Generator | None = None, width: int = 256, depth: int = 2) -> WageNet:
     """Fully connected WAGE net: ``depth`` hidden layers of ``width`` units."""
     n = int(torch.tensor(in_shape).prod())
-    return _conv_fc_net((n, 1, 1), n_classes, [], [width] * depth, bits, init, storage)
+    return _conv_fc_net((n, 1, 1), n_classes, [], [width] * depth, bits, init, storage, generator)
 
 
 WAGE_ARCHITECTURES = {"vgg7": wage_vgg7, "lenet5": wage_lenet5, "mlp": wage_mlp}
@@ -454,13 +455,11 @@ WAGE_ARCHITECTURES = {"vgg7": wage_vgg7, "lenet5": wage_lenet5, "mlp": wage_mlp}
 
 def build_wage_net(arch: str, in_shape, n_classes, bits: WageBits = WageBits(), init: str = "code",
                    storage: str = "int8", generator: torch.Generator | None = None, **kwargs) -> WageNet:
-    """A WAGE variant of ``arch`` with weights initialised from ``generator`` and snapped to the k_W grid."""
+    """A WAGE variant of ``arch``; weights drawn from ``generator`` in layer order (``None``: seed 0)."""
     if arch not in WAGE_ARCHITECTURES:
         raise ValueError(f"no WAGE variant of architecture {arch!r}; available: {sorted(WAGE_ARCHITECTURES)}")
-    net = WAGE_ARCHITECTURES[arch](in_shape, n_classes, bits, init, storage, **kwargs)
-    for _, layer in wage_layers(net):
-        layer.init_weights_(generator)
-    return net
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    return WAGE_ARCHITECTURES[arch](in_shape, n_classes, bits, init, storage, generator, **kwargs)
 
 
 def wage_layers(net: nn.Module) -> list[tuple[str, WageWeights]]:
