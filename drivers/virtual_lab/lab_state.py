@@ -1,7 +1,8 @@
 """The lab state file shared by the supply simulator and the host firmware (docs/VIRTUAL_LAB.md).
 
 64 bytes, little-endian: magic ``FBLS``, u32 version, f64 rail voltage, u32 output on,
-u32 reserved, u64 words read, u64 words written, reserved to 64 bytes.
+u32 reserved, u64 words read, u64 words written, u64 time of the latest access (ns,
+CLOCK_MONOTONIC, the clock of Python's ``time.monotonic``), reserved to 64 bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ VERSION = 1
 SIZE = 64
 _HEADER = struct.Struct("<4sI")
 _RAIL = struct.Struct("<dI")      # at offset 8
-_COUNTERS = struct.Struct("<QQ")  # at offset 24
+_ACTIVITY = struct.Struct("<QQQ")  # at offset 24
 
 
 class LabState:
@@ -44,9 +45,10 @@ class LabState:
         volts, on = _RAIL.unpack_from(self._map, 8)
         return volts, bool(on)
 
-    def counters(self) -> tuple[int, int]:
-        """(cumulative words read, words written) of the memory under test."""
-        return _COUNTERS.unpack_from(self._map, 24)
+    def activity(self) -> tuple[int, int, float]:
+        """(cumulative words read, words written, time.monotonic() of the latest access)."""
+        reads, writes, ns = _ACTIVITY.unpack_from(self._map, 24)
+        return reads, writes, ns * 1e-9
 
     def close(self) -> None:
         if not self._map.closed:

@@ -83,33 +83,29 @@ class Channel:
 
 @dataclass
 class Accumulator:
-    """Cumulative energy and charge of the rail, sampled in time (for arrays and meters)."""
+    """Cumulative energy and charge of the rail as step functions of time (arrays and meters).
+
+    Each step is dated by the firmware's latest access, not by when the simulator noticed it,
+    so a busy simulator never moves energy out of the capture window it belongs to.
+    """
 
     times: list = field(default_factory=list)
     energy: list = field(default_factory=list)
     charge: list = field(default_factory=list)
 
     def add(self, t: float, d_energy: float, d_charge: float) -> None:
-        e = (self.energy[-1] if self.energy else 0.0) + d_energy
-        q = (self.charge[-1] if self.charge else 0.0) + d_charge
+        t = max(t, self.times[-1]) if self.times else t
         self.times.append(t)
-        self.energy.append(e)
-        self.charge.append(q)
+        self.energy.append((self.energy[-1] if self.energy else 0.0) + d_energy)
+        self.charge.append((self.charge[-1] if self.charge else 0.0) + d_charge)
         cut = bisect.bisect_left(self.times, t - HISTORY_S)
         if cut > 1000:
             del self.times[:cut], self.energy[:cut], self.charge[:cut]
 
     def at(self, series: list, t: float) -> float:
-        """Linear interpolation of a cumulative series at time ``t``."""
-        if not self.times:
-            return 0.0
+        """The cumulative value at time ``t`` (all steps dated at or before ``t``)."""
         i = bisect.bisect_right(self.times, t)
-        if i == 0:
-            return series[0]
-        if i == len(self.times):
-            return series[-1]
-        t0, t1 = self.times[i - 1], self.times[i]
-        return series[i - 1] + (series[i] - series[i - 1]) * (t - t0) / (t1 - t0)
+        return series[i - 1] if i else 0.0
 
 
 def _mnemonic_regex(spec: str) -> str:
@@ -196,8 +192,7 @@ class SupplySimulator:
         self.selected = 1
         self.errors: list[ScpiError] = []
         self.acc = Accumulator()
-        self._last_counters = state.counters()
-        self._quiet_at: float | None = None
+        self._last_counters = state.activity()[:2]
         self.acc.add(time.monotonic(), 0.0, 0.0)
         self._publish()
 
@@ -208,20 +203,15 @@ class SupplySimulator:
         return ch.volts if ch.output else 0.0
 
     def account(self) -> None:
-        """Turn the access counters since the last call into energy at the present voltage."""
-        reads, writes = self.state.counters()
+        """Turn the accesses since the last call into energy at the present voltage, dated by
+        the latest access (the lab state file's timestamp)."""
+        reads, writes, t_access = self.state.activity()
         d_r, d_w = reads - self._last_counters[0], writes - self._last_counters[1]
         self._last_counters = (reads, writes)
         v = self.rail_volts()
-        d_e = 32 * (d_r * self.chip.read_energy(v) + d_w * self.chip.write_energy(v)) if v > 0 else 0.0
-        now = time.monotonic()
-        if d_e == 0.0:  # quiet: remember when, so that a later burst is not smeared back over the gap
-            self._quiet_at = now
-            return
-        if self._quiet_at is not None:
-            self.acc.add(self._quiet_at, 0.0, 0.0)
-            self._quiet_at = None
-        self.acc.add(now, d_e, d_e / v)
+        if (d_r or d_w) and v > 0:
+            d_e = 32 * (d_r * self.chip.read_energy(v) + d_w * self.chip.write_energy(v))
+            self.acc.add(min(t_access, time.monotonic()), d_e, d_e / v)
 
     def _publish(self) -> None:
         ch = self.channels[self.rail_channel]

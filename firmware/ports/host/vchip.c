@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include "hal_mem.h"
 
@@ -35,6 +36,7 @@ struct lab_state { /* docs/VIRTUAL_LAB.md, little-endian host */
     uint32_t reserved0;
     uint64_t words_read;
     uint64_t words_written;
+    uint64_t last_access_ns; /* CLOCK_MONOTONIC of the latest access: the supply dates energy by it */
 };
 
 static struct {
@@ -67,6 +69,11 @@ static double fault_probability(double energy) {
     return p < chip.p_max ? p : chip.p_max;
 }
 static double rail_volts(void) { return lab->output_on ? lab->rail_volts : 0.0; }
+static void stamp_access(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lab->last_access_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static int parse_options(int argc, char **argv, const char **state_path) {
     for (int i = 1; i + 1 < argc; i++) {
@@ -164,6 +171,7 @@ void hal_mem_read_block(uint32_t addr, uint32_t *dst, uint32_t n) {
     if (!lab) return;
     read_calls++;
     lab->words_read += n;
+    stamp_access();
     if (chip.rram) return; /* RRAM reads are reliable; faults were made at write time */
     double v = rail_volts();
     if (v != cached_volts) {
@@ -183,6 +191,7 @@ void hal_mem_write_block(uint32_t addr, const uint32_t *src, uint32_t n) {
     memcpy(mem + addr, src, n * sizeof *src);
     if (!lab) return;
     lab->words_written += n;
+    stamp_access();
     if (!chip.rram) return;
     double v = rail_volts();
     double p = fault_probability(chip.c_write * v * v + chip.l_write * v);
