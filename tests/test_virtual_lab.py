@@ -94,6 +94,12 @@ def test_energy_follows_memory_activity(virtual_lab):
             board.read(0, n)
         with supply.energy(0.05) as idle:
             pass
+        with supply.energy(0.5) as busy:  # the simulator is stalled while the memory works
+            os.kill(virtual_lab._supply.pid, signal.SIGSTOP)
+            try:
+                board.read(0, n)
+            finally:
+                os.kill(virtual_lab._supply.pid, signal.SIGCONT)
         supply.write("MEAS:ENER:STAT ON")
         assert supply.query("*OPC?") == "1"  # the meter runs before the reads start
         board.read(0, n)
@@ -103,6 +109,7 @@ def test_energy_follows_memory_activity(virtual_lab):
     assert e.method == "array"
     assert e.joules / (32 * n) == pytest.approx(chip.read_energy(0.9), rel=1e-6)
     assert idle.joules == 0.0
+    assert busy.joules == pytest.approx(e.joules, rel=1e-6)  # dated by the access, not when seen
     assert meter == pytest.approx(2 * 32 * n * chip.read_energy(0.9), rel=1e-6)
 
 
