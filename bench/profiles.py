@@ -144,10 +144,13 @@ def _schema_problems(data: Any, report: _Report) -> None:
             names = " or ".join(repr(s["required"][0]) for s in err.validator_value)
             report.add(path, f"needs {names}")
         elif err.validator == "oneOf" and err.context:
-            best = jsonschema.exceptions.best_match(err.context)
+            # the branch that failed on content (a missing or unknown key), not on its type or kind
+            ctx = [e for e in err.context if e.validator not in ("const", "type", "enum")] or err.context
+            best = jsonschema.exceptions.best_match(ctx)
             report.add(path, f"{err.instance!r} matches none of the allowed forms (closest: {best.message})")
         elif err.validator == "required":
-            report.add(path, err.message.replace("is a required property", "is required (missing)"))
+            m = re.match(r"^'(.+)' is a required property$", err.message)  # one error per missing key
+            report.add(path + (m.group(1),) if m else path, "required field is missing" if m else err.message)
         else:
             report.add(path, err.message)
 

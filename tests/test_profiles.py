@@ -152,3 +152,14 @@ def test_duplicate_keys_reported_with_line(tmp_path):
     path.write_text(text)
     _, problems = check_profile(path)
     assert [(p.line, p.field) for p in problems] == [(5, "name")] and "duplicate key" in problems[0].message
+
+
+def test_missing_fields_and_hardware_forms(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("schema_version: 1\nexperiment:\n  hardware: {kind: board, board: socket://x:1}\n")
+    _, problems = check_profile(path)
+    text = [str(p) for p in problems]
+    for key in ("name", "technology", "provenance", "operating_points"):
+        assert f"{path}:1: {key}: required field is missing" in text
+    assert any(p.line == 3 and p.field == "experiment.hardware" and "'supply' is a required property" in p.message
+               for p in problems), text
