@@ -55,8 +55,15 @@ uint32_t fb_xor_popcount_masked(const uint32_t *a, const uint32_t *b, const uint
 #endif
 
 /* popcount(x XOR w) over the first k bits. */
+#ifndef FB_SHORT_ROW_WORDS
+#define FB_SHORT_ROW_WORDS 12u /* below this, an inline popcount loop beats the Harley-Seal call */
+#endif
 static inline uint32_t row_distance(const uint32_t *x, const uint32_t *w, uint32_t k) {
-    uint32_t full = k >> 5, d = fb_xor_popcount(x, w, full);
+    uint32_t full = k >> 5, d = 0;
+    if (full < FB_SHORT_ROW_WORDS)
+        for (uint32_t i = 0; i < full; i++) d += pop32(x[i] ^ w[i]);
+    else
+        d = fb_xor_popcount(x, w, full);
     if (k & 31u) d += pop32((x[full] ^ w[full]) & tail_mask(k));
     return d;
 }
