@@ -70,8 +70,11 @@ def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
 
 
 def load_synthetic(seed: int = 0, n_train: int = 1000, n_test: int = 500, n_classes: int = 10,
-                   shape: tuple[int, ...] = (1, 8, 8), noise: float = 0.6) -> Dataset:
-    """Class prototypes uniform in [-1, 1]; samples = prototype + N(0, noise^2), clipped."""
+                   shape: tuple[int, ...] = (1, 8, 8), noise: float = 1.2) -> Dataset:
+    """Class prototypes uniform in [-1, 1]; samples = prototype + N(0, noise^2), clipped.
+
+    ``noise = 1.2`` [choice] keeps it from saturating: a 256-unit BNN MLP reaches about 90%
+    test accuracy in 10 epochs, so faults visibly cost accuracy."""
     rng = np.random.default_rng(seed)
     protos = rng.uniform(-1, 1, size=(n_classes,) + tuple(shape))
 
