@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
 
-from drivers.supplies.base import ON_OFF, Control, EnergyReading, ScpiSupply
+from drivers.supplies.base import ON_OFF, Control, EnergyReading, EnergyWindowError, ScpiSupply
 
 
 class _KeysightDialect(ScpiSupply):
@@ -55,12 +56,17 @@ class KeysightN6705C(_KeysightDialect):
                     f"TRIG:ACQ:SOUR BUS,(@{ch})", f"INIT:ACQ (@{ch})"):
             self.write(cmd)
         self.check_errors("digitiser set-up")
+        t_trigger = time.monotonic()
         self.write("*TRG")
         self.query("*OPC?")  # the capture has started before the caller's work does
-        return float(f"{tint:.6g}"), points, window_s
+        return float(f"{tint:.6g}"), points, window_s, t_trigger
 
     def _stop_array(self, token, elapsed: float) -> EnergyReading:
-        tint, points, window_s = token
+        tint, points, window_s, t_trigger = token
+        late = time.monotonic() - t_trigger - window_s
+        if late > 0:
+            raise EnergyWindowError(f"energy window: the work ended {late:.3f} s after the {window_s:.3f} s "
+                                    "capture; raise the window")
         old = self._res.timeout
         self._res.timeout = max(old, int((window_s + 2.0) * 1000))  # FETC waits for the capture's end
         try:
