@@ -144,9 +144,13 @@ def _schema_problems(data: Any, report: _Report) -> None:
             names = " or ".join(repr(s["required"][0]) for s in err.validator_value)
             report.add(path, f"needs {names}")
         elif err.validator == "oneOf" and err.context:
-            # the branch that failed on content (a missing or unknown key), not on its type or kind
-            ctx = [e for e in err.context if e.validator not in ("const", "type", "enum")] or err.context
-            best = jsonschema.exceptions.best_match(ctx)
+            # report the branch of the right type and kind, which failed on content (a missing or unknown key)
+            branches: dict = {}
+            for e in err.context:
+                branches.setdefault(e.relative_schema_path[0], []).append(e)
+            fitting = [e for errs in branches.values() if not any(x.validator in ("const", "type", "enum") for x in errs)
+                       for e in errs]
+            best = jsonschema.exceptions.best_match(fitting or err.context)
             report.add(path, f"{err.instance!r} matches none of the allowed forms (closest: {best.message})")
         elif err.validator == "required":
             m = re.match(r"^'(.+)' is a required property$", err.message)  # one error per missing key
