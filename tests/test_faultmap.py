@@ -97,3 +97,12 @@ def test_other_layout_version_and_garbage(tmp_path):
         read_faultmap(g)
     with pytest.raises(FaultMapError, match="no such file"):
         read_faultmap(tmp_path / "missing.npz")
+
+
+def test_shipped_virtual_lab_maps_are_valid_and_small():
+    paths = list_faultmaps("tests/data/faultmaps")
+    assert len(paths) >= 20
+    for p in paths:
+        fm = read_faultmap(p)
+        assert p.stat().st_size < 4096 and fm.chip_id == "sram-demo-1" and fm.operating_point["voltage_V"] > 0
+        assert fm.n_reads >= 2 and fm.base_word == 0
