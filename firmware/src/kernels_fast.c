@@ -149,11 +149,20 @@ static int32_t sum_i8(const int8_t *x, uint32_t k) {
 }
 
 /* sum_{i < k, a_i = 1 and b_i = 1} x_i (b == NULL: only a). */
+static inline uint32_t selection(const uint32_t *a, const uint32_t *b, uint32_t j) { return b ? a[j] & b[j] : a[j]; }
+
+/* x_i summed over the set bits of word m (x points at element 32*j). */
+static inline int32_t sum_bits(const int8_t *x, uint32_t m) {
+    int32_t s = 0;
+    for (; m; m &= m - 1u) s += x[__builtin_ctz(m)];
+    return s;
+}
+
 #if defined(__ARM_FEATURE_SIMD32)
 #include <arm_acle.h>
 /* Cortex-M4 DSP: four int8 at a time. Each nibble of the bit word selects bytes through a
  * mask table; SXTAB16 adds bytes 0,2 and (rotated) 1,3 into 16-bit lanes, flushed every 32
- * words (255 adds of |x| <= 128 fit a lane). */
+ * words (255 adds of |x| <= 128 fit a lane). The partial last word goes bit by bit. */
 static const uint32_t nibble_bytes[16] = {
     0x00000000u, 0x000000FFu, 0x0000FF00u, 0x0000FFFFu, 0x00FF0000u, 0x00FF00FFu, 0x00FFFF00u, 0x00FFFFFFu,
     0xFF000000u, 0xFF0000FFu, 0xFF00FF00u, 0xFF00FFFFu, 0xFFFF0000u, 0xFFFF00FFu, 0xFFFFFF00u, 0xFFFFFFFFu};
@@ -167,7 +176,7 @@ static int32_t sum_selected(const int8_t *x, const uint32_t *a, const uint32_t *
         uint32_t end = j + 32u < full ? j + 32u : full;
         int16x2_t even = 0, odd = 0;
         for (; j < end; j++) {
-            uint32_t m = b ? a[j] & b[j] : a[j];
+            uint32_t m = selection(a, b, j);
             const int8_t *xj = x + 32u * j;
             for (uint32_t q = 0; q < 32u; q += 4u, m >>= 4) {
                 uint32_t v;
@@ -179,29 +188,14 @@ static int32_t sum_selected(const int8_t *x, const uint32_t *a, const uint32_t *
         }
         total += lanes(even) + lanes(odd);
     }
-    if (k & 31u) {
-        uint32_t m = (b ? a[full] & b[full] : a[full]) & tail_mask(k);
-        const int8_t *xj = x + 32u * full;
-        while (m) {
-            total += xj[__builtin_ctz(m)];
-            m &= m - 1u;
-        }
-    }
+    if (k & 31u) total += sum_bits(x + 32u * full, selection(a, b, full) & tail_mask(k));
     return total;
 }
 #else
 static int32_t sum_selected(const int8_t *x, const uint32_t *a, const uint32_t *b, uint32_t k) {
     int32_t s = 0;
     uint32_t nw = fb_words(k);
-    for (uint32_t j = 0; j < nw; j++) {
-        uint32_t m = b ? a[j] & b[j] : a[j];
-        if (j + 1u == nw) m &= tail_mask(k);
-        const int8_t *xj = x + 32u * j;
-        while (m) {
-            s += xj[__builtin_ctz(m)];
-            m &= m - 1u;
-        }
-    }
+    for (uint32_t j = 0; j < nw; j++) s += sum_bits(x + 32u * j, selection(a, b, j) & (j + 1u == nw ? tail_mask(k) : ~0u));
     return s;
 }
 #endif
