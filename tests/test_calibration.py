@@ -118,3 +118,18 @@ def test_live_virtual_lab_sweep_recovers_chip_truth(tmp_path):
     fit = fit_energy_model(meas, n_boot=200, seed=1)
     e0, beta = _chip_equivalent(meas, fit)
     assert fit.E0_ci[0] <= e0 <= fit.E0_ci[1] and fit.beta_ci[0] <= beta <= fit.beta_ci[1], (fit, e0, beta)
+
+
+def test_plain_csv_without_counts_uses_residual_scale(tmp_path):
+    """voltage,ber,energy_per_bit only: unweighted fit, CI from the residual scatter (Student t)."""
+    hits = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        path = tmp_path / f"p{seed}.csv"
+        with open(path, "w") as f:
+            f.write("voltage,ber,energy_per_bit\n")
+            for e in np.linspace(150e-18, 450e-18, 7):
+                f.write(f"{math.sqrt(e / 1e-15)},{math.exp(-(e - E0) / BETA) * rng.lognormal(0, 0.1)},{e}\n")
+        fit = fit_energy_model(load_measurements(path))
+        hits += fit.E0_ci[0] <= E0 <= fit.E0_ci[1] and fit.beta_ci[0] <= BETA <= fit.beta_ci[1]
+    assert hits >= 32
