@@ -14,7 +14,7 @@ from bench.errors import BenchError
 from models.architectures import ARCHITECTURES, MODES
 from models.data import DATASETS, load_dataset
 from models.faults import GRADIENT_MODES
-from models.methods import method_names, option_help
+from models.methods import option_help
 from models.run_dir import CONFIG, RunDir, RunDirError
 from models.training import OPTIMIZERS, TrainConfig, train
 
