@@ -9,6 +9,7 @@ Written as ``OUT/bet_correlation.{csv,md,json,png}``.
 from __future__ import annotations
 
 import math
+import os
 import textwrap
 from pathlib import Path
 
@@ -56,6 +57,13 @@ def pearson(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def short_labels(names) -> list[str]:
+    """Run paths without their common leading folders (unique, readable legend entries)."""
+    paths = [Path(n).resolve() for n in names]
+    common = Path(os.path.commonpath(paths))
+    return [str(p.relative_to(common)) if p != common else p.name for p in paths]
+
+
 def plot(names, betas, rates, acc, corr, title: str, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -64,12 +72,12 @@ def plot(names, betas, rates, acc, corr, title: str, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     cmap = plt.get_cmap("viridis")
     lo, hi = min(betas), max(betas)
-    for i, name in enumerate(names):
+    for i, name in enumerate(short_labels(names)):
         colour = cmap(0.5 if hi == lo else (betas[i] - lo) / (hi - lo))
         means = [100 * acc[i][j].mean for j in range(len(rates))]
         errs = [100 * acc[i][j].half_width for j in range(len(rates))]
         left.errorbar(range(len(rates)), means, yerr=errs, capsize=2, color=colour,
-                      label=f"{Path(name).name} (BET {betas[i]:.2f})")
+                      label=f"{name} (BET {betas[i]:.2f})")
     left.set_xticks(range(len(rates)), [f"{r:g}" for r in rates], rotation=45)
     left.set_xlabel("bit-error rate (every layer)")
     left.set_ylabel("accuracy (%) with 95% CI")
