@@ -32,8 +32,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from models.architectures import build_model
-from models.data import Dataset, augment, iterate_batches, load_dataset, n_batches
+from models.architectures import ARCHITECTURES, MODES, build_model
+from models.data import DATASETS, Dataset, augment, iterate_batches, load_dataset, n_batches
 from models.evaluation import accuracy, mc_accuracy
 from models.faults import GRADIENT_MODES, FaultInjector, build_fault_model
 from models.layers import attach_faults, clip_latent_weights, stored_layers
@@ -88,6 +88,14 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """Validate and fill defaults; raises ``ValueError`` naming the bad field."""
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch {self.arch!r}: expected one of {', '.join(sorted(ARCHITECTURES))}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r}: expected one of {MODES}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset {self.dataset!r}: expected one of {', '.join(DATASETS)}")
+        if not self.width > 0 or (self.arch == "wrn" and self.width != int(self.width)):
+            raise ValueError(f"width {self.width}: must be > 0 (wrn: an integer widening factor k >= 1)")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer {self.optimizer!r}: expected one of {OPTIMIZERS}")
         if self.gradient not in GRADIENT_MODES:

@@ -47,6 +47,8 @@ def test_reliable_run_and_per_layer_error(tmp_path, capsys):
     (["train", "--out", "X", "--device", "tpu"], "--device 'tpu'"),
     (["train", "--out", "X", "--resume"], "X/config.yaml: no run here"),
     (["train", "--out", "X", "--epochs", "0"], "epochs must be >= 1"),
+    (["train", "--out", "X", "--width", "0"], "width 0.0: must be > 0"),
+    (["train", "--out", "X", "--arch", "wrn", "--width", "2.5"], "width 2.5: must be > 0 (wrn"),
     (["evaluate", "X"], "X/config.yaml: no run here"),
     (["evaluate", "X", "--eps", "2"], "--eps 2.0: a bit-error rate lies in [0, 1]"),
 ])
