@@ -8,7 +8,8 @@ voltage and only step down), after ``settle_s``: for each pattern and repeat, wr
   ``sweeps/NAME/faultmaps/*.npz``);
 * a row of ``sweeps/NAME/sweep.csv`` per read: ``voltage_V,pattern,repeat,bits,flips_0to1,
   flips_1to0,ber,ber_0to1,ber_1to0,energy_per_bit_J`` (``ber_0to1`` = 0->1 flips over the
-  written zeros, ``energy_per_bit_J`` = the read's energy over the bits read);
+  written zeros, ``energy_per_bit_J`` = the read's energy over the bits read; with
+  ``energy_of="write"``, for RRAM, the write's (programming) energy over the bits written);
 * in ``sweep.json``: identities, settings, seeds, timestamps, and per (voltage, pattern) the
   persistent / transient split across repeats: a flipped bit is *persistent* when every repeat
   flipped it, *transient* otherwise [ALGORITHMS 2 "persistent"].
@@ -25,6 +26,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +63,7 @@ class SweepSettings:
     imax: float = 0.1            # A, current limit
     pattern_seed: int = 1        # seed of the ``random`` pattern (firmware xorshift32)
     energy_window_s: float = 0.1   # initial capture length (s); doubled when a read outlasts it
+    energy_of: str = "read"        # "read" (SRAM) or "write" (RRAM: the programming energy per bit)
 
     def __post_init__(self):
         if not 0 < self.vmin <= self.vmax:
@@ -70,6 +73,8 @@ class SweepSettings:
         bad = [p for p in self.patterns if p not in PATTERNS]
         if bad or not self.patterns:
             raise SweepError(f"--patterns {','.join(self.patterns)}: unknown {bad}; choose from {', '.join(PATTERNS)}")
+        if self.energy_of not in ("read", "write"):
+            raise SweepError(f"--energy-of {self.energy_of!r}: choose read or write")
         if self.repeats < 1 or self.n_words < 1:
             raise SweepError("--repeats and --words must be >= 1")
 
@@ -187,17 +192,23 @@ def measure_point(board: Board, supply: ScpiSupply, settings: SweepSettings, vol
     written = pattern_words(pattern, settings.base_word, settings.n_words, settings.pattern_seed)
     reads, energies, method = [], [], ""
     window = settings.energy_window_s
+    load = partial(board.load, settings.base_word, written)
+    read = partial(board.read, settings.base_word, settings.n_words)
     for _ in range(settings.repeats):
-        board.load(settings.base_word, written)
+        if settings.energy_of == "read":
+            load()
         for _attempt in range(4):
             try:
                 with supply.energy(window) as e:
-                    data = board.read(settings.base_word, settings.n_words)
+                    data = read() if settings.energy_of == "read" else load()
                 break
-            except EnergyWindowError:  # documented recovery: longer capture, read again
+            except EnergyWindowError:  # documented recovery: longer capture, do it again
                 window *= 2
         else:
-            raise EnergyWindowError(f"a {settings.n_words}-word read outlasted a {window:.2f} s capture 4 times")
+            raise EnergyWindowError(f"a {settings.n_words}-word {settings.energy_of} outlasted a {window:.2f} s "
+                                    "capture 4 times")
+        if settings.energy_of == "write":
+            data = read()
         reads.append(data)
         energies.append(e.joules)
         method = e.method

@@ -145,3 +145,27 @@ def test_cli_starts_the_virtual_lab_and_writes_everything(tmp_path):
     bad = subprocess.run(cmd[:-2] + ["--patterns", "stripes", "--out", str(out)], capture_output=True, text=True,
                          env=env, timeout=120)
     assert bad.returncode == 2 and "--patterns" in bad.stderr
+
+
+def test_rram_sweep_of_programming_energy(tmp_path):
+    from drivers.virtual_lab.lab import VirtualLab
+    from drivers.virtual_lab.physics import CHIPS_DIR
+
+    chip = Chip.load(CHIPS_DIR / "rram_demo.yaml")
+    settings = SweepSettings(vmin=0.7, vmax=0.9, steps=2, patterns=("random",), repeats=2, n_words=512,
+                             settle_s=0.0, energy_of="write")
+    with VirtualLab(CHIPS_DIR / "rram_demo.yaml") as lab:
+        sweep(lab, tmp_path / "rr", settings)
+    rows = rows_of(tmp_path / "rr" / "sweep.csv")
+    for v in settings.voltages():
+        sel = [r for r in rows if float(r["voltage_V"]) == v]
+        flips = np.mean([int(r["flips_0to1"]) + int(r["flips_1to0"]) for r in sel])
+        expect = int(sel[0]["bits"]) * chip.p_write(v)  # every failed write reads back wrong
+        assert abs(flips - expect) <= 4 * math.sqrt(expect) + 2, (v, flips, expect)
+        for r in sel:
+            assert float(r["energy_per_bit_J"]) == pytest.approx(chip.write_energy(v), rel=1e-4)
+    state = json.loads((tmp_path / "rr" / "sweep.json").read_text())
+    assert state["settings"]["energy_of"] == "write"
+    # RRAM write errors are drawn again by every write: at 0.7 V almost none repeat across repeats
+    low = state["points"][-1]
+    assert low["voltage_V"] == 0.7 and low["transient_bits"] > 20 * max(low["persistent_bits"], 1)

@@ -36,8 +36,22 @@ def register(sub) -> None:
     p.add_argument("--settle", type=float, default=0.05, help="seconds to wait after each voltage change (0.05)")
     p.add_argument("--imax", type=float, default=0.1, help="current limit in A (default 0.1)")
     p.add_argument("--seed", type=int, default=1, help="seed of the random pattern (default 1)")
+    p.add_argument("--technology", choices=("sram", "rram"),
+                   help="memory technology, stored in sweep.json (default: the virtual chip's, else sram)")
+    p.add_argument("--energy-of", choices=("read", "write"),
+                   help="energy per bit of the read or of the write (programming energy); default: write for "
+                        "rram, read otherwise")
     p.add_argument("--out", required=True, help="output directory, e.g. sweeps/NAME")
     p.set_defaults(func=run)
+
+
+def _virtual_chip_technology(chip_file) -> str:
+    from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
+
+    try:
+        return Chip.load(chip_file or DEFAULT_CHIP).technology
+    except ValueError as exc:
+        raise BenchError(f"--chip: {exc}") from None
 
 
 def _raise_interrupt(signum, frame):
@@ -52,11 +66,13 @@ def run(args) -> int:
 
     if (args.board is None) != (args.supply is None):
         raise BenchError("give both --board and --supply, or neither (then the virtual lab is started)")
+    technology = args.technology or (_virtual_chip_technology(args.chip) if args.board is None else "sram")
     try:
         settings = SweepSettings(vmin=args.vmin, vmax=args.vmax, steps=args.steps, channel=args.channel,
                                  patterns=tuple(p.strip() for p in args.patterns.split(",") if p.strip()),
                                  repeats=args.repeats, base_word=args.base_word, n_words=args.words,
-                                 settle_s=args.settle, imax=args.imax, pattern_seed=args.seed)
+                                 settle_s=args.settle, imax=args.imax, pattern_seed=args.seed,
+                                 energy_of=args.energy_of or ("write" if technology == "rram" else "read"))
     except SweepError as exc:
         raise BenchError(str(exc)) from None
     console = Console()
@@ -85,7 +101,7 @@ def run(args) -> int:
         if args.base_word + args.words > board.info.mem_words:
             raise BenchError(f"--base-word/--words: [{args.base_word}, {args.base_word + args.words}) exceeds the "
                              f"board's {board.info.mem_words}-word memory")
-        meta = {"chip_id": chip_id or "unknown-chip",
+        meta = {"chip_id": chip_id or "unknown-chip", "technology": technology,
                 "board": {"url": board_url, "fw_version": board.info.fw_version, "target": board.info.target,
                           "boot_id": board.info.boot_id, "mem_words": board.info.mem_words},
                 "supply": {"resource": resource, "identity": supply.identify(), "driver": type(supply).__name__,
