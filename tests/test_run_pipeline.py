@@ -4,13 +4,15 @@ profile ``bench calibrate`` fitted to a recorded characterisation sweep of that 
 chip (the bench never reads the chip file).
 
 Energy threshold, from the physics: the virtual SRAM spends exactly ``E(V) = c V^2 + l V``
-per bit read and fails with ``p = exp(-(E - E0) / beta)`` (drivers/virtual_lab/physics.py),
-so the exponential model of ALGORITHMS 3 holds exactly, and a fully connected layer reads
-each of its weight words once per inference (rows of 64 bits: no padding). Prediction and
-measurement then differ only by the calibration's fit error (its rms relative residual is
-about 1%) and the capture's edges, while the layers' energies differ by a factor of six
-(4096 vs 640 bits). ``R^2 >= 0.9`` and a per-layer relative error under 10% leave room for
-those errors and for nothing else (a wrong size, voltage or unit fails both).
+per bit read (drivers/virtual_lab/physics.py) and a fully connected layer reads each of its
+weight words once per inference (rows of 64 bits: no padding), so a layer at voltage ``V``
+draws ``N_l E(V)``. The prediction prices each layer at its operating point's energy per
+bit, which calibration measured on the same chip at the same voltage (a median over reads).
+What remains is the capture: the virtual supply turns access counters into energy every
+1 ms, and a capture on a CPU-starved host can lose part of a step (the pipeline takes the
+median over inputs). Layers differ in energy by a factor of six (4096 vs 640 bits), so a
+wrong size, voltage, unit or a lost layer moves R^2 far below 0.9 and the relative error
+far above 10%; the thresholds leave room only for capture noise.
 """
 
 from __future__ import annotations

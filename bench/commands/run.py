@@ -11,6 +11,7 @@ from rich.console import Console
 from bench.errors import BenchError
 from bench.pipeline import atomic
 from bench.pipeline.config import DEFAULTS, QUICK, resolve
+from bench.pipeline.hardware import preflight
 from bench.pipeline.display import make_progress, plan_table, summary_table
 from bench.pipeline.parts import load_profile
 from bench.pipeline.stages import PIPELINE, headline
@@ -65,6 +66,7 @@ def main(args) -> int:
     config = resolve(args.profile, profile.experiment, overrides, args.quick, profile.technology)
     config["data_dir"] = str(args.data_dir) if args.data_dir else None
     run_dir = args.out or Path("runs") / (args.profile.stem + ("-quick" if args.quick else ""))
+    preflight(config)
     return execute(run_dir, config, force=args.force, console=console)
 
 

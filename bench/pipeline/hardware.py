@@ -114,6 +114,30 @@ class Bench:
         self.energy_method = result.method
 
 
+def known_memory_words(spec: Mapping[str, Any]) -> int | None:
+    """Size of the memory under test when it is known before connecting: the virtual lab's
+    chip file states it (like a board's datasheet); a real board tells it in HELLO."""
+    if spec["kind"] != "virtual":
+        return None
+    from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
+
+    return Chip.load(spec.get("chip") or DEFAULT_CHIP).mem_words
+
+
+def preflight(config: Mapping[str, Any]) -> None:
+    """Fail before training when the network cannot fit the board's weight memory."""
+    from bench.pipeline.parts import weight_words
+
+    available = known_memory_words(hardware_spec(config["hardware"]))
+    if available is None:
+        return
+    need = weight_words(config["train"], config.get("data_dir"))
+    if need > available:
+        t = config["train"]
+        raise BenchError(f"--width {t['width']:g}: {t['arch']} needs {need} words of weight memory, the virtual "
+                         f"chip has {available}; choose a smaller --width (or --arch)")
+
+
 def nominal_volts(profile) -> float:
     from models.profile_faults import profile_operating_points
 

@@ -124,11 +124,22 @@ def load_trained(run_dir: Path):
 
 
 def training_faults(config: Mapping[str, Any]) -> dict:
-    """``TrainConfig.faults``: the profile's fault model, each layer's eps picking its point by
-    ``rate_mapping="scale"`` (the profile's shape at any eps: LaNMax needs a continuous eps)."""
-    from models.profile_faults import profile_fault_description
+    """``TrainConfig.faults``: the profile's fault model (bench.profiles.training_faults: each
+    layer's eps picks its point by ``rate_mapping="scale"``, continuous in eps for LaNMax)."""
+    from bench.profiles import training_faults as faults
 
-    return profile_fault_description(profile_of(config), chip_seed=config["seeds"]["chip"], rate_mapping="scale")
+    return faults(config["profile"]["path"], chip_seed=config["seeds"]["chip"])
+
+
+def weight_words(train_cfg: Mapping[str, Any], data_dir: str | None) -> int:
+    """Words of weight memory the configured network needs (built untrained; shared memory map)."""
+    from drivers.memory_layout import memory_map, total_words
+    from models.architectures import build_model
+    from models.layers import stored_layers
+
+    data = load_data({**train_cfg, "train_subset": 1}, data_dir, 0)
+    net = build_model(train_cfg["arch"], data.in_shape, data.n_classes, float(train_cfg["width"]))
+    return total_words(memory_map([(n, tuple(m.weight.shape), m.encoding) for n, m in stored_layers(net)]))
 
 
 def choose_operating_points(profile, eps: Mapping[str, float | None]) -> dict[str, dict]:
@@ -146,6 +157,17 @@ def choose_operating_points(profile, eps: Mapping[str, float | None]) -> dict[st
         out[name] = {"name": p.name, "eps": p.ber, "p01": p.ber_0to1, "p10": p.ber_1to0, "voltage": p.voltage,
                      "energy_per_bit": c.energy_per_bit, "meets_target": c.meets_target}
     return out
+
+
+def point_energy_per_bit(op: Mapping[str, Any], model) -> float:
+    """Energy per bit at a chosen operating point [choice]: the profile's measured energy of
+    that point (what the memory then spends, issue 6), else the fitted ``E(eps)`` (ALGORITHMS 3).
+    The model alone cannot price a point whose measured BER is 0 (``E(0)`` is unbounded)."""
+    if op.get("energy_per_bit") is not None:
+        return float(op["energy_per_bit"])
+    if model is None:
+        raise BenchError(f"operating point {op['name']}: no energy per bit and no energy_model in the profile")
+    return model.bit_energy(max(op["eps"], model.eps_ref))
 
 
 def eval_faults(config: Mapping[str, Any], points: Mapping[str, Mapping] | None):

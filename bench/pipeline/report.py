@@ -152,7 +152,10 @@ def markdown(results: dict, image_src) -> str:
         em_ = "" if l["eps_method"] is None else f"{l['eps_method']:.3g}"
         v = "" if l["voltage"] is None else f"{l['voltage']:.3f} V"
         lines.append(f"| {l['name']} | {l['n_params'] * l['bits']} | {em_} | {l['operating_point']} | {v} | {l['eps']:.3g} | {_e(l['predicted_energy_J'])} |")
-    lines += ["", f"![eps per layer]({image_src('eps_per_layer')})", "",
+    lines += ["", f"Predicted total {_e(ops['predicted_total_J'])}: {ops['ratio_to_nominal']:.3f} x the most reliable point "
+              f"{ops['nominal_point']} ({_e(ops['nominal_total_J'])})"
+              + (f", {ops['ratio_to_reliable']:.3f} x reliable at eps_ref ({_e(ops['reliable_total_J'])})." if ops["ratio_to_reliable"] else "."),
+              "", f"![eps per layer]({image_src('eps_per_layer')})", "",
               "## Energy on the board: measured vs predicted", f"Source: `{s['compare']}` (measurements: `board/energy_per_layer.npy`, method `{en['energy_method']}`).", "",
               "| layer | voltage | predicted | measured (median) | mean of captures | outlier captures | relative error |",
               "|---|---:|---:|---:|---:|---:|---:|"]

@@ -44,8 +44,7 @@ def evaluate(ctx) -> dict:
     main_points = {l["name"]: {"name": l["operating_point"], "eps": l["eps"], "voltage": l["voltage"]} for l in layers}
     eps_u = baselines["uniform_eps"]
     uni_points = parts.choose_operating_points(profile, {name: eps_u for name in n_bits})
-    per_bit = (lambda op: model.bit_energy(op["eps"])) if model is not None else (lambda op: op["energy_per_bit"])
-    uni_energy = sum(n_bits[name] * per_bit(op) for name, op in uni_points.items())
+    uni_energy = sum(n_bits[name] * parts.point_energy_per_bit(op, model) for name, op in uni_points.items())
 
     results = {}
     net = parts.load_trained(trained / "main")
