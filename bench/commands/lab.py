@@ -26,7 +26,10 @@ def up_command(args) -> int:
         with VirtualLab(args.chip, qemu=args.qemu) as lab:
             print(f"board:  {lab.board_url}")
             print(f"supply: {lab.supply_resource}")
-            print(f"chip:   {lab.chip_id} ({lab.chip_file})")
+            if args.qemu:
+                print("chip:   none: the QEMU board has nominal memory (no faults, no energy coupling)")
+            else:
+                print(f"chip:   {lab.chip_id} ({lab.chip_file})")
             print("try:    bench doctor --board {} --supply {}".format(lab.board_url, lab.supply_resource))
             print("Ctrl-C stops the lab.", flush=True)
             try:
