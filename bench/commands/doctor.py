@@ -35,11 +35,12 @@ def register(sub) -> None:
 
 def _tools() -> list[Check]:
     checks = []
-    for tool, fix in (("make", "apt-get install make"), ("cc", "apt-get install gcc"),
-                      ("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi (only for --qemu / MCU builds)"),
-                      ("qemu-system-arm", "apt-get install qemu-system-arm (only for bench lab up --qemu)")):
+    for tool, fix, needed in (("make", "apt-get install make", True), ("cc", "apt-get install gcc", True),
+                              ("arm-none-eabi-gcc", "apt-get install gcc-arm-none-eabi (MCU/QEMU builds)", False),
+                              ("qemu-system-arm", "apt-get install qemu-system-arm (bench lab up --qemu)", False)):
         path = shutil.which(tool)
-        checks.append(Check(f"tool {tool}", path is not None, path or "not on PATH", "" if path else fix))
+        ok = True if path else (False if needed else None)  # optional tools: skip, not fail
+        checks.append(Check(f"tool {tool}", ok, path or "not on PATH", "" if path else fix))
     try:
         import pyvisa
         backends = pyvisa.highlevel.list_backends()
