@@ -167,6 +167,7 @@ def markdown(results: dict, image_src) -> str:
     lines += [f"| total | | {_e(en['predicted_total_J'])} | {_e(en['measured_total_J'])} | | {en['outlier_captures']}/{en['n_captures']} | |", "",
               f"Energy per {per} ({en['energy_kind']} energy). R^2 of the prediction over the per-layer medians: **{en['r2']:.4f}** "
               f"(over all {en['n_captures']} captures: {en['r2_all_captures']:.4f}; squared Pearson correlation {en['pearson_r2']:.4f}).", "",
+              *scale_note(ops["profile"], en, results["board"]["board"]),
               f"![measured vs predicted energy]({image_src('energy_measured_vs_predicted')})", "",
               "## Accuracy on the board vs software", f"Source: `{s['board']}`, `{s['compare']}`.", "",
               "| | accuracy | 95% interval | inputs / repetitions |", "|---|---:|---:|---:|",
@@ -182,6 +183,20 @@ def markdown(results: dict, image_src) -> str:
         lines.append(f"| {b['name']} | {b['voltage']:.3f} V | {b['ber']:.3g} | {b['ber_0to1']:.3g} | {b['ber_1to0']:.3g} |")
     lines += ["", f"![BER per layer]({image_src('ber_per_layer')})", ""]
     return "\n".join(lines)
+
+
+SCALE_WARNING = 2.0  # measured/predicted outside [1/2, 2]: the profile does not describe this memory
+
+
+def scale_note(profile: dict, energy: dict, board: str) -> list[str]:
+    """A warning line when the profile's energies are not this board's (e.g. literature numbers)."""
+    scale = energy["scale_measured_over_predicted"]
+    if 1 / SCALE_WARNING <= scale <= SCALE_WARNING:
+        return []
+    return [f"**Note:** measured energy is {scale:.3g} x the prediction: the profile `{profile['name']}` "
+            f"(provenance: {profile['provenance']}{', chip ' + profile['chip_id'] if profile.get('chip_id') else ''}) "
+            f"does not describe the memory of {board}; calibrate a profile on it (bench characterize, bench calibrate) "
+            f"for a meaningful energy comparison.", ""]
 
 
 def render(run_dir: Path, results: dict | None = None) -> tuple[Path, Path]:

@@ -68,6 +68,7 @@ def compare(ctx) -> dict:
         "r2_all_captures": r_squared(energy.ravel(), np.broadcast_to(predicted, energy.shape).ravel()),
         "pearson_r2": float(np.corrcoef(medians, predicted)[0, 1] ** 2) if len(medians) > 1 else float("nan"),
         "measured_total_J": float(medians.sum()), "predicted_total_J": float(predicted.sum()),
+        "scale_measured_over_predicted": float(np.median(medians / predicted)),
         "n_captures": int(energy.size), "outlier_captures": int(outliers.sum()),
         "energy_method": board["energy_method"], "energy_kind": board["energy_kind"],
     }

@@ -43,7 +43,9 @@ def choose(ctx) -> dict:
     nominal = total_bits * parts.point_energy_per_bit(nominal_op, model)
     for r in rows:
         r["share"] = r["predicted_energy_J"] / total if total > 0 else 0.0
-    out = {"source": source, "energy_model": parts.energy_model_dict(model), "layers": rows,
+    prov = profile.data.get("provenance", {})
+    out = {"source": source, "profile": {"name": profile.data["name"], "technology": profile.data["technology"],
+                                          "provenance": prov.get("source"), "chip_id": prov.get("chip_id")}, "energy_model": parts.energy_model_dict(model), "layers": rows,
            "predicted_total_J": total, "reliable_total_J": reliable,
            "ratio_to_reliable": (total / reliable) if reliable else None,
            "nominal_point": nominal_op["name"], "nominal_total_J": nominal, "ratio_to_nominal": total / nominal}
