@@ -10,7 +10,8 @@ voltage and only step down), after ``settle_s``: for each pattern and repeat, wr
   flips_1to0,ber,ber_0to1,ber_1to0,energy_per_bit_J`` (``ber_0to1`` = 0->1 flips over the
   written zeros, ``energy_per_bit_J`` = the read's energy over the bits read; with
   ``energy_of="write"``, for RRAM, the write's (programming) energy over the bits written);
-* in ``sweep.json``: identities, settings, seeds, timestamps, and per (voltage, pattern) the
+* in ``sweep.json``: identities, settings, seeds, timestamps, the voltage measured at each
+  setpoint after settling (``measured_voltage_V``), and per (voltage, pattern) the
   persistent / transient split across repeats: a flipped bit is *persistent* when every repeat
   flipped it, *transient* otherwise [ALGORITHMS 2 "persistent"].
 
@@ -244,6 +245,8 @@ def run_sweep(board: Board, supply: ScpiSupply, settings: SweepSettings, out: Pa
             supply.output_enabled = True
             started_output = True
         time.sleep(settings.settle_s)
+        measured = supply.measure_voltage()
+        sweep.state.setdefault("measured_voltage_V", {})[f"{voltage:.4f}"] = measured
         for pattern in todo:
             path = out / "faultmaps" / f"v{voltage:.4f}_{pattern}.npz"
             point = measure_point(board, supply, settings, voltage, pattern, sweep.state.get("chip_id", "unknown"),

@@ -55,6 +55,7 @@ def test_sweep_matches_ground_truth(virtual_lab, tmp_path):
     state = json.loads((out / "sweep.json").read_text())
     assert state["complete"] and state["chip_id"] == chip.chip_id and state["seeds"]["random_pattern"] == 1
     assert [p["voltage_V"] for p in state["points"][::2]] == [0.8, 0.7, 0.6, 0.5]  # safe order: down from vmax
+    assert state["measured_voltage_V"] == {"0.8000": 0.8, "0.7000": 0.7, "0.6000": 0.6, "0.5000": 0.5}
 
     for pattern in settings.patterns:
         written = pattern_words(pattern, 0, settings.n_words, settings.pattern_seed)
