@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from bench.errors import BenchError
+from bench.pipeline.hardware import hardware_spec
 
 DEFAULTS: dict[str, Any] = {
     "dataset": "digits", "arch": "mlp", "width": 0.125, "method": "lanmax", "lambda": 0.5,
@@ -73,6 +74,6 @@ def resolve(profile_path: Path, experiment: Mapping[str, Any], overrides: Mappin
         "train": {k: opts[k] for k in ("dataset", "arch", "width", "method", "lambda", "epochs",
                                         "batch_size", "lr", "uniform_eps", "train_subset")},
         "evaluation": {k: opts[k] for k in ("ci_target", "mc_min", "mc_max")},
-        "hardware": opts["hardware"],
+        "hardware": hardware_spec(opts["hardware"]),
         "board": {"test_subset": int(opts["test_subset"]), "energy_inputs": int(opts["energy_inputs"])},
     }
