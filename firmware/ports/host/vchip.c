@@ -14,6 +14,9 @@
  * Options: --mem-words N --lab-state PATH --chip-tech sram|rram --chip-seed N --chip-c-read X
  * --chip-l-read X --chip-c-write X --chip-l-write X --chip-e0 X --chip-beta X --chip-pmax X
  * --chip-p1 X --chip-transient X (bench lab up derives them from the chip file). */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* mmap, clock_gettime */
+#endif
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
