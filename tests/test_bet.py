@@ -167,3 +167,45 @@ def test_network_metric_and_regulariser_on_a_small_bnn():
     assert p.item() > 0
     assert net[2].weight.grad is not None and net[2].weight.grad.abs().sum() > 0
     assert not reg.tracer.handles  # hooks removed on exit
+
+
+def test_theorem1_through_maxpool_and_batchnorm_in_a_cnn():
+    """conv -> maxpool -> BatchNorm -> sign (the architectures' block): beta flips of a
+    channel's weights leave that channel's outputs unchanged at every pooled position."""
+    from models.architectures import build_sequential
+
+    g = torch.Generator().manual_seed(5)
+    net = build_sequential("c2 mp fc4", (1, 4, 4), 3)
+    conv, bn = net[1], net[3]
+    with torch.no_grad():
+        conv.weight.uniform_(-1, 1, generator=g)
+        bn.weight.copy_(torch.tensor([0.7, -1.3]))
+        bn.bias.copy_(torch.randn(2, generator=g) * 0.1)
+        bn.running_mean.copy_(torch.tensor([4.0, -3.0]))  # thresholds away from z: beta of 1..3
+        bn.running_var.copy_(torch.rand(2, generator=g) + 0.5)
+    net.eval()
+    x = torch.rand(3, 1, 4, 4, generator=g) * 2 - 1
+    with SignNeuronTracer(net) as tracer:
+        net(x)
+        traces = {t.name: t for t in tracer.traces()}
+    beta = traces["1"].neuron_tolerance()  # [3, 2]
+    assert beta.max() >= 1  # some neurons tolerate flips: the check below is not vacuous
+    block = net[:5]  # quantise, conv, pool, BN, sign
+
+    def outputs():
+        with torch.no_grad():
+            return block(x)
+
+    base, w0 = outputs(), conv.weight.detach().clone()
+    for b in range(3):
+        for j in range(2):
+            k = min(int(beta[b, j]), 9)
+            for idx in itertools.combinations(range(9), k):
+                w = w0.clone()
+                flat = w[j].view(-1)
+                flat[list(idx)] = -torch.where(flat[list(idx)] >= 0, 1.0, -1.0)
+                with torch.no_grad():
+                    conv.weight.copy_(w)
+                assert torch.equal(outputs()[b, j], base[b, j]), (b, j, k, idx)
+    with torch.no_grad():
+        conv.weight.copy_(w0)
