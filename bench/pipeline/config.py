@@ -69,7 +69,8 @@ def resolve(profile_path: Path, experiment: Mapping[str, Any], overrides: Mappin
     seeds = derive_seeds(int(opts["seed"]), int(opts["chip_seed"]))
     return {
         "quick": bool(quick),
-        "profile": {"path": str(profile_path), "sha256": file_sha256(profile_path), "technology": technology},
+        "profile_path": str(profile_path),   # where to read it; stages hash its contents (below), not the path
+        "profile": {"sha256": file_sha256(profile_path), "technology": technology},
         "seeds": seeds,
         "train": {k: opts[k] for k in ("dataset", "arch", "width", "method", "lambda", "epochs",
                                         "batch_size", "lr", "uniform_eps", "train_subset")},

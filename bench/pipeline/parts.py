@@ -27,16 +27,13 @@ class ProfileInfo:
 def load_profile(path: Path) -> ProfileInfo:
     from bench import profiles
 
-    try:
-        prof = profiles.load_profile(path)
-    except profiles.ProfileError as exc:
-        raise BenchError(str(exc)) from None
+    prof = profiles.load_profile(path)   # ProfileError is a BenchError listing every problem
     return ProfileInfo(Path(path), prof, prof.experiment, prof.data["technology"])
 
 
 def profile_of(config: Mapping[str, Any]):
     """The validated profile a run's config names."""
-    return load_profile(Path(config["profile"]["path"])).profile
+    return load_profile(Path(config["profile_path"])).profile
 
 
 def energy_model(profile):
@@ -113,7 +110,6 @@ def train_model(out: Path, train_cfg: Mapping[str, Any], *, method: str, options
             "final_epoch": {k: v for k, v in last.items() if not k.endswith("seconds")}}  # wall times are no result
 
 
-
 def load_trained(run_dir: Path):
     """The trained network of a run directory (models.run_dir.load_run), in eval mode."""
     from models.run_dir import load_run
@@ -128,7 +124,7 @@ def training_faults(config: Mapping[str, Any]) -> dict:
     layer's eps picks its point by ``rate_mapping="scale"``, continuous in eps for LaNMax)."""
     from bench.profiles import training_faults as faults
 
-    return faults(config["profile"]["path"], chip_seed=config["seeds"]["chip"])
+    return faults(config["profile_path"], chip_seed=config["seeds"]["chip"])
 
 
 def weight_words(train_cfg: Mapping[str, Any], data_dir: str | None) -> int:
