@@ -56,3 +56,9 @@ def test_bet_correlation_errors(two_runs, tmp_path, capsys):
     assert "--rates" in capsys.readouterr().err
     assert main(["analyze", "bet", str(tmp_path / "missing")]) != 0
     assert "config.yaml" in capsys.readouterr().err
+
+
+def test_bet_regulariser_refuses_nets_without_sign_neurons(tmp_path, capsys):
+    assert main(["train", "--method", "wage", "--bet-reg", "3", "--out", str(tmp_path / "w")]) != 0
+    assert "--bet-reg needs binary neurons" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
