@@ -107,6 +107,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if (self.bet_reg is not None and self.bet_reg < 0) or self.bet_lambda < 0:
             raise ValueError(f"bet_reg={self.bet_reg} and bet_lambda={self.bet_lambda} must be >= 0")
+        if self.gradient == "aware" and method_spec(self.method).build_model is not None:
+            raise ValueError(f"gradient 'aware' is defined for binary weights only, not method {self.method!r}")
         if self.bet_reg is not None and (self.mode != "bnn" or method_spec(self.method).build_model is not None):
             raise ValueError(f"--bet-reg needs binary neurons (sign activations): mode bnn and the standard "
                              f"architectures, not mode {self.mode!r} / method {self.method!r}")

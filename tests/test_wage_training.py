@@ -54,6 +54,8 @@ def test_wage_float_slots_and_bad_bits(tmp_path, capsys):
                  "--epochs", "1", "--limit-train", "300", "--limit-test", "100", "--out", str(out)]) == 0
     assert main(["train", "--method", "wage", "--bits", "2-8-x-8", "--out", str(tmp_path / "bad")]) != 0
     assert "--bits" in capsys.readouterr().err
+    assert main(["train", "--method", "wage", "--gradient", "aware", "--out", str(tmp_path / "bad")]) != 0
+    assert "binary weights only" in capsys.readouterr().err
 
 
 def test_wage_with_uniform_faults_on_stored_words(tmp_path):
