@@ -183,3 +183,27 @@ def test_bench_lab_up_and_doctor_cli():
         out, err = lab.communicate(timeout=30)
     assert lab.returncode == 0, err
     assert "stopping the virtual lab" in out
+
+
+def test_voltage_drives_inference_faults_and_inference_draws_energy(virtual_lab):
+    from tests.firmware_nets import random_inputs, random_net
+
+    rng = np.random.default_rng(4)
+    blob, weights = random_net("mlp", rng)
+    xs = random_inputs(blob, 6, rng)
+    with Board(virtual_lab.board_url) as board:
+        board.deploy(blob.to_bytes(), weights)  # the rail is at the chip's nominal voltage (power-on)
+        nominal = [board.infer(x).scores for x in xs]
+        with open_supply(virtual_lab.supply_resource, vmax=1.2, imax=0.1) as supply:
+            supply.volts = 0.45
+            supply.output_enabled = True
+            with supply.energy(0.5) as e:
+                low = [board.infer(x).scores for x in xs]
+            supply.volts = 1.1  # SRAM faults are read-time: the stored weights are intact
+            again = [board.infer(x).scores for x in xs]
+    assert any(not np.array_equal(a, b) for a, b in zip(nominal, low))
+    assert all(np.array_equal(a, b) for a, b in zip(nominal, again))
+    chip = Chip.load(DEFAULT_CHIP)
+    region_words = sum(layer.n_words for layer in blob.layers)
+    words_read = e.joules / (32 * chip.read_energy(0.45) * len(xs))
+    assert words_read == pytest.approx(region_words, rel=1e-6)  # each weight word read once per inference
