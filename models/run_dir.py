@@ -101,8 +101,14 @@ class RunDir:
         atomic_write_text(self.path / STATUS, json.dumps({"epochs_done": epochs_done, "complete": complete}))
 
     def status(self) -> dict:
+        """``epochs_done`` and ``complete``; a checkpoint newer than ``status.json`` (an
+        interruption between the two writes) counts."""
         path = self.path / STATUS
-        return json.loads(path.read_text()) if path.is_file() else {"epochs_done": 0, "complete": False}
+        status = json.loads(path.read_text()) if path.is_file() else {"epochs_done": 0, "complete": False}
+        newest = self.checkpoints()[-1:]
+        if newest:
+            status["epochs_done"] = max(status["epochs_done"], int(newest[0].stem.split("_")[1]))
+        return status
 
     # --- checkpoints ----------------------------------------------------------------------
     def checkpoint_path(self, epoch: int) -> Path:

@@ -79,7 +79,7 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path):
     try:
         deadline = time.monotonic() + 60
         while not list((out / "checkpoints").glob("epoch_*.pt")) and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.01)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
