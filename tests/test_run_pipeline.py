@@ -208,3 +208,34 @@ def test_ctrl_c_mid_training_resumes_from_checkpoint(run_dir, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         PIPELINE.run(out, config, on_done=stop_after_train)
     assert (out / "train" / "summary.json").read_bytes() == (run_dir / "train" / "summary.json").read_bytes()
+
+
+def test_sigint_to_the_cli_keeps_finished_stages(run_dir, tmp_path):
+    """A real Ctrl-C (SIGINT to a ``bench run`` process) during the board stage: exit 130 with
+    the resume hint, the stages before it kept; the same command then finishes the run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "sigint"
+    shutil.copytree(run_dir, out)
+    for name in ("board", "compare", "report"):   # as if the run had stopped after deploy
+        shutil.rmtree(out / name)
+        (out / "stages" / f"{name}.json").unlink()
+    cmd = [sys.executable, "-m", "bench.cli", "run", "--profile", str(PROFILE), "--quick", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=Path(__file__).parents[1])
+    deadline = time.monotonic() + 60
+    while not (out / "board.partial").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    text = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 130, text[-2000:]
+    assert "can be resumed" in text
+    assert not (out / "stages" / "board.json").exists() and (out / "stages" / "deploy.json").exists()
+    assert bench(["run", "--profile", str(PROFILE), "--quick", "--out", str(out)]) == 0
+    for rel in DETERMINISTIC:
+        assert (out / rel).read_bytes() == (run_dir / rel).read_bytes(), rel
+    assert results(out)["compare"]["energy"]["r2"] >= R2_MIN
