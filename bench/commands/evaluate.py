@@ -17,7 +17,7 @@ from models.run_dir import RunDirError, load_run
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("evaluate", help="accuracy of a trained run under faults, with its 95% CI",
+    p = subparsers.add_parser("evaluate", help="accuracy of a trained run under faults, with its 95%% CI",
                               description="Fault-free accuracy, then Monte-Carlo accuracy with fresh fault draws "
                                           "until the 95%% CI half-width is below --ci [ALGORITHMS 5]. Default "
                                           "rates: the run's final per-layer eps (--per-layer).")
