@@ -255,3 +255,17 @@ def test_resume_partial_continues_an_interrupted_attempt(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         p.run(tmp_path / "other", {"a": 2})   # starts over: interrupted at its first step again
     assert seen == [0, 0]
+
+
+@pytest.mark.parametrize("option, named", [
+    (["--method", "foo"], "--method foo"), (["--arch", "nope"], "--arch nope"),
+    (["--dataset", "nope"], "--dataset nope"), (["--width", "8"], "--width 8"),
+    (["--hardware", "missing.yaml"], "--hardware missing.yaml"), (["--epochs", "0"], "--epochs 0"),
+])
+def test_bench_run_checks_options_before_training(tmp_path, capsys, option, named):
+    from bench.cli import main
+
+    profile = Path(__file__).parents[1] / "profiles" / "virtual_chip.yaml"
+    assert main(["run", "--profile", str(profile), "--out", str(tmp_path / "r"), *option]) == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()   # nothing started

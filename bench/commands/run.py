@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--arch", help=f"architecture (default {DEFAULTS['arch']})")
     p.add_argument("--width", type=float, help=f"width multiplier (default {DEFAULTS['width']})")
     p.add_argument("--method", help=f"training method (default {DEFAULTS['method']})")
-    p.add_argument("--lambda", dest="lambda_", type=float, help=f"LaNMax accuracy/energy trade-off (default {DEFAULTS['lambda']})")
+    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float, help=f"LaNMax accuracy/energy trade-off (default {DEFAULTS['lambda']})")
     p.add_argument("--epochs", type=int, help=f"training epochs (default {DEFAULTS['epochs']})")
     p.add_argument("--seed", type=int, help=f"master seed; every other seed derives from it (default {DEFAULTS['seed']})")
     p.add_argument("--uniform-eps", type=float, help="eps of the uniform-noise baseline (default: geometric mean of LaNMax's eps)")

@@ -125,14 +125,12 @@ def known_memory_words(spec: Mapping[str, Any]) -> int | None:
 
 
 def preflight(config: Mapping[str, Any]) -> None:
-    """Fail before training when the network cannot fit the board's weight memory."""
+    """Fail before training on a bad option or a network too big for the board's memory."""
     from bench.pipeline.parts import weight_words
 
-    available = known_memory_words(hardware_spec(config["hardware"]))
-    if available is None:
-        return
     need = weight_words(config["train"], config.get("data_dir"))
-    if need > available:
+    available = known_memory_words(hardware_spec(config["hardware"]))
+    if available is not None and need > available:
         t = config["train"]
         raise BenchError(f"--width {t['width']:g}: {t['arch']} needs {need} words of weight memory, the virtual "
                          f"chip has {available}; choose a smaller --width (or --arch)")

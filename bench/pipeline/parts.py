@@ -128,13 +128,22 @@ def training_faults(config: Mapping[str, Any]) -> dict:
 
 
 def weight_words(train_cfg: Mapping[str, Any], data_dir: str | None) -> int:
-    """Words of weight memory the configured network needs (built untrained; shared memory map)."""
+    """Words of weight memory the configured network needs (built untrained; shared memory
+    map). Checks ``--method``, ``--dataset``, ``--arch`` and ``--width`` on the way."""
     from drivers.memory_layout import memory_map, total_words
     from models.architectures import build_model
     from models.layers import stored_layers
+    from models.methods import method_spec
 
+    try:
+        method_spec(train_cfg["method"])
+    except KeyError as exc:
+        raise BenchError(f"--method {train_cfg['method']}: {exc.args[0]}") from None
     data = load_data({**train_cfg, "train_subset": 1}, data_dir, 0)
-    net = build_model(train_cfg["arch"], data.in_shape, data.n_classes, float(train_cfg["width"]))
+    try:
+        net = build_model(train_cfg["arch"], data.in_shape, data.n_classes, float(train_cfg["width"]))
+    except ValueError as exc:
+        raise BenchError(f"--arch {train_cfg['arch']} --width {train_cfg['width']}: {exc}") from None
     return total_words(memory_map([(n, tuple(m.weight.shape), m.encoding) for n, m in stored_layers(net)]))
 
 
