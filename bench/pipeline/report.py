@@ -78,8 +78,9 @@ def figures(results: dict) -> dict[str, bytes]:
     xs = range(len(names))
     if any(l["eps_method"] is not None for l in ops["layers"]):
         ax.plot(xs, [l["eps_method"] or float("nan") for l in ops["layers"]], "o-", label="eps (method)")
-    ax.plot(xs, [l["eps"] for l in ops["layers"]], "s--", label="eps (operating point)")
-    ax.plot(xs, [max(b["ber"], 1e-12) for b in cmp_["ber"]], "^:", label="BER read back on the board")
+    positive = lambda v: v if v and v > 0 else float("nan")  # a measured 0 has no place on a log axis
+    ax.plot(xs, [positive(l["eps"]) for l in ops["layers"]], "s--", label="eps (operating point; 0 not drawn)")
+    ax.plot(xs, [positive(b["ber"]) for b in cmp_["ber"]], "^:", label="BER read back on the board")
     ax.set_yscale("log")
     ax.set_xticks(list(xs), names, rotation=30)
     ax.set_ylabel("bit-error rate")
@@ -98,8 +99,9 @@ def figures(results: dict) -> dict[str, bytes]:
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="measured = predicted")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("predicted energy per inference (J)")
-    ax.set_ylabel("measured energy per inference (J)")
+    per = "inference" if e["energy_kind"] == "read" else "programming"
+    ax.set_xlabel(f"predicted energy per {per} (J)")
+    ax.set_ylabel(f"measured energy per {per} (J)")
     ax.set_title(f"R^2 = {e['r2']:.3f}")
     ax.legend()
     out["energy_measured_vs_predicted"] = _png(fig)
