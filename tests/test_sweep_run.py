@@ -1,6 +1,7 @@
 """`bench sweep` end to end: real `bench train` trials, a failing trial, resume, report."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,24 @@ def test_report_on_a_non_sweep_dir_says_so(tmp_path, capsys):
 def test_ray_executor_without_ray_or_bad_args(tmp_path, capsys):
     assert main(["sweep", "--grid", "method=reliable", "--out", str(tmp_path / "x"), "--jobs", "0"]) == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sweep_of_bench_run_trials_reports_runs_and_their_baselines(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    profile = Path(__file__).resolve().parents[1] / "profiles" / "virtual_chip.yaml"
+    out = tmp_path / "runs-sweep"
+    assert main(["sweep", "--command", "run", "--set", f"profile={profile}", "--set", "quick=true",
+                 "--grid", "lambda=0.5", "--out", str(out)]) == 0
+    assert (out / "trials/lambda-0.5_seed-0/report/results.json").exists()
+    assert main(["sweep", "report", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    methods = {p["trial"]: p["method"] for p in rep["points"]}
+    assert methods == {"lambda-0.5_seed-0": "lanmax", "lambda-0.5_seed-0/reliable": "reliable",
+                       "lambda-0.5_seed-0/uniform": "uniform"}
+    assert rep["iso_accuracy"]["reference"]["trial"] == "lambda-0.5_seed-0/reliable"
+
+
+def test_sweep_errors_name_the_sweep_command(tmp_path, capsys):
+    assert main(["sweep", "report", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("bench sweep: error:")

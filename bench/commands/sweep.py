@@ -14,7 +14,7 @@ from rich.table import Table
 from bench.errors import BenchError
 from bench.sweep import aggregate
 from bench.sweep.executors import EXECUTORS, pending_trials, run_local, run_ray, write_manifest
-from bench.sweep.metrics import trial_metrics
+from bench.sweep.metrics import trial_points
 from bench.sweep.spec import COMMANDS, from_cli, load_sweep_file
 
 
@@ -26,7 +26,8 @@ def register(sub) -> None:
     p.add_argument("sweep_file", nargs="?", help="sweep YAML, or 'report' followed by a sweep directory")
     p.add_argument("report_dir", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--out", help="sweep directory (default sweeps/<sweep file stem>)")
-    p.add_argument("--command", choices=COMMANDS, default="train", help="bench command each trial runs (CLI grid)")
+    p.add_argument("--command", dest="trial_command", choices=COMMANDS, default="train",
+                   help="bench command each trial runs (CLI grid)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="option shared by all trials")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", help="option crossed over values")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds crossed with the grid (default 0)")
@@ -52,7 +53,7 @@ def run(args) -> int:
         spec = load_sweep_file(Path(args.sweep_file))
         out = Path(args.out or Path("sweeps") / Path(args.sweep_file).stem)
     elif args.grid or args.set:
-        spec = from_cli(args.set, args.grid, args.seeds or [], args.command)
+        spec = from_cli(args.set, args.grid, args.seeds or [], args.trial_command)
         if not args.out:
             raise BenchError("a command-line grid needs --out SWEEP_DIR")
         out = Path(args.out)
@@ -90,7 +91,7 @@ def run(args) -> int:
 
 
 def report(sweep_dir: Path, tolerance: float) -> int:
-    points, failed = aggregate.collect(sweep_dir, trial_metrics)
+    points, failed = aggregate.collect(sweep_dir, trial_points)
     if not points:
         raise BenchError(f"{sweep_dir}: no finished trials to report")
     front = aggregate.pareto_front(points)

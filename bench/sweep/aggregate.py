@@ -58,7 +58,7 @@ def iso_accuracy(points: list[Point], tolerance: float = 0.005) -> dict[str, dic
                           "target": target}, "methods": out}
 
 
-def collect(sweep_dir: Path, read_metrics) -> tuple[list[Point], list[dict]]:
+def collect(sweep_dir: Path, read_points) -> tuple[list[Point], list[dict]]:
     """Points of the sweep's finished trials, and the records of its failed or missing ones."""
     manifest = sweep_dir / "sweep.json"
     try:
@@ -76,11 +76,11 @@ def collect(sweep_dir: Path, read_metrics) -> tuple[list[Point], list[dict]]:
             failed.append(record)
             continue
         params = record["params"]
-        method = params.get("method", "reliable")
-        label = {"reliable": f"width {params.get('width', 1)}", "uniform": f"eps {params.get('eps')}",
-                 "lanmax": f"lambda {params.get('lambda')}"}.get(method, method)
-        acc, ci, energy = read_metrics(record_path.parent)
-        points.append(Point(name, method, label, acc, ci, energy))
+        for tp in read_points(record_path.parent, record.get("command", "train")):
+            method = tp.method or params.get("method", "reliable")
+            label = {"reliable": f"width {params.get('width', 1)}", "uniform": f"eps {params.get('eps', 'auto')}",
+                     "lanmax": f"lambda {params.get('lambda', 'default')}"}.get(method, method)
+            points.append(Point(name + tp.suffix, method, label, tp.accuracy, tp.ci, tp.energy_J))
     return points, failed
 
 

@@ -399,6 +399,7 @@ class ScpiSupply:
         stop.set()
         thread.join()
         t1 = t0 + elapsed
+        samples = [s for s in samples if s[0] <= t1]  # the poller may sample once more before it sees stop
         if not samples:
             return EnergyReading(float("nan"), "polling", elapsed, None, 0)
         times = [t0] + [s[0] for s in samples] + [t1]
