@@ -78,3 +78,11 @@ def test_iso_accuracy_picks_cheapest_point_within_tolerance():
     assert iso["methods"]["reliable"]["energy_saving_x"] == pytest.approx(1.0)
     none = iso_accuracy([P("r", "reliable", 0.9, 1.0), P("x", "lanmax", 0.5, 0.1)])
     assert none["methods"]["lanmax"]["trial"] is None
+
+
+def test_shipped_example_sweep_parses():
+    from pathlib import Path
+
+    spec = load_sweep_file(Path(__file__).resolve().parents[1] / "examples" / "sweep_digits.yaml")
+    methods = {t.params["method"] for t in spec.trials()}
+    assert methods == {"reliable", "uniform", "lanmax"}
