@@ -40,11 +40,11 @@ def measure(name: str, run, trials, workers: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args()
     seeds = list(range(args.trials))
-    spec = from_cli([f"epochs={args.epochs}", "width=0.125", "limit_train=500", "limit_test=300",
+    spec = from_cli([f"epochs={args.epochs}", "width=0.25",
                      "method=uniform", "eps=0.01"], [], seeds, "train")
     trials = spec.trials()
     quiet = lambda record: None  # noqa: E731
@@ -64,7 +64,7 @@ def main() -> None:
         ray.shutdown()
 
     base = results[0]["wall_s"]
-    print(f"{args.trials} trials of `bench train` (mlp width 0.125, digits subset, {args.epochs} epoch), "
+    print(f"{args.trials} trials of `bench train` (mlp width 0.25, digits, {args.epochs} epochs), "
           f"{os.cpu_count()} cores")
     print(f"{'executor':<24}{'wall s':>9}{'trials/min':>12}{'speed-up':>10}{'overhead/trial s':>18}")
     for r in results:
