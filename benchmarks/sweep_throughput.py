@@ -6,7 +6,7 @@ executor: ``(wall * workers - sum of the trials' own seconds) / trials``, i.e. t
 worker spends on anything but running a trial (process start, imports, Ray scheduling and
 the tar round trip of the run directory).
 
-    python benchmarks/sweep_throughput.py [--trials 8] [--epochs 1] [--workers 2]
+    python benchmarks/sweep_throughput.py [--trials 8] [--epochs 5] [--workers 2]
 """
 
 from __future__ import annotations
