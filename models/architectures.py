@@ -25,6 +25,7 @@ Widths scale by ``width`` (a float multiplier; ``wrn``: the integer widening fac
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -82,7 +83,7 @@ def build_sequential(spec: str, in_shape: tuple[int, ...], n_classes: int, width
         elif tok.startswith("fc"):
             if len(shape) != 1:
                 layers.append(nn.Flatten())
-                shape = (int(torch.tensor(shape).prod()),)
+                shape = (math.prod(shape),)
             units = _scaled(int(tok[2:]), width)
             layers += [BinaryLinear(shape[0], units), nn.BatchNorm1d(units), _activation(mode)]
             shape = (units,)
@@ -90,7 +91,7 @@ def build_sequential(spec: str, in_shape: tuple[int, ...], n_classes: int, width
             raise ValueError(f"spec token {tok!r} not understood in {spec!r}")
     if len(shape) != 1:
         layers.append(nn.Flatten())
-        shape = (int(torch.tensor(shape).prod()),)
+        shape = (math.prod(shape),)
     layers += [BinaryLinear(shape[0], n_classes), Scale(init=shape[0] ** -0.5)]
     return nn.Sequential(*layers)
 

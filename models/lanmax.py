@@ -127,6 +127,19 @@ class LanmaxOptions:
     beta: float = field(default=1e-15, metadata={"help": "energy model beta in J per bit and neper"})
     eps_ref: float = field(default=1e-12, metadata={"help": "eps of the reliable reference memory"})
 
+    def __post_init__(self):
+        """Checks that need only the options (run at config time, before any training)."""
+        if self.lambda_ < 0 or self.mu < 0:
+            raise ValueError(f"option lambda={self.lambda_:g} (--lambda) and mu={self.mu:g} must be >= 0")
+        if not self.theta_min <= self.theta_init <= self.theta_max:
+            raise ValueError(f"option theta_init={self.theta_init} must lie in "
+                             f"[theta_min={self.theta_min}, theta_max={self.theta_max}]")
+        if self.theta_max + self.d > 0:
+            raise ValueError(f"options theta_max + d = {self.theta_max + self.d} > 0 would ask for eps > 1")
+        if self.d <= 0 or self.lr <= 0 or not 0 <= self.momentum < 1 or self.ridge < 0:
+            raise ValueError(f"options need d > 0, lr > 0, 0 <= momentum < 1, ridge >= 0 "
+                             f"(got d={self.d}, lr={self.lr}, momentum={self.momentum}, ridge={self.ridge})")
+
 
 class Lanmax(NoiseMethod):
     """Per-layer eps found jointly with the weights. [ALGORITHMS 4; seed 1 Algorithm 1]"""
@@ -134,13 +147,7 @@ class Lanmax(NoiseMethod):
     name = "lanmax"
 
     def __init__(self, context: MethodContext, options: LanmaxOptions):
-        o = options
-        if not o.theta_min <= o.theta_init <= o.theta_max:
-            raise ValueError(f"lanmax: theta_init={o.theta_init} must lie in [theta_min={o.theta_min}, theta_max={o.theta_max}]")
-        if o.theta_max + o.d > 0:
-            raise ValueError(f"lanmax: theta_max + d = {o.theta_max + o.d} > 0 would ask for eps > 1")
-        if o.d <= 0 or o.lr <= 0 or not 0 <= o.momentum < 1 or o.ridge < 0:
-            raise ValueError(f"lanmax: need d > 0, lr > 0, 0 <= momentum < 1, ridge >= 0 (got {o})")
+        o = options  # values checked by LanmaxOptions.__post_init__
         self.options = o
         self.names = [l.name for l in context.layers]
         if not self.names:

@@ -117,7 +117,13 @@ class Reliable(NoiseMethod):
 
 @dataclass
 class UniformOptions:
-    eps: float = field(default=1e-3, metadata={"help": "bit-error rate of every layer during training (BSC)"})
+    eps: float = field(default=1e-3, metadata={"help": "bit-error rate of every layer during training (BSC), in (0, 0.5]"})
+
+    def __post_init__(self):
+        # A BSC with eps > 0.5 is the inverted channel at 1 - eps; eps = 0 is method reliable.
+        if not 0.0 < self.eps <= 0.5:
+            raise ValueError(f"option eps={self.eps:g} (--eps) must lie in (0, 0.5]: above 0.5 a binary "
+                             f"symmetric channel is just the inverted one; for no faults use --method reliable")
 
 
 class Uniform(NoiseMethod):
@@ -126,8 +132,6 @@ class Uniform(NoiseMethod):
     name = "uniform"
 
     def __init__(self, context: MethodContext, options: UniformOptions):
-        if not 0.0 <= options.eps <= 1.0:
-            raise ValueError(f"uniform: eps={options.eps} must lie in [0, 1]")
         self.rates = {layer.name: float(options.eps) for layer in context.layers}
 
     def before_batch(self, generator):
@@ -221,7 +225,11 @@ def resolve_options(name: str, raw: Mapping[str, Any] | None = None):
             values[f.name] = _convert(f, value)
         except (KeyError, ValueError) as exc:
             raise ValueError(f"method {name}: {exc.args[0]}") from None
-    return spec.options(**values)
+    try:
+        return spec.options(**values)  # the dataclass's __post_init__ checks the values
+    except ValueError as exc:
+        message = str(exc.args[0] if exc.args else exc)
+        raise ValueError(message if message.startswith(f"{name}:") else f"method {name}: {message}") from None
 
 
 def option_help(name: str) -> list[tuple[str, Any, str]]:

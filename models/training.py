@@ -44,6 +44,9 @@ OPTIMIZERS = ("adam", "sgd")
 #: optimiser -> (lr, decay factor, decay every N epochs) defaults
 OPTIMIZER_DEFAULTS = {"sgd": (0.1, 0.2, 60), "adam": (1e-2, 0.5, 10)}
 STREAMS = ("init", "shuffle", "augment", "faults", "method", "eval")
+#: Largest float32 parameter memory a run may ask for, checked before the net is built
+#: [choice: 4 GiB; training needs about 4x that with gradients and Adam's two moments].
+MAX_PARAM_BYTES = 4 * 2**30
 
 
 @dataclass
@@ -166,6 +169,35 @@ def make_generators(seed: int, device: torch.device) -> dict[str, torch.Generato
             for name, s in derive_seeds(seed).items()}
 
 
+def param_bytes(config: TrainConfig, in_shape: tuple[int, ...], n_classes: int) -> int:
+    """Bytes of the net's parameters, counted on the ``meta`` device (nothing allocated).
+
+    Methods with their own layer types (WAGE) are estimated by the standard architecture of
+    the same name and width; an allocation failure while building is still caught.
+    """
+    with torch.device("meta"):
+        net = build_model(config.arch, in_shape, n_classes, config.width, config.mode)
+    return sum(p.numel() * p.element_size() for p in net.parameters())
+
+
+def check_model_size(config: TrainConfig, in_shape: tuple[int, ...], n_classes: int) -> None:
+    """``ValueError`` naming ``width`` when the parameters exceed :data:`MAX_PARAM_BYTES`."""
+    need = param_bytes(config, in_shape, n_classes)
+    if need > MAX_PARAM_BYTES:
+        raise ValueError(f"width {config.width:g}: {config.arch} on {config.dataset} would need "
+                         f"{need / 2**30:.1f} GiB of parameters (training: about 4x), above the cap of "
+                         f"{MAX_PARAM_BYTES / 2**30:g} GiB (models.training.MAX_PARAM_BYTES); choose a smaller width")
+
+
+def _out_of_memory(config: TrainConfig, exc: RuntimeError) -> ValueError:
+    """The one-line error for an allocation failure while building the net (torch raises
+    ``RuntimeError``: ``torch.OutOfMemoryError`` on CUDA, "DefaultCPUAllocator: can't allocate
+    memory" on the CPU); other ``RuntimeError``s are re-raised by the caller."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ValueError(f"width {config.width:g}: out of memory building {config.arch} on {config.device} "
+                      f"({first}); choose a smaller width")
+
+
 def build_session(config: TrainConfig, data: Dataset | None = None) -> Session:
     """Model, method, optimiser and generators for a resolved ``config`` (epoch 0)."""
     device = torch.device(config.device)
@@ -173,12 +205,18 @@ def build_session(config: TrainConfig, data: Dataset | None = None) -> Session:
                                 limit_train=config.limit_train, limit_test=config.limit_test)
     gens = make_generators(config.seed, device)
     spec = method_spec(config.method)
-    if spec.build_model is not None:  # methods with their own layer types (WAGE)
-        net = spec.build_model(config.arch, data.in_shape, data.n_classes, config.width,
-                               resolve_options(config.method, config.method_options), gens["init"]).to(device)
-    else:
-        net = build_model(config.arch, data.in_shape, data.n_classes, config.width, config.mode,
-                          generator=gens["init"]).to(device)
+    check_model_size(config, data.in_shape, data.n_classes)
+    try:
+        if spec.build_model is not None:  # methods with their own layer types (WAGE)
+            net = spec.build_model(config.arch, data.in_shape, data.n_classes, config.width,
+                                   resolve_options(config.method, config.method_options), gens["init"]).to(device)
+        else:
+            net = build_model(config.arch, data.in_shape, data.n_classes, config.width, config.mode,
+                              generator=gens["init"]).to(device)
+    except RuntimeError as exc:
+        if "memory" not in str(exc).lower():
+            raise
+        raise _out_of_memory(config, exc) from None
     injector = FaultInjector(build_fault_model(config.faults), gens["faults"], gradient=config.gradient, enabled=False)
     attach_faults(net, injector)
     context = MethodContext(net, config.epochs, n_batches(len(data.train_y), config.batch_size), device)

@@ -446,7 +446,7 @@ def wage_lenet5(in_shape, n_classes, bits: WageBits = WageBits(), init: str = "c
 def wage_mlp(in_shape, n_classes, bits: WageBits = WageBits(), init: str = "code", storage: str = "int8",
              generator: torch.Generator | None = None, width: int = 256, depth: int = 2) -> WageNet:
     """Fully connected WAGE net: ``depth`` hidden layers of ``width`` units."""
-    n = int(torch.tensor(in_shape).prod())
+    n = math.prod(in_shape)
     return _conv_fc_net((n, 1, 1), n_classes, [], [width] * depth, bits, init, storage, generator)
 
 

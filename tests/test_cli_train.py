@@ -49,6 +49,11 @@ def test_reliable_run_and_per_layer_error(tmp_path, capsys):
     (["train", "--out", "X", "--epochs", "0"], "epochs must be >= 1"),
     (["train", "--out", "X", "--width", "0"], "width 0.0: must be > 0"),
     (["train", "--out", "X", "--arch", "wrn", "--width", "2.5"], "width 2.5: must be > 0 (wrn"),
+    (["train", "--out", "X", "--method", "uniform", "--eps", "0.7"], "method uniform: option eps=0.7 (--eps) must lie in (0, 0.5]"),
+    (["train", "--out", "X", "--method", "uniform", "--eps", "0"], "option eps=0 (--eps) must lie in (0, 0.5]"),
+    (["train", "--out", "X", "--method", "lanmax", "--lambda", "-1"], "method lanmax: option lambda=-1 (--lambda)"),
+    (["train", "--out", "X", "--method", "lanmax", "-o", "theta_init=-0.5"], "option theta_init=-0.5 must lie in"),
+    (["train", "--out", "X", "--width", "64"], "width 64: mlp on digits would need 64.0 GiB of parameters"),
     (["evaluate", "X"], "X/config.yaml: no run here"),
     (["evaluate", "X", "--eps", "2"], "--eps 2.0: a bit-error rate lies in [0, 1]"),
 ])
@@ -57,6 +62,36 @@ def test_bad_options_give_one_clear_line(tmp_path, monkeypatch, capsys, argv, me
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "X" / "config.yaml").exists() or argv[-1] == "--resume"
+
+
+def test_out_of_memory_while_building_is_one_line(tmp_path):
+    """A width under MAX_PARAM_BYTES that the machine cannot hold: a real allocation failure
+    (address space capped with RLIMIT_AS in a child process) becomes a ValueError naming width."""
+    script = """
+import resource, sys
+import torch
+from models.training import MAX_PARAM_BYTES, TrainConfig, build_session, param_bytes
+config = TrainConfig(width=11.0).resolved()
+need = param_bytes(config, (64,), 10)
+assert 1 << 30 < need < MAX_PARAM_BYTES, need
+with open("/proc/self/status") as fh:
+    vm = next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmSize"))
+resource.setrlimit(resource.RLIMIT_AS, (vm + (512 << 20), resource.RLIM_INFINITY))
+try:
+    build_session(config)
+except ValueError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert r.stdout.startswith("width 11: out of memory building mlp on cpu") and len(r.stdout.strip().splitlines()) == 1
 
 
 def test_method_help_lists_options(capsys):

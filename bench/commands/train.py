@@ -16,7 +16,7 @@ from models.data import DATASETS, load_dataset
 from models.faults import GRADIENT_MODES
 from models.methods import option_help
 from models.run_dir import CONFIG, RunDir, RunDirError
-from models.training import OPTIMIZERS, TrainConfig, train
+from models.training import OPTIMIZERS, TrainConfig, check_model_size, train
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -116,6 +116,7 @@ def run(args) -> int:
         check_device(config.device)
         data = load_dataset(config.dataset, config.data_dir, seed=config.seed,
                             limit_train=config.limit_train, limit_test=config.limit_test)
+        check_model_size(config, data.in_shape, data.n_classes)  # before a run directory exists
     except (ValueError, KeyError, FileNotFoundError) as exc:
         raise BenchError(str(exc.args[0] if exc.args else exc)) from None
     if args.resume:
