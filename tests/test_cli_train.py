@@ -27,6 +27,11 @@ def test_train_then_evaluate(tmp_path, capsys):
     low = json.loads(result.read_text())
     assert low["mean"] < res["mean"] and set(low["rates"].values()) == {0.2} and low["reps"] <= 8
 
+    # --max-reps below the default --min-reps (not given): the minimum follows the maximum
+    assert main(["evaluate", str(out), "--eps", "0.2", "--ci", "1e-6", "--max-reps", "3", "--draws-per-pass", "1",
+                 "--json", str(result)]) == 0
+    assert json.loads(result.read_text())["reps"] == 3
+
     # resume of a complete run: nothing to do, still fine
     assert main(["train", "--out", str(out), "--resume"]) == 0
 
@@ -56,6 +61,8 @@ def test_reliable_run_and_per_layer_error(tmp_path, capsys):
     (["train", "--out", "X", "--width", "64"], "width 64: mlp on digits would need 64.0 GiB of parameters"),
     (["evaluate", "X"], "X/config.yaml: no run here"),
     (["evaluate", "X", "--eps", "2"], "--eps 2.0: a bit-error rate lies in [0, 1]"),
+    (["evaluate", "X", "--min-reps", "9", "--max-reps", "8"], "--min-reps 9 and --max-reps 8: need 2 <= --min-reps <= --max-reps"),
+    (["evaluate", "X", "--max-reps", "1"], "--max-reps 1: must be >= 2"),
 ])
 def test_bad_options_give_one_clear_line(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)

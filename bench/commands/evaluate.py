@@ -15,11 +15,13 @@ from models.evaluation import accuracy, mc_accuracy
 from models.layers import stored_layers
 from models.run_dir import RunDirError, load_run
 
+MIN_REPS = 10  # default --min-reps
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("evaluate", help="accuracy of a trained run under faults, with its 95%% CI",
+    p = subparsers.add_parser("evaluate", help="accuracy of a trained run under faults, with its 95 percent confidence interval",
                               description="Fault-free accuracy, then Monte-Carlo accuracy with fresh fault draws "
-                                          "until the 95%% CI half-width is below --ci [ALGORITHMS 5]. Default "
+                                          "until the half-width of the 95 percent confidence interval is below --ci [ALGORITHMS 5]. Default "
                                           "rates: the run's final per-layer eps (--per-layer).")
     p.add_argument("run", help="run directory written by bench train")
     rates = p.add_mutually_exclusive_group()
@@ -27,8 +29,9 @@ def register(subparsers) -> None:
     rates.add_argument("--per-layer", action="store_true",
                        help="evaluate at the run's final per-layer eps (the default when the run has eps)")
     p.add_argument("--ci", type=float, default=0.01,
-                   help="target 95%% CI half-width of the accuracy, as a fraction (default 0.01)")
-    p.add_argument("--min-reps", type=int, default=10, help="minimum fault draws (default 10)")
+                   help="target half-width of the accuracy's 95 percent confidence interval, as a fraction (default 0.01)")
+    p.add_argument("--min-reps", type=int,
+                   help=f"minimum fault draws (default {MIN_REPS}, or --max-reps when that is smaller)")
     p.add_argument("--max-reps", type=int, default=1000, help="maximum fault draws (default 1000)")
     p.add_argument("--draws-per-pass", type=int, default=16, help="fault draws evaluated in one batched pass (default 16)")
     p.add_argument("--epoch", type=int, help="evaluate this epoch's checkpoint (default: the last)")
@@ -43,8 +46,14 @@ def run(args) -> int:
         raise BenchError(f"--eps {args.eps}: a bit-error rate lies in [0, 1]")
     if args.ci <= 0:
         raise BenchError(f"--ci {args.ci}: must be > 0")
-    if args.min_reps < 2 or args.max_reps < args.min_reps or args.draws_per_pass < 1:
-        raise BenchError("--min-reps must be >= 2, --max-reps >= --min-reps, --draws-per-pass >= 1")
+    if args.max_reps < 2:
+        raise BenchError(f"--max-reps {args.max_reps}: must be >= 2")
+    if args.min_reps is None:  # not given: the default, clamped to --max-reps
+        args.min_reps = min(MIN_REPS, args.max_reps)
+    if args.min_reps < 2 or args.max_reps < args.min_reps:
+        raise BenchError(f"--min-reps {args.min_reps} and --max-reps {args.max_reps}: need 2 <= --min-reps <= --max-reps")
+    if args.draws_per_pass < 1:
+        raise BenchError(f"--draws-per-pass {args.draws_per_pass}: must be >= 1")
     check_device(args.device)
     try:
         net, config, extra = load_run(args.run, epoch=args.epoch, device=args.device)
