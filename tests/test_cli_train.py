@@ -106,6 +106,19 @@ def test_method_help_lists_options(capsys):
     assert "eps" in capsys.readouterr().out
 
 
+def test_method_help_needs_no_out(capsys):
+    assert main(["train", "--method", "wage", "--method-help"]) == 0
+    out = capsys.readouterr().out
+    assert "options of method wage" in out and "bits" in out
+    assert main(["train", "--method", "nope", "--method-help"]) == 2
+    assert "--method: unknown method 'nope'" in capsys.readouterr().err
+
+
+def test_train_without_out_is_one_line(capsys):
+    assert main(["train", "--method", "uniform"]) == 2
+    assert capsys.readouterr().err.strip() == "bench train: error: --out is required (the run directory, e.g. runs/NAME)"
+
+
 def test_ctrl_c_leaves_a_resumable_run(tmp_path):
     import os
     import signal

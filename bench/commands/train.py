@@ -31,7 +31,7 @@ def register(subparsers) -> None:
                               description="Train a BinaryConnect/BNN net; writes config, checkpoints, metrics, "
                                           "eps trajectory, energy table and plots into --out "
                                           "(docs/RUN_DIRECTORY.md). Ctrl-C leaves a resumable run.")
-    p.add_argument("--out", required=True, help="run directory (runs/NAME)")
+    p.add_argument("--out", help="run directory (runs/NAME); required except with --method-help")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), help="architecture (default mlp)")
     p.add_argument("--dataset", choices=sorted(DATASETS), help="data set (default digits)")
@@ -102,11 +102,16 @@ def print_method_help(name: str, console: Console) -> None:
 
 def run(args) -> int:
     console = Console()
+    if args.method_help:
+        try:
+            print_method_help(args.method or "reliable", console)
+        except KeyError as exc:
+            raise BenchError(f"--method: {exc.args[0]}") from None
+        return 0
+    if args.out is None:
+        raise BenchError("--out is required (the run directory, e.g. runs/NAME)")
     out = Path(args.out)
     try:
-        if args.method_help:
-            print_method_help(args.method or "reliable", console)
-            return 0
         if args.resume:
             config = TrainConfig.from_dict(RunDir(out).read_config())
         else:
