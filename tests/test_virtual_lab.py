@@ -207,3 +207,15 @@ def test_voltage_drives_inference_faults_and_inference_draws_energy(virtual_lab)
     region_words = sum(layer.n_words for layer in blob.layers)
     words_read = e.joules / (32 * chip.read_energy(0.45) * len(xs))
     assert words_read == pytest.approx(region_words, rel=1e-6)  # each weight word read once per inference
+
+
+def test_tiny_transient_rate_reads_back_exactly(tmp_path):
+    """A chip far above its fault onset (p ~ 1e-37, transient rate below 1e-38): the geometric
+    gap of the transient PRNG is ~1e40 bits and must not wrap when cast (it once flipped
+    every bit read)."""
+    path, chip = chip_file(tmp_path, base=CHIPS_DIR / "sram_lowvoltage.yaml", mem_words=4096)
+    assert 0 < chip.transient_ratio * chip.p_read(chip.nominal_v) < 1e-38
+    written = np.random.default_rng(2).integers(0, 2**32, 1024, dtype=np.uint32)
+    with VirtualLab(path) as lab, Board(lab.board_url) as board:
+        board.load(0, written)
+        np.testing.assert_array_equal(board.read(0, 1024), written)

@@ -162,8 +162,9 @@ static void transient_flips(uint32_t *dst, uint32_t n, double q) {
     for (;;) {
         state = mix64(state);
         double u = ((double)(state >> 11) + 0.5) * 0x1p-53;
-        pos += (uint64_t)(log(u) / log1mq);
-        if (pos >= bits) return;
+        double gap = log(u) / log1mq; /* up to ~1e40 for a tiny q: compare before the cast */
+        if (gap >= (double)(bits - pos)) return;
+        pos += (uint64_t)gap;
         dst[pos / 32] ^= 1u << (pos % 32);
         pos++;
     }
