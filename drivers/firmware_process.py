@@ -72,8 +72,8 @@ class FirmwareProcess:
         self.argv, self.kind = argv, kind
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     preexec_fn=_die_with_parent)
-        _live.add(self)
+                                     preexec_fn=_die_with_parent, start_new_session=True)
+        _live.add(self)  # own session: a terminal's Ctrl-C reaches only the caller, who stops us in order
         try:
             self.url = url or self._read_listen_url(banner_timeout)
         except BaseException:

@@ -211,8 +211,11 @@ def test_ctrl_c_mid_training_resumes_from_checkpoint(run_dir, tmp_path):
 
 
 def test_sigint_to_the_cli_keeps_finished_stages(run_dir, tmp_path):
-    """A real Ctrl-C (SIGINT to a ``bench run`` process) during the board stage: exit 130 with
-    the resume hint, the stages before it kept; the same command then finishes the run."""
+    """A real Ctrl-C during the board stage, as a terminal sends it: SIGINT to the whole
+    process group of ``bench run``. The lab's processes run in their own sessions, so the
+    supply simulator is still there when the bench switches it off (no failed shutdown
+    attempt); exit 130 with the resume hint, the stages before it kept; the same command then
+    finishes the run."""
     import os
     import signal
     import subprocess
@@ -226,13 +229,15 @@ def test_sigint_to_the_cli_keeps_finished_stages(run_dir, tmp_path):
         (out / "stages" / f"{name}.json").unlink()
     cmd = [sys.executable, "-m", "bench.cli", "run", "--profile", str(PROFILE), "--quick", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=Path(__file__).parents[1])
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=Path(__file__).parents[1],
+                            start_new_session=True)   # its own group, like a terminal's foreground job
     deadline = time.monotonic() + 60
     while not (out / "board.partial").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     text = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode == 130, text[-2000:]
+    assert "shutdown attempt" not in text and "Broken pipe" not in text, text[-2000:]
     assert "can be resumed" in text
     assert not (out / "stages" / "board.json").exists() and (out / "stages" / "deploy.json").exists()
     assert bench(["run", "--profile", str(PROFILE), "--quick", "--out", str(out)]) == 0

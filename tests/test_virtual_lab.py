@@ -219,3 +219,11 @@ def test_tiny_transient_rate_reads_back_exactly(tmp_path):
     with VirtualLab(path) as lab, Board(lab.board_url) as board:
         board.load(0, written)
         np.testing.assert_array_equal(board.read(0, 1024), written)
+
+
+def test_lab_processes_run_in_their_own_session():
+    """A terminal's Ctrl-C goes to the foreground process group; the lab's supply and board
+    are outside it, so the bench can still switch the supply off before stopping them."""
+    with VirtualLab() as lab:
+        ours = os.getpgid(0)
+        assert os.getpgid(lab._supply.pid) != ours and os.getpgid(lab._board.proc.pid) != ours

@@ -8,6 +8,8 @@ memory, no coupling to the supply). With ``power_on`` (default) the supply start
 on at the chip's ``nominal_v``, so the memory works before any driver touches the supply (a
 driver's ``configure()`` switches it off again until the bench sets a voltage). Both listen on ephemeral ports of 127.0.0.1. On exit (any
 exit) both processes are terminated, killed if they linger, and reaped; the directory goes.
+Both run in their own session (process group), so a Ctrl-C at the terminal reaches only the
+bench: its ``finally`` path switches the supply off through SCPI, then closes the lab.
 
 The bench reaches the lab only through :attr:`board_url` (a pyserial URL) and
 :attr:`supply_resource` (a VISA resource string).
@@ -112,7 +114,8 @@ class VirtualLab:
             self._supply = subprocess.Popen(
                 [sys.executable, "-m", "drivers.virtual_lab.scpi_server", "--lab-state", str(state),
                  "--chip", str(self.chip_file), *(["--power-on"] if self.power_on else [])],
-                stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, preexec_fn=die_with_parent)
+                stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, preexec_fn=die_with_parent,
+                start_new_session=True)  # a terminal's Ctrl-C must not kill it before the bench's shutdown()
         port = int(_wait_for_line(self._supply, r"LISTENING (\d+)", "the supply simulator", stderr_path).group(1))
         self.supply_resource = f"TCPIP0::127.0.0.1::{port}::SOCKET"
         try:
