@@ -91,19 +91,21 @@ def bernoulli_positions(n: int, p: float, generator: torch.Generator, device) ->
     """Sorted indices ``i < n`` of an i.i.d. Bernoulli(p) sequence, in O(n p) work.
 
     The gaps between successes of a Bernoulli process are Geometric(p) on {1, 2, ...}, so
-    ``cumsum(gaps) - 1`` are exactly the success positions (no approximation).
+    ``cumsum(gaps) - 1`` are exactly the success positions (no approximation). The gaps are
+    drawn straight into int64 (the same draws as float64 then ``.long()``) and summed in
+    place; the sorted tail ``>= n`` is cut by a binary search (no mask, no copy).
     """
     if p <= 0.0 or n == 0:
         return torch.empty(0, dtype=torch.long, device=device)
     chunks, last = [], -1
     while last < n - 1:
         m = int(n * p + 6 * math.sqrt(n * p) + 16)
-        gaps = torch.empty(m, dtype=torch.float64, device=device).geometric_(p, generator=generator)
-        pos = gaps.long().cumsum(0) + last
+        pos = torch.empty(m, dtype=torch.long, device=device).geometric_(p, generator=generator)
+        pos = pos.cumsum_(0).add_(last)
         chunks.append(pos)
         last = int(pos[-1])
-    pos = torch.cat(chunks)
-    return pos[pos < n]
+    pos = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+    return pos[:int(torch.searchsorted(pos, n))]
 
 
 def stored_bits(codes: torch.Tensor, bits: int) -> torch.Tensor:
@@ -207,34 +209,46 @@ class Compose(FaultModel):
         return {"kind": "compose", "models": [m.describe() for m in self.models]}
 
 
+def negate_at(flat: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """``flat[positions] *= -1`` in place (1-D ``flat``; gather/scatter, the cheapest indexing on CPU)."""
+    return flat.scatter_(0, positions, flat.gather(0, positions).neg_())
+
+
 class FlipSigns(torch.autograd.Function):
     """Binary weights read with the signs at flat ``positions`` flipped (sparse fast path).
 
     forward:  ``w~ = m * w_b`` (``[draws, *shape]`` when ``draws``), ``m = -1`` at positions
     backward: straight-through ``dL/dw_b = dL/dw~``, aware ``dL/dw_b = m * dL/dw~``
     (summed over the draw axis) -- the same gradients as the dense path. [ALGORITHMS 2]
+    ``inplace`` (single read only): flip ``weight_q`` itself instead of a copy; for a
+    temporary that only this read holds (a fresh ``sign(w)``), it saves a full pass over
+    the layer's weights per read.
     """
 
     @staticmethod
-    def forward(ctx, weight_q, positions, draws, aware):
-        w = weight_q.detach()
-        out = (w.expand(draws, *w.shape) if draws else w).clone()
-        flat = out.view(-1)
-        flat[positions] = -flat[positions]
-        ctx.save_for_backward(positions)
+    def forward(ctx, weight_q, positions, draws, aware, inplace=False):
+        if draws:
+            out = weight_q.detach().expand(draws, *weight_q.shape).clone()
+        elif inplace:
+            ctx.mark_dirty(weight_q)
+            out = weight_q
+        else:
+            out = weight_q.detach().clone()
+        negate_at(out.view(-1), positions)
+        if aware:
+            ctx.save_for_backward(positions)
         ctx.draws, ctx.aware = draws, aware
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        (positions,) = ctx.saved_tensors
         if ctx.aware:
+            (positions,) = ctx.saved_tensors
             grad = grad.clone(memory_format=torch.contiguous_format)
-            flat = grad.view(-1)
-            flat[positions] = -flat[positions]
+            negate_at(grad.view(-1), positions)
         if ctx.draws:
             grad = grad.sum(0)
-        return grad, None, None, None
+        return grad, None, None, None, None
 
 
 @dataclass
@@ -263,8 +277,12 @@ class FaultInjector:
     def rate(self, site: FaultSite) -> float | None:
         return self.rates.get(site.name, self.default_rate)
 
-    def corrupt(self, layer, weight_q: torch.Tensor) -> torch.Tensor:
-        """Quantised weights as read back from faulty memory (gradients per ``gradient``)."""
+    def corrupt(self, layer, weight_q: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """Quantised weights as read back from faulty memory (gradients per ``gradient``).
+
+        ``inplace``: ``weight_q`` is a temporary that only this read holds (``read_weight``'s
+        fresh sign); the sparse path may then flip it in place instead of copying it.
+        """
         if not self.enabled:
             return weight_q
         site = layer.fault_site
@@ -272,7 +290,7 @@ class FaultInjector:
             n_bits = weight_q.numel() * (self.draws or 1)
             pos = self.model.flip_positions(site, n_bits, self.rate(site), self.generator, weight_q.device)
             if pos is not None:
-                return FlipSigns.apply(weight_q, pos, self.draws, self.gradient == "aware")
+                return FlipSigns.apply(weight_q, pos, self.draws, self.gradient == "aware", inplace)
         codes = layer.to_codes(weight_q.detach())
         mask = self.model.flip_mask(site, codes, self.rate(site), self.generator, self.draws)
         if self.gradient == "aware":

@@ -60,6 +60,7 @@ class StoredWeights:
         return self.weight.numel()
 
     def quantized_weight(self) -> torch.Tensor:
+        """``sign(w)``: a fresh tensor on every call (``read_weight`` may flip it in place)."""
         return sign_ste(self.weight)
 
     def to_codes(self, weight_q: torch.Tensor) -> torch.Tensor:
@@ -73,7 +74,7 @@ class StoredWeights:
         """The weights as the memory returns them (faulty when an injector is attached)."""
         w = self.quantized_weight()
         if self.fault_injector is not None:
-            w = self.fault_injector.corrupt(self, w)
+            w = self.fault_injector.corrupt(self, w, inplace=True)  # w: a fresh temporary
         return w
 
     def clip_latent_(self) -> None:

@@ -125,3 +125,24 @@ def test_sparse_bsc_resampled_every_read_at_small_eps():
     wb = torch.where(layer.weight >= 0, 1.0, -1.0)
     flips = [int((r != wb).sum()) for r in reads]
     assert all(abs(f - 200) < 5 * math.sqrt(200) for f in flips) and not torch.equal(*reads)
+
+
+@pytest.mark.parametrize("mode", ["straight-through", "aware"])
+def test_inplace_read_equals_the_copying_read_and_leaves_other_inputs_alone(mode):
+    """read_weight flips its fresh sign(w) in place; corrupt() on a caller's tensor copies it."""
+    grads, reads = [], []
+    for inplace in (False, True):
+        torch.manual_seed(0)
+        layer = BinaryLinear(40, 30)
+        attach_faults(layer, FaultInjector(BinarySymmetric(), torch.Generator().manual_seed(4), default_rate=0.05,
+                                           gradient=mode))
+        w = layer.quantized_weight()
+        kept = w.detach().clone()
+        read = layer.fault_injector.corrupt(layer, w, inplace=inplace)
+        assert torch.equal(w, read) == inplace and (inplace or torch.equal(w, kept))
+        (read * torch.arange(read.numel()).reshape(read.shape)).sum().backward()
+        reads.append(read.detach())
+        grads.append(layer.weight.grad)
+    flipped = reads[0] != kept
+    assert torch.equal(reads[0], reads[1]) and 20 < int(flipped.sum()) < 100
+    assert torch.equal(grads[0], grads[1])
