@@ -172,6 +172,21 @@ register_arch("wrn", lambda in_shape, n_classes, width, mode:
               note="WideResNet-28-k, width = k; residual, not exportable to firmware")
 
 
+def layer_labels(net: nn.Module) -> dict[str, str]:
+    """``{stored layer name: label}`` for tables and plots: ``"fc1 (2)"``, ``"conv3 (blocks.1.conv1)"``.
+
+    The name (the ``nn.Module`` path) stays the key everywhere (memory map, fault maps,
+    eps dicts); the label adds the layer's kind and its rank among layers of that kind.
+    """
+    counts = {"conv": 0, "fc": 0}
+    labels = {}
+    for name, layer in stored_layers(net):
+        kind = "conv" if layer.weight.dim() == 4 else "fc"
+        counts[kind] += 1
+        labels[name] = f"{kind}{counts[kind]} ({name})"
+    return labels
+
+
 def build_model(arch: str, in_shape: tuple[int, ...], n_classes: int, width: float = 1,
                 mode: str = "bnn", generator: torch.Generator | None = None) -> nn.Module:
     """Build architecture ``arch`` for inputs ``in_shape`` (``[C, H, W]`` or ``[D]``).

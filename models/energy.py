@@ -134,11 +134,13 @@ class EnergyReport:
                 "ratio_to_reliable": self.ratio, "savings_vs_reliable": self.savings,
                 "layers": [asdict(r) for r in self.rows]}
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, labels: Mapping[str, str] | None = None) -> str:
+        """Markdown table; ``labels`` (``{name: label}``, e.g. ``layer_labels``) name the rows."""
+        labels = labels or {}
         lines = [self.header(), "", "| layer | N_l | b_l | eps_l | energy | share |",
                  "|---|---:|---:|---:|---:|---:|"]
         for r in self.rows:
-            lines.append(f"| {r.name} | {r.n_params} | {r.bits} | {r.eps:.3g} | {format_energy(r.energy)} "
+            lines.append(f"| {labels.get(r.name, r.name)} | {r.n_params} | {r.bits} | {r.eps:.3g} | {format_energy(r.energy)} "
                          f"| {100 * r.share:.1f}% |")
         lines.append(f"| total | {sum(r.n_params for r in self.rows)} | | | {format_energy(self.total)} | 100% |")
         return "\n".join(lines) + "\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -14,8 +14,10 @@ TRAINING_CURVES = "training_curves.png"
 EPS_PER_LAYER = "eps_per_layer.png"
 
 
-def plot_run(metrics: Sequence[dict], folder: Path) -> list[Path]:
-    """Write the run's plots into ``folder``; returns the files written."""
+def plot_run(metrics: Sequence[dict], folder: Path, labels: Mapping[str, str] | None = None) -> list[Path]:
+    """Write the run's plots into ``folder``; ``labels`` name the layers in the legend
+    (``{name: label}``, default the names); returns the files written."""
+    labels = labels or {}
     if not metrics:
         return []
     folder.mkdir(parents=True, exist_ok=True)
@@ -37,7 +39,7 @@ def plot_run(metrics: Sequence[dict], folder: Path) -> list[Path]:
     if with_eps:
         fig, ax = plt.subplots(figsize=(7, 4))
         for name in with_eps[0]["eps"]:
-            ax.plot([r["epoch"] for r in with_eps], [r["eps"][name] for r in with_eps], marker=".", label=name)
+            ax.plot([r["epoch"] for r in with_eps], [r["eps"][name] for r in with_eps], marker=".", label=labels.get(name, name))
         ax.set(xlabel="epoch", ylabel="eps (bit-error rate)", yscale="log", title="eps per layer")
         ax.legend(fontsize="small", ncol=2)
         fig.tight_layout()

@@ -90,12 +90,18 @@ class RunDir:
             raise RunDirError(f"{path}: expected a mapping of config fields")
         return data
 
-    def write_layers(self, layers: Sequence[tuple[str, int, int]]) -> None:
-        rows = [{"name": n, "n_params": p, "bits": b} for n, p, b in layers]
+    def write_layers(self, layers: Sequence[tuple[str, int, int]], labels: Mapping[str, str] | None = None) -> None:
+        """``layers.json``: name (the key), N_l, b_l and a human ``label`` per stored layer."""
+        rows = [{"name": n, "n_params": p, "bits": b, "label": (labels or {}).get(n, n)} for n, p, b in layers]
         atomic_write_text(self.path / LAYERS, json.dumps(rows, indent=1))
 
     def read_layers(self) -> list[dict]:
         return json.loads((self.path / LAYERS).read_text())
+
+    def layer_labels(self) -> dict[str, str]:
+        """``{name: label}`` from ``layers.json`` (runs written before labels: the name)."""
+        path = self.path / LAYERS
+        return {r["name"]: r.get("label", r["name"]) for r in self.read_layers()} if path.is_file() else {}
 
     def write_status(self, epochs_done: int, complete: bool) -> None:
         atomic_write_text(self.path / STATUS, json.dumps({"epochs_done": epochs_done, "complete": complete}))
@@ -183,7 +189,7 @@ class RunDir:
         self.write_energy(eps)
         from models.plots import plot_run  # matplotlib only when a run finishes
 
-        plot_run(metrics, self.path / PLOTS)
+        plot_run(metrics, self.path / PLOTS, self.layer_labels())
         self.write_status(metrics[-1]["epoch"] if metrics else 0, complete=True)
 
     def write_energy(self, eps: Mapping[str, float] | None) -> None:
@@ -195,7 +201,7 @@ class RunDir:
         layers = [LayerMemory(r["name"], r["n_params"], r["bits"]) for r in self.read_layers()]
         rates = {l.name: max(model.eps_ref, (eps or {}).get(l.name, model.eps_ref)) for l in layers}
         report = energy_report(layers, rates, model)
-        atomic_write_text(self.path / ENERGY_MD, report.to_markdown())
+        atomic_write_text(self.path / ENERGY_MD, report.to_markdown(self.layer_labels()))
         atomic_write_text(self.path / ENERGY_JSON, json.dumps(report.to_dict(), indent=1))
 
 

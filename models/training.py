@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from models.architectures import ARCHITECTURES, MODES, build_model
+from models.architectures import ARCHITECTURES, MODES, build_model, layer_labels
 from models.data import DATASETS, Dataset, augment, iterate_batches, load_dataset, n_batches
 from models.evaluation import accuracy, mc_accuracy
 from models.faults import GRADIENT_MODES, FaultInjector, build_fault_model
@@ -302,7 +302,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, data: Data
         config = config.resolved()
         run.create(config.to_dict(), derive_seeds(config.seed))
         s = build_session(config, data)
-        run.write_layers([(n, m.n_params, m.bits) for n, m in stored_layers(s.net)])
+        run.write_layers([(n, m.n_params, m.bits) for n, m in stored_layers(s.net)], layer_labels(s.net))
     while s.epoch < config.epochs:
         start = time.perf_counter()
         record = {"epoch": s.epoch + 1}

@@ -21,6 +21,8 @@ def lanmax_run(tmp_path_factory):
 def test_energy_command_table_and_json(lanmax_run, capsys):
     assert main(["energy", str(lanmax_run)]) == 0
     text = capsys.readouterr().out
+    assert "fc1 (2)" in text and "fc3 (8)" in text  # layer labels, not bare module indices
+    assert "| fc2 (5) |" in (lanmax_run / "energy.md").read_text()
     assert "eps_ref = 1e-12" in text and "beta = 1 fJ" in text and "x reliable" in text
     assert main(["energy", str(lanmax_run), "--json", "--eps-ref", "1e-9"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -54,9 +56,10 @@ def test_sensitivity_randomising_any_layer_costs_accuracy(lanmax_run, tmp_path, 
         assert (out / f"sensitivity.{ext}").stat().st_size > 0
     table = json.loads((out / "sensitivity.json").read_text())
     rows = {r[0]: r for r in table["rows"]}
-    assert set(rows) == {"none", "2", "5", "8"}
+    assert set(rows) == {"none", "fc1 (2)", "fc2 (5)", "fc3 (8)"}  # human labels, memory-map keys in brackets
+    assert table["layer_labels"] == {"2": "fc1 (2)", "5": "fc2 (5)", "8": "fc3 (8)"}
     baseline = float(rows["none"][2].split()[0])
-    for layer in ("2", "5", "8"):
+    for layer in ("fc1 (2)", "fc2 (5)", "fc3 (8)"):
         assert float(rows[layer][2].split()[0]) < baseline - 20  # a random layer wrecks a tiny BNN MLP
     assert "randomised layer" in capsys.readouterr().out
 

@@ -72,3 +72,13 @@ def test_generator_makes_init_reproducible_and_errors_are_clear():
         build_model("mlp", (1, 8, 8), 10, mode="ternary")
     with pytest.raises(ValueError, match="image inputs"):
         build_model("cnn", (64,), 10)
+
+
+def test_layer_labels_name_kind_rank_and_key():
+    from models.architectures import layer_labels
+
+    assert layer_labels(build_model("cnn", (1, 8, 8), 10, width=0.0625)) == {
+        "1": "conv1 (1)", "5": "conv2 (5)", "10": "fc1 (10)", "13": "fc2 (13)", "16": "fc3 (16)"}
+    wrn = layer_labels(build_model("wrn", (3, 8, 8), 10, width=1))
+    assert wrn["stem"] == "conv1 (stem)" and wrn["blocks.0.conv1"] == "conv2 (blocks.0.conv1)"
+    assert list(wrn.values())[-1] == "fc1 (fc)"

@@ -20,6 +20,7 @@ def test_train_then_evaluate(tmp_path, capsys):
     assert main(["evaluate", str(out), "--ci", "0.05", "--min-reps", "4", "--json", str(result)]) == 0
     text = capsys.readouterr().out
     assert "the run's per-layer eps (uniform)" in text and "95% CI" in text
+    assert "│ fc1 (2) │ 0.02 │" in text and "│ fc3 (8) │ 0.02 │" in text  # per-layer table, human labels
     res = json.loads(result.read_text())
     assert res["half_width"] < 0.05 and res["reps"] >= 4 and set(res["rates"].values()) == {0.02}
 

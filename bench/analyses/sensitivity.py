@@ -19,6 +19,7 @@ from rich.console import Console
 
 from bench.analyses.output import layer_bar_plot, pct, progress, rich_table, write_table
 from bench.errors import BenchError
+from models.architectures import layer_labels
 from models.evaluation import MCResult, mc_accuracy
 from models.faults import BinarySymmetric
 from models.layers import stored_layers
@@ -71,18 +72,18 @@ def run(args) -> int:
         results = layer_sensitivity(net, data.test_x, data.test_y, base, torch.Generator().manual_seed(args.seed),
                                     args.ci, args.max_reps,
                                     lambda name, r: bar.update(task, advance=1, status=f"{name}: {pct(r.mean, r.half_width)}"))
-    sizes = {n: m.n_params for n, m in stored_layers(net)}
+    sizes, labels = {n: m.n_params for n, m in stored_layers(net)}, layer_labels(net)
     header = ["randomised layer", "N_l", "accuracy % +- CI", "drop (points)", "draws"]
-    rows = [[name, sizes.get(name, ""), pct(r.mean, r.half_width),
+    rows = [[labels.get(name, name), sizes.get(name, ""), pct(r.mean, r.half_width),
              f"{100 * (results['none'].mean - r.mean):.2f}", r.reps] for name, r in results.items()]
     others = "the run's final eps" if base else "fault-free"
     title = f"layer randomisation of {args.run} ({config.arch} on {config.dataset}; other layers {others})"
     out = Path(args.out) if args.out else Path(args.run) / "analyses"
-    meta = {"run": str(args.run), "others": others, "base_eps": base, "random_eps": RANDOM_EPS,
+    meta = {"run": str(args.run), "others": others, "layer_labels": labels, "base_eps": base, "random_eps": RANDOM_EPS,
             "ci_target": args.ci, "seed": args.seed}
     write_table(out, "sensitivity", header, rows, title, meta)
     layers = [n for n in results if n != "none"]
-    layer_bar_plot(layers, [100 * results[n].mean for n in layers], out / "sensitivity.png", title,
+    layer_bar_plot([labels[n] for n in layers], [100 * results[n].mean for n in layers], out / "sensitivity.png", title,
                    "accuracy (%) with 95% CI, layer randomised", errors=[100 * results[n].half_width for n in layers],
                    lines=[(100 * results["none"].mean, "tab:green", "--", "no layer randomised"),
                           (100 / data.n_classes, "tab:red", ":", "chance")])

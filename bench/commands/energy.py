@@ -45,12 +45,14 @@ def run_report(path: str | Path, model: EnergyModel) -> tuple[EnergyReport, str]
     return energy_report(layers, deployed_eps(layers, eps, model), model), source
 
 
-def energy_table(report: EnergyReport, title: str) -> Table:
+def energy_table(report: EnergyReport, title: str, labels: dict[str, str] | None = None) -> Table:
+    """Rich table of ``report``; ``labels`` (``{name: label}``) name the rows."""
+    labels = labels or {}
     table = Table(title=title)
     for col in ("layer", "N_l", "b_l", "eps_l", "E(eps_l)/bit", "energy", "share"):
         table.add_column(col, justify="left" if col == "layer" else "right")
     for r in report.rows:
-        table.add_row(r.name, str(r.n_params), str(r.bits), f"{r.eps:.3g}",
+        table.add_row(labels.get(r.name, r.name), str(r.n_params), str(r.bits), f"{r.eps:.3g}",
                       format_energy(report.model.bit_energy(r.eps)), format_energy(r.energy), f"{100 * r.share:.1f}%")
     table.add_row("total", str(sum(r.n_params for r in report.rows)), "", "", "", format_energy(report.total), "100%",
                   style="bold")
@@ -70,6 +72,6 @@ def run(args) -> int:
         print(json.dumps({**report.to_dict(), "eps_source": source}, indent=1))
     else:
         console = Console()
-        console.print(energy_table(report, f"memory energy of {args.run} ({source})"))
+        console.print(energy_table(report, f"memory energy of {args.run} ({source})", RunDir(args.run).layer_labels()))
         console.print(report.header())
     return 0

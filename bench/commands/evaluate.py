@@ -11,6 +11,7 @@ from rich.table import Table
 
 from bench.commands.train import check_device
 from bench.errors import BenchError
+from models.architectures import layer_labels
 from models.evaluation import accuracy, mc_accuracy
 from models.layers import stored_layers
 from models.run_dir import RunDirError, load_run
@@ -90,6 +91,13 @@ def run(args) -> int:
     if rates is not None:
         table.add_row(label, f"{100 * result.mean:.2f}%", f"+- {100 * result.half_width:.2f}", str(result.reps))
     console.print(table)
+    if rates is not None and args.eps is None:
+        per_layer = Table(title="per-layer eps evaluated")
+        per_layer.add_column("layer")
+        per_layer.add_column("eps", justify="right")
+        for name, label in layer_labels(net).items():
+            per_layer.add_row(label, f"{rates[name]:.3g}")
+        console.print(per_layer)
     if rates is not None and result.half_width >= args.ci:
         console.print(f"[yellow]CI target {args.ci} not reached within --max-reps {args.max_reps}[/yellow]")
     if args.json_out:
