@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -264,8 +265,22 @@ def _semantic_problems(data: dict, base: Path, report: _Report) -> None:
     em = data.get("energy_model")
     if isinstance(em, dict) and isinstance(em.get("beta"), (int, float)) and em["beta"] <= 0:
         report.add(("energy_model", "beta"), f"beta = {em['beta']:g} J: the slope must be > 0")
+    elif isinstance(em, dict) and all(isinstance(em.get(k), (int, float)) for k in ("E0", "beta")):
+        _energy_range_problem(em, ops, report)
     _file_problems(data, base, report)
     _experiment_problems(data, report)
+
+
+def _energy_range_problem(em: dict, ops: list[dict], report: _Report) -> None:
+    """``E(eps) = E0 + beta ln(1/eps)`` falls with eps, so it is positive over the operating
+    range iff it is positive at the least reliable point's eps; a negative energy there is a
+    fit that cannot price the points (and LaNMax would trade towards it)."""
+    bers = [mean_ber(op) for op in ops if all(isinstance(op.get(k), (int, float)) for k in ("ber_0to1", "ber_1to0"))]
+    eps = max(bers, default=0.0)
+    if eps > 0 and em["E0"] + em["beta"] * math.log(1 / eps) <= 0:
+        report.add(("energy_model", "E0"), f"E(eps) = E0 + beta ln(1/eps) = {em['E0'] + em['beta'] * math.log(1 / eps):g} J "
+                                           f"at the least reliable point's eps {eps:g}: the energy must be positive over the "
+                                           f"operating points (refit E0 and beta)")
 
 
 def _monotone_problems(ops: list[dict], report: _Report) -> None:

@@ -7,6 +7,7 @@ one function here and no stage.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -56,12 +57,33 @@ def method_options(config: Mapping[str, Any], method: str) -> dict:
     opts: dict[str, Any] = {}
     if "lambda" in known:
         opts["lambda"] = float(config["train"]["lambda"])
-    model = energy_model(profile_of(config))
+    profile = profile_of(config)
+    model = energy_model(profile)
     if model is not None:
         for key, value in (("e0", model.E0), ("beta", model.beta), ("eps_ref", model.eps_ref)):
             if key in known:
                 opts[key] = value
+    if "theta_max" in known:
+        opts.update(eps_bounds(profile, {name: default for name, default, _ in option_help(method)}))
     return opts
+
+
+def eps_bounds(profile, defaults: Mapping[str, Any]) -> dict:
+    """LaNMax's upper bound on log10(eps) under a profile [choice]: the least reliable
+    operating point's eps (beyond it there is no point to run at, and the energy model is not
+    calibrated there; rram_lowpower's fit even turns negative past eps 0.047). The start
+    ``theta_init`` moves down to the bound when it lies above it."""
+    eps_max = max(p.ber for p in _points(profile))
+    if eps_max <= 0 or math.log10(eps_max) >= defaults["theta_max"]:
+        return {}
+    theta_max = math.log10(eps_max)
+    return {"theta_max": theta_max, **({"theta_init": theta_max} if defaults["theta_init"] > theta_max else {})}
+
+
+def _points(profile):
+    from models.profile_faults import profile_operating_points
+
+    return profile_operating_points(profile)
 
 
 # --- data, training, evaluation (models/) ------------------------------------------------
