@@ -124,6 +124,28 @@ def known_memory_words(spec: Mapping[str, Any]) -> int | None:
     return Chip.load(spec.get("chip") or DEFAULT_CHIP).mem_words
 
 
+def virtual_chip(spec: Mapping[str, Any], profile) -> dict | None:
+    """For ``kind: virtual``: the chip the lab emulates and whether it is the profile's chip,
+    i.e. the chip file the profile links (``experiment.hardware.chip``) or the chip the profile
+    was calibrated on (``provenance.chip_id``). Another chip (a user profile without a link
+    gets the lab's default SRAM demo chip) makes predictions and measurements incomparable.
+    ``None`` for real instruments: the bench cannot know their chip."""
+    if spec["kind"] != "virtual":
+        return None
+    from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
+
+    path = Path(spec.get("chip") or DEFAULT_CHIP)
+    chip = Chip.load(path)
+    linked = (profile.experiment.get("hardware") or {}).get("chip")
+    same_file = linked is not None and Path(linked).resolve() == path.resolve()
+    calibrated_on = profile.data.get("provenance", {}).get("chip_id") == chip.chip_id
+    return {"chip_id": chip.chip_id, "chip_file": str(path), "technology": chip.technology,
+            "matches_profile": bool(same_file or calibrated_on),
+            "why": ("linked by the profile" if same_file else "the profile was calibrated on it" if calibrated_on
+                    else f"the profile {profile.data['name']!r} does not link it (experiment.hardware.chip) "
+                         f"and was not calibrated on it")}
+
+
 def preflight(config: Mapping[str, Any]) -> None:
     """Fail before training on a bad option or a network too big for the board's memory."""
     from bench.pipeline.parts import weight_words

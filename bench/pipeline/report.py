@@ -102,7 +102,7 @@ def figures(results: dict) -> dict[str, bytes]:
     per = "inference" if e["energy_kind"] == "read" else "programming"
     ax.set_xlabel(f"predicted energy per {per} (J)")
     ax.set_ylabel(f"measured energy per {per} (J)")
-    ax.set_title(f"R^2 = {e['r2']:.3f}")
+    ax.set_title(r2_text(e))
     ax.legend()
     out["energy_measured_vs_predicted"] = _png(fig)
 
@@ -167,9 +167,12 @@ def markdown(results: dict, image_src) -> str:
                      f"{l['outlier_captures']}/{l['captures']} | {100 * l['relative_error']:+.2f}% |")
     per = "inference" if en["energy_kind"] == "read" else "programming of the layer"
     lines += [f"| total | | {_e(en['predicted_total_J'])} | {_e(en['measured_total_J'])} | | {en['outlier_captures']}/{en['n_captures']} | |", "",
-              f"Energy per {per} ({en['energy_kind']} energy). R^2 of the prediction over the per-layer medians: **{en['r2']:.4f}** "
-              f"(over all {en['n_captures']} captures: {en['r2_all_captures']:.4f}; squared Pearson correlation {en['pearson_r2']:.4f}).", "",
-              *scale_note(ops["profile"], en, results["board"]["board"]),
+              f"Energy per {per} ({en['energy_kind']} energy). " + (
+                  f"R^2 of the prediction: **{en['r2_note']}**." if en["r2"] is None else
+                  f"R^2 of the prediction over the per-layer medians: **{en['r2']:.4f}** "
+                  f"(over all {en['n_captures']} captures: {en['r2_all_captures']:.4f}; squared Pearson correlation {en['pearson_r2']:.4f})."), "",
+              *chip_note(en.get("virtual_chip")),
+              *([] if en["r2"] is None else scale_note(ops["profile"], en, results["board"]["board"])),
               f"![measured vs predicted energy]({image_src('energy_measured_vs_predicted')})", "",
               "## Accuracy on the board vs software", f"Source: `{s['board']}`, `{s['compare']}`.", "",
               "| | accuracy | 95% interval | inputs / repetitions |", "|---|---:|---:|---:|",
@@ -180,11 +183,35 @@ def markdown(results: dict, image_src) -> str:
               f"Weight image read back at each layer's operating point (`board/faultmaps/`), run through the reference interpreter: "
               f"{rp['same_scores']}/{rp['n_inputs']} inputs give exactly the board's scores, {rp['same_prediction']}/{rp['n_inputs']} the same class; "
               f"replay accuracy {rp['replay_accuracy']:.4f} vs board {rp['board_accuracy']:.4f}.", "",
-              "| layer | voltage | BER | 0->1 | 1->0 |", "|---|---:|---:|---:|---:|"]
+              "Errors per read of each layer's region against its operating point's rates (expected "
+              "n0 p01 + n1 p10; 99% binomial interval):", "",
+              "| layer | voltage | BER | 0->1 | 1->0 | point (BER) | errors / bits | expected | 99% interval | holds |",
+              "|---|---:|---:|---:|---:|---|---:|---:|---:|---|"]
     for b in cmp_["ber"]:
-        lines.append(f"| {b['name']} | {b['voltage']:.3f} V | {b['ber']:.3g} | {b['ber_0to1']:.3g} | {b['ber_1to0']:.3g} |")
+        lines.append(f"| {b['name']} | {b['voltage']:.3f} V | {b['ber']:.3g} | {b['ber_0to1']:.3g} | {b['ber_1to0']:.3g} | "
+                     f"{b['point']} ({b['point_ber']:.3g}) | {b['errors']:.3g} / {b['bits']} | {b['expected_errors']:.3g} | "
+                     f"[{b['bounds'][0]:.0f}, {b['bounds'][1]:.0f}] | {'yes' if b['within_bounds'] else '**NO**'} |")
+    if cmp_["ber_flagged"]:
+        lines += ["", f"**The operating points do not hold on the board** for layer(s) {', '.join(cmp_['ber_flagged'])}: "
+                      f"the read-back errors fall outside the point's binomial interval."]
     lines += ["", f"![BER per layer]({image_src('ber_per_layer')})", ""]
     return "\n".join(lines)
+
+
+def r2_text(energy: dict) -> str:
+    return "R^2 n/a (not the profile's chip)" if energy["r2"] is None else f"R^2 = {energy['r2']:.3f}"
+
+
+def chip_note(chip: dict | None) -> list[str]:
+    """Which virtual chip the lab emulated, and a warning when it is not the profile's."""
+    if chip is None:
+        return []
+    if chip["matches_profile"]:
+        return [f"Virtual lab chip `{chip['chip_id']}` (`{chip['chip_file']}`): {chip['why']}.", ""]
+    return [f"**Warning: the virtual chip is not the profile's chip.** The lab emulated `{chip['chip_id']}` "
+            f"(`{chip['chip_file']}`): {chip['why']}. Measured energies and board BERs are that chip's, so they are "
+            f"not compared with the profile's predictions; link a chip file in the profile "
+            f"(`experiment: hardware: {{kind: virtual, chip: FILE}}`) or calibrate a profile on this chip.", ""]
 
 
 SCALE_WARNING = 2.0  # measured/predicted outside [1/2, 2]: the profile does not describe this memory

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.pipeline import atomic, parts
-from bench.pipeline.hardware import open_bench
+from bench.pipeline.hardware import hardware_spec, open_bench, virtual_chip
 from bench.pipeline.stages.common import read_json
 
 READBACK_REPEATS = 3
@@ -118,6 +118,7 @@ def run_board(ctx) -> dict:
     np.save(ctx.out / "read_energy_per_layer.npy", energy)
     result = {"n_inputs": int(len(x)), "correct": correct, "accuracy": correct / len(x), "energy_kind": kind,
               "energy_method": bench.energy_method, "energy_window_s": bench.window_s, "layers": layers,
-              "measured_energy_J": measured.tolist(), "board": bench.identity()}
+              "measured_energy_J": measured.tolist(), "board": bench.identity(),
+              "virtual_chip": virtual_chip(hardware_spec(ctx.config["hardware"]), parts.profile_of(ctx.config))}
     atomic.write_json(ctx.out / "board.json", result)
     return {"accuracy": f"{result['accuracy']:.3f}", "inputs": len(x), "energy": kind}

@@ -11,6 +11,13 @@
   an outlier in the report.
 * Accuracy: the board's accuracy with its Wilson 95% interval against the software
   Monte-Carlo prediction on the same inputs; the two intervals overlap or not.
+* Chip: on the virtual lab, the energy comparison is meaningful only when the lab emulates
+  the profile's chip (``hardware.virtual_chip``); otherwise R^2 is reported as n/a with the
+  reason, not as a number.
+* BER per layer: the errors read back from each layer's region (mean over the reads) against
+  the expected count ``n0 p01 + n1 p10`` of its operating point (``n0``, ``n1``: zeros and
+  ones written), flagged outside the central ``BER_CHECK_LEVEL`` binomial interval
+  [choice: 99%, so that three layers give a false flag in about 3% of runs].
 * Replay: the weight image as read back at each layer's operating point (bitwise majority
   over the reads [choice]: the persistent faults, without one read's transient flips), run
   through the numpy reference interpreter (bit-exact with the firmware), against the
@@ -28,6 +35,8 @@ from bench.pipeline.stages.common import read_json
 
 Z95 = 1.959963984540054
 OUTLIER_TOLERANCE = 0.1
+BER_CHECK_LEVEL = 0.99
+CHIP_MISMATCH = "n/a (the virtual chip is not the profile's chip)"
 
 
 def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -72,6 +81,10 @@ def compare(ctx) -> dict:
         "n_captures": int(energy.size), "outlier_captures": int(outliers.sum()),
         "energy_method": board["energy_method"], "energy_kind": board["energy_kind"],
     }
+    chip = board.get("virtual_chip")
+    energy_cmp["virtual_chip"] = chip
+    if chip is not None and not chip["matches_profile"]:
+        energy_cmp.update(r2=None, r2_all_captures=None, r2_note=CHIP_MISMATCH)  # the report says which chip
 
     lo, hi = wilson(board["correct"], board["n_inputs"])
     s = sw["main_board_subset"]
@@ -81,12 +94,30 @@ def compare(ctx) -> dict:
     acc_cmp["overlap"] = bool(lo <= acc_cmp["software"]["ci_high"] and acc_cmp["software"]["ci_low"] <= hi)
 
     replay = replay_readback(ctx, board_dir, board)
-    out = {"energy": energy_cmp, "accuracy": acc_cmp, "replay": replay,
-           "ber": [{k: l[k] for k in ("name", "voltage", "ber", "ber_0to1", "ber_1to0")}
-                   for l in board["layers"]]}
+    ber = [{**{k: l[k] for k in ("name", "voltage", "ber", "ber_0to1", "ber_1to0")},
+            **ber_check(parts.read_faultmap(board_dir / l["faultmap"]), op)}
+           for l, op in zip(board["layers"], ops["layers"])]
+    out = {"energy": energy_cmp, "accuracy": acc_cmp, "replay": replay, "ber": ber,
+           "ber_flagged": [b["name"] for b in ber if not b["within_bounds"]]}
     atomic.write_json(ctx.out / "compare.json", out)
-    return {"energy_R2": f"{energy_cmp['r2']:.3f}", "acc_CI_overlap": acc_cmp["overlap"],
+    return {"energy_R2": CHIP_MISMATCH if energy_cmp["r2"] is None else f"{energy_cmp['r2']:.3f}",
+            "acc_CI_overlap": acc_cmp["overlap"], "ber_flagged": ",".join(out["ber_flagged"]) or "none",
             "replay_same_scores": f"{replay['same_scores']}/{replay['n_inputs']}"}
+
+
+def ber_check(fmap, op) -> dict:
+    """Errors read back from one layer vs its operating point's rates (module docstring)."""
+    from scipy.stats import binom
+
+    n = fmap.n_bits
+    ones = int(np.unpackbits(np.ascontiguousarray(fmap.written, dtype="<u4").view(np.uint8)).sum())
+    f01, f10 = fmap.flip_counts()
+    observed = (f01 + f10) / fmap.n_reads
+    expected = (n - ones) * op["p01"] + ones * op["p10"]
+    tail = (1 - BER_CHECK_LEVEL) / 2
+    lo, hi = (float(binom.ppf(q, n, expected / n)) for q in (tail, 1 - tail))
+    return {"point": op["operating_point"], "point_ber": op["eps"], "bits": int(n), "errors": float(observed),
+            "expected_errors": float(expected), "bounds": [lo, hi], "within_bounds": bool(lo <= observed <= hi)}
 
 
 def majority(reads: list[np.ndarray]) -> np.ndarray:
