@@ -36,7 +36,7 @@ def write_table(folder: Path, stem: str, header: Sequence[str], rows: Sequence[S
 def rich_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     table = Table(title=title)
     for i, col in enumerate(header):
-        table.add_column(str(col), justify="left" if i == 0 else "right")
+        table.add_column(str(col), justify="left" if i == 0 else "right", overflow="fold")
     for row in rows:
         table.add_row(*(str(c) for c in row))
     return table

@@ -123,7 +123,7 @@ def run(args) -> int:
     rows = read_rows(sweep.csv_path)
     table = Table(title=f"sweep {out} (chip {meta['chip_id']})")
     for col in ("V", "BER", "0->1", "1->0", "persistent", "transient", "energy/bit"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", overflow="fold")
     for s in summarize(rows, sweep.state["points"]):
         table.add_row(f"{s['voltage_V']:.3f}", f"{s['ber']:.3g}", f"{s['ber_0to1']:.3g}", f"{s['ber_1to0']:.3g}",
                       str(s["persistent_bits"]), str(s["transient_bits"]), f"{s['energy_per_bit_J'] * 1e15:.4g} fJ")

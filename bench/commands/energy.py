@@ -50,7 +50,7 @@ def energy_table(report: EnergyReport, title: str, labels: dict[str, str] | None
     labels = labels or {}
     table = Table(title=title)
     for col in ("layer", "N_l", "b_l", "eps_l", "E(eps_l)/bit", "energy", "share"):
-        table.add_column(col, justify="left" if col == "layer" else "right")
+        table.add_column(col, justify="left" if col == "layer" else "right", overflow="fold")
     for r in report.rows:
         table.add_row(labels.get(r.name, r.name), str(r.n_params), str(r.bits), f"{r.eps:.3g}",
                       format_energy(report.model.bit_energy(r.eps)), format_energy(r.energy), f"{100 * r.share:.1f}%")

@@ -86,15 +86,15 @@ def run(args) -> int:
                              draws_per_pass=args.draws_per_pass, on_progress=on_progress)
     table = Table(title=f"{args.run}: {config.arch} on {config.dataset}, epoch {extra['epoch']}, {len(data.test_y)} test examples")
     for col, just in (("faults", "left"), ("accuracy", "right"), ("95% CI", "right"), ("draws", "right")):
-        table.add_column(col, justify=just)
+        table.add_column(col, justify=just, overflow="fold")
     table.add_row("none", f"{100 * clean:.2f}%", "exact", "1")
     if rates is not None:
         table.add_row(label, f"{100 * result.mean:.2f}%", f"+- {100 * result.half_width:.2f}", str(result.reps))
     console.print(table)
     if rates is not None and args.eps is None:
         per_layer = Table(title="per-layer eps evaluated")
-        per_layer.add_column("layer")
-        per_layer.add_column("eps", justify="right")
+        per_layer.add_column("layer", overflow="fold")
+        per_layer.add_column("eps", justify="right", overflow="fold")
         for name, label in layer_labels(net).items():
             per_layer.add_row(label, f"{rates[name]:.3g}")
         console.print(per_layer)

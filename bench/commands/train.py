@@ -94,7 +94,7 @@ def check_device(device: str) -> None:
 def print_method_help(name: str, console: Console) -> None:
     table = Table(title=f"options of method {name}")
     for col in ("option", "default", "meaning"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for option, default, text in option_help(name):
         table.add_row(option, repr(default), text)
     console.print(table)
@@ -147,8 +147,8 @@ def run(args) -> int:
     eps = session.method.eps()
     if eps:
         table = Table(title="final per-layer eps")
-        table.add_column("layer")
-        table.add_column("eps", justify="right")
+        table.add_column("layer", overflow="fold")
+        table.add_column("eps", justify="right", overflow="fold")
         for name, value in eps.items():
             table.add_row(name, f"{value:.3g}")
         console.print(table)
