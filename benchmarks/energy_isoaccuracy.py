@@ -66,9 +66,9 @@ def plot(points, reliable, tolerance, path: Path) -> None:
     ax.set_ylabel("test accuracy (%) with 95% CI")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from models.plots import save_figure
+
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:

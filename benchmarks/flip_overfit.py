@@ -52,11 +52,11 @@ def plot(rates, curves, p: float, title: str, path: Path) -> None:
     ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates])
     ax.set_xlabel("bit-error rate at test time")
     ax.set_ylabel("test accuracy (%) with 95% CI")
-    ax.set_title(title, fontsize=9)
+    from models.plots import fit_title, save_figure
+
+    ax.set_title(fit_title(fig, title, 9), fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:

@@ -91,10 +91,10 @@ def plot(k_rows, pattern_rows, title: str, path: Path) -> None:
     right.set_xticks(list(x), names)
     right.set_ylabel("test error (%)")
     right.legend(fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from models.plots import fit_title, save_figure
+
+    fig.suptitle(fit_title(fig, title, 9), fontsize=9)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -10,7 +11,24 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+#: average glyph width of matplotlib's default font (DejaVu Sans) in em [measured: 0.55-0.6]
+GLYPH_EM = 0.6
+
 TRAINING_CURVES = "training_curves.png"
+
+
+def fit_title(fig, text: str, fontsize: float = 9, share: float = 1.0) -> str:
+    """``text`` wrapped to lines that fit ``share`` of the figure's width at ``fontsize``
+    (``GLYPH_EM * fontsize`` points per character, 72 points per inch)."""
+    chars = max(20, int(share * fig.get_figwidth() * 72 / (GLYPH_EM * fontsize)))
+    return textwrap.fill(text, chars)
+
+
+def save_figure(fig, path: Path, dpi: int = 120) -> None:
+    """``tight_layout``, then save with ``bbox_inches="tight"`` (nothing drawn is clipped) and close."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
 EPS_PER_LAYER = "eps_per_layer.png"
 
 

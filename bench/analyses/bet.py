@@ -7,7 +7,6 @@ No faults are injected. Written as ``RUN/analyses/bet.{csv,md,json,png}``.
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from rich.console import Console
@@ -55,6 +54,8 @@ def plot(report: BetReport, title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from models.plots import fit_title, save_figure
+
     names = list(report.layers)
     fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(names) + 2), 3.6))
     ax.bar(range(len(names)), [report.layers[n] for n in names], color="tab:blue")
@@ -62,11 +63,9 @@ def plot(report: BetReport, title: str, path: Path) -> None:
     ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 6 else 0)
     ax.set_xlabel("layer (network order)")
     ax.set_ylabel("mean neuron tolerance (flips)")
-    ax.set_title(textwrap.fill(title, 60), fontsize=9)
+    ax.set_title(fit_title(fig, title, 9), fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(args) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -88,10 +87,10 @@ def plot(names, betas, rates, acc, corr, title: str, path: Path) -> None:
     right.set_xlabel("network bit-error tolerance (flips)")
     right.set_ylabel("accuracy (%)")
     right.legend(fontsize=7)
-    fig.suptitle(textwrap.fill(title, 100), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from models.plots import fit_title, save_figure
+
+    fig.suptitle(fit_title(fig, title, 9), fontsize=9)
+    save_figure(fig, path)
 
 
 def run(args) -> int:

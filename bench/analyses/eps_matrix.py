@@ -124,10 +124,10 @@ def plot(train_eps, test_eps, matrix: list[list[MCResult]], path: Path) -> None:
     ax_map.set_xlabel("test eps")
     ax_map.set_ylabel("train eps")
     fig.colorbar(im, ax=ax_map, label="accuracy (%)")
+    from models.plots import save_figure
+
     fig.suptitle("accuracy: train eps x test eps (seed 1 Fig. 1)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(args) -> int:

@@ -52,26 +52,29 @@ def pct(mean: float, half_width: float) -> str:
     return f"{100 * mean:.2f} +- {100 * half_width:.2f}"
 
 
-def layer_bar_plot(names: Sequence[str], values: Sequence[float], path: Path, title: str, ylabel: str,
-                   errors: Sequence[float] | None = None,
-                   lines: Sequence[tuple[float, str, str, str]] = ()) -> None:
+def layer_bar_figure(names: Sequence[str], values: Sequence[float], title: str, ylabel: str,
+                     errors: Sequence[float] | None = None,
+                     lines: Sequence[tuple[float, str, str, str]] = ()):
     """One bar per layer (network order) plus horizontal reference ``lines`` ``(y, color, style, label)``."""
-    import textwrap
+    from models.plots import fit_title, plt
 
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(names) + 2), 3.8))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(names) + 2), 3.8))
     ax.bar(range(len(names)), values, yerr=errors, capsize=3 if errors is not None else 0, color="tab:blue")
     for y, color, style, label in lines:
         ax.axhline(y, color=color, ls=style, label=label)
-    ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 6 else 0)
+    ax.set_xticks(range(len(names)), names, rotation=45 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center")
     ax.set_xlabel("layer (network order)")
     ax.set_ylabel(ylabel)
-    ax.set_title(textwrap.fill(title, 60), fontsize=9)
+    ax.set_title(fit_title(fig, title, 9), fontsize=9)
     if lines:
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
+
+
+def layer_bar_plot(names: Sequence[str], values: Sequence[float], path: Path, title: str, ylabel: str,
+                   errors: Sequence[float] | None = None,
+                   lines: Sequence[tuple[float, str, str, str]] = ()) -> None:
+    """:func:`layer_bar_figure` saved to ``path`` (PNG)."""
+    from models.plots import save_figure
+
+    save_figure(layer_bar_figure(names, values, title, ylabel, errors, lines), path)

@@ -83,7 +83,8 @@ def run(args) -> int:
             "ci_target": args.ci, "seed": args.seed}
     write_table(out, "sensitivity", header, rows, title, meta)
     layers = [n for n in results if n != "none"]
-    layer_bar_plot([labels[n] for n in layers], [100 * results[n].mean for n in layers], out / "sensitivity.png", title,
+    short = f"layer randomisation of {Path(args.run).name} ({config.arch}, {config.dataset}; others {others})"
+    layer_bar_plot([labels[n] for n in layers], [100 * results[n].mean for n in layers], out / "sensitivity.png", short,
                    "accuracy (%) with 95% CI, layer randomised", errors=[100 * results[n].half_width for n in layers],
                    lines=[(100 * results["none"].mean, "tab:green", "--", "no layer randomised"),
                           (100 / data.n_classes, "tab:red", ":", "chance")])
