@@ -197,16 +197,19 @@ def point_energy_per_bit(op: Mapping[str, Any], model) -> float:
     return model.bit_energy(max(op["eps"], model.eps_ref))
 
 
-def eval_faults(config: Mapping[str, Any], points: Mapping[str, Mapping] | None):
+def eval_faults(config: Mapping[str, Any], points: Mapping[str, Mapping] | None, over_chips: bool = True):
     """``(fault model, per-layer rates)`` for Monte-Carlo evaluation at chosen operating points:
     the profile model with ``quantize`` mapping, each layer's rate its point's eps (which maps
-    back to that same point). ``points=None``: fault-free."""
+    back to that same point). ``over_chips``: a fresh chip seed per repetition (the
+    distribution over chips, models.chip_distribution); else the run's fixed chip seed.
+    ``points=None``: fault-free."""
+    from models.chip_distribution import FreshChipPerDraw
     from models.profile_faults import fault_model_from_profile
 
     if points is None:
         return None, None
     model = fault_model_from_profile(profile_of(config), chip_seed=config["seeds"]["chip"], rate_mapping="quantize")
-    return model, {name: float(p["eps"]) for name, p in points.items()}
+    return FreshChipPerDraw(model) if over_chips else model, {name: float(p["eps"]) for name, p in points.items()}
 
 
 def mc_accuracy(*args, **kwargs):

@@ -136,7 +136,8 @@ def markdown(results: dict, image_src) -> str:
              f"Method **{results['train']['method']}**; seeds in `{s['seeds']}`, resolved config in `{s['config']}`.",
              f"Energy model: " + (f"E(eps) = E0 + beta ln(1/eps), E0 = {_e(em['E0'])}, beta = {_e(em['beta'])}, "
                                  f"eps_ref = {em['eps_ref']:.3g}" if em else "none (operating points' measured energy per bit)"),
-             "", "## Accuracy and energy (software, Monte-Carlo 95% CI)", f"Source: `{s['software_eval']}`.", "",
+             "", "## Accuracy and energy (software, Monte-Carlo 95% CI)",
+             f"Source: `{s['software_eval']}`. Each repetition is a fresh chip (a new chip seed for the persistent faults).", "",
              "| network | accuracy | CI half-width | repetitions | memory energy | vs reliable |", "|---|---:|---:|---:|---:|---:|"]
     ref = sw["reliable"]["energy_J"]
     for key in ("reliable", "uniform", "main"):
@@ -177,8 +178,12 @@ def markdown(results: dict, image_src) -> str:
               "## Accuracy on the board vs software", f"Source: `{s['board']}`, `{s['compare']}`.", "",
               "| | accuracy | 95% interval | inputs / repetitions |", "|---|---:|---:|---:|",
               f"| board (Wilson) | {acc['board']['accuracy']:.4f} | [{acc['board']['ci_low']:.4f}, {acc['board']['ci_high']:.4f}] | {acc['board']['n_inputs']} |",
-              f"| software (Monte-Carlo) | {acc['software']['accuracy']:.4f} | [{acc['software']['ci_low']:.4f}, {acc['software']['ci_high']:.4f}] | {acc['software']['reps']} |",
-              "", f"The intervals {'overlap' if acc['overlap'] else 'do NOT overlap'}.", "",
+              *[f"| software (Monte-Carlo, {label}) | {acc[k]['accuracy']:.4f} | [{acc[k]['ci_low']:.4f}, {acc[k]['ci_high']:.4f}] | {acc[k]['reps']} |"
+                for k, label in (("software", "over chips: " + (acc["software"].get("chips") or "fixed chip")),
+                                 ("software_fixed_chip", "one chip: " + acc.get("software_fixed_chip", {}).get("chips", "")))
+                if k in acc],
+              "", f"The board's interval and the software interval over chips {'overlap' if acc['overlap'] else 'do NOT overlap'} "
+                  f"(the fixed-chip row varies only the transient faults of one chip: a CI of 0 under a persistent profile).", "",
               "## Fault maps read back and replayed in software",
               f"Weight image read back at each layer's operating point (`board/faultmaps/`), run through the reference interpreter: "
               f"{rp['same_scores']}/{rp['n_inputs']} inputs give exactly the board's scores, {rp['same_prediction']}/{rp['n_inputs']} the same class; "

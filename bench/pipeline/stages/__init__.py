@@ -40,4 +40,4 @@ def headline(run_dir: Path) -> dict[str, str]:
             "operating points hold on the board": "yes" if not r["compare"]["ber_flagged"] else
             "NO for layer(s) " + ", ".join(r["compare"]["ber_flagged"]),
             "board accuracy": f"{a['board']['accuracy']:.3f} [{a['board']['ci_low']:.3f}, {a['board']['ci_high']:.3f}]",
-            "software prediction": f"{a['software']['accuracy']:.3f} [{a['software']['ci_low']:.3f}, {a['software']['ci_high']:.3f}]"}
+            "software prediction (over chips)": f"{a['software']['accuracy']:.3f} [{a['software']['ci_low']:.3f}, {a['software']['ci_high']:.3f}]"}

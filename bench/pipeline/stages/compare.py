@@ -10,7 +10,9 @@
   ``OUTLIER_TOLERANCE``: a capture further than this from its layer's median is counted as
   an outlier in the report.
 * Accuracy: the board's accuracy with its Wilson 95% interval against the software
-  Monte-Carlo prediction on the same inputs; the two intervals overlap or not.
+  Monte-Carlo prediction on the same inputs over chips (a fresh chip per repetition; the
+  board's chip is one of them); the two intervals overlap or not. The fixed-chip prediction
+  (the run's chip seed) is listed beside it.
 * Chip: on the virtual lab, the energy comparison is meaningful only when the lab emulates
   the profile's chip (``hardware.virtual_chip``); otherwise R^2 is reported as n/a with the
   reason, not as a number.
@@ -87,10 +89,14 @@ def compare(ctx) -> dict:
         energy_cmp.update(r2=None, r2_all_captures=None, r2_note=CHIP_MISMATCH)  # the report says which chip
 
     lo, hi = wilson(board["correct"], board["n_inputs"])
-    s = sw["main_board_subset"]
+    def interval(s):
+        return {"accuracy": s["mean"], "ci_low": s["mean"] - s["half_width"], "ci_high": s["mean"] + s["half_width"],
+                "reps": s["reps"], "chips": s.get("chips", "")}
+
     acc_cmp = {"board": {"accuracy": board["accuracy"], "ci_low": lo, "ci_high": hi, "n_inputs": board["n_inputs"]},
-               "software": {"accuracy": s["mean"], "ci_low": s["mean"] - s["half_width"],
-                            "ci_high": s["mean"] + s["half_width"], "reps": s["reps"]}}
+               "software": interval(sw["main_board_subset"])}   # over chips: the board's chip is one draw
+    if "main_board_subset_fixed_chip" in sw:
+        acc_cmp["software_fixed_chip"] = interval(sw["main_board_subset_fixed_chip"])
     acc_cmp["overlap"] = bool(lo <= acc_cmp["software"]["ci_high"] and acc_cmp["software"]["ci_low"] <= hi)
 
     replay = replay_readback(ctx, board_dir, board)
