@@ -268,31 +268,55 @@ def summarize(rows: list[dict], points: list[dict]) -> list[dict]:
                     "ber_1to0": float(np.mean([r["ber_1to0"] for r in sel])),
                     "energy_per_bit_J": float(np.mean([r["energy_per_bit_J"] for r in sel])),
                     "persistent_bits": sum(p["persistent_bits"] for p in pts),
-                    "transient_bits": sum(p["transient_bits"] for p in pts)})
+                    "transient_bits": sum(p["transient_bits"] for p in pts),
+                    "tested_bits": sum(p["bits"] for p in pts)})  # memory bits under test, all patterns
     return out
 
 
-def plot_sweep(rows: list[dict], out: Path) -> list[Path]:
-    """``ber_vs_voltage.png`` (per pattern, log scale) and ``energy_vs_voltage.png``."""
+#: upper end of the one-sided 95 percent interval of a rate with 0 errors in N trials: 3/N
+#: ("rule of three": (1 - p)^N = 0.05 gives p = -ln(0.05)/N ~ 3/N) [Hanley & Lippman-Hand 1983]
+ZERO_ERRORS_UPPER = 3.0
+
+
+def ber_figure(rows: list[dict]):
+    """BER vs voltage per pattern on a log axis; a voltage with no error in N bits read is
+    drawn as a hollow down-triangle at its 95 percent upper bound 3/N instead of vanishing."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    zero_label = None
     for pattern in sorted({r["pattern"] for r in rows}):
         vs = sorted({r["voltage_V"] for r in rows if r["pattern"] == pattern})
-        ber = [np.mean([r["ber"] for r in rows if r["pattern"] == pattern and r["voltage_V"] == v]) for v in vs]
-        ax.semilogy(vs, [b if b > 0 else np.nan for b in ber], "o-", label=pattern)
+        sel = {v: [r for r in rows if r["pattern"] == pattern and r["voltage_V"] == v] for v in vs}
+        errors = {v: sum(r["flips_0to1"] + r["flips_1to0"] for r in sel[v]) for v in vs}
+        bits = {v: sum(r["bits"] for r in sel[v]) for v in vs}
+        line, = ax.semilogy([v for v in vs if errors[v]], [errors[v] / bits[v] for v in vs if errors[v]], "o-",
+                            label=pattern)
+        zeros = [v for v in vs if not errors[v]]
+        if zeros:
+            zero_label = f"0 errors in N bits read: 95% upper bound {ZERO_ERRORS_UPPER:g}/N"
+            ax.semilogy(zeros, [ZERO_ERRORS_UPPER / bits[v] for v in zeros], "v", mfc="none", color=line.get_color(),
+                        label=f"{pattern}: 0 errors (<= {ZERO_ERRORS_UPPER:g}/N)")
     ax.set_xlabel("supply voltage (V)")
-    ax.set_ylabel("bit-error rate")
-    ax.set_title("BER vs voltage")
+    ax.set_ylabel("bit-error rate (errors per bit read)")
+    ax.set_title("BER vs voltage" + (f"\nhollow: {zero_label}" if zero_label else ""), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    paths.append(out / "ber_vs_voltage.png")
-    fig.tight_layout()
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_sweep(rows: list[dict], out: Path) -> list[Path]:
+    """``ber_vs_voltage.png`` (:func:`ber_figure`) and ``energy_vs_voltage.png``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from models.plots import save_figure
+
+    paths = [out / "ber_vs_voltage.png"]
+    save_figure(ber_figure(rows), paths[-1])
 
     fig, ax = plt.subplots(figsize=(6, 4))
     vs = sorted({r["voltage_V"] for r in rows})
@@ -303,7 +327,5 @@ def plot_sweep(rows: list[dict], out: Path) -> list[Path]:
     ax.set_title("Energy per bit vs voltage")
     ax.grid(True, alpha=0.3)
     paths.append(out / "energy_vs_voltage.png")
-    fig.tight_layout()
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    save_figure(fig, paths[-1])
     return paths

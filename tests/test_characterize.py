@@ -170,3 +170,40 @@ def test_rram_sweep_of_programming_energy(tmp_path):
     # RRAM write errors are drawn again by every write: at 0.7 V almost none repeat across repeats
     low = state["points"][-1]
     assert low["voltage_V"] == 0.7 and low["transient_bits"] > 20 * max(low["persistent_bits"], 1)
+
+
+def _row(v, pattern, flips, bits=4096):
+    return {"voltage_V": v, "pattern": pattern, "repeat": 0, "bits": bits, "flips_0to1": flips, "flips_1to0": 0,
+            "ber": flips / bits, "ber_0to1": 2 * flips / bits, "ber_1to0": 0.0, "energy_per_bit_J": 1e-15}
+
+
+def test_ber_plot_shows_zero_error_voltages_at_their_upper_bound():
+    from bench.characterize import ber_figure
+    from models.plots import plt
+
+    rows = [_row(v, "ones", f) for v, f in ((1.2, 0), (1.1, 0), (0.9, 3), (0.8, 40))]
+    rows += [_row(v, "ones", f) for v, f in ((1.2, 0),)]  # a second repeat: N = 8192 bits at 1.2 V
+    fig = ber_figure(rows)
+    try:
+        ax = fig.axes[0]
+        drawn = {tuple(line.get_xdata()): list(line.get_ydata()) for line in ax.get_lines()}
+        assert drawn[(0.8, 0.9)] == pytest.approx([40 / 4096, 3 / 4096])
+        assert drawn[(1.1, 1.2)] == pytest.approx([3 / 4096, 3 / 8192])  # hollow markers, 3/N
+        assert "(V)" in ax.get_xlabel() and "errors per bit read" in ax.get_ylabel()
+        assert "0 errors in N bits read" in ax.get_title()
+    finally:
+        plt.close(fig)
+
+
+def test_sweep_table_says_what_persistent_and_transient_count():
+    from rich.console import Console
+
+    from bench.commands.characterize import sweep_table
+
+    summary = [{"voltage_V": 0.7, "ber": 0.01, "ber_0to1": 0.01, "ber_1to0": 0.01, "persistent_bits": 41,
+                "transient_bits": 205, "tested_bits": 8192, "energy_per_bit_J": 2e-15}]
+    console = Console(width=120, record=True, file=open("/dev/null", "w"))
+    console.print(sweep_table(summary, "sweep"))
+    text = console.export_text()
+    assert "persistent bits" in text and "41 (0.005)" in text and "205 (0.025)" in text
+    assert "bits flipped in every read" in " ".join(text.split())

@@ -13,6 +13,23 @@ from rich.table import Table
 from bench.errors import BenchError
 
 
+def _bits(n: int, total: int) -> str:
+    return f"{n} ({n / total:.2g})" if total else str(n)
+
+
+def sweep_table(summary: list[dict], title: str) -> Table:
+    """Per voltage: BER, its split, persistent/transient bit counts with their fraction, energy."""
+    table = Table(title=title, caption="persistent: bits flipped in every read of a pattern; transient: in some "
+                                       "reads, not all; in brackets: the fraction of the bits tested (all patterns)")
+    for col in ("V", "BER", "0->1", "1->0", "persistent bits", "transient bits", "energy/bit"):
+        table.add_column(col, justify="right", overflow="fold")
+    for s in summary:
+        table.add_row(f"{s['voltage_V']:.3f}", f"{s['ber']:.3g}", f"{s['ber_0to1']:.3g}", f"{s['ber_1to0']:.3g}",
+                      _bits(s["persistent_bits"], s["tested_bits"]), _bits(s["transient_bits"], s["tested_bits"]),
+                      f"{s['energy_per_bit_J'] * 1e15:.4g} fJ")
+    return table
+
+
 def register(sub) -> None:
     p = sub.add_parser("characterize", help="sweep the supply voltage: fault maps, BER and energy per bit",
                        description="Voltage sweep (vmax down to vmin) writing/reading patterns; writes "
@@ -121,13 +138,7 @@ def run(args) -> int:
         except SupplyError as exc:
             raise BenchError(f"supply {resource}: {exc}; run the same command again to resume") from None
     rows = read_rows(sweep.csv_path)
-    table = Table(title=f"sweep {out} (chip {meta['chip_id']})")
-    for col in ("V", "BER", "0->1", "1->0", "persistent", "transient", "energy/bit"):
-        table.add_column(col, justify="right", overflow="fold")
-    for s in summarize(rows, sweep.state["points"]):
-        table.add_row(f"{s['voltage_V']:.3f}", f"{s['ber']:.3g}", f"{s['ber_0to1']:.3g}", f"{s['ber_1to0']:.3g}",
-                      str(s["persistent_bits"]), str(s["transient_bits"]), f"{s['energy_per_bit_J'] * 1e15:.4g} fJ")
-    console.print(table)
+    console.print(sweep_table(summarize(rows, sweep.state["points"]), f"sweep {out} (chip {meta['chip_id']})"))
     for path in plot_sweep(rows, out):
         console.print(f"wrote {path}")
     console.print(f"wrote {sweep.csv_path}, {sweep.json_path}, {out / 'faultmaps'}; supply output is off")
