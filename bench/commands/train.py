@@ -36,11 +36,12 @@ def register(subparsers) -> None:
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), help="architecture (default mlp)")
     p.add_argument("--dataset", choices=sorted(DATASETS), help="data set (default digits)")
     p.add_argument("--data-dir", help="folder holding mnist/fashion-mnist idx files or cifar10 batches")
-    p.add_argument("--width", type=float, help="width multiplier (wrn: widening factor k; default 1)")
+    p.add_argument("--width", type=float, help="width multiplier (wrn: widening factor k; default 1); refused when the "
+                                               "parameters would exceed models.training.MAX_PARAM_BYTES (4 GiB)")
     p.add_argument("--mode", choices=MODES, help="bnn: binary activations (default); binaryconnect: float")
     p.add_argument("--method", help="noise method: reliable (default), uniform, lanmax, ... (see --method-help)")
-    p.add_argument("--eps", type=float, help="method option eps (uniform: the bit-error rate of every layer)")
-    p.add_argument("--lambda", dest="lam", type=float, help="method option lambda (lanmax energy trade-off)")
+    p.add_argument("--eps", type=float, help="method option eps (uniform: the bit-error rate of every layer, in (0, 0.5])")
+    p.add_argument("--lambda", dest="lam", type=float, help="method option lambda (lanmax energy trade-off, >= 0)")
     p.add_argument("--bits", help="method option bits (wage: k_W-k_A-k_G-k_E, e.g. 2-8-8-8, 28ff, 28C8)")
     p.add_argument("-o", "--option", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
                    help="any other method option (repeatable)")
