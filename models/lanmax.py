@@ -129,8 +129,10 @@ class LanmaxOptions:
 
     def __post_init__(self):
         """Checks that need only the options (run at config time, before any training)."""
-        if self.lambda_ < 0 or self.mu < 0:
-            raise ValueError(f"option lambda={self.lambda_:g} (--lambda) and mu={self.mu:g} must be >= 0")
+        if self.lambda_ < 0:
+            raise ValueError(f"option lambda={self.lambda_:g} (--lambda) must be >= 0")
+        if self.mu < 0:
+            raise ValueError(f"option mu={self.mu:g} must be >= 0")
         if not self.theta_min <= self.theta_init <= self.theta_max:
             raise ValueError(f"option theta_init={self.theta_init} must lie in "
                              f"[theta_min={self.theta_min}, theta_max={self.theta_max}]")

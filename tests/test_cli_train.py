@@ -57,7 +57,7 @@ def test_reliable_run_and_per_layer_error(tmp_path, capsys):
     (["train", "--out", "X", "--arch", "wrn", "--width", "2.5"], "width 2.5: must be > 0 (wrn"),
     (["train", "--out", "X", "--method", "uniform", "--eps", "0.7"], "method uniform: option eps=0.7 (--eps) must lie in (0, 0.5]"),
     (["train", "--out", "X", "--method", "uniform", "--eps", "0"], "option eps=0 (--eps) must lie in (0, 0.5]"),
-    (["train", "--out", "X", "--method", "lanmax", "--lambda", "-1"], "method lanmax: option lambda=-1 (--lambda)"),
+    (["train", "--out", "X", "--method", "lanmax", "--lambda", "-1"], "method lanmax: option lambda=-1 (--lambda) must be >= 0"),
     (["train", "--out", "X", "--method", "lanmax", "-o", "theta_init=-0.5"], "option theta_init=-0.5 must lie in"),
     (["train", "--out", "X", "--width", "64"], "width 64: mlp on digits would need 64.0 GiB of parameters"),
     (["evaluate", "X"], "X/config.yaml: no run here"),
