@@ -101,7 +101,7 @@ def report(sweep_dir: Path, tolerance: float) -> int:
 
     table = Table(title=f"sweep {sweep_dir}: accuracy vs memory energy")
     for col in ("trial", "method", "setting", "accuracy %", "± CI", "energy / ref", "Pareto"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for p in sorted(points, key=lambda p: (p.method, p.energy_J)):
         table.add_row(p.trial, p.method, p.label, f"{100 * p.accuracy:.2f}", f"{100 * p.accuracy_ci:.2f}",
                       f"{p.energy_J / reference_J:.3f}", "*" if p.trial in on_front else "")
