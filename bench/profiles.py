@@ -69,13 +69,21 @@ class Problem:
     line: int
     path: tuple
     message: str
+    column: int | None = None  # YAML syntax errors: where the parser stopped
 
     @property
     def field(self) -> str:
         return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in self.path).replace(".[", "[") or "(top level)"
 
     def __str__(self) -> str:
+        if self.column is not None:
+            return f"{self.file}:{self.line}:{self.column}: {self.message}"
         return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+
+def syntax_error(problems: list[Problem]) -> Problem | None:
+    """The YAML syntax error among ``problems`` (then the only problem), else None."""
+    return problems[0] if len(problems) == 1 and problems[0].column is not None else None
 
 
 class ProfileError(BenchError):
@@ -83,6 +91,9 @@ class ProfileError(BenchError):
 
     def __init__(self, path: Path | str, problems: list[Problem]):
         self.problems = problems
+        if syntax_error(problems):  # one line: FILE:LINE:COLUMN: YAML syntax error: ...
+            super().__init__(str(problems[0]))
+            return
         lines = "\n  ".join(str(p) for p in problems)
         super().__init__(f"profile {path}: {len(problems)} problem(s):\n  {lines}")
 
@@ -452,8 +463,7 @@ def check_profile(path: str | Path) -> tuple[Profile | None, list[Problem]]:
         node = yaml.compose(text, Loader=_Loader)
         raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return None, [Problem(str(path), mark.line + 1 if mark else 1, (), f"not valid YAML: {exc}")]
+        return None, [yaml_syntax_problem(path, exc)]
     pos, dups = {(): 1}, []
     if node is not None:
         _positions(node, (), pos, dups)
@@ -468,6 +478,16 @@ def check_profile(path: str | Path) -> tuple[Profile | None, list[Problem]]:
     _semantic_problems(data, path.parent, report)
     problems = sorted(report.problems, key=lambda p: (p.line, p.field))
     return Profile(path, raw, data, problems), problems
+
+
+def yaml_syntax_problem(path: Path, exc: yaml.YAMLError) -> Problem:
+    """``FILE:LINE:COLUMN: YAML syntax error: <problem>``: pyyaml's own message spans several
+    lines and names ``<unicode string>``; keep its problem (and context) and its position."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    what = "; ".join(x for x in (getattr(exc, "problem", None), getattr(exc, "context", None)) if x) or \
+        str(exc).splitlines()[0]
+    return Problem(str(path), mark.line + 1 if mark else 1, (), f"YAML syntax error: {what}",
+                   column=mark.column + 1 if mark else 1)
 
 
 def load_profile(path: str | Path) -> Profile:

@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -216,6 +217,32 @@ def read_faultmap(path: str | os.PathLike) -> FaultMap:
         raise fail(f"incomplete metadata ({type(exc).__name__}: {exc})") from None
 
 
+#: File names ``bench characterize`` gives its maps: ``v<volts>_<pattern>.npz``.
+NAME_PATTERN = re.compile(r"^v\d+\.\d+_[\w:.-]+\.npz$")
+
+
+def claims_faultmap(path: str | os.PathLike) -> bool:
+    """Does this ``.npz`` claim to be a fault map? Its zip members are exactly ours
+    (``meta``, ``written``, ``xor``: the format's magic; extra members are refused later by
+    :func:`read_faultmap`), or, for a file that is no readable
+    zip (truncated, corrupted), its name is one ``bench characterize`` writes. Other ``.npz``
+    files (data sets, checkpoints) do not, so a folder scan skips them."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            return {f"{m}.npy" for m in _MEMBERS} <= set(z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return bool(NAME_PATTERN.match(path.name))
+
+
+def scan_faultmaps(directory: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """``(maps, skipped)``: the ``.npz`` files under ``directory`` (recursively, sorted by
+    path) that claim to be fault maps (:func:`claims_faultmap`), and the ones that do not."""
+    files = sorted(p for p in Path(directory).rglob(f"*{SUFFIX}") if p.is_file())
+    claims = [claims_faultmap(p) for p in files]
+    return [p for p, c in zip(files, claims) if c], [p for p, c in zip(files, claims) if not c]
+
+
 def list_faultmaps(directory: str | os.PathLike) -> list[Path]:
-    """Fault-map files in ``directory`` (recursively), sorted by path."""
-    return sorted(p for p in Path(directory).rglob(f"*{SUFFIX}") if p.is_file())
+    """Fault-map files in ``directory`` (recursively), sorted by path; see :func:`scan_faultmaps`."""
+    return scan_faultmaps(directory)[0]

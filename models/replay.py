@@ -118,11 +118,28 @@ class ReplayFaults(FaultModel):
             first, end = self.reads[0].first_bit, self.reads[0].end_bit
             if lo < first or hi > end:
                 raise ValueError(f"layer {site.name} occupies bits [{lo}, {hi}) (words {lo // 32}..{(hi - 1) // 32}) "
-                                 f"but the fault maps cover bits [{first}, {end}) only")
+                                 f"but the fault maps cover bits [{first}, {end}) only; "
+                                 + record_hint(lo // 32, (hi - 1) // 32 + 1))
             idx = addr - first
             self._planes[key] = (torch.from_numpy(np.stack([r.wrong[idx] for r in self.reads])),
                                  torch.from_numpy(np.stack([r.value[idx] for r in self.reads])))
         return self._planes[key]
+
+    def check_coverage(self, net) -> None:
+        """``ValueError`` unless the maps cover every stored layer of ``net``: it says how many
+        words the whole model needs and how to record maps that large."""
+        from models.layers import assign_memory_map, stored_layers
+
+        layers = stored_layers(net)
+        if any(m.fault_site is None for _, m in layers):
+            assign_memory_map(net)
+        regions = [m.fault_site.region for _, m in layers]
+        lo, hi = min(r.base_word for r in regions), max(r.end_word for r in regions)
+        first, end = self.reads[0].first_bit // 32, self.reads[0].end_bit // 32
+        if lo < first or hi > end:
+            raise ValueError(f"the model's weights occupy words {lo}..{hi - 1} ({hi - lo} words, {len(regions)} "
+                             f"layers) but the fault maps cover words {first}..{end - 1} ({end - first} words) only; "
+                             + record_hint(lo, hi))
 
     def read_indices(self, site: FaultSite, draws: int | None) -> list[int]:
         """Reads used by the next call for ``site`` (advances its cursor)."""
@@ -147,6 +164,13 @@ class ReplayFaults(FaultModel):
         return {"kind": "replay", "paths": self.sources, "mode": self.mode, "reads": self.n_reads}
 
 
+def record_hint(first_word: int, end_word: int) -> str:
+    """How to record maps over words ``[first_word, end_word)`` (docs/FAULTMAP_FORMAT.md)."""
+    return (f"record maps over at least {end_word - first_word} words from word {first_word}: bench characterize "
+            f"--base-word {first_word} --words {end_word - first_word} --patterns zeros,ones ... "
+            f"(docs/FAULTMAP_FORMAT.md)")
+
+
 register_fault_model("replay", lambda paths, mode="stuck", operating_point=None, reads=None:
                      ReplayFaults.from_files(paths, mode, operating_point))
 
@@ -155,6 +179,7 @@ def replay_accuracies(net, x: torch.Tensor, y: torch.Tensor, model: ReplayFaults
     """Accuracy under each recorded read of ``model``, in read order (one batched pass)."""
     from models.evaluation import accuracies_with_masks, sample_masks
 
+    model.check_coverage(net)
     model.reset()
     masks = sample_masks(net, model, {}, torch.Generator(), model.n_reads)
     return accuracies_with_masks(net, x, y, masks, model.n_reads).tolist()

@@ -104,5 +104,33 @@ def test_shipped_virtual_lab_maps_are_valid_and_small():
     assert len(paths) >= 20
     for p in paths:
         fm = read_faultmap(p)
-        assert p.stat().st_size < 4096 and fm.chip_id == "sram-demo-1" and fm.operating_point["voltage_V"] > 0
+        assert p.stat().st_size < 12 * 1024 and fm.chip_id == "sram-demo-1" and fm.operating_point["voltage_V"] > 0
         assert fm.n_reads >= 2 and fm.base_word == 0
+    assert sum(p.stat().st_size for p in paths) < 64 * 1024
+
+
+def test_shipped_profile_maps_cover_the_quick_mlp_of_every_shipped_profile():
+    """virtual_chip.yaml's linked maps span the weight memory of the quick mlp of each profile."""
+    from bench.pipeline.parts import weight_words
+    from bench.profiles import PROFILES_DIR, list_profiles, load_profile
+
+    maps = [read_faultmap(p) for p in load_profile(PROFILES_DIR / "virtual_chip.yaml").fault_map_paths()]
+    covered = min(m.base_word + m.n_words for m in maps)
+    for path in list_profiles():
+        exp = load_profile(path).experiment
+        need = weight_words({"method": exp["method"], "arch": exp["arch"], "dataset": exp["dataset"],
+                             "width": exp["width"]}, None)
+        assert need <= covered, f"{path.name}: the quick {exp['arch']} needs {need} words, maps cover {covered}"
+
+
+def test_folder_scan_keeps_only_files_that_claim_to_be_fault_maps(tmp_path):
+    from drivers.faultmap import claims_faultmap, scan_faultmaps
+
+    good = write_faultmap(tmp_path / "maps" / "anything.npz", _map(n_words=8, n_reads=2))
+    np.savez(tmp_path / "weights.npz", w=np.zeros(3))              # another tool's archive
+    (tmp_path / "v0.4500_zeros.npz").write_bytes(b"PK truncated")  # a damaged map: its name claims it
+    (tmp_path / "notes.npz").write_bytes(b"not a zip")
+    maps, skipped = scan_faultmaps(tmp_path)
+    assert maps == [good, tmp_path / "v0.4500_zeros.npz"]
+    assert sorted(p.name for p in skipped) == ["notes.npz", "weights.npz"]
+    assert claims_faultmap(good) and not claims_faultmap(tmp_path / "weights.npz")

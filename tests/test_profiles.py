@@ -107,10 +107,20 @@ def test_cli_list_shows_each_profile(capsys):
 def test_load_raises_profile_error_and_bad_yaml(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
-    with pytest.raises(ProfileError, match=r"bad\.yaml:\d+: .*not valid YAML"):
+    with pytest.raises(ProfileError, match=r"bad\.yaml:\d+:\d+: YAML syntax error: "):
         load_profile(bad)
     with pytest.raises(ProfileError, match="cannot read"):
         load_profile(tmp_path / "absent.yaml")
+
+
+def test_yaml_syntax_error_is_one_line_with_file_line_column(tmp_path, capsys):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("schema_version: 1\nname: x\nfoo: [1, 2\nbar: 3\n")
+    for argv in (["profile", "check", str(bad)], ["run", "--profile", str(bad)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "<unicode string>" not in err, err
+        assert f"{bad}:4:4: YAML syntax error: expected ',' or ']'" in err
 
 
 def test_quantities_and_yaml12_floats():

@@ -1,6 +1,7 @@
 """Replay fault model and ``bench replay`` on the shipped virtual-lab fault maps (pure-software CI)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -102,11 +103,44 @@ def test_bench_replay_errors_name_file_or_option(tiny_run, tmp_path, capsys):
     assert "--operating-point" in capsys.readouterr().err
 
 
+def test_bench_replay_maps_too_small_say_words_needed_and_how_to_record(tmp_path, capsys):
+    run = tmp_path / "wide"
+    train(TrainConfig(arch="mlp", dataset="digits", width=1 / 8, epochs=1, seed=0, limit_train=64, limit_test=32), run)
+    assert main(["replay", str(run), "--faultmaps", MAPS, "--operating-point", OP]) == 2
+    err = capsys.readouterr().err
+    assert "(2640 words, 3 layers)" in err and "cover words 0..255 (256 words)" in err
+    assert "bench characterize --base-word 0 --words 2640" in err
+    # the re-recorded maps linked by the calibrated profile cover it
+    assert main(["replay", str(run), "--profile", "profiles/virtual_chip.yaml", "--operating-point", "500mV"]) == 0
+
+
+def test_replay_help_has_no_literal_percent_signs(capsys):
+    with pytest.raises(SystemExit):
+        main(["replay", "-h"])
+    out = capsys.readouterr().out
+    assert "%" not in out and "95 percent" in out
+
+
+def test_bench_replay_checks_the_run_first_and_skips_other_npz(tiny_run, tmp_path, capsys):
+    folder = tmp_path / "scan"
+    (folder / "data").mkdir(parents=True)
+    np.savez(folder / "data" / "unrelated.npz", x=np.arange(3))  # not a fault map: skipped, not blamed
+    assert main(["replay", str(tmp_path / "nope"), "--faultmaps", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "unrelated.npz" not in err
+    assert main(["replay", str(tiny_run), "--faultmaps", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "no fault maps" in err and "1 other .npz file(s) skipped" in err
+    shutil.copytree(MAPS, folder / "maps")
+    assert main(["replay", str(tiny_run), "--faultmaps", str(folder), "--operating-point", OP]) == 0
+    assert "skipped 1 .npz file(s)" in capsys.readouterr().out
+
+
 def test_bench_replay_of_a_profiles_linked_maps(tiny_run, tmp_path, capsys):
     out = tmp_path / "p.json"
     assert main(["replay", str(tiny_run), "--profile", "profiles/virtual_chip.yaml", "--operating-point", "450mV",
                  "--json", str(out)]) == 0
     res = json.loads(out.read_text())["results"]
-    assert [r["maps"] for r in res] == ["v0.4500_checkerboard.npz", "v0.4500_random.npz", "all maps"]
+    assert [r["maps"] for r in res] == ["v0.4500_zeros.npz", "v0.4500_ones.npz", "all maps"]
     assert main(["replay", str(tiny_run), "--profile", "profiles/virtual_chip.yaml", "--operating-point", "1V"]) == 2
     assert "no operating point '1V'" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.errors import BenchError
-from bench.profiles import PROFILES_DIR, SCHEMA_PATH, check_profile, list_profiles
+from bench.profiles import PROFILES_DIR, SCHEMA_PATH, check_profile, list_profiles, syntax_error
 
 
 def register(subparsers) -> None:
@@ -29,10 +29,14 @@ def run_check(args) -> int:
     failed = []
     for path in args.files:
         profile, problems = check_profile(path)
-        if problems:
+        if syntax_error(problems):
+            failed.append(str(problems[0]))
+        elif problems:
             failed.append(f"{path}: {len(problems)} problem(s)\n  " + "\n  ".join(str(p) for p in problems))
         else:
             console.print(f"[green]OK[/green] {path}: {profile.name}: {profile.summary()}")
+    if len(failed) == 1 and "\n" not in failed[0]:  # one YAML syntax error: its own line
+        raise BenchError(failed[0])
     if failed:
         raise BenchError("invalid profile(s):\n" + "\n".join(failed))
     return 0

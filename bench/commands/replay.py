@@ -18,10 +18,10 @@ def register(subparsers) -> None:
         description="Applies recorded fault maps (drivers/faultmap.py) to the run's weights through the shared "
                     "memory layout, deterministically: each map alone (its reads), then per operating point all "
                     "maps merged by repeat (e.g. zeros + ones patterns), cycling through the recorded reads. "
-                    "Accuracy is the mean over reads with its 95%% CI.")
+                    "Accuracy is the mean over reads with its 95 percent confidence interval. A folder is searched recursively for files that claim to be fault maps (their zip members, or a name v<volts>_<pattern>.npz); other .npz files are skipped and counted.")
     p.add_argument("run", help="run directory written by bench train")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--faultmaps", type=Path, help="fault-map file or folder (searched recursively)")
+    src.add_argument("--faultmaps", type=Path, help="fault-map file or folder (searched recursively; other .npz files are skipped)")
     src.add_argument("--profile", type=Path, help="replay the fault maps a profile links (all, or --operating-point's)")
     p.add_argument("--operating-point", help="only this operating point: a map's (e.g. '0.4500 V'), or with --profile "
                                              "a profile point's name")
@@ -33,11 +33,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from drivers.faultmap import FaultMapError, list_faultmaps, read_faultmap
+    from drivers.faultmap import FaultMapError, read_faultmap, scan_faultmaps
     from models.evaluation import accuracy
     from models.replay import ReplayFaults, operating_point_name, recorded_reads, replay_accuracies
     from models.run_dir import RunDirError, load_run
 
+    try:  # the run first: a wrong run directory is named before any folder is scanned
+        net, config, extra = load_run(args.run, epoch=args.epoch)
+    except (RunDirError, FileNotFoundError, ValueError, KeyError) as exc:
+        raise BenchError(str(exc.args[0] if exc.args else exc)) from None
     if args.profile is not None:
         from bench.profiles import load_profile
 
@@ -48,9 +52,14 @@ def run(args) -> int:
         args.operating_point = None  # the profile point's links are its maps, whatever their own names
     else:
         sources, where = [args.faultmaps], f"--faultmaps {args.faultmaps}"
-    files = [f for src in sources for f in (list_faultmaps(src) if src.is_dir() else [src])]
+    files, skipped = [], []
+    for src in sources:
+        found, other = scan_faultmaps(src) if src.is_dir() else ([src], [])
+        files += found
+        skipped += other
     if not files or not all(f.exists() for f in files):
-        raise BenchError(f"{where}: no fault maps (*.npz) there")
+        raise BenchError(f"{where}: no fault maps (*.npz) there" +
+                         (f" ({len(skipped)} other .npz file(s) skipped: not faultbench fault maps)" if skipped else ""))
     try:
         maps = {f: read_faultmap(f) for f in files}
     except FaultMapError as exc:
@@ -62,12 +71,11 @@ def run(args) -> int:
         if args.operating_point not in groups:
             raise BenchError(f"--operating-point {args.operating_point!r}: no map there (have: {', '.join(groups)})")
         groups = {args.operating_point: groups[args.operating_point]}
-    try:
-        net, config, extra = load_run(args.run, epoch=args.epoch)
-    except (RunDirError, FileNotFoundError, ValueError, KeyError) as exc:
-        raise BenchError(str(exc.args[0] if exc.args else exc)) from None
     data = extra["data"]
     console = Console()
+    if skipped:
+        console.print(f"skipped {len(skipped)} .npz file(s) under {where} that are not faultbench fault maps "
+                      f"(first: {skipped[0]})")
     clean = accuracy(net, data.test_x, data.test_y)
     results = []
     jobs = [job for op, fs in groups.items()
