@@ -91,7 +91,7 @@ class ProfileError(BenchError):
 
     def __init__(self, path: Path | str, problems: list[Problem]):
         self.problems = problems
-        if syntax_error(problems):  # one line: FILE:LINE:COLUMN: YAML syntax error: ...
+        if len(problems) == 1:  # one line: FILE:LINE[:COLUMN]: ...
             super().__init__(str(problems[0]))
             return
         lines = "\n  ".join(str(p) for p in problems)
@@ -515,13 +515,42 @@ def dump_profile(data: dict, path: str | Path) -> Profile:
 
 # --- hooks for bench train / bench evaluate --------------------------------------------
 
-def training_faults(path: str | Path, chip_seed: int | None = None) -> dict:
-    """``TrainConfig.faults`` for ``bench train --profile FILE``: the profile's fault model with
-    ``rate_mapping='scale'`` (the method's eps sets the rate, the profile its asymmetry,
-    persistence and bit-position shape: a continuous function of eps, as LaNMax needs)."""
+def profile_record(path: str | Path) -> dict:
+    """What a run's ``config.yaml`` keeps of the profile it was trained under: ``path``,
+    ``sha256`` of the file's bytes and ``name`` (the fault model's points are stored beside it,
+    so ``load_run`` rebuilds it without the file; the hash tells whether the file changed)."""
+    import hashlib
+
+    path = Path(path)
+    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "name": load_profile(path).name}
+
+
+def _point(profile: Profile, path, name: str):
+    """The profile's operating point ``name`` or one line naming the file, the point and the valid ones."""
+    from models.profile_faults import profile_operating_points
+
+    point = next((p for p in profile_operating_points(profile) if p.name == name), None)
+    if point is None:
+        raise BenchError(f"--operating-point {name!r}: not in {path} "
+                         f"(have: {', '.join(op['name'] for op in profile.operating_points)})")
+    return point
+
+
+def training_faults(path: str | Path, chip_seed: int | None = None, operating_point: str | None = None) -> dict:
+    """``TrainConfig.faults`` for ``bench train --profile FILE [--operating-point NAME]``: the
+    profile's fault model (asymmetric; persistent cells of ``chip_seed``, default the profile's
+    ``experiment.chip_seed``; transient part re-drawn per read) with ``rate_mapping='scale'``
+    (the method's eps sets the rate, the profile its asymmetry, persistence and bit-position
+    shape: a continuous function of eps, as LaNMax needs), or fixed at ``operating_point``.
+    Carries :func:`profile_record` under ``profile``."""
     from models.profile_faults import profile_fault_description
 
-    return profile_fault_description(load_profile(path), chip_seed=chip_seed, rate_mapping="scale")
+    profile = load_profile(path)
+    if operating_point is not None:
+        _point(profile, path, operating_point)
+    desc = profile_fault_description(profile, operating_point, chip_seed=chip_seed, rate_mapping="scale")
+    return {**desc, "profile": profile_record(path)}
 
 
 def evaluation_faults(path: str | Path, layer_names: list[str], rates: dict | None,
@@ -532,19 +561,31 @@ def evaluation_faults(path: str | Path, layer_names: list[str], rates: dict | No
     layer's eps (``rates``, e.g. the run's LaNMax eps) picks the cheapest point at least as
     reliable (``quantize``). Raises :class:`BenchError` naming the option.
     """
-    from models.profile_faults import fault_model_from_profile, profile_operating_points
+    from models.profile_faults import fault_model_from_profile
 
     profile = load_profile(path)
     if operating_point is not None:
-        point = next((p for p in profile_operating_points(profile) if p.name == operating_point), None)
-        if point is None:
-            raise BenchError(f"--operating-point {operating_point!r}: not in {path} "
-                             f"(have: {', '.join(op['name'] for op in profile.operating_points)})")
+        point = _point(profile, path, operating_point)
         model = fault_model_from_profile(profile, operating_point, chip_seed)
         return model, {n: point.ber for n in layer_names}, f"{profile.name} at {point.label()}"
     if not rates:
         raise BenchError(f"--profile {path}: the run has no per-layer eps to choose operating points; "
-                         f"give --operating-point NAME")
+                         f"give --operating-point NAME (have: {', '.join(op['name'] for op in profile.operating_points)})")
     model = fault_model_from_profile(profile, None, chip_seed, rate_mapping="quantize")
     points = {n: model.point_for(r).name for n, r in rates.items()}
     return model, rates, f"{profile.name}, per-layer points " + ", ".join(f"{n}: {p}" for n, p in points.items())
+
+
+def fault_model_label(faults: dict) -> str:
+    """What a fault-model description (``TrainConfig.faults``) does with a layer's eps, in words."""
+    if faults.get("kind") != "profile":
+        return {"bsc": "binary symmetric channel (eps = flip probability of every bit)"}.get(
+            faults.get("kind"), f"fault model {faults.get('kind')}")
+    name = (faults.get("profile") or {}).get("name") or Path(str(faults.get("source", "profile"))).stem
+    chip = f"chip seed {faults.get('chip_seed')}: persistent cells fixed, transient part re-drawn per read"
+    if faults.get("operating_point"):
+        return f"profile {name} at operating point {faults['operating_point']} on every layer ({chip}; eps not used)"
+    if faults.get("rate_mapping") == "scale":
+        return (f"profile {name} ({chip}; eps = mean BER (p01 + p10) / 2, with the asymmetry and persistent "
+                f"fraction of the nearest operating point)")
+    return f"profile {name} ({chip}; eps -> the cheapest operating point at least as reliable)"

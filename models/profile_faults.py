@@ -245,7 +245,8 @@ def _point_dict(p: OperatingPoint) -> dict:
     return d
 
 
-register_fault_model("profile", lambda points, chip_seed=0, operating_point=None, rate_mapping="quantize", source=None:
+register_fault_model("profile", lambda points, chip_seed=0, operating_point=None, rate_mapping="quantize", source=None,
+                     profile=None:
                      ProfileFaultModel([OperatingPoint.from_dict(p) for p in points], chip_seed, operating_point,
                                        rate_mapping))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -61,6 +62,12 @@ def register(subparsers) -> None:
     p.add_argument("--bet-reg", type=float, help="add the bit-error-tolerance hinge regulariser with target b "
                                                  "(BNN nets; models/bet.py)")
     p.add_argument("--bet-lambda", type=float, help="weight of the BET regulariser (default 0.01)")
+    p.add_argument("--profile", type=Path, help="train under this memory error profile's fault model (profiles/*.yaml: "
+                                                "asymmetric, persistent cells of its chip seed, transient re-drawn); "
+                                                "the method's eps sets each layer's BER (default method: the profile's "
+                                                "experiment.method); config.yaml records the file and its sha256")
+    p.add_argument("--operating-point", help="with --profile: every layer reads at this point of the profile "
+                                             "(method uniform, the default then)")
     p.set_defaults(func=run)
 
 
@@ -79,6 +86,56 @@ def config_from_args(args) -> TrainConfig:
     if args.bits is not None:
         options["bits"] = args.bits
     return TrainConfig(**values, method_options=options)
+
+
+def apply_profile(config: TrainConfig, args) -> TrainConfig:
+    """``config`` trained under ``--profile`` [``--operating-point``]: the profile's fault model
+    (bench.profiles.training_faults), its energy model and LaNMax's eps bound for methods with
+    those options (bench.pipeline.parts.profile_method_options; given options win)."""
+    from bench.pipeline.parts import profile_method_options
+    from bench.profiles import load_profile, mean_ber, training_faults
+
+    if args.profile is None:
+        if args.operating_point is not None:
+            raise BenchError("--operating-point needs --profile FILE (a point of that profile)")
+        return config
+    faults = training_faults(args.profile, operating_point=args.operating_point)  # one line if bad
+    profile = load_profile(args.profile)
+    method = args.method or ("uniform" if args.operating_point else profile.experiment.get("method", "uniform"))
+    if method == "reliable":
+        raise BenchError(f"--method reliable trains without faults; --profile {args.profile} needs a noise method "
+                         f"(uniform, lanmax, ...)")
+    if args.operating_point is not None and method != "uniform":
+        raise BenchError(f"--operating-point {args.operating_point} fixes every layer's faults, so the method's eps "
+                         f"has no effect: use --method uniform (the default) or drop --operating-point")
+    options = dict(config.method_options)
+    ber = mean_ber(profile.operating_point(args.operating_point)) if args.operating_point is not None else 0.0
+    if ber > 0:  # uniform's rate is the point's, for the record (the fixed point decides the faults)
+        options.setdefault("eps", ber)
+    if args.method is None and "lambda" in profile.experiment and method == profile.experiment.get("method"):
+        options.setdefault("lambda", profile.experiment["lambda"])
+    try:
+        options = {**profile_method_options(profile, method), **options}
+    except KeyError as exc:
+        raise BenchError(f"--method: {exc.args[0]}") from None
+    return replace(config, method=method, method_options=options, faults=faults)
+
+
+def print_profile_points(console: Console, profile_path, eps: dict, labels: dict) -> None:
+    """Per layer: its eps and the operating point it maps to (bench.pipeline.parts.choose_operating_points)."""
+    from bench.pipeline.parts import choose_operating_points
+    from bench.profiles import load_profile
+    from models.energy import format_energy
+
+    points = choose_operating_points(load_profile(profile_path), eps)
+    table = Table(title=f"per-layer eps -> operating point of {profile_path} (at least as reliable)")
+    for col in ("layer", "eps", "operating point", "point BER", "energy/bit"):
+        table.add_column(col, overflow="fold", justify="left" if col in ("layer", "operating point") else "right")
+    for name, p in points.items():
+        mark = "" if p["meets_target"] else " (most reliable; above eps)"
+        energy = "-" if p["energy_per_bit"] is None else format_energy(p["energy_per_bit"])
+        table.add_row(labels.get(name, name), f"{eps[name]:.3g}", p["name"] + mark, f"{p['eps']:.3g}", energy)
+    console.print(table)
 
 
 def check_device(device: str) -> None:
@@ -118,7 +175,7 @@ def run(args) -> int:
         else:
             if (out / CONFIG).exists():
                 raise BenchError(f"--out {out}: already holds a run; add --resume or choose another --out")
-            config = config_from_args(args).resolved()
+            config = apply_profile(config_from_args(args), args).resolved()
         check_device(config.device)
         data = load_dataset(config.dataset, config.data_dir, seed=config.seed,
                             limit_train=config.limit_train, limit_test=config.limit_test)
@@ -127,6 +184,10 @@ def run(args) -> int:
         raise BenchError(str(exc.args[0] if exc.args else exc)) from None
     if args.resume:
         console.print(f"resuming {out} at epoch {RunDir(out).status()['epochs_done']} of {config.epochs}")
+    if config.faults.get("kind") == "profile":
+        from bench.profiles import fault_model_label
+
+        console.print(f"method {config.method}, faults: {fault_model_label(config.faults)}")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
         epochs = progress.add_task("epochs", total=config.epochs, completed=RunDir(out).status()["epochs_done"] if args.resume else 0)
@@ -153,5 +214,8 @@ def run(args) -> int:
         for name, value in eps.items():
             table.add_row(name, f"{value:.3g}")
         console.print(table)
+        record = config.faults.get("profile") if config.faults.get("kind") == "profile" else None
+        if record and not config.faults.get("operating_point") and Path(record["path"]).is_file():
+            print_profile_points(console, record["path"], eps, RunDir(out).layer_labels())
     console.print(f"run directory: {out}")
     return 0

@@ -57,14 +57,23 @@ def method_options(config: Mapping[str, Any], method: str) -> dict:
     opts: dict[str, Any] = {}
     if "lambda" in known:
         opts["lambda"] = float(config["train"]["lambda"])
-    profile = profile_of(config)
+    return {**opts, **profile_method_options(profile_of(config), method)}
+
+
+def profile_method_options(profile, method: str) -> dict:
+    """What a profile sets of a method's options (``bench run`` and ``bench train --profile``):
+    the energy model's ``e0``, ``beta``, ``eps_ref`` and LaNMax's eps bound (:func:`eps_bounds`)."""
+    from models.methods import option_help
+
+    defaults = {name: default for name, default, _ in option_help(method)}
+    opts: dict[str, Any] = {}
     model = energy_model(profile)
     if model is not None:
         for key, value in (("e0", model.E0), ("beta", model.beta), ("eps_ref", model.eps_ref)):
-            if key in known:
+            if key in defaults:
                 opts[key] = value
-    if "theta_max" in known:
-        opts.update(eps_bounds(profile, {name: default for name, default, _ in option_help(method)}))
+    if "theta_max" in defaults:
+        opts.update(eps_bounds(profile, defaults))
     return opts
 
 
