@@ -87,25 +87,31 @@ def bits_to_mask(flips: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return (flips.to(torch.int64) * weights).sum(-1).to(dtype)
 
 
-def bernoulli_positions(n: int, p: float, generator: torch.Generator, device) -> torch.Tensor:
+def bernoulli_positions(n: int, p: float, generator: torch.Generator, device, chunk: int | None = None) -> torch.Tensor:
     """Sorted indices ``i < n`` of an i.i.d. Bernoulli(p) sequence, in O(n p) work.
 
     The gaps between successes of a Bernoulli process are Geometric(p) on {1, 2, ...}, so
-    ``cumsum(gaps) - 1`` are exactly the success positions (no approximation). The gaps are
-    drawn straight into int64 (the same draws as float64 then ``.long()``) and summed in
-    place; the sorted tail ``>= n`` is cut by a binary search (no mask, no copy).
+    ``cumsum(gaps) - 1`` are exactly the success positions (no approximation). Gaps are
+    drawn ``chunk`` at a time (default ``n p + 6 sqrt(n p) + 16`` [choice]: one chunk nearly
+    always reaches past ``n``, and then the positions cost seven tensor calls; on small
+    layers the calls, not the draws, are the cost).
     """
     if p <= 0.0 or n == 0:
         return torch.empty(0, dtype=torch.long, device=device)
+    m = chunk or int(n * p + 6 * math.sqrt(n * p) + 16)
     chunks, last = [], -1
-    while last < n - 1:
-        m = int(n * p + 6 * math.sqrt(n * p) + 16)
+    while True:
         pos = torch.empty(m, dtype=torch.long, device=device).geometric_(p, generator=generator)
-        pos = pos.cumsum_(0).add_(last)
+        pos = pos.cumsum_(0).add_(last)  # int64 draws equal float64 draws cast to int64
         chunks.append(pos)
+        below = int(torch.searchsorted(pos, n))  # positions < n (sorted)
+        if below < m:
+            break
         last = int(pos[-1])
+        if last >= n - 1:
+            break
     pos = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
-    return pos[:int(torch.searchsorted(pos, n))]
+    return pos[:len(pos) - m + below]
 
 
 def stored_bits(codes: torch.Tensor, bits: int) -> torch.Tensor:
@@ -210,8 +216,8 @@ class Compose(FaultModel):
 
 
 def negate_at(flat: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """``flat[positions] *= -1`` in place (1-D ``flat``; gather/scatter, the cheapest indexing on CPU)."""
-    return flat.scatter_(0, positions, flat.gather(0, positions).neg_())
+    """``flat[positions] *= -1`` in place (1-D ``flat``): one scatter, no gathered copy."""
+    return flat.scatter_(0, positions, -1.0, reduce="multiply")
 
 
 class FlipSigns(torch.autograd.Function):
@@ -290,6 +296,10 @@ class FaultInjector:
             n_bits = weight_q.numel() * (self.draws or 1)
             pos = self.model.flip_positions(site, n_bits, self.rate(site), self.generator, weight_q.device)
             if pos is not None:
+                if inplace and not self.draws and self.gradient == "straight-through":
+                    # flipped behind autograd's back: the read's gradient is dL/dw~ itself
+                    negate_at(weight_q.detach().view(-1), pos)
+                    return weight_q
                 return FlipSigns.apply(weight_q, pos, self.draws, self.gradient == "aware", inplace)
         codes = layer.to_codes(weight_q.detach())
         mask = self.model.flip_mask(site, codes, self.rate(site), self.generator, self.draws)

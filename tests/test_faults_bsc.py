@@ -87,6 +87,17 @@ def test_bernoulli_positions_are_an_exact_bernoulli_process():
     assert len(bernoulli_positions(n, 0.0, torch.Generator(), "cpu")) == 0
 
 
+@pytest.mark.parametrize("n, p", [(1, 0.5), (60, 0.2), (5000, 0.01)])
+def test_bernoulli_positions_in_small_chunks_equal_one_chunk(n, p):
+    """The many-chunk path (rare with the default chunk) continues the same Bernoulli process."""
+    from models.faults import bernoulli_positions
+
+    for seed in range(20):
+        one = bernoulli_positions(n, p, torch.Generator().manual_seed(seed), "cpu")
+        many = bernoulli_positions(n, p, torch.Generator().manual_seed(seed), "cpu", chunk=3)
+        assert torch.equal(one, many) and (len(one) == 0 or int(one[-1]) < n)
+
+
 class KnownPositions(BinarySymmetric):
     """Sparse path with chosen positions, to compare against the dense path bit for bit."""
 
