@@ -52,7 +52,7 @@ def build(target: str = "host", quiet: bool = True) -> Path:
     return FIRMWARE_DIR / TARGET_OUTPUTS[target]
 
 
-def _die_with_parent() -> None:  # runs in the child before exec
+def die_with_parent() -> None:  # runs in the child before exec
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
@@ -72,7 +72,7 @@ class FirmwareProcess:
         self.argv, self.kind = argv, kind
         self._stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     preexec_fn=_die_with_parent, start_new_session=True)
+                                     preexec_fn=die_with_parent, start_new_session=True)
         _live.add(self)  # own session: a terminal's Ctrl-C reaches only the caller, who stops us in order
         try:
             self.url = url or self._read_listen_url(banner_timeout)

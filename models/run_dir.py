@@ -195,12 +195,11 @@ class RunDir:
     def write_energy(self, eps: Mapping[str, float] | None) -> None:
         """Per-layer energy table with the default :class:`EnergyModel` (``bench energy`` can
         recompute with other parameters). Reliable runs and eps below ``eps_ref`` use ``eps_ref``."""
-        from models.energy import EnergyModel, LayerMemory, energy_report
+        from models.energy import EnergyModel, LayerMemory, deployed_eps, energy_report
 
         model = EnergyModel()
         layers = [LayerMemory(r["name"], r["n_params"], r["bits"]) for r in self.read_layers()]
-        rates = {l.name: max(model.eps_ref, (eps or {}).get(l.name, model.eps_ref)) for l in layers}
-        report = energy_report(layers, rates, model)
+        report = energy_report(layers, deployed_eps(layers, eps, model), model)
         atomic_write_text(self.path / ENERGY_MD, report.to_markdown(self.layer_labels()))
         atomic_write_text(self.path / ENERGY_JSON, json.dumps(report.to_dict(), indent=1))
 

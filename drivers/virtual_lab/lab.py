@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from drivers.firmware_process import FirmwareProcess, FirmwareProcessError, start_host, start_qemu
-from drivers.firmware_process import _die_with_parent as die_with_parent  # the supply dies with us too
+from drivers.firmware_process import die_with_parent  # the supply dies with us too
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 
 REPO = Path(__file__).resolve().parents[2]
