@@ -22,8 +22,7 @@ def test_command_help(name, capsys):
     assert "usage: bench" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason="replay's help is the profiles helper's"))
-                                  if n == "replay" else n for n in COMMAND_MODULES])
+@pytest.mark.parametrize("name", COMMAND_MODULES)
 def test_help_shows_no_escaped_percent(name, capsys):
     """A description is printed verbatim, a help string %-formatted: '%%' leaks into one of them."""
     with pytest.raises(SystemExit):
