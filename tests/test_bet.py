@@ -112,7 +112,7 @@ def test_property_random_fc_layers_with_batchnorm(k, n, seed):
                     assert not changed[b], (j, b, flips, bj)
                 elif flips == bj + 1:
                     # summands that move y towards 0: their sign is sign(y) * sign(gamma)
-                    side = (1.0 if float(trace.margin[b, j]) >= 0 else -1.0) * float(net[1].weight[j].detach().sign())
+                    side = (1.0 if float(trace.margin[b, j].detach()) >= 0 else -1.0) * float(net[1].weight[j].detach().sign())
                     available = int(((wb[j] * x[b]) == side).sum())
                     assert bool(changed[b]) == (bj + 1 <= available), (j, b, flips, bj, available)
 
