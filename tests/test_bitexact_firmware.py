@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from drivers.board import Board
+from drivers.board import Board, ProtocolError
 from drivers.firmware_process import QEMU, start_host, start_qemu
 from drivers.memory_layout import bit_addresses
 from models import reference
@@ -143,3 +143,26 @@ def test_firmware_accepts_every_blob_the_python_parser_accepts(board, make):
         codes = reference.quantize_input(inputs(shape, 1, seed=accepted).numpy(), blob.input_levels)
         np.testing.assert_array_equal(board.infer(codes[0]).scores, reference.scores(blob, ex.image, codes)[0])
     assert accepted >= 10  # mutations of thresholds, flips and padding-free fields stay valid
+
+
+@pytest.mark.parametrize("make", [NETS[-2], NETS[len(BNN_CASES) + 1]])  # odd BNN layers, WAGE lenet5
+def test_firmware_rejects_every_blob_the_python_parser_rejects(board, make):
+    """The converse: a blob models.blob rejects is rejected by the firmware too (and the board
+    keeps serving). `input_levels` is the one host-only rule (FORMAT.md: how the host quantises)."""
+    net, shape = make()
+    ex = export_model(net, shape)
+    board.load(0, ex.image)
+    rng = np.random.default_rng(41)
+    rejected = 0
+    for data in mutated_blobs(ex.blob_bytes(), len(ex.blob.layers), 300, rng):
+        try:
+            ModelBlob.from_bytes(data)
+            continue
+        except BlobError as exc:
+            if "input_levels" in str(exc):
+                continue
+        rejected += 1
+        with pytest.raises(ProtocolError):
+            board.load_model(data)
+    assert rejected >= 50
+    board.load_model(ex.blob_bytes())  # still serving

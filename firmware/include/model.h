@@ -1,7 +1,7 @@
 /* Model blob (firmware/FORMAT.md) staging, validation and the network runner. The blob is
  * staged in RAM chunk by chunk (MODEL_CHUNK), validated at MODEL_COMMIT (header, layer table,
- * CRC32), and its weight sections written to the memory under test at their memory-map
- * addresses. Inference reads the weights back through hal_mem_read_block, one read per use. */
+ * CRC32). The blob carries no weights: the host LOADs them into the memory under test at
+ * their memory-map regions. Inference reads them through hal_mem_read_block, one read per use. */
 #ifndef FB_MODEL_H
 #define FB_MODEL_H
 #include <stdint.h>
@@ -30,7 +30,7 @@ typedef struct {
 void fb_model_reset(void);
 /* Stores n bytes at offset of a blob of total bytes. Returns 0 or an FB_E_* code. */
 int fb_model_chunk(uint32_t total, uint32_t offset, const uint8_t *data, uint32_t n);
-/* Validates the staged blob of total bytes and writes its weights. Returns 0, or an FB_E_*
+/* Validates the staged blob of total bytes. Returns 0, or an FB_E_*
  * code with *detail = FB_MODEL_E_* (and layer index << 8). */
 int fb_model_commit(uint32_t total, uint32_t *detail);
 const fb_model_info *fb_model_info_get(void); /* NULL if no model committed */

@@ -101,7 +101,7 @@ int fb_model_commit(uint32_t total, uint32_t *detail) {
     uint64_t pc = u16(b + 16), ph = u16(b + 18), pw = u16(b + 20);
     uint64_t input_len = pc * ph * pw;
     if (input_len == 0 || input_len > FB_MAX_INPUT) BAD(FB_MODEL_E_TOO_BIG, 0);
-    uint64_t acts = tensor_words(T_INT8, input_len), work_max = 0;
+    uint64_t acts = tensor_words(T_INT8, input_len), work_max = 0, weights_end = 0;
 
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *r = b + HEADER_BYTES + RECORD_BYTES * i;
@@ -160,7 +160,13 @@ int fb_model_commit(uint32_t total, uint32_t *detail) {
         uint64_t region = 0, kbuf = 0, flat = 0;
         if (l->op != OP_MAXPOOL) {
             region = (uint64_t)(l->w_enc == W_TERNARY ? 2u : 1u) * oc * fb_words(l->k);
-            if (l->n_words != region || (uint64_t)l->base + region > weight_words) BAD(FB_MODEL_E_MEMORY, i);
+            /* FORMAT.md B.2: aligned regions of the A.3 size that do not overlap */
+            if (l->n_words != region || l->base % 4u || (uint64_t)l->base + region > weight_words) BAD(FB_MODEL_E_MEMORY, i);
+            for (uint32_t j = 0; j < i; j++)
+                if (layers[j].n_words && l->base < (uint64_t)layers[j].base + layers[j].n_words
+                    && layers[j].base < (uint64_t)l->base + region)
+                    BAD(FB_MODEL_E_MEMORY, i);
+            if ((uint64_t)l->base + region > weights_end) weights_end = (uint64_t)l->base + region;
             if (l->op == OP_CONV) kbuf = l->in_type == T_BIN ? fb_bin_conv_buffer_size(&l->cs) : fb_int8_conv_buffer_size(&l->cs);
             else if (ih * iw > 1u) flat = tensor_words(l->in_type, l->k);
         } else if (l->base || l->n_words) {
@@ -175,6 +181,7 @@ int fb_model_commit(uint32_t total, uint32_t *detail) {
         prev_type = l->out_type;
         pc = oc; ph = oh; pw = ow;
     }
+    if (weights_end != weight_words) BAD(FB_MODEL_E_MEMORY, n - 1u); /* header = largest region end */
     if (2u * acts + work_max > FB_SCRATCH_WORDS) BAD(FB_MODEL_E_SCRATCH, n - 1u);
     act_words = (uint32_t)acts;
     info.n_layers = n;
