@@ -124,19 +124,28 @@ def mutated_blobs(good: bytes, n_layers: int, n: int, rng: np.random.Generator):
         yield bytes(d)
 
 
-@pytest.mark.parametrize("make", [NETS[-2], NETS[len(BNN_CASES) + 1]])  # odd BNN layers, WAGE lenet5
-def test_firmware_accepts_every_blob_the_python_parser_accepts(board, make):
-    """Both parsers of FORMAT.md B.2 on the same mutated blobs: whatever models.blob accepts,
-    the firmware accepts too, and runs it as the interpreter does."""
+def parsed_mutations(board, make, seed: int):
+    """Deploy ``make``'s net, then yield ``(export, mutated blob, ModelBlob or the BlobError)``."""
     net, shape = make()
     ex = export_model(net, shape)
     board.load(0, ex.image)
-    rng = np.random.default_rng(40)
-    accepted = 0
-    for data in mutated_blobs(ex.blob_bytes(), len(ex.blob.layers), 300, rng):
+    for data in mutated_blobs(ex.blob_bytes(), len(ex.blob.layers), 300, np.random.default_rng(seed)):
         try:
-            blob = ModelBlob.from_bytes(data)
-        except BlobError:
+            yield ex, shape, data, ModelBlob.from_bytes(data)
+        except BlobError as exc:
+            yield ex, shape, data, exc
+
+
+CROSS_CHECK_NETS = [NETS[-2], NETS[len(BNN_CASES) + 1]]  # odd BNN layers, WAGE lenet5
+
+
+@pytest.mark.parametrize("make", CROSS_CHECK_NETS)
+def test_firmware_accepts_every_blob_the_python_parser_accepts(board, make):
+    """Both parsers of FORMAT.md B.2 on the same mutated blobs: whatever models.blob accepts,
+    the firmware accepts too, and runs it as the interpreter does."""
+    accepted = 0
+    for ex, shape, data, blob in parsed_mutations(board, make, seed=40):
+        if isinstance(blob, BlobError):
             continue
         accepted += 1
         board.load_model(data)  # raises ProtocolError if the firmware disagrees
@@ -145,22 +154,14 @@ def test_firmware_accepts_every_blob_the_python_parser_accepts(board, make):
     assert accepted >= 10  # mutations of thresholds, flips and padding-free fields stay valid
 
 
-@pytest.mark.parametrize("make", [NETS[-2], NETS[len(BNN_CASES) + 1]])  # odd BNN layers, WAGE lenet5
+@pytest.mark.parametrize("make", CROSS_CHECK_NETS)
 def test_firmware_rejects_every_blob_the_python_parser_rejects(board, make):
     """The converse: a blob models.blob rejects is rejected by the firmware too (and the board
     keeps serving). `input_levels` is the one host-only rule (FORMAT.md: how the host quantises)."""
-    net, shape = make()
-    ex = export_model(net, shape)
-    board.load(0, ex.image)
-    rng = np.random.default_rng(41)
     rejected = 0
-    for data in mutated_blobs(ex.blob_bytes(), len(ex.blob.layers), 300, rng):
-        try:
-            ModelBlob.from_bytes(data)
+    for ex, _, data, blob in parsed_mutations(board, make, seed=41):
+        if not isinstance(blob, BlobError) or "input_levels" in str(blob):
             continue
-        except BlobError as exc:
-            if "input_levels" in str(exc):
-                continue
         rejected += 1
         with pytest.raises(ProtocolError):
             board.load_model(data)
