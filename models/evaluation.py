@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from models.faults import BinarySymmetric, FaultInjector, FaultModel, FixedMasks
-from models.layers import attach_faults, stored_layers
+from models.layers import attach_faults, ensure_memory_map, stored_layers
 
 #: Largest number of rows (``draws * batch``) one forward pass may carry (memory bound).
 DEFAULT_MAX_ROWS = 8192
@@ -73,8 +73,7 @@ def sample_masks(net: nn.Module, fault_model: FaultModel, rates: Mapping[str, fl
 
     A layer missing from ``rates`` reads at rate 0.
     """
-    if any(m.fault_site is None for _, m in stored_layers(net)):
-        attach_faults(net, None)
+    ensure_memory_map(net)
     masks = {}
     for name, layer in stored_layers(net):
         codes = layer.to_codes(layer.quantized_weight().detach())

@@ -135,10 +135,15 @@ def assign_memory_map(net: nn.Module, base_word: int = 0) -> None:
         m.fault_site = FaultSite(name, i, region)
 
 
-def attach_faults(net: nn.Module, injector: FaultInjector | None) -> None:
-    """Route every stored layer's weight reads through ``injector`` (``None`` detaches)."""
+def ensure_memory_map(net: nn.Module) -> None:
+    """Assign the memory map (:func:`assign_memory_map`) unless every stored layer has its site."""
     if any(m.fault_site is None for _, m in stored_layers(net)):
         assign_memory_map(net)
+
+
+def attach_faults(net: nn.Module, injector: FaultInjector | None) -> None:
+    """Route every stored layer's weight reads through ``injector`` (``None`` detaches)."""
+    ensure_memory_map(net)
     for _, m in stored_layers(net):
         m.fault_injector = injector
 

@@ -128,12 +128,10 @@ class ReplayFaults(FaultModel):
     def check_coverage(self, net) -> None:
         """``ValueError`` unless the maps cover every stored layer of ``net``: it says how many
         words the whole model needs and how to record maps that large."""
-        from models.layers import assign_memory_map, stored_layers
+        from models.layers import ensure_memory_map, stored_layers
 
-        layers = stored_layers(net)
-        if any(m.fault_site is None for _, m in layers):
-            assign_memory_map(net)
-        regions = [m.fault_site.region for _, m in layers]
+        ensure_memory_map(net)
+        regions = [m.fault_site.region for _, m in stored_layers(net)]
         lo, hi = min(r.base_word for r in regions), max(r.end_word for r in regions)
         first, end = self.reads[0].first_bit // 32, self.reads[0].end_bit // 32
         if lo < first or hi > end:
