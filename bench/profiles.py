@@ -515,15 +515,21 @@ def dump_profile(data: dict, path: str | Path) -> Profile:
 
 # --- hooks for bench train / bench evaluate --------------------------------------------
 
-def profile_record(path: str | Path) -> dict:
+def _loaded(profile: Profile | str | Path) -> Profile:
+    """``profile`` itself if already loaded, else :func:`load_profile` of that path (so a
+    command that holds the profile does not parse and validate the file again)."""
+    return profile if isinstance(profile, Profile) else load_profile(profile)
+
+
+def profile_record(profile: Profile | str | Path) -> dict:
     """What a run's ``config.yaml`` keeps of the profile it was trained under: ``path``,
     ``sha256`` of the file's bytes and ``name`` (the fault model's points are stored beside it,
     so ``load_run`` rebuilds it without the file; the hash tells whether the file changed)."""
     import hashlib
 
-    path = Path(path)
-    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "name": load_profile(path).name}
+    profile = _loaded(profile)
+    return {"path": str(profile.path), "sha256": hashlib.sha256(profile.path.read_bytes()).hexdigest(),
+            "name": profile.name}
 
 
 def _point(profile: Profile, path, name: str):
@@ -537,33 +543,35 @@ def _point(profile: Profile, path, name: str):
     return point
 
 
-def training_faults(path: str | Path, chip_seed: int | None = None, operating_point: str | None = None) -> dict:
+def training_faults(path: Profile | str | Path, chip_seed: int | None = None, operating_point: str | None = None) -> dict:
     """``TrainConfig.faults`` for ``bench train --profile FILE [--operating-point NAME]``: the
     profile's fault model (asymmetric; persistent cells of ``chip_seed``, default the profile's
     ``experiment.chip_seed``; transient part re-drawn per read) with ``rate_mapping='scale'``
     (the method's eps sets the rate, the profile its asymmetry, persistence and bit-position
     shape: a continuous function of eps, as LaNMax needs), or fixed at ``operating_point``.
-    Carries :func:`profile_record` under ``profile``."""
+    Carries :func:`profile_record` under ``profile``. ``path``: the file or its loaded profile."""
     from models.profile_faults import profile_fault_description
 
-    profile = load_profile(path)
+    profile = _loaded(path)
     if operating_point is not None:
-        _point(profile, path, operating_point)
+        _point(profile, profile.path, operating_point)
     desc = profile_fault_description(profile, operating_point, chip_seed=chip_seed, rate_mapping="scale")
-    return {**desc, "profile": profile_record(path)}
+    return {**desc, "profile": profile_record(profile)}
 
 
-def evaluation_faults(path: str | Path, layer_names: list[str], rates: dict | None,
+def evaluation_faults(path: Profile | str | Path, layer_names: list[str], rates: dict | None,
                       operating_point: str | None = None, chip_seed: int | None = None):
     """``(fault_model, rates, label)`` for ``bench evaluate --profile FILE [--operating-point NAME]``.
 
     With a point: every layer reads at it (rates = its BER, for the record). Without: each
     layer's eps (``rates``, e.g. the run's LaNMax eps) picks the cheapest point at least as
-    reliable (``quantize``). Raises :class:`BenchError` naming the option.
+    reliable (``quantize``). Raises :class:`BenchError` naming the option. ``path``: the file
+    or its loaded profile.
     """
     from models.profile_faults import fault_model_from_profile
 
-    profile = load_profile(path)
+    profile = _loaded(path)
+    path = profile.path
     if operating_point is not None:
         point = _point(profile, path, operating_point)
         model = fault_model_from_profile(profile, operating_point, chip_seed)

@@ -139,7 +139,7 @@ def _run_faults(args, net, config, names, run_eps):
 def _profile_faults(args, config, names, run_eps, console):
     """``(model, rates, label)`` for ``--profile`` / ``--operating-point`` (bench.profiles.evaluation_faults).
     Without ``--profile``: the profile the run was trained under (its path in config.yaml)."""
-    from bench.profiles import evaluation_faults, profile_record
+    from bench.profiles import evaluation_faults, load_profile, profile_record
 
     record = config.faults.get("profile") if config.faults.get("kind") == "profile" else None
     if args.profile is None:
@@ -150,14 +150,15 @@ def _profile_faults(args, config, names, run_eps, console):
             raise BenchError(f"--operating-point: the run's profile {args.profile} is gone; give --profile FILE")
     if args.eps is not None and args.operating_point is not None:
         raise BenchError("--eps and --operating-point: give one (the point fixes every layer's BER)")
+    profile = load_profile(args.profile)
     chip_seed = None
-    if record is not None and record["sha256"] == profile_record(args.profile)["sha256"]:
+    if record is not None and record["sha256"] == profile_record(profile)["sha256"]:
         chip_seed = config.faults.get("chip_seed")  # the run's own chip
     elif record is not None:
         console.print(f"[yellow]note: {args.profile} is not the profile the run was trained under "
                       f"({record['path']}, sha256 {record['sha256'][:12]})[/yellow]")
     rates = {n: args.eps for n in names} if args.eps is not None else run_eps
-    model, rates, label = evaluation_faults(args.profile, names, rates, args.operating_point, chip_seed)
+    model, rates, label = evaluation_faults(profile, names, rates, args.operating_point, chip_seed)
     return model, rates, f"profile {label} ({args.profile}, chip seed {model.chip_seed})"
 
 

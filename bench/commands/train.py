@@ -99,8 +99,8 @@ def apply_profile(config: TrainConfig, args) -> TrainConfig:
         if args.operating_point is not None:
             raise BenchError("--operating-point needs --profile FILE (a point of that profile)")
         return config
-    faults = training_faults(args.profile, operating_point=args.operating_point)  # one line if bad
     profile = load_profile(args.profile)
+    faults = training_faults(profile, operating_point=args.operating_point)  # one line if bad
     method = args.method or ("uniform" if args.operating_point else profile.experiment.get("method", "uniform"))
     if method == "reliable":
         raise BenchError(f"--method reliable trains without faults; --profile {args.profile} needs a noise method "
