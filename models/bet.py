@@ -34,6 +34,7 @@ from typing import Iterable
 import torch
 import torch.nn as nn
 
+from models.evaluation import faults_attached
 from models.layers import BinaryActivation, StoredWeights, stored_layers
 from models.methods import NoiseMethod
 
@@ -177,15 +178,12 @@ def bit_error_tolerance(net: nn.Module, batches: Iterable[torch.Tensor], convent
     5); per layer: the same mean over that layer's neurons.
     """
     was_training = net.training
-    saved = {n: m.fault_injector for n, m in stored_layers(net)}
-    for _, m in stored_layers(net):
-        m.fault_injector = None
     net.eval()
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     net_sum, n_inputs = 0.0, 0
     try:
-        with SignNeuronTracer(net) as tracer:
+        with faults_attached(net, None), SignNeuronTracer(net) as tracer:
             for x in batches:
                 tracer.clear()
                 net(x)
@@ -202,8 +200,6 @@ def bit_error_tolerance(net: nn.Module, batches: Iterable[torch.Tensor], convent
                 n_inputs += x.shape[0]
     finally:
         net.train(was_training)
-        for n, m in stored_layers(net):
-            m.fault_injector = saved[n]
     if n_inputs == 0:
         raise ValueError("BET: no inputs given")
     return BetReport({n: s / n_inputs for n, s in sums.items()}, counts, net_sum / n_inputs, n_inputs, convention)
