@@ -141,10 +141,12 @@ def run(args) -> int:
             batches = bar.add_task("batches", total=None, status="")
             for eps in args.train_eps:
                 bar.update(runs, status=f"train eps {eps:g}")
-                nets.append(trained_run(train_config(args, eps), out / "runs" / f"train_eps_{eps:g}",
-                                        lambda done, total: bar.update(batches, completed=done, total=total))[0])
+                net, _, extra = trained_run(train_config(args, eps), out / "runs" / f"train_eps_{eps:g}",
+                                            lambda done, total: bar.update(batches, completed=done, total=total))
+                nets.append(net)
+                if len(nets) == 1:  # the runs differ only in method: one data set (the first run's)
+                    data = extra["data"]
                 bar.advance(runs)
-            data = load_run(out / "runs" / f"train_eps_{args.train_eps[0]:g}")[2]["data"]
             cells = bar.add_task("evaluating", total=len(nets) * len(args.test_eps), status="")
             matrix = accuracy_matrix(nets, data.test_x, data.test_y, args.test_eps,
                                      torch.Generator().manual_seed(args.seed), args.ci, args.max_reps,
