@@ -55,7 +55,7 @@ def ols_slope(deltas: torch.Tensor, losses: torch.Tensor, ridge: float = 0.0) ->
 
 def layer_bits(layers: Sequence[LayerMemory]) -> torch.Tensor:
     """``N_l * b_l`` per layer, float64."""
-    return torch.tensor([l.n_params * l.bits for l in layers], dtype=torch.float64)
+    return torch.tensor([l.n_bits for l in layers], dtype=torch.float64)
 
 
 def energy_in_theta(theta: torch.Tensor, n_bits: torch.Tensor, model: EnergyModel) -> torch.Tensor:
@@ -159,7 +159,7 @@ class Lanmax(NoiseMethod):
             raise ValueError(f"lanmax: {context.batches_per_epoch} mini-batches per epoch for {len(self.names)} "
                              f"layers; the OLS needs more than {len(self.names) + 1} (use a smaller --batch-size or -o ridge=0.1)")
         self.model = EnergyModel(o.e0, o.beta, o.eps_ref)
-        self.n_bits = layer_bits([LayerMemory(l.name, l.n_params, l.bits) for l in context.layers])
+        self.n_bits = layer_bits(context.layers)
         self.theta = torch.full((len(self.names),), float(o.theta_init), dtype=torch.float64)
         self.velocity = torch.zeros_like(self.theta)
         self.l_best = math.inf

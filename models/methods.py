@@ -36,19 +36,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.layers import stored_layers
+from models.energy import LayerMemory, layer_memory
 
 #: Modules imported (when present) before a method lookup; each registers its methods.
 PLUGIN_MODULES = ("models.lanmax", "models.wage", "models.wage_method")
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """A stored layer as a method sees it: name, ``N_l`` parameters, ``b_l`` bits each."""
-
-    name: str
-    n_params: int
-    bits: int
 
 
 @dataclass
@@ -59,11 +50,11 @@ class MethodContext:
     epochs: int
     batches_per_epoch: int
     device: torch.device = torch.device("cpu")
-    layers: tuple[LayerInfo, ...] = ()
+    layers: tuple[LayerMemory, ...] = ()  # the stored layers (default: the model's, in network order)
 
     def __post_init__(self):
         if not self.layers:
-            self.layers = tuple(LayerInfo(n, m.n_params, m.bits) for n, m in stored_layers(self.model))
+            self.layers = tuple(layer_memory(self.model))
 
 
 class NoiseMethod:

@@ -8,7 +8,7 @@ import torch
 from models.energy import EnergyModel, LayerMemory, network_energy, reliable_energy
 from models.lanmax import (Lanmax, LanmaxOptions, layer_bits, nesterov_step, normalised, ols_slope, surrogate,
                            surrogate_gradient)
-from models.methods import LayerInfo, MethodContext, build_method, method_names
+from models.methods import MethodContext, build_method, method_names
 
 LAYERS = [LayerMemory("a", 1000, 1), LayerMemory("b", 50, 1), LayerMemory("c", 10, 2)]
 
@@ -76,8 +76,7 @@ def test_normalised_and_nesterov():
 
 
 def _context(batches=20, epochs=8):
-    layers = tuple(LayerInfo(l.name, l.n_params, l.bits) for l in LAYERS)
-    return MethodContext(model=torch.nn.Identity(), epochs=epochs, batches_per_epoch=batches, layers=layers)
+    return MethodContext(model=torch.nn.Identity(), epochs=epochs, batches_per_epoch=batches, layers=tuple(LAYERS))
 
 
 def test_registered_and_options_resolve():
