@@ -5,6 +5,7 @@ import json
 import pytest
 
 from bench.cli import main
+from processes import interrupt_bench
 
 TINY = ["--arch", "mlp", "--width", "0.03125", "--limit-train", "300", "--limit-test", "150", "--batch-size", "50"]
 
@@ -121,31 +122,14 @@ def test_train_without_out_is_one_line(capsys):
 
 
 def test_ctrl_c_leaves_a_resumable_run(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     out = tmp_path / "c"
-    argv = [sys.executable, "-m", "bench.cli", "train", *TINY, "--limit-train", "100", "--epochs", "12",
-            "--method", "uniform", "--eps", "0.01", "--out", str(out)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while not list((out / "checkpoints").glob("epoch_*.pt")) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    code, _, err = interrupt_bench(["train", *TINY, "--limit-train", "100", "--epochs", "12", "--method", "uniform",
+                                    "--eps", "0.01", "--out", str(out)],
+                                   ready=lambda: bool(list((out / "checkpoints").glob("epoch_*.pt"))))
     from models.run_dir import RunDir
 
     status = RunDir(out).status()  # counts a checkpoint written just before the signal, status.json not yet
-    assert proc.returncode == 130 and "can be resumed" in err and not status["complete"]
+    assert code == 130 and "can be resumed" in err and not status["complete"]
     assert 1 <= status["epochs_done"] < 12
     assert main(["train", "--out", str(out), "--resume"]) == 0
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

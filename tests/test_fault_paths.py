@@ -22,6 +22,7 @@ from bench.characterize import SweepSettings, run_sweep
 from drivers.board import Board, BoardResetError, BoardTimeout
 from drivers.framing import encode_frame, pack_payload
 from drivers.supplies import Control, KeysightN6705C, SafetyLimitError, SupplyError, SupplyTripped, open_supply
+from processes import interrupt_bench
 
 MSG_READ, MSG_LOAD, MSG_RESET = 0x03, 0x02, 0x0A
 
@@ -243,27 +244,16 @@ def test_interpreter_exit_switches_output_off(virtual_lab):
 @pytest.mark.slow
 def test_cli_sweep_terminated_leaves_output_off_and_resumes(virtual_lab, tmp_path):
     out = tmp_path / "sw"
-    cmd = [sys.executable, "-m", "bench.cli", "characterize", "--board", virtual_lab.board_url, "--supply",
+    cmd = ["characterize", "--board", virtual_lab.board_url, "--supply",
            virtual_lab.supply_resource, "--vmin", "0.5", "--vmax", "0.8", "--steps", "4", "--repeats", "2",
            "--words", "256", "--settle", "0.3", "--out", str(out)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if (out / "sweep.json").exists() and json.loads((out / "sweep.json").read_text())["points"]:
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130 and "can be resumed" in err
+    code, _, err = interrupt_bench(cmd, sig=signal.SIGTERM, timeout=90, ready=lambda: (out / "sweep.json").exists()
+                                   and bool(json.loads((out / "sweep.json").read_text())["points"]))
+    assert code == 130 and "can be resumed" in err
     assert output_is_off(virtual_lab.supply_resource)
     assert not json.loads((out / "sweep.json").read_text())["complete"]
-    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    again = subprocess.run([sys.executable, "-m", "bench.cli", *cmd], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert again.returncode == 0, again.stderr
     state = json.loads((out / "sweep.json").read_text())
     assert state["complete"] and state["resumed"] == 1 and len(state["points"]) == 8

@@ -28,6 +28,7 @@ import pytest
 from bench.cli import main as bench
 from bench.commands.run import execute
 from bench.pipeline.stages import PIPELINE
+from processes import interrupt_bench
 
 pytestmark = pytest.mark.slow
 
@@ -216,27 +217,15 @@ def test_sigint_to_the_cli_keeps_finished_stages(run_dir, tmp_path):
     supply simulator is still there when the bench switches it off (no failed shutdown
     attempt); exit 130 with the resume hint, the stages before it kept; the same command then
     finishes the run."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     out = tmp_path / "sigint"
     shutil.copytree(run_dir, out)
     for name in ("board", "compare", "report"):   # as if the run had stopped after deploy
         shutil.rmtree(out / name)
         (out / "stages" / f"{name}.json").unlink()
-    cmd = [sys.executable, "-m", "bench.cli", "run", "--profile", str(PROFILE), "--quick", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=Path(__file__).parents[1],
-                            start_new_session=True)   # its own group, like a terminal's foreground job
-    deadline = time.monotonic() + 60
-    while not (out / "board.partial").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGINT)
-    text = proc.communicate(timeout=60)[0].decode()
-    assert proc.returncode == 130, text[-2000:]
+    code, stdout, stderr = interrupt_bench(["run", "--profile", str(PROFILE), "--quick", "--out", str(out)], group=True,
+                                           ready=lambda: (out / "board.partial").exists())
+    text = stdout + stderr
+    assert code == 130, text[-2000:]
     assert "shutdown attempt" not in text and "Broken pipe" not in text, text[-2000:]
     assert "can be resumed" in text
     assert not (out / "stages" / "board.json").exists() and (out / "stages" / "deploy.json").exists()
