@@ -13,8 +13,8 @@ from rich.console import Console
 
 from bench.analyses.output import rich_table, write_table
 from bench.errors import BenchError
+from bench.runs import load_run
 from models.bet import CONVENTIONS, BetReport, bit_error_tolerance
-from models.run_dir import RunDirError, load_run
 
 BATCH = 256  # inputs per forward pass
 
@@ -32,13 +32,6 @@ def add_metric_options(p) -> None:
     p.add_argument("--split", choices=("test", "train"), default="test", help="data the metric runs over (default test)")
     p.add_argument("--convention", choices=CONVENTIONS, default="sign0",
                    help="sign0: exact count for sign(0)=+1 (default); paper: seed 2 eq. 2 as printed")
-
-
-def load(path: str):
-    try:
-        return load_run(path)
-    except (RunDirError, FileNotFoundError, ValueError, KeyError) as exc:
-        raise BenchError(str(exc.args[0] if exc.args else exc)) from None
 
 
 def run_metric(net, data, split: str, convention: str, run: str) -> BetReport:
@@ -69,7 +62,7 @@ def plot(report: BetReport, title: str, path: Path) -> None:
 
 
 def run(args) -> int:
-    net, config, extra = load(args.run)
+    net, config, extra = load_run(args.run)
     report = run_metric(net, extra["data"], args.split, args.convention, args.run)
     header = ["layer", "sign neurons", "mean tolerance (flips)"]
     rows = [[n, report.neurons[n], f"{v:.3f}"] for n, v in report.layers.items()]

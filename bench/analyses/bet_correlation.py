@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from bench.analyses.bet import add_metric_options, load, run_metric
+from bench.analyses.bet import add_metric_options, run_metric
 from bench.analyses.output import pct, progress, rich_table, write_table
 from bench.errors import BenchError
+from bench.runs import load_run
 from models.evaluation import mc_accuracy
 from models.layers import stored_layers
 
@@ -104,7 +105,7 @@ def run(args) -> int:
     with progress(console) as bar:
         task = bar.add_task("runs x rates", total=len(args.runs) * len(rates), status="")
         for name in args.runs:
-            net, _, extra = load(name)
+            net, _, extra = load_run(name)
             data = extra["data"]
             betas.append(run_metric(net, data, args.split, args.convention, name).network)
             gen = torch.Generator().manual_seed(args.seed)

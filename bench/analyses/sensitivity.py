@@ -19,11 +19,11 @@ from rich.console import Console
 
 from bench.analyses.output import layer_bar_plot, pct, progress, rich_table, write_table
 from bench.errors import BenchError
+from bench.runs import load_run
 from models.architectures import layer_labels
 from models.evaluation import MCResult, mc_accuracy
 from models.faults import BinarySymmetric
 from models.layers import stored_layers
-from models.run_dir import RunDirError, load_run
 
 RANDOM_EPS = 0.5  # BSC(0.5): the read bit is independent of the stored bit
 
@@ -61,10 +61,7 @@ def layer_sensitivity(net: nn.Module, x: torch.Tensor, y: torch.Tensor, base: Ma
 def run(args) -> int:
     if args.ci <= 0 or args.max_reps < 2:
         raise BenchError("--ci must be > 0 and --max-reps >= 2")
-    try:
-        net, config, extra = load_run(args.run)
-    except (RunDirError, FileNotFoundError, ValueError, KeyError) as exc:
-        raise BenchError(str(exc.args[0] if exc.args else exc)) from None
+    net, config, extra = load_run(args.run)
     data, console = extra["data"], Console()
     base = dict(extra["eps"] or {}) if args.others == "run" else {}
     with progress(console) as bar:

@@ -12,10 +12,10 @@ from rich.table import Table
 
 from bench.commands.train import check_device
 from bench.errors import BenchError
+from bench.runs import load_run
 from models.architectures import layer_labels
 from models.evaluation import accuracy, mc_accuracy
 from models.layers import stored_layers
-from models.run_dir import RunDirError, load_run
 
 MIN_REPS = 10  # default --min-reps
 
@@ -62,10 +62,7 @@ def run(args) -> int:
     if args.draws_per_pass < 1:
         raise BenchError(f"--draws-per-pass {args.draws_per_pass}: must be >= 1")
     check_device(args.device)
-    try:
-        net, config, extra = load_run(args.run, epoch=args.epoch, device=args.device)
-    except (RunDirError, FileNotFoundError, ValueError, KeyError) as exc:
-        raise BenchError(str(exc.args[0] if exc.args else exc)) from None
+    net, config, extra = load_run(args.run, epoch=args.epoch, device=args.device)
     data = extra["data"]
     names = [layer["name"] for layer in extra["layers"]]
     console = Console()

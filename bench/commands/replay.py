@@ -36,12 +36,10 @@ def run(args) -> int:
     from drivers.faultmap import FaultMapError, read_faultmap, scan_faultmaps
     from models.evaluation import accuracy
     from models.replay import ReplayFaults, operating_point_name, recorded_reads, replay_accuracies
-    from models.run_dir import RunDirError, load_run
+    from bench.runs import load_run
 
-    try:  # the run first: a wrong run directory is named before any folder is scanned
-        net, config, extra = load_run(args.run, epoch=args.epoch)
-    except (RunDirError, FileNotFoundError, ValueError, KeyError) as exc:
-        raise BenchError(str(exc.args[0] if exc.args else exc)) from None
+    # the run first: a wrong run directory is named before any folder is scanned
+    net, config, extra = load_run(args.run, epoch=args.epoch)
     if args.profile is not None:
         from bench.profiles import load_profile
 
