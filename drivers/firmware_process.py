@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+import re
 import select
 import shutil
 import signal
@@ -59,6 +60,38 @@ def die_with_parent() -> None:  # runs in the child before exec
         pass
 
 
+def wait_for_line(proc: subprocess.Popen, pattern: str, timeout: float) -> tuple[re.Match | None, str]:
+    """Read ``proc``'s stdout until ``pattern`` matches; None if it closes stdout, exits or
+    ``timeout`` s pass first. Also returns the text read (for the caller's error message)."""
+    deadline, buf, fd = time.monotonic() + timeout, b"", proc.stdout.fileno()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buf += chunk
+            m = re.search(pattern, buf.decode(errors="replace"))
+            if m:
+                return m, buf.decode(errors="replace")
+        elif proc.poll() is not None:
+            break
+    return None, buf.decode(errors="replace")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 3.0) -> None:
+    """SIGTERM, SIGKILL after ``timeout`` s, reap, close its stdout pipe (idempotent)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -81,15 +114,10 @@ class FirmwareProcess:
             raise
 
     def _read_listen_url(self, timeout: float) -> str:
-        deadline, line = time.monotonic() + timeout, b""
-        while not line.endswith(b"\n"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise FirmwareProcessError(f"{self.argv[0]} did not start listening: {self.stderr_text() or 'no output'}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.05)
-            if ready:
-                line += os.read(self.proc.stdout.fileno(), 256)
-        addr = line.decode().strip().rsplit(" ", 1)[-1]  # "faultbench-fw listening on 127.0.0.1:PORT"
-        return f"socket://{addr}"
+        m, _ = wait_for_line(self.proc, r"listening on (\S+)\n", timeout)  # "faultbench-fw listening on 127.0.0.1:PORT"
+        if m is None:
+            raise FirmwareProcessError(f"{self.argv[0]} did not start listening: {self.stderr_text() or 'no output'}")
+        return f"socket://{m.group(1)}"
 
     def stderr_text(self) -> str:
         self._stderr.seek(0)
@@ -100,15 +128,7 @@ class FirmwareProcess:
         return self.proc.poll() is None
 
     def stop(self, timeout: float = 3.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
+        stop_process(self.proc, timeout)
         self._stderr.close()
         _live.discard(self)
 

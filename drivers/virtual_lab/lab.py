@@ -18,18 +18,15 @@ The bench reaches the lab only through :attr:`board_url` (a pyserial URL) and
 from __future__ import annotations
 
 import os
-import re
-import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from drivers.firmware_process import FirmwareProcess, FirmwareProcessError, start_host, start_qemu
-from drivers.firmware_process import die_with_parent  # the supply dies with us too
+from drivers.firmware_process import (FirmwareProcess, FirmwareProcessError, die_with_parent, start_host,
+                                      start_qemu, stop_process, wait_for_line)
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,44 +35,6 @@ START_TIMEOUT_S = 20.0
 
 class LabError(RuntimeError):
     """The virtual lab could not start; the message says which part and why."""
-
-
-def _wait_for_line(proc: subprocess.Popen, pattern: str, what: str, stderr_path: Path,
-                   timeout: float = START_TIMEOUT_S) -> re.Match:
-    """Read ``proc``'s stdout until a line matches ``pattern`` (or fail clearly, with its stderr)."""
-    deadline = time.monotonic() + timeout
-    buf = b""
-    fd = proc.stdout.fileno()
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.05)
-        if ready:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            buf += chunk
-            m = re.search(pattern, buf.decode(errors="replace"))
-            if m:
-                return m
-        elif proc.poll() is not None:
-            break
-    err = stderr_path.read_text(errors="replace")[-1500:] if stderr_path.exists() else ""
-    raise LabError(f"{what} did not start (no line matching {pattern!r} within {timeout:.0f} s; "
-                   f"exit code {proc.poll()}): {buf.decode(errors='replace')[-500:]}{err}")
-
-
-def _stop(proc: subprocess.Popen | None) -> None:
-    """SIGTERM, SIGKILL after 3 s, reap."""
-    if proc is None:
-        return
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    proc.wait()
-    if proc.stdout:
-        proc.stdout.close()
 
 
 class VirtualLab:
@@ -116,7 +75,13 @@ class VirtualLab:
                  "--chip", str(self.chip_file), *(["--power-on"] if self.power_on else [])],
                 stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, preexec_fn=die_with_parent,
                 start_new_session=True)  # a terminal's Ctrl-C must not kill it before the bench's shutdown()
-        port = int(_wait_for_line(self._supply, r"LISTENING (\d+)", "the supply simulator", stderr_path).group(1))
+        pattern = r"LISTENING (\d+)"
+        m, out = wait_for_line(self._supply, pattern, START_TIMEOUT_S)
+        if m is None:
+            err = stderr_path.read_text(errors="replace")[-1500:] if stderr_path.exists() else ""
+            raise LabError(f"the supply simulator did not start (no line matching {pattern!r} within "
+                           f"{START_TIMEOUT_S:.0f} s; exit code {self._supply.poll()}): {out[-500:]}{err}")
+        port = int(m.group(1))
         self.supply_resource = f"TCPIP0::127.0.0.1::{port}::SOCKET"
         try:
             if self.qemu:
@@ -146,7 +111,8 @@ class VirtualLab:
         if self._board is not None:
             self._board.proc.send_signal(signal.SIGCONT)  # a paused board cannot act on SIGTERM
             self._board.stop()
-        _stop(self._supply)
+        if self._supply is not None:
+            stop_process(self._supply)
         self._board = self._supply = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
