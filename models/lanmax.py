@@ -68,13 +68,17 @@ def reliable_in_bits(n_bits: torch.Tensor, model: EnergyModel) -> float:
     return float(n_bits.sum()) * model.bit_energy(model.eps_ref)
 
 
+def energy_ratio(theta: torch.Tensor, n_bits: torch.Tensor, model: EnergyModel) -> float:
+    """``E_net(theta) / E_ref``: the network's memory energy relative to reliable memory."""
+    return float(energy_in_theta(theta, n_bits, model)) / reliable_in_bits(n_bits, model)
+
+
 def surrogate(theta, loss: float, l_best: float, n_bits, model: EnergyModel,
               lambda_: float, mu: float, theta_min: float) -> float:
     """``J = L/L_best + lambda sqrt(E_net/E_ref) + mu ||theta - theta_min||^2 / 2``. [ALGORITHMS 4 step 5]"""
     theta = torch.as_tensor(theta, dtype=torch.float64)
-    ratio = energy_in_theta(theta, n_bits, model) / reliable_in_bits(n_bits, model)
     decay = 0.5 * float(((theta - theta_min) ** 2).sum())
-    return loss / l_best + lambda_ * math.sqrt(float(ratio)) + mu * decay
+    return loss / l_best + lambda_ * math.sqrt(energy_ratio(theta, n_bits, model)) + mu * decay
 
 
 def surrogate_gradient(theta, slope, l_best: float, n_bits, model: EnergyModel,
@@ -86,7 +90,7 @@ def surrogate_gradient(theta, slope, l_best: float, n_bits, model: EnergyModel,
     """
     theta = torch.as_tensor(theta, dtype=torch.float64)
     e_ref = reliable_in_bits(n_bits, model)
-    ratio = float(energy_in_theta(theta, n_bits, model)) / e_ref
+    ratio = energy_ratio(theta, n_bits, model)
     if ratio <= 0:
         raise ValueError(f"LaNMax: network energy {ratio:.3g} x reliable is not positive; "
                          f"lower theta_max or raise E0")
@@ -203,8 +207,8 @@ class Lanmax(NoiseMethod):
             self.theta = theta.clamp(o.theta_min, o.theta_max)
         self._deltas, self._losses, self._pending = [], [], None
         self.epoch = epoch + 1
-        ratio = float(energy_in_theta(self.theta, self.n_bits, self.model)) / reliable_in_bits(self.n_bits, self.model)
-        return {**logs, "eps": self.eps(), "lanmax_frozen": not self.active, "energy_ratio": ratio}
+        return {**logs, "eps": self.eps(), "lanmax_frozen": not self.active,
+                "energy_ratio": energy_ratio(self.theta, self.n_bits, self.model)}
 
     def eps(self):
         return self._rates(self.theta)
