@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from bench.errors import BenchError
+from bench.profiles import yaml_syntax_problem
 
 COMMANDS = ("train", "run")
 _TOP_KEYS = {"command", "base", "groups", "seeds"}
@@ -112,7 +113,9 @@ def load_sweep_file(path: Path) -> SweepSpec:
     except FileNotFoundError:
         raise BenchError(f"sweep file {path} does not exist") from None
     except yaml.YAMLError as exc:
-        raise BenchError(f"sweep file {path} is not valid YAML: {exc}") from None
+        where = yaml_syntax_problem(path, exc)
+        raise BenchError(f"sweep file {where.file}:{where.line}:{where.column} is not valid YAML: "
+                         f"{where.message.removeprefix('YAML syntax error: ')}") from None
     if not isinstance(spec, dict):
         raise BenchError(f"sweep file {path}: expected a mapping with 'base' and 'groups'")
     return _check(spec, f"sweep file {path}")
