@@ -24,6 +24,18 @@ typedef struct {
     uint8_t kh, kw, stride, pad;
 } fb_conv_shape;
 
+/* Popcount of one word: the compiler's instruction where the target has one (host:
+ * __builtin_popcount with -mpopcnt); Cortex-M has none (HARDWARE 4): SWAR. */
+#if defined(__ARM_ARCH) && !defined(__ARM_FEATURE_SIMD32_POPCOUNT)
+static inline uint32_t fb_pop32(uint32_t x) {
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    return (((x + (x >> 4)) & 0x0F0F0F0Fu) * 0x01010101u) >> 24;
+}
+#else
+static inline uint32_t fb_pop32(uint32_t x) { return (uint32_t)__builtin_popcount(x); }
+#endif
+
 static inline uint32_t fb_words(uint32_t bits) { return (bits + 31u) / 32u; }
 uint32_t fb_conv_out_h(const fb_conv_shape *s);
 uint32_t fb_conv_out_w(const fb_conv_shape *s);

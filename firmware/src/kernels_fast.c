@@ -8,14 +8,7 @@
 #include "kernels.h"
 
 #if defined(__ARM_ARCH) && !defined(__ARM_FEATURE_SIMD32_POPCOUNT)
-#define FB_HARLEY_SEAL 1
-static inline uint32_t pop32(uint32_t x) {
-    x = x - ((x >> 1) & 0x55555555u);
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    return (((x + (x >> 4)) & 0x0F0F0F0Fu) * 0x01010101u) >> 24;
-}
-#else
-static inline uint32_t pop32(uint32_t x) { return (uint32_t)__builtin_popcount(x); }
+#define FB_HARLEY_SEAL 1 /* fb_pop32 is the SWAR one (kernels.h) */
 #endif
 
 static inline uint32_t tail_mask(uint32_t k) { return (k & 31u) ? (1u << (k & 31u)) - 1u : 0xFFFFFFFFu; }
@@ -32,10 +25,10 @@ static inline uint32_t tail_mask(uint32_t k) { return (k & 31u) ? (1u << (k & 31
         CSA(twos_b, ones, ones, X(i + 6), X(i + 7));                                    \
         CSA(fours_b, twos, twos, twos_a, twos_b);                                       \
         CSA(eights, fours, fours, fours_a, fours_b);                                    \
-        total += pop32(eights);                                                         \
+        total += fb_pop32(eights);                                                         \
     }                                                                                   \
-    total = 8u * total + 4u * pop32(fours) + 2u * pop32(twos) + pop32(ones);            \
-    for (; i < n; i++) total += pop32(X(i));                                            \
+    total = 8u * total + 4u * fb_pop32(fours) + 2u * fb_pop32(twos) + fb_pop32(ones);            \
+    for (; i < n; i++) total += fb_pop32(X(i));                                            \
     return total;
 #define XOR_AB(j) (a[j] ^ b[j])
 #define XOR_ABM(j) ((a[j] ^ b[j]) & m[j])
@@ -44,12 +37,12 @@ uint32_t fb_xor_popcount_masked(const uint32_t *a, const uint32_t *b, const uint
 #else
 uint32_t fb_xor_popcount(const uint32_t *a, const uint32_t *b, uint32_t n) {
     uint32_t total = 0;
-    for (uint32_t i = 0; i < n; i++) total += pop32(a[i] ^ b[i]);
+    for (uint32_t i = 0; i < n; i++) total += fb_pop32(a[i] ^ b[i]);
     return total;
 }
 uint32_t fb_xor_popcount_masked(const uint32_t *a, const uint32_t *b, const uint32_t *m, uint32_t n) {
     uint32_t total = 0;
-    for (uint32_t i = 0; i < n; i++) total += pop32((a[i] ^ b[i]) & m[i]);
+    for (uint32_t i = 0; i < n; i++) total += fb_pop32((a[i] ^ b[i]) & m[i]);
     return total;
 }
 #endif
@@ -61,10 +54,10 @@ uint32_t fb_xor_popcount_masked(const uint32_t *a, const uint32_t *b, const uint
 static inline uint32_t row_distance(const uint32_t *x, const uint32_t *w, uint32_t k) {
     uint32_t full = k >> 5, d = 0;
     if (full < FB_SHORT_ROW_WORDS)
-        for (uint32_t i = 0; i < full; i++) d += pop32(x[i] ^ w[i]);
+        for (uint32_t i = 0; i < full; i++) d += fb_pop32(x[i] ^ w[i]);
     else
         d = fb_xor_popcount(x, w, full);
-    if (k & 31u) d += pop32((x[full] ^ w[full]) & tail_mask(k));
+    if (k & 31u) d += fb_pop32((x[full] ^ w[full]) & tail_mask(k));
     return d;
 }
 

@@ -1,6 +1,7 @@
 #include "memtest.h"
 #include "fb_protocol.h"
 #include "hal_mem.h"
+#include "kernels.h"
 
 #define BLOCK 64u
 
@@ -21,12 +22,6 @@ uint32_t fb_pattern_word(int kind, uint32_t addr, uint32_t *state) {
     case FB_PAT_CHECKER: return (addr & 1u) ? 0xAAAAAAAAu : 0x55555555u;
     default: return fb_xorshift32(state);
     }
-}
-
-static uint32_t popcount32(uint32_t x) {
-    x = x - ((x >> 1) & 0x55555555u);
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    return (((x + (x >> 4)) & 0x0F0F0F0Fu) * 0x01010101u) >> 24;
 }
 
 int fb_memtest(int kind, uint32_t seed, uint32_t addr, uint32_t n, int write,
@@ -51,8 +46,8 @@ int fb_memtest(int kind, uint32_t seed, uint32_t addr, uint32_t n, int write,
             uint32_t a = addr + done + i, expect = fb_pattern_word(kind, a, &state);
             uint32_t diff = buf[i] ^ expect;
             if (!diff) continue;
-            res->flips_0to1 += popcount32(diff & buf[i]);
-            res->flips_1to0 += popcount32(diff & expect);
+            res->flips_0to1 += fb_pop32(diff & buf[i]);
+            res->flips_1to0 += fb_pop32(diff & expect);
             for (uint32_t b = 0; b < 32; b++) {
                 if (!((diff >> b) & 1u)) continue;
                 if (res->n_reported < cap) list[res->n_reported++] = a * 32u + b;
