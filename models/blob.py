@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drivers.memory_layout import LAYOUT_VERSION, LayerRegion, region_words
+from drivers.memory_layout import (LAYOUT_VERSION, REGION_ALIGN_WORDS, LayerRegion, pack_bit_rows, region_words,
+                                   unpack_bit_rows)
 
 MAGIC = b"FBMB"
 FORMAT_VERSION = 1
@@ -112,13 +113,12 @@ class Layer:
 
 
 def _pack_flips(flip: np.ndarray) -> bytes:
-    bits = np.zeros(_ceil_div(len(flip), 32) * 32, dtype=np.uint8)
-    bits[: len(flip)] = flip
-    return np.packbits(bits, bitorder="little").tobytes()
+    """Flip bits packed as one binary row of the memory layout (bit ``o % 32`` of word ``o // 32``)."""
+    return pack_bit_rows(np.asarray(flip, np.uint8)[None]).astype("<u4").tobytes()
 
 
 def _unpack_flips(data: bytes, n: int) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[:n].astype(bool)
+    return unpack_bit_rows(np.frombuffer(data, "<u4")[None], n)[0].astype(bool)
 
 
 @dataclass
@@ -295,7 +295,7 @@ class ModelBlob:
             if l.n_words != expect:
                 raise BlobError(f"{where}: weight_words {l.n_words} != {expect} for weights {l.weight_shape} "
                                 f"({l.encoding})")
-            if l.base_word % 4:
-                raise BlobError(f"{where}: weight_base_word {l.base_word} is not 4-word aligned")
+            if l.base_word % REGION_ALIGN_WORDS:
+                raise BlobError(f"{where}: weight_base_word {l.base_word} is not {REGION_ALIGN_WORDS}-word aligned")
             if l.row_length * 128 >= INT32_MAX:
                 raise BlobError(f"{where}: rows of {l.row_length} weights could overflow int32 z")
