@@ -99,12 +99,15 @@ def report(sweep_dir: Path, tolerance: float) -> int:
     reference_J = iso["reference"]["energy_J"] if iso else min(p.energy_J for p in points)
     on_front = {p.trial for p in front}
 
+    columns = ("trial", "method", "setting", "accuracy %", "± CI", "energy / ref", "Pareto")
+    rows = [(p.trial, p.method, p.label, f"{100 * p.accuracy:.2f}", f"{100 * p.accuracy_ci:.2f}",
+             f"{p.energy_J / reference_J:.3f}", "*" if p.trial in on_front else "")
+            for p in sorted(points, key=lambda p: (p.method, p.energy_J))]
     table = Table(title=f"sweep {sweep_dir}: accuracy vs memory energy")
-    for col in ("trial", "method", "setting", "accuracy %", "± CI", "energy / ref", "Pareto"):
+    for col in columns:
         table.add_column(col, overflow="fold")
-    for p in sorted(points, key=lambda p: (p.method, p.energy_J)):
-        table.add_row(p.trial, p.method, p.label, f"{100 * p.accuracy:.2f}", f"{100 * p.accuracy_ci:.2f}",
-                      f"{p.energy_J / reference_J:.3f}", "*" if p.trial in on_front else "")
+    for row in rows:
+        table.add_row(*row)
     console = Console()
     console.print(table)
     if iso:
@@ -121,10 +124,8 @@ def report(sweep_dir: Path, tolerance: float) -> int:
     summary = {"points": [p.__dict__ for p in points], "pareto_front": [p.trial for p in front],
                "iso_accuracy": iso, "tolerance": tolerance, "failed": [r["name"] for r in failed], "plot": png.name}
     (sweep_dir / "report.json").write_text(json.dumps(summary, indent=2))
-    lines = ["| trial | method | setting | accuracy % | ± CI | energy / ref | Pareto |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {p.trial} | {p.method} | {p.label} | {100 * p.accuracy:.2f} | {100 * p.accuracy_ci:.2f} | "
-              f"{p.energy_J / reference_J:.3f} | {'*' if p.trial in on_front else ''} |"
-              for p in sorted(points, key=lambda p: (p.method, p.energy_J))]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     (sweep_dir / "report.md").write_text("\n".join(lines) + f"\n\n![Pareto front]({png.name})\n")
     console.print(f"wrote {png}, {sweep_dir / 'report.md'}, {sweep_dir / 'report.json'}")
     return 0
