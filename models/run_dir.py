@@ -17,6 +17,8 @@ from typing import Any, Mapping, Sequence
 import torch
 import yaml
 
+from models.energy import LayerMemory
+
 CONFIG = "config.yaml"
 SEEDS = "seeds.yaml"
 LAYERS = "layers.json"
@@ -90,13 +92,18 @@ class RunDir:
             raise RunDirError(f"{path}: expected a mapping of config fields")
         return data
 
-    def write_layers(self, layers: Sequence[tuple[str, int, int]], labels: Mapping[str, str] | None = None) -> None:
+    def write_layers(self, layers: Sequence[LayerMemory], labels: Mapping[str, str] | None = None) -> None:
         """``layers.json``: name (the key), N_l, b_l and a human ``label`` per stored layer."""
-        rows = [{"name": n, "n_params": p, "bits": b, "label": (labels or {}).get(n, n)} for n, p, b in layers]
+        rows = [{"name": l.name, "n_params": l.n_params, "bits": l.bits, "label": (labels or {}).get(l.name, l.name)}
+                for l in layers]
         atomic_write_text(self.path / LAYERS, json.dumps(rows, indent=1))
 
     def read_layers(self) -> list[dict]:
         return json.loads((self.path / LAYERS).read_text())
+
+    def layer_memory(self) -> list[LayerMemory]:
+        """The stored layers of ``layers.json`` as :class:`LayerMemory` (energy tables)."""
+        return [LayerMemory(r["name"], int(r["n_params"]), int(r["bits"])) for r in self.read_layers()]
 
     def layer_labels(self) -> dict[str, str]:
         """``{name: label}`` from ``layers.json`` (runs written before labels: the name)."""
@@ -195,10 +202,10 @@ class RunDir:
     def write_energy(self, eps: Mapping[str, float] | None) -> None:
         """Per-layer energy table with the default :class:`EnergyModel` (``bench energy`` can
         recompute with other parameters). Reliable runs and eps below ``eps_ref`` use ``eps_ref``."""
-        from models.energy import EnergyModel, LayerMemory, deployed_eps, energy_report
+        from models.energy import EnergyModel, deployed_eps, energy_report
 
         model = EnergyModel()
-        layers = [LayerMemory(r["name"], r["n_params"], r["bits"]) for r in self.read_layers()]
+        layers = self.layer_memory()
         report = energy_report(layers, deployed_eps(layers, eps, model), model)
         atomic_write_text(self.path / ENERGY_MD, report.to_markdown(self.layer_labels()))
         atomic_write_text(self.path / ENERGY_JSON, json.dumps(report.to_dict(), indent=1))

@@ -34,9 +34,10 @@ import torch.nn as nn
 
 from models.architectures import ARCHITECTURES, MODES, build_model, layer_labels
 from models.data import DATASETS, Dataset, augment, iterate_batches, load_dataset, n_batches
+from models.energy import layer_memory
 from models.evaluation import accuracy, mc_accuracy
 from models.faults import GRADIENT_MODES, FaultInjector, build_fault_model
-from models.layers import attach_faults, clip_latent_weights, stored_layers
+from models.layers import attach_faults, clip_latent_weights
 from models.methods import MethodContext, NoiseMethod, build_method, method_spec, resolve_options
 from models.run_dir import RunDir
 
@@ -302,7 +303,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, data: Data
         config = config.resolved()
         run.create(config.to_dict(), derive_seeds(config.seed))
         s = build_session(config, data)
-        run.write_layers([(n, m.n_params, m.bits) for n, m in stored_layers(s.net)], layer_labels(s.net))
+        run.write_layers(layer_memory(s.net), layer_labels(s.net))
     while s.epoch < config.epochs:
         start = time.perf_counter()
         record = {"epoch": s.epoch + 1}
