@@ -143,13 +143,14 @@ class Sweep:
             self.state.update({k: v for k, v in meta.items() if k not in self.state})
             self.state["resumed"] = self.state.get("resumed", 0) + 1
             # rows of a point whose sweep.json entry was not saved are measured again
-            self._write_csv([r for r in read_rows(self.csv_path) if self.done(r["voltage_V"], r["pattern"])])
+            self._rows = [r for r in read_rows(self.csv_path) if self.done(r["voltage_V"], r["pattern"])]
         else:
             self.state = {"format": SWEEP_FORMAT, "format_version": SWEEP_VERSION, **meta,
                           "settings": settings.to_dict(), "seeds": {"random_pattern": settings.pattern_seed},
                           "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                           "finished": None, "complete": False, "points": []}
-            self._write_csv([])
+            self._rows = []
+        self._write_csv()
         self._save()
 
     def done(self, voltage: float, pattern: str) -> bool:
@@ -157,16 +158,18 @@ class Sweep:
 
     def record(self, point: PointResult) -> None:
         """CSV rows first, then the point in sweep.json (both replaced atomically)."""
-        self._write_csv(read_rows(self.csv_path) + point.rows)
+        self._rows += point.rows
+        self._write_csv()
         self.state["points"].append(point.summary())
         self._save()
 
-    def _write_csv(self, rows: list[dict]) -> None:
+    def _write_csv(self) -> None:
+        """All rows so far (kept here, not read back from the file at each point)."""
         tmp = self.csv_path.with_suffix(".csv.tmp")
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, CSV_COLUMNS)
             w.writeheader()
-            for row in rows:
+            for row in self._rows:
                 w.writerow({k: (int(v) if k in _INT_COLUMNS else f"{v:.6g}" if isinstance(v, float) else v)
                             for k, v in row.items()})
         os.replace(tmp, self.csv_path)
