@@ -62,12 +62,19 @@ def run_trial(trial: Trial, out_dir: str, threads: int = 1) -> dict:
         error = None if code == 0 else f"bench {trial.command} exited with {code}: {log.getvalue().strip()[-2000:]}"
     except BaseException as exc:  # a trial's crash must not take the sweep down
         error = "".join(traceback.format_exception(exc))[-4000:]
-    record = {"name": trial.name, "command": trial.command, "params": trial.params,
-              "status": "done" if error is None else "failed", "error": error,
-              "seconds": round(time.time() - started, 3), "host": os.uname().nodename}
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / LOG_FILE).write_text(log.getvalue())
-    (Path(out_dir) / TRIAL_FILE).write_text(json.dumps(record, indent=2, default=str))
+    return write_record(Path(out_dir), trial, error, round(time.time() - started, 3), os.uname().nodename)
+
+
+def write_record(out_dir: Path, trial: Trial, error: str | None, seconds: float | None,
+                 host: str | None = None) -> dict:
+    """The trial's outcome in ``trial.json``: ``done`` when ``error`` is None, else ``failed``;
+    ``host``: the node it ran on (``None`` when that is unknown, e.g. a lost Ray worker)."""
+    record = {"name": trial.name, "command": trial.command, "params": trial.params,
+              "status": "done" if error is None else "failed", "error": error,
+              "seconds": seconds, "host": host}
+    (out_dir / TRIAL_FILE).write_text(json.dumps(record, indent=2, default=str))
     return record
 
 
@@ -143,9 +150,7 @@ def run_ray(trials: list[Trial], sweep_dir: Path, address: str | None, cpus_per_
                 record, archive = ray.get(ready[0])
                 _unpack(archive, dest)
             except Exception as exc:  # the task itself died (worker lost, OOM): record it
-                record = {"name": trial.name, "command": trial.command, "params": trial.params,
-                          "status": "failed", "error": f"Ray task failed: {exc}", "seconds": None}
-                (dest / TRIAL_FILE).write_text(json.dumps(record, indent=2, default=str))
+                record = write_record(dest, trial, f"Ray task failed: {exc}", None)
             results.append(record)
             on_done(record)
     finally:
