@@ -70,12 +70,17 @@ class StoredWeights:
     def from_codes(self, codes: torch.Tensor) -> torch.Tensor:
         return 1.0 - 2.0 * codes.float()
 
+    def effective_weight(self, read: torch.Tensor) -> torch.Tensor:
+        """The weight the MACs use, from the value read back from memory (binary: the read)."""
+        return read
+
     def read_weight(self) -> torch.Tensor:
-        """The weights as the memory returns them (faulty when an injector is attached)."""
+        """The weights the layer computes with, read from the (faulty when an injector is
+        attached) memory."""
         w = self.quantized_weight()
         if self.fault_injector is not None:
             w = self.fault_injector.corrupt(self, w, inplace=True)  # w: a fresh temporary
-        return w
+        return self.effective_weight(w)
 
     def clip_latent_(self) -> None:
         """Latent weights stay in [-1, 1] after every update. [ALGORITHMS 1]"""

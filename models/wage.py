@@ -335,12 +335,6 @@ class WageWeights(StoredWeights):
             return read
         return q_w(read, self.wage_bits.W, self.alpha)
 
-    def read_weight(self) -> torch.Tensor:
-        w = self.quantized_weight()
-        if self.fault_injector is not None:
-            w = self.fault_injector.corrupt(self, w)
-        return self.effective_weight(w)
-
     def clip_latent_(self) -> None:
         """``W <- C(W, k_W)`` after every update (no clip for float weights). [ALGORITHMS 7]"""
         if self.wage_bits.W is not None:
