@@ -35,10 +35,8 @@ def choose(ctx) -> dict:
                      "voltage": op.get("voltage"), "eps": op["eps"], "p01": op["p01"], "p10": op["p10"],
                      "energy_per_bit_J": per_bit, "model_energy_per_bit_J": model_per_bit,
                      "predicted_energy_J": energy})
-    reliable = None
-    if model is not None:
-        reliable = sum(l["n_params"] * l["bits"] for l in layers) * model.bit_energy(model.eps_ref)
     total_bits = sum(l["n_params"] * l["bits"] for l in layers)
+    reliable = None if model is None else total_bits * model.bit_energy(model.eps_ref)
     nominal_op = parts.choose_operating_points(profile, {"all": None})["all"]
     nominal = total_bits * parts.point_energy_per_bit(nominal_op, model)
     for r in rows:
