@@ -40,7 +40,8 @@ def run_board(ctx) -> dict:
     data = parts.load_data(ctx.config["train"], ctx.config.get("data_dir"), ctx.config["seeds"]["train"])
     x = parts.quantize_inputs(data.test_x[subset], blob)
     y = data.test_y[subset].numpy()
-    kind = parts.energy_kind(parts.profile_of(ctx.config))
+    profile = parts.profile_of(ctx.config)
+    kind = parts.energy_kind(profile)
     bench = open_bench(ctx)
     nominal = bench.nominal_volts
     names = [l["name"] for l in ops["layers"]]
@@ -119,6 +120,6 @@ def run_board(ctx) -> dict:
     result = {"n_inputs": int(len(x)), "correct": correct, "accuracy": correct / len(x), "energy_kind": kind,
               "energy_method": bench.energy_method, "energy_window_s": bench.window_s, "layers": layers,
               "measured_energy_J": measured.tolist(), "board": bench.identity(),
-              "virtual_chip": virtual_chip(hardware_spec(ctx.config["hardware"]), parts.profile_of(ctx.config))}
+              "virtual_chip": virtual_chip(hardware_spec(ctx.config["hardware"]), profile)}
     atomic.write_json(ctx.out / "board.json", result)
     return {"accuracy": f"{result['accuracy']:.3f}", "inputs": len(x), "energy": kind}
