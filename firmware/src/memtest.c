@@ -48,9 +48,8 @@ int fb_memtest(int kind, uint32_t seed, uint32_t addr, uint32_t n, int write,
             if (!diff) continue;
             res->flips_0to1 += fb_pop32(diff & buf[i]);
             res->flips_1to0 += fb_pop32(diff & expect);
-            for (uint32_t b = 0; b < 32; b++) {
-                if (!((diff >> b) & 1u)) continue;
-                if (res->n_reported < cap) list[res->n_reported++] = a * 32u + b;
+            for (uint32_t d = diff; d; d &= d - 1u) { /* set bits only, lowest first */
+                if (res->n_reported < cap) list[res->n_reported++] = a * 32u + (uint32_t)__builtin_ctz(d);
                 else res->truncated = 1;
             }
         }
