@@ -503,13 +503,12 @@ def list_profiles(directory: str | Path = PROFILES_DIR) -> list[Path]:
 
 
 def dump_profile(data: dict, path: str | Path) -> Profile:
-    """Write ``data`` as YAML and validate it (calibration output); returns the loaded profile."""
+    """Write ``data`` as YAML (atomically, bench.pipeline.atomic) and validate it (calibration
+    output); returns the loaded profile."""
+    from bench.pipeline import atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(data, sort_keys=False, width=110, allow_unicode=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic.write_text(path, yaml.safe_dump(data, sort_keys=False, width=110, allow_unicode=True))
     return load_profile(path)
 
 
