@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from drivers.memory_layout import LayerRegion
 from drivers.virtual_lab.physics import STREAM_STUCK, STREAM_THRESHOLD, uniforms
 from models.energy import EnergyModel
 from models.faults import FaultModel, FaultSite, bits_to_mask, register_fault_model, stored_bits
@@ -179,7 +180,7 @@ class ProfileFaultModel(FaultModel):
                 raise ValueError(f"no operating point {operating_point!r} (have: {', '.join(by_name)})")
             operating_point = by_name[operating_point]
         self.operating_point = operating_point
-        self._cells: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._cells: dict[LayerRegion, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def point_for(self, rate: float | None) -> OperatingPoint:
         if self.operating_point is not None:
@@ -196,7 +197,7 @@ class ProfileFaultModel(FaultModel):
 
     def cell_draws(self, site: FaultSite) -> tuple[torch.Tensor, torch.Tensor]:
         """``(u, v)`` per stored bit of ``site`` (shape ``weight_shape + (bits,)``), cached."""
-        key = (site.region.base_word, site.region.weight_shape, site.region.encoding)
+        key = site.region  # frozen, hashable: the cells of one region
         if key not in self._cells:
             addr = site.addresses.astype(np.uint64)
             self._cells[key] = (torch.from_numpy(uniforms(self.chip_seed, STREAM_THRESHOLD, addr)),

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from drivers.faultmap import FaultMap, list_faultmaps, read_faultmap
+from drivers.memory_layout import LayerRegion
 from models.faults import FaultModel, FaultSite, bits_to_mask, register_fault_model, stored_bits
 
 REPLAY_MODES = ("stuck", "xor")
@@ -86,7 +87,7 @@ class ReplayFaults(FaultModel):
             raise ValueError("no recorded reads to replay")
         self.reads, self.mode, self.sources = list(reads), mode, list(sources)
         self._cursor: dict[str, int] = {}
-        self._planes: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._planes: dict[LayerRegion, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @classmethod
     def from_files(cls, paths: Sequence[str | os.PathLike], mode: str = "stuck",
@@ -111,7 +112,7 @@ class ReplayFaults(FaultModel):
 
     def _layer_planes(self, site: FaultSite) -> tuple[torch.Tensor, torch.Tensor]:
         """``[reads, *weight_shape, bits]`` wrong / value planes for ``site`` (cached)."""
-        key = (site.region.base_word, site.region.weight_shape, site.region.encoding)
+        key = site.region  # frozen, hashable: the planes of one region
         if key not in self._planes:
             addr = site.addresses
             lo, hi = int(addr.min()), int(addr.max()) + 1
