@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.errors import BenchError
-from models.energy import EnergyModel, EnergyReport, LayerMemory, deployed_eps, energy_report, format_energy
+from models.energy import EnergyModel, EnergyReport, deployed_eps, energy_report, format_energy
 from models.run_dir import LAYERS, RunDir, RunDirError
 
 DEFAULTS = EnergyModel()
@@ -34,7 +34,7 @@ def run_report(path: str | Path, model: EnergyModel) -> tuple[EnergyReport, str]
     run.read_config()  # fails clearly when there is no run
     if not (run.path / LAYERS).is_file():
         raise BenchError(f"{run.path / LAYERS}: missing (the run did not start training)")
-    layers = [LayerMemory(r["name"], int(r["n_params"]), int(r["bits"])) for r in run.read_layers()]
+    layers = run.layer_memory()
     eps, source = run.final_eps(), "final eps"
     if eps is None and not run.status()["complete"]:
         records = [r for r in run.read_metrics() if r.get("eps")]
