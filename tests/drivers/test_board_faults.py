@@ -16,7 +16,7 @@ from drivers.board import Board, BoardError, BoardResetError, BoardTimeout, Inco
 from drivers.firmware_process import FIRMWARE_DIR, FirmwareProcess, start_host
 from drivers.framing import encode_frame, pack_payload
 from models import reference
-from firmware_nets import random_inputs, random_net
+from tests.firmware_nets import random_inputs, random_net
 
 
 class FaultyWire:

@@ -83,6 +83,6 @@ def test_iso_accuracy_picks_cheapest_point_within_tolerance():
 def test_shipped_example_sweep_parses():
     from pathlib import Path
 
-    spec = load_sweep_file(Path(__file__).resolve().parents[1] / "examples" / "sweep_digits.yaml")
+    spec = load_sweep_file(Path(__file__).resolve().parents[2] / "examples" / "sweep_digits.yaml")
     methods = {t.params["method"] for t in spec.trials()}
     assert methods == {"reliable", "uniform", "lanmax"}

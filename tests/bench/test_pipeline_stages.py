@@ -219,7 +219,7 @@ def test_bench_run_errors_name_the_option(tmp_path, capsys):
 
     assert main(["run", "--profile", str(tmp_path / "missing.yaml")]) == 2
     assert "--profile" in capsys.readouterr().err
-    assert main(["run", "--profile", str(Path(__file__).parents[1] / "profiles" / "sram_lowvoltage.yaml"), "--out", str(tmp_path / "r"),
+    assert main(["run", "--profile", str(Path(__file__).parents[2] / "profiles" / "sram_lowvoltage.yaml"), "--out", str(tmp_path / "r"),
                  "--force", "nope"]) == 2
     assert "--force nope" in capsys.readouterr().err
 
@@ -265,7 +265,7 @@ def test_resume_partial_continues_an_interrupted_attempt(tmp_path):
 def test_bench_run_checks_options_before_training(tmp_path, capsys, option, named):
     from bench.cli import main
 
-    profile = Path(__file__).parents[1] / "profiles" / "virtual_chip.yaml"
+    profile = Path(__file__).parents[2] / "profiles" / "virtual_chip.yaml"
     assert main(["run", "--profile", str(profile), "--out", str(tmp_path / "r"), *option]) == 2
     assert named in capsys.readouterr().err
     assert not (tmp_path / "r").exists()   # nothing started

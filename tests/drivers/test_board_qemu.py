@@ -9,7 +9,7 @@ import pytest
 from drivers.board import Board, ProtocolError
 from drivers.firmware_process import start_qemu
 from models import reference
-from firmware_nets import random_inputs, random_net
+from tests.firmware_nets import random_inputs, random_net
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
                                 reason="needs qemu-system-arm and gcc-arm-none-eabi")

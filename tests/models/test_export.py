@@ -17,7 +17,7 @@ from models.blob import INT32_MAX, INT32_MIN, ModelBlob
 from models.export import ExportError, export_model, fold_threshold
 from models.layers import BinaryActivation, BinaryLinear, QuantizeInput, Scale, assign_memory_map, stored_layers
 from models.training import TrainConfig, train
-from netzoo import BNN_CASES, WAGE_CASES, bnn, wage
+from tests.netzoo import BNN_CASES, WAGE_CASES, bnn, wage
 
 getcontext().prec = 60
 

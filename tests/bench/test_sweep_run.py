@@ -103,7 +103,7 @@ def test_ray_executor_without_ray_or_bad_args(tmp_path, capsys):
 @pytest.mark.slow
 def test_sweep_of_bench_run_trials_reports_runs_and_their_baselines(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    profile = Path(__file__).resolve().parents[1] / "profiles" / "virtual_chip.yaml"
+    profile = Path(__file__).resolve().parents[2] / "profiles" / "virtual_chip.yaml"
     out = tmp_path / "runs-sweep"
     assert main(["sweep", "--command", "run", "--set", f"profile={profile}", "--set", "quick=true",
                  "--grid", "lambda=0.5", "--out", str(out)]) == 0

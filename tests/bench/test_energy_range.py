@@ -12,7 +12,7 @@ import pytest
 from bench.pipeline import parts
 from bench.profiles import check_profile
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 
 
 def test_checker_rejects_negative_energy_inside_the_operating_range(tmp_path):

@@ -1,4 +1,4 @@
-"""Protocol tests of the supply drivers through pyvisa + pyvisa-sim (tests/supply_sim/instruments.yaml)."""
+"""Protocol tests of the supply drivers through pyvisa + pyvisa-sim (tests/drivers/supply_sim/instruments.yaml)."""
 
 from pathlib import Path
 

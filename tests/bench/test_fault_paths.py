@@ -22,7 +22,7 @@ from bench.characterize import SweepSettings, run_sweep
 from drivers.board import Board, BoardResetError, BoardTimeout
 from drivers.framing import encode_frame, pack_payload
 from drivers.supplies import Control, KeysightN6705C, SafetyLimitError, SupplyError, SupplyTripped, open_supply
-from processes import interrupt_bench
+from tests.processes import interrupt_bench
 
 MSG_READ, MSG_LOAD, MSG_RESET = 0x03, 0x02, 0x0A
 

@@ -28,7 +28,7 @@ import pytest
 from bench.cli import main as bench
 from bench.commands.run import execute
 from bench.pipeline.stages import PIPELINE
-from processes import interrupt_bench
+from tests.processes import interrupt_bench
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ DETERMINISTIC = ("train/summary.json", "baselines/summary.json", "operating_poin
                  "software_eval/software_eval.json", "deploy/model.fbm", "deploy/weights.npy")
 
 
-PROFILE = Path(__file__).parents[1] / "profiles" / "virtual_chip.yaml"
+PROFILE = Path(__file__).parents[2] / "profiles" / "virtual_chip.yaml"
 
 
 @pytest.fixture(scope="module")

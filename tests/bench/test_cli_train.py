@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bench.cli import main
-from processes import interrupt_bench
+from tests.processes import interrupt_bench
 
 TINY = ["--arch", "mlp", "--width", "0.03125", "--limit-train", "300", "--limit-test", "150", "--batch-size", "50"]
 

@@ -22,7 +22,7 @@ from models.export import export_model, torch_scores
 from models.faults import FaultInjector, FixedMasks, bits_to_mask
 from models.layers import assign_memory_map, attach_faults, stored_layers
 from models.training import TrainConfig, train
-from netzoo import BNN_CASES, ODD_SHAPE, WAGE_CASES, bnn, inputs, odd_bnn, single_layer, wage
+from tests.netzoo import BNN_CASES, ODD_SHAPE, WAGE_CASES, bnn, inputs, odd_bnn, single_layer, wage
 
 N_INPUTS = 6
 

@@ -24,7 +24,7 @@ from bench.cli import main as bench
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 R2_MIN = 0.99
 REL_ERR_MAX = 0.01
 

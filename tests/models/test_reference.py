@@ -16,7 +16,7 @@ from models.faults import FaultInjector, FixedMasks, bits_to_mask
 from models.layers import QuantizeInput, assign_memory_map, attach_faults, stored_layers
 from models.training import TrainConfig, train
 from models.wage import q_a
-from netzoo import BNN_CASES, ODD_SHAPE, WAGE_CASES, bnn, inputs, odd_bnn, single_layer, wage
+from tests.netzoo import BNN_CASES, ODD_SHAPE, WAGE_CASES, bnn, inputs, odd_bnn, single_layer, wage
 
 
 def interpreted(net, shape, x):

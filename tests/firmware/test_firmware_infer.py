@@ -7,7 +7,7 @@ import pytest
 from drivers.board import Board, ProtocolError
 from drivers.firmware_process import start_host
 from models import reference
-from firmware_nets import random_inputs, random_net
+from tests.firmware_nets import random_inputs, random_net
 
 
 @pytest.fixture(scope="module")
