@@ -31,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
+from drivers import atomic
 from drivers.memory_layout import LAYOUT_VERSION, WORD_BITS
 
 FORMAT_NAME = "faultbench-faultmap"
@@ -157,18 +158,14 @@ def checksum(meta: dict, written: np.ndarray, xor: np.ndarray) -> str:
 
 
 def write_faultmap(path: str | os.PathLike, fmap: FaultMap) -> Path:
-    """Write ``fmap`` atomically (temporary file, then rename); returns the path."""
+    """Write ``fmap`` atomically (``drivers.atomic``); returns the path."""
     path = Path(path)
     meta = fmap.metadata()
     meta["checksum"] = checksum(meta, fmap.written, fmap.xor)
     buf = io.BytesIO()
     np.savez_compressed(buf, meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8),
                         written=fmap.written.astype("<u4"), xor=fmap.xor.astype("<u4"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
-    return path
+    return atomic.write_bytes(path, buf.getvalue())
 
 
 def read_faultmap(path: str | os.PathLike) -> FaultMap:

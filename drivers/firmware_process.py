@@ -60,6 +60,29 @@ def die_with_parent() -> None:  # runs in the child before exec
         pass
 
 
+#: Signals a user or a job scheduler sends to stop a run; held back while a child is spawned.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def spawn(argv: list[str], **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` of a helper process in its own session that dies with us.
+
+    A stop signal arriving while the child is forked is held back until the fork is done:
+    Python would otherwise run its handler inside an at-fork callback, where the
+    ``KeyboardInterrupt`` is printed and dropped, and the run would go on as if never stopped.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+    def in_child() -> None:  # before exec: the child must not inherit the blocked signals
+        die_with_parent()
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    try:
+        return subprocess.Popen(argv, preexec_fn=in_child, start_new_session=True, **kwargs)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def wait_for_line(proc: subprocess.Popen, pattern: str, timeout: float) -> tuple[re.Match | None, str]:
     """Read ``proc``'s stdout until ``pattern`` matches; None if it closes stdout, exits or
     ``timeout`` s pass first. Also returns the text read (for the caller's error message)."""
@@ -104,8 +127,7 @@ class FirmwareProcess:
     def __init__(self, argv: list[str], url: str | None = None, kind: str = "host", banner_timeout: float = 10.0):
         self.argv, self.kind = argv, kind
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     preexec_fn=die_with_parent, start_new_session=True)
+        self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr)
         _live.add(self)  # own session: a terminal's Ctrl-C reaches only the caller, who stops us in order
         try:
             self.url = url or self._read_listen_url(banner_timeout)

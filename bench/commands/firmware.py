@@ -107,9 +107,8 @@ def cmd_fuzz(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("firmware", help="build the board firmware, run its C tests and fuzz target",
-                              description="Wraps `make -C firmware`; outputs go to firmware/build/.")
+def configure(p) -> None:
+    p.description = "Wraps `make -C firmware`; outputs go to firmware/build/."
     sub = p.add_subparsers(dest="firmware_command", metavar="ACTION", required=True)
     b = sub.add_parser("build", help="build one target")
     b.add_argument("--target", required=True, choices=sorted(TARGET_OUTPUTS),

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
+import re
 from pathlib import Path
 
-from bench.pipeline import atomic
+from bench.errors import BenchError, user_errors
+from drivers import atomic
+from models.energy import format_energy
+from models.plots import plt, png_bytes
 
 FIGURES = ("accuracy_vs_energy", "eps_per_layer", "energy_measured_vs_predicted", "ber_per_layer")
 
@@ -46,19 +49,7 @@ def build_results(run_dir: Path) -> dict:
 
 # --- figures (matplotlib, Agg) -------------------------------------------------------------
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def figures(results: dict) -> dict[str, bytes]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     out = {}
     sw, ops, cmp_ = results["software_eval"], results["operating_points"], results["compare"]
     ref = sw["reliable"]["energy_J"]
@@ -71,7 +62,7 @@ def figures(results: dict) -> dict[str, bytes]:
     ax.set_ylabel("test accuracy (95% CI)")
     ax.legend()
     ax.grid(alpha=0.3)
-    out["accuracy_vs_energy"] = _png(fig)
+    out["accuracy_vs_energy"] = png_bytes(fig, dpi=110)
 
     names = [l["name"] for l in ops["layers"]]
     fig, ax = plt.subplots(figsize=(5, 3.6))
@@ -86,7 +77,7 @@ def figures(results: dict) -> dict[str, bytes]:
     ax.set_ylabel("bit-error rate")
     ax.legend()
     ax.grid(alpha=0.3)
-    out["eps_per_layer"] = _png(fig)
+    out["eps_per_layer"] = png_bytes(fig, dpi=110)
 
     e = cmp_["energy"]
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
@@ -104,7 +95,7 @@ def figures(results: dict) -> dict[str, bytes]:
     ax.set_ylabel(f"measured energy per {per} (J)")
     ax.set_title(r2_text(e))
     ax.legend()
-    out["energy_measured_vs_predicted"] = _png(fig)
+    out["energy_measured_vs_predicted"] = png_bytes(fig, dpi=110)
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     width = 0.4
@@ -113,14 +104,13 @@ def figures(results: dict) -> dict[str, bytes]:
     ax.set_xticks(list(xs), [f"{b['name']}\n{b['voltage']:.3g} V" for b in cmp_["ber"]], fontsize=7)
     ax.set_ylabel("BER on the board")
     ax.legend()
-    out["ber_per_layer"] = _png(fig)
+    out["ber_per_layer"] = png_bytes(fig, dpi=110)
     return out
 
 
 # --- markdown -------------------------------------------------------------------------------
 
 def _e(j: float | None) -> str:
-    from models.energy import format_energy
     return "n/a" if j is None else format_energy(j)
 
 
@@ -234,6 +224,16 @@ def scale_note(profile: dict, energy: dict, board: str) -> list[str]:
             f"for a meaningful energy comparison.", ""]
 
 
+def rebuild_report(run: str | Path) -> tuple[Path, Path]:
+    """``bench report``: regenerate ``RUN/report/report.{md,html}`` from ``results.json``
+    (no hardware, no training)."""
+    report_dir = Path(run) / "report"
+    if not (report_dir / "results.json").is_file():
+        raise BenchError(f"{report_dir / 'results.json'}: not found; finish the run first (bench run ... --out {run})")
+    with user_errors(KeyError, ValueError, prefix=f"{report_dir / 'results.json'}: malformed "):
+        return render(report_dir)
+
+
 def render(run_dir: Path, results: dict | None = None) -> tuple[Path, Path]:
     """Write ``report.md`` (figures as files under ``figures/``) and a self-contained ``report.html``."""
     run_dir = Path(run_dir)
@@ -251,8 +251,6 @@ def render(run_dir: Path, results: dict | None = None) -> tuple[Path, Path]:
 
 def to_html(md: str) -> str:
     """The report's small markdown subset (headings, tables, images, paragraphs) as HTML."""
-    import re
-
     body, table = [], []
 
     def flush_table():
@@ -284,7 +282,6 @@ def to_html(md: str) -> str:
 
 
 def _inline(text: str) -> str:
-    import re
     t = html.escape(text)
     t = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", t)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", t)

@@ -24,7 +24,7 @@ from models.export import export_model, torch_scores
 from models.faults import FaultInjector
 from models.layers import attach_faults
 from models.replay import ReplayFaults, replay_accuracies
-from models.run_dir import load_run
+from models.training import load_run
 from models.training import TrainConfig, train
 
 NOMINAL, LOW = 0.9, 0.47

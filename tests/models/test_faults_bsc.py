@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from models.faults import BinarySymmetric, FaultInjector, FixedMasks, build_fault_model
+from models.fault_registry import build_fault_model
+from models.faults import BinarySymmetric, FaultInjector, FixedMasks
 from models.layers import BinaryLinear, attach_faults
 
 

@@ -3,7 +3,7 @@ with its figures, and the self-contained ``report/report.html``."""
 
 from __future__ import annotations
 
-from bench.pipeline import atomic
+from drivers import atomic
 from bench.pipeline.report import build_results, render
 
 
