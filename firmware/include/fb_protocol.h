@@ -16,7 +16,7 @@
 #define FB_MAX_MODEL_CHUNK 1024u  /* MODEL_CHUNK bytes per frame */
 #define FB_HEADER 3u              /* id + seq */
 #define FB_PATTERN_MAX_REPORT ((FB_MAX_PAYLOAD - FB_HEADER - 16u) / 4u) /* 255 bit addresses per reply */
-#define FB_MAX_REPEAT 65535u
+#define FB_MAX_REPEAT 65535u      /* STEP / INFER repeat count: 1..FB_MAX_REPEAT */
 #define FB_MAX_IDLE_COUNT 0xFFFFFFFFu /* IDLE count: 1..FB_MAX_IDLE_COUNT (count_unit) */
 
 enum fb_msg {
