@@ -6,6 +6,7 @@
 #include "fb_port.h"
 #include "fb_protocol.h"
 #include "hal_mem.h"
+#include "semihosting.h"
 
 #define REG(a) (*(volatile uint32_t *)(a))
 #define UART_DATA REG(0x40004000u)
@@ -42,15 +43,8 @@ void port_write(const uint8_t *data, size_t n) {
     }
 }
 
-static void semihost_exit(uint32_t code) {
-    uint32_t block[2] = {0x20026u /* ADP_Stopped_ApplicationExit */, code};
-    register uint32_t r0 __asm__("r0") = 0x20u; /* SYS_EXIT_EXTENDED */
-    register uint32_t *r1 __asm__("r1") = block;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-}
-
 void HardFault_Handler(void) {
-    semihost_exit(3);
+    fb_semihost_exit(3);
     for (;;) {
     }
 }
