@@ -38,37 +38,19 @@ __attribute__((section(".noinit"))) static uint32_t boot_count[2]; /* magic, cou
 
 #ifdef FB_EMULATION
 #include "semihosting.h"
-#define SYST_CSR REG(0xE000E010u)
-#define SYST_RVR REG(0xE000E014u)
-#define SYST_CVR REG(0xE000E018u)
+#include "systick.h"
 /* -icount shift=0: one instruction per ns of virtual time; SysTick (CLKSOURCE = core clock)
  * ticks at 168 MHz, so instructions = ticks * 1000 / 168 = ticks * 125 / 21 (resolution ~6). */
 #define INSTR_PER_TICK_NUM 125u
 #define INSTR_PER_TICK_DEN 21u
 
-static volatile uint32_t systick_wraps;
-
-void SysTick_Handler(void) { systick_wraps++; }
-
 static void clock_init(void) {}
 
-static void counter_init(void) {
-    SYST_RVR = 0xFFFFFFu;
-    SYST_CVR = 0;
-    SYST_CSR = 7u; /* core clock, interrupt, enable */
-}
+static void counter_init(void) { fb_systick_start(); }
 
-/* Ticks since boot in 64 bits, scaled, then truncated: differences of the truncated values
- * are right modulo 2^32 as the protocol's wrapping counter requires. */
-uint32_t port_counter(void) {
-    uint32_t w, v;
-    do {
-        w = systick_wraps;
-        v = SYST_CVR;
-    } while (w != systick_wraps);
-    uint64_t ticks = ((uint64_t)w << 24) + (0xFFFFFFu - v);
-    return (uint32_t)(ticks * INSTR_PER_TICK_NUM / INSTR_PER_TICK_DEN);
-}
+/* Scaled in 64 bits, then truncated: differences of the truncated values are right modulo
+ * 2^32 as the protocol's wrapping counter requires. */
+uint32_t port_counter(void) { return (uint32_t)(fb_systick_ticks() * INSTR_PER_TICK_NUM / INSTR_PER_TICK_DEN); }
 enum fb_count_unit port_count_unit(void) { return FB_COUNT_INSTRUCTIONS; }
 uint8_t port_target_id(void) { return FB_TARGET_NETDUINOPLUS2; }
 
