@@ -178,7 +178,7 @@ def register(subparsers) -> None:
     t = sub.add_parser("test", help="C unit tests under ASan/UBSan, or one emulated target under QEMU",
                        description="Without --target: the C unit tests (kernels, framing, protocol) under "
                                    "ASan/UBSan. With --target: that firmware under QEMU over its serial "
-                                   f"socket: HELLO, LOAD/READ, PATTERN, INFER bit-exact with the reference "
+                                   "socket: HELLO, LOAD/READ, PATTERN, INFER bit-exact with the reference "
                                    f"interpreter on random networks ({_rel(QEMU_TESTS)}).")
     t.add_argument("--target", choices=sorted(QEMU_MACHINES), help="emulated target to test under QEMU")
     t.set_defaults(func=cmd_test)
