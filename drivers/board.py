@@ -48,7 +48,7 @@ ERRORS = {1: "BAD_CRC", 2: "BAD_FRAME", 3: "OVERSIZE", 4: "UNKNOWN_CMD", 5: "BAD
 MODEL_ERRORS = {1: "magic", 2: "version", 3: "crc", 4: "truncated", 5: "layer", 6: "shape",
                 7: "memory", 8: "scratch", 9: "too big"}
 PATTERNS = {"zeros": 0, "ones": 1, "checkerboard": 2, "random": 3}
-TARGETS = {1: "host", 2: "mps2-an386", 3: "nucleo-f411"}
+TARGETS = {1: "host", 2: "mps2-an386", 3: "nucleo-f411", 4: "netduinoplus2"}
 COUNT_UNITS = {0: "ns", 1: "instructions", 2: "cycles"}
 CAPABILITIES = {"model": 1, "step": 2, "pattern": 4, "ternary": 8, "lab": 16}
 MAX_MODEL_CHUNK = 1024           # MODEL_CHUNK data bytes per frame

@@ -51,7 +51,7 @@ enum fb_error {
 };
 
 enum fb_pattern { FB_PAT_ZEROS = 0, FB_PAT_ONES = 1, FB_PAT_CHECKERBOARD = 2, FB_PAT_RANDOM = 3 };
-enum fb_target { FB_TARGET_HOST = 1, FB_TARGET_MPS2_AN386 = 2, FB_TARGET_NUCLEO_F411 = 3 };
+enum fb_target { FB_TARGET_HOST = 1, FB_TARGET_MPS2_AN386 = 2, FB_TARGET_NUCLEO_F411 = 3, FB_TARGET_NETDUINOPLUS2 = 4 };
 enum fb_caps {
     FB_CAP_MODEL = 1u << 0,
     FB_CAP_STEP = 1u << 1,
