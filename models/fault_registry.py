@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from models.faults import Asymmetric, BinarySymmetric, FaultModel
+from models.faults import Asymmetric, BinarySymmetric, Compose, FaultModel
 from models.profile.faults import profile_fault_model
 from models.replay import ReplayFaults
 
@@ -20,6 +20,8 @@ FAULT_MODELS: dict[str, Callable[..., FaultModel]] = {
     "profile": profile_fault_model,
     "replay": lambda paths, mode="stuck", operating_point=None, reads=None:
         ReplayFaults.from_files(paths, mode, operating_point),
+    # independent sources on the same read (e.g. a recorded map plus transient noise): masks XOR
+    "compose": lambda models: Compose(*(build_fault_model(m) for m in models)),
 }
 
 

@@ -5,7 +5,7 @@ return?* It answers with an integer XOR mask over the layer's stored codes (the 
 of ``drivers.memory_layout``: for binary weights bit 1 = -1), so software channels,
 measured profiles, replayed fault maps and live board readback all plug in here without
 touching training code. A fault model is where (which cells, :class:`FaultSite` carries
-their bit addresses) times what (the error mode); models compose with :class:`Compose`.
+their bit addresses) times what (the error mode); models compose with :class:`Compose` (kind ``compose`` in ``models.fault_registry``).
 
 The :class:`FaultInjector` owns the per-layer rates (``eps_l``), the generator and the
 gradient mode; layers call :meth:`FaultInjector.corrupt` on their quantised weights.

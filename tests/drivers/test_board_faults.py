@@ -1,4 +1,4 @@
-"""Serial faults tried on purpose (issue 5): a flipped byte, a dropped byte, a board that
+"""Serial faults tried on purpose: a flipped byte, a dropped byte, a board that
 stops answering, a board reset mid-LOAD, an incompatible firmware, a silent line. A small
 TCP relay between the client and the real host firmware injects the faults on the wire."""
 

@@ -1,4 +1,4 @@
-"""The key replay test (issue 6): a trained net deployed on the virtual lab's board, run at a low
+"""The key replay test: a trained net deployed on the virtual lab's board, run at a low
 voltage, against pure-software replay of the fault map read back from that board at that voltage.
 
 All-persistent chip: board scores == replayed PyTorch scores == reference interpreter on the
