@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.pipeline.report import rebuild_report
+from bench.report.render import rebuild_report
 
 
 def configure(p) -> None:
