@@ -41,10 +41,6 @@ uint32_t fb_conv_out_h(const fb_conv_shape *s);
 uint32_t fb_conv_out_w(const fb_conv_shape *s);
 static inline uint32_t fb_conv_k(const fb_conv_shape *s) { return (uint32_t)s->kh * s->kw * s->in_c; }
 
-/* popcount(a XOR b) over n words; masked variant popcount((a XOR b) AND m). */
-uint32_t fb_xor_popcount(const uint32_t *a, const uint32_t *b, uint32_t n);
-uint32_t fb_xor_popcount_masked(const uint32_t *a, const uint32_t *b, const uint32_t *m, uint32_t n);
-
 /* Binary fully connected: out[o] = dot(x, w_o), x of k bits, w rows of fb_words(k) words. */
 void fb_bin_fc_ref(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out);
 void fb_bin_fc_fast(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out);

@@ -6,13 +6,13 @@
 void *memcpy(void *dst, const void *src, size_t n) {
     uint8_t *d = dst;
     const uint8_t *s = src;
-    if ((((uintptr_t)d | (uintptr_t)s) & 3u) == 0) { /* word copy, 4 words per turn (ldm/stm) */
-        uint32_t *dw = (uint32_t *)(void *)d;
-        const uint32_t *sw = (const uint32_t *)(const void *)s;
-        for (; n >= 16; n -= 16, dw += 4, sw += 4) {
-            uint32_t a = sw[0], b = sw[1], c = sw[2], e = sw[3];
-            dw[0] = a; dw[1] = b; dw[2] = c; dw[3] = e;
-        }
+    if ((((uintptr_t)d | (uintptr_t)s) & 3u) == 0) { /* word copy, 8 words per turn (ldm/stm) */
+        typedef struct { uint32_t w[8]; } block8;
+        block8 *db = (block8 *)(void *)d;
+        const block8 *sb = (const block8 *)(const void *)s;
+        for (; n >= sizeof(block8); n -= sizeof(block8)) *db++ = *sb++;
+        uint32_t *dw = (uint32_t *)(void *)db;
+        const uint32_t *sw = (const uint32_t *)(const void *)sb;
         for (; n >= 4; n -= 4) *dw++ = *sw++;
         d = (uint8_t *)dw;
         s = (const uint8_t *)sw;
