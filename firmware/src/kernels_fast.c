@@ -216,55 +216,71 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
 static inline uint64_t load64(const uint32_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static inline uint32_t pop64(uint64_t v) { return (uint32_t)__builtin_popcountll(v); }
 
+static inline uint64_t row_tail(const uint32_t *x, const uint32_t *w, const uint32_t *m, uint32_t j, uint32_t full,
+                                uint32_t n, uint32_t last_mask) { /* words j..n-1 */
+    uint64_t d = 0;
+    for (; j + 2u <= full; j += 2u) d += pop64((load64(x + j) ^ load64(w + j)) & (m ? load64(m + j) : ~(uint64_t)0));
+    if (j < full) d += fb_pop32((x[j] ^ w[j]) & (m ? m[j] : 0xFFFFFFFFu));
+    if (full < n) d += fb_pop32((x[full] ^ w[full]) & last_mask & (m ? m[full] : 0xFFFFFFFFu));
+    return d;
+}
+
 #if defined(__AVX2__)
 #include <immintrin.h>
-/* popcount of ((a XOR b) AND m) over 8*nv words: per byte through a 16-entry nibble table
- * (VPSHUFB), byte counts added for up to 31 vectors (<= 248 per byte), then summed per
- * 64-bit lane (VPSADBW). */
-static inline uint32_t pop_avx2(const uint32_t *a, const uint32_t *b, const uint32_t *m, uint32_t nv) {
+/* Byte-wise popcount of a 256-bit vector through a 16-entry nibble table (VPSHUFB). */
+static inline __m256i byte_counts(__m256i d) {
     const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
     const __m256i low = _mm256_set1_epi8(0x0F);
-    __m256i total = _mm256_setzero_si256();
-    for (uint32_t v = 0; v < nv;) {
-        uint32_t end = nv - v < 31u ? nv : v + 31u;
-        __m256i bytes = _mm256_setzero_si256();
-        for (; v < end; v++) {
-            __m256i d = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(a + 8u * v)),
-                                         _mm256_loadu_si256((const __m256i *)(b + 8u * v)));
-            if (m) d = _mm256_and_si256(d, _mm256_loadu_si256((const __m256i *)(m + 8u * v)));
-            __m256i lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(d, low));
-            __m256i hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(d, 4), low));
-            bytes = _mm256_add_epi8(bytes, _mm256_add_epi8(lo, hi));
-        }
-        total = _mm256_add_epi64(total, _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
-    }
-    __m128i s = _mm_add_epi64(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
-    return (uint32_t)(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1));
+    return _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(d, low)),
+                           _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(d, 4), low)));
 }
-#define FB_VECTOR_WORDS 16u /* rows this long go through AVX2 (measured: shorter ones lose to popcnt) */
+static inline __m256i xor_vec(const uint32_t *x, const uint32_t *w, const uint32_t *m, uint32_t v) {
+    __m256i d = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + 8u * v)), _mm256_loadu_si256((const __m256i *)(w + 8u * v)));
+    return m ? _mm256_and_si256(d, _mm256_loadu_si256((const __m256i *)(m + 8u * v))) : d;
+}
+/* popcount of ((x XOR w_r) AND m) over the first 8*nv words of 4 rows w_r = w + r*n, nv <= 31
+ * (byte counts <= 248): byte counts per row, one VPSADBW per row, then the four rows' 64-bit
+ * lane sums are packed as 32-bit pairs and added across lanes at once [Mula et al. 2018]. */
+static inline __m128i pop4_avx2(const uint32_t *x, const uint32_t *w, uint32_t n, const uint32_t *m, uint32_t nv) {
+    __m256i b0 = _mm256_setzero_si256(), b1 = b0, b2 = b0, b3 = b0, z = b0;
+    for (uint32_t v = 0; v < nv; v++) {
+        b0 = _mm256_add_epi8(b0, byte_counts(xor_vec(x, w, m, v)));
+        b1 = _mm256_add_epi8(b1, byte_counts(xor_vec(x, w + n, m, v)));
+        b2 = _mm256_add_epi8(b2, byte_counts(xor_vec(x, w + 2u * n, m, v)));
+        b3 = _mm256_add_epi8(b3, byte_counts(xor_vec(x, w + 3u * n, m, v)));
+    }
+    __m256i t01 = _mm256_or_si256(_mm256_sad_epu8(b0, z), _mm256_slli_epi64(_mm256_sad_epu8(b1, z), 32));
+    __m256i t23 = _mm256_or_si256(_mm256_sad_epu8(b2, z), _mm256_slli_epi64(_mm256_sad_epu8(b3, z), 32));
+    __m256i u = _mm256_add_epi32(_mm256_unpacklo_epi64(t01, t23), _mm256_unpackhi_epi64(t01, t23));
+    return _mm_add_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+}
+#define FB_VECTOR_CHUNK 31u /* vectors per byte-count pass */
 #endif
 
 /* out[o] = bias - 2 * popcount((x XOR w_o) AND m) over rows w_o of n words (m == NULL: no
- * mask), the last word also ANDed with last_mask (a row's K bits). */
-static inline void xnor_rows(const uint32_t *x, const uint32_t *w, const uint32_t *m, uint32_t n, uint32_t last_mask,
-                             uint32_t n_rows, int32_t bias, int32_t *out) {
-    uint32_t full = n - 1u;
-    for (uint32_t r = 0; r < n_rows; r++, w += n) {
-        uint32_t d = 0, j = 0;
+ * mask), the last word also ANDed with last_mask (a row's K bits). With AVX2, rows of at least
+ * 8 such words go 4 at a time through pop4_avx2, the rest of each row through 64-bit popcounts. */
+static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, const uint32_t *w, const uint32_t *m,
+                                                            uint32_t n, uint32_t last_mask, uint32_t n_rows,
+                                                            int32_t bias, int32_t *out) {
+    uint32_t full = last_mask == 0xFFFFFFFFu ? n : n - 1u, r = 0; /* words that need no last_mask */
 #if defined(__AVX2__)
-        if (full >= FB_VECTOR_WORDS) {
-            d = pop_avx2(x, w, m, full / 8u);
-            j = full & ~7u;
+    uint32_t nv = full / 8u;
+    if (nv)
+        for (; r + 4u <= n_rows; r += 4u, w += 4u * n) {
+            __m128i d = _mm_setzero_si128();
+            for (uint32_t v = 0; v < nv; v += FB_VECTOR_CHUNK) {
+                uint32_t k = nv - v < FB_VECTOR_CHUNK ? nv - v : FB_VECTOR_CHUNK;
+                d = _mm_add_epi32(d, pop4_avx2(x + 8u * v, w + 8u * v, n, m ? m + 8u * v : 0, k));
+            }
+            int32_t dd[4];
+            _mm_storeu_si128((__m128i *)dd, d);
+            for (uint32_t i = 0; i < 4u; i++)
+                out[r + i] = bias - 2 * (int32_t)(dd[i] + row_tail(x, w + i * n, m, 8u * nv, full, n, last_mask));
         }
 #endif
-        if (m)
-            for (; j + 2u <= full; j += 2u) d += pop64((load64(x + j) ^ load64(w + j)) & load64(m + j));
-        else
-            for (; j + 2u <= full; j += 2u) d += pop64(load64(x + j) ^ load64(w + j));
-        for (; j < n; j++) d += fb_pop32((x[j] ^ w[j]) & (m ? m[j] : 0xFFFFFFFFu) & (j == full ? last_mask : 0xFFFFFFFFu));
-        out[r] = bias - 2 * (int32_t)d;
-    }
+    for (; r < n_rows; r++, w += n) out[r] = bias - 2 * (int32_t)row_tail(x, w, m, 0, full, n, last_mask);
 }
 #endif
 
