@@ -15,6 +15,9 @@
 #include "kernels.h"
 
 static inline uint32_t tail_mask(uint32_t k) { return (k & 31u) ? (1u << (k & 31u)) - 1u : 0xFFFFFFFFu; }
+/* two consecutive 32-bit words as one 64-bit value (any alignment) and its popcount */
+static inline uint64_t load64(const uint32_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t pop64(uint64_t v) { return (uint32_t)__builtin_popcountll(v); }
 
 #if defined(__ARM_FEATURE_DSP) || defined(__ARM_FEATURE_SIMD32)
 #include <arm_acle.h>
@@ -213,8 +216,6 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
 }
 #else
 /* ---- hosts (and other targets): 64-bit popcounts over pairs of words, AVX2 where compiled in */
-static inline uint64_t load64(const uint32_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline uint32_t pop64(uint64_t v) { return (uint32_t)__builtin_popcountll(v); }
 
 static inline uint64_t row_tail(const uint32_t *x, const uint32_t *w, const uint32_t *m, uint32_t j, uint32_t full,
                                 uint32_t n, uint32_t last_mask) { /* words j..n-1 */
@@ -476,25 +477,93 @@ static int32_t sum_selected(const int8_t *x, const uint32_t *a, const uint32_t *
     if (k & 31u) total += sum_bits(x + 32u * full, selection(a, b, full) & tail_mask(k));
     return total;
 }
-#else
-static int32_t sum_selected(const int8_t *x, const uint32_t *a, const uint32_t *b, uint32_t k) {
-    int32_t s = 0;
-    uint32_t nw = fb_words(k);
-    for (uint32_t j = 0; j < nw; j++) s += sum_bits(x + 32u * j, selection(a, b, j) & (j + 1u == nw ? tail_mask(k) : ~0u));
-    return s;
+/* acc[o] = sum of x_i over i < k where bit i of row o of a (AND of b) is set. */
+static void selected_sums(const int8_t *x, const uint32_t *a, const uint32_t *b, uint32_t k, uint32_t n_out, int32_t *acc) {
+    uint32_t wpr = fb_words(k);
+    for (uint32_t o = 0; o < n_out; o++) acc[o] = sum_selected(x, a + o * wpr, b ? b + o * wpr : 0, k);
+}
+#endif
+
+/* x as 8 bit planes, two's complement: bit i of plane j is bit j of x_i, so
+ * sum_{i in S} x_i = sum_{j < 7} 2^j popcount(P_j AND S) - 128 popcount(P_7 AND S). Bits past
+ * k are 0 in the planes, so weight padding bits never count. AVX2: one VPMOVMSKB per plane and
+ * 32 bytes. Plane j starts at planes + j * stride. */
+static void bit_planes(const int8_t *x, uint32_t k, uint32_t *planes, uint32_t stride) {
+    uint32_t i = 0;
+#if defined(__AVX2__)
+    for (; i + 32u <= k; i += 32u) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));
+        uint32_t *p = planes + (i >> 5);
+        p[0] = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(v, 7));
+        p[stride] = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(v, 6));
+        p[2u * stride] = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(v, 5));
+        p[3u * stride] = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(v, 4));
+        p[4u * stride] = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(v, 3));
+        p[5u * stride] = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(v, 2));
+        p[6u * stride] = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(v, 1));
+        p[7u * stride] = (uint32_t)_mm256_movemask_epi8(v);
+    }
+#endif
+    for (uint32_t wi = i >> 5; wi < fb_words(k); wi++)
+        for (uint32_t j = 0; j < 8u; j++) planes[j * stride + wi] = 0;
+    for (; i < k; i++)
+        for (uint32_t j = 0; j < 8u; j++) planes[j * stride + (i >> 5)] |= (((uint32_t)(uint8_t)x[i] >> j) & 1u) << (i & 31u);
+}
+
+/* sum over the nw words of (a AND b) (b == NULL: a) of the selected x, from x's planes. */
+static inline int32_t planes_dot(const uint32_t *planes, uint32_t stride, const uint32_t *a, const uint32_t *b, uint32_t nw) {
+    uint32_t cnt[8] = {0}, i = 0;
+    for (; i + 2u <= nw; i += 2u) {
+        uint64_t sel = load64(a + i) & (b ? load64(b + i) : ~(uint64_t)0);
+        for (uint32_t j = 0; j < 8u; j++) cnt[j] += pop64(load64(planes + j * stride + i) & sel);
+    }
+    if (i < nw) {
+        uint32_t sel = a[i] & (b ? b[i] : 0xFFFFFFFFu);
+        for (uint32_t j = 0; j < 8u; j++) cnt[j] += fb_pop32(planes[j * stride + i] & sel);
+    }
+    int32_t sum = -128 * (int32_t)cnt[7];
+    for (uint32_t j = 0; j < 7u; j++) sum += (int32_t)(cnt[j] << j);
+    return sum;
+}
+
+uint32_t fb_int8_planes_words(uint32_t k) { return 8u * fb_words(k); }
+void fb_int8_planes(const int8_t *x, uint32_t k, uint32_t *planes) { bit_planes(x, k, planes, fb_words(k)); }
+void fb_int8_fc_planes(const uint32_t *planes, int32_t sx, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
+    uint32_t wpr = fb_words(k);
+    for (uint32_t o = 0; o < n_out; o++) out[o] = sx - 2 * planes_dot(planes, wpr, w + o * wpr, 0, wpr);
+}
+
+#if !defined(__ARM_FEATURE_SIMD32)
+/* planes of x built once per chunk of 2048 bits (on the stack) and shared by all rows */
+#define PLANE_BITS 2048u
+static void selected_sums(const int8_t *x, const uint32_t *a, const uint32_t *b, uint32_t k, uint32_t n_out, int32_t *acc) {
+    uint32_t wpr = fb_words(k), planes[8u * PLANE_BITS / 32u];
+    for (uint32_t o = 0; o < n_out; o++) acc[o] = 0;
+    for (uint32_t c0 = 0; c0 < k; c0 += PLANE_BITS) {
+        uint32_t nbits = k - c0 < PLANE_BITS ? k - c0 : PLANE_BITS, w0 = c0 / 32u;
+        bit_planes(x + c0, nbits, planes, PLANE_BITS / 32u);
+        for (uint32_t o = 0; o < n_out; o++)
+            acc[o] += planes_dot(planes, PLANE_BITS / 32u, a + o * wpr + w0, b ? b + o * wpr + w0 : 0, fb_words(nbits));
+    }
 }
 #endif
 
 void fb_int8_fc_fast(const int8_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
-    uint32_t wpr = fb_words(k);
     int32_t sx = sum_i8(x, k);
-    for (uint32_t o = 0; o < n_out; o++) out[o] = sx - 2 * sum_selected(x, w + o * wpr, 0, k);
+    selected_sums(x, w, 0, k, n_out, out);
+    for (uint32_t o = 0; o < n_out; o++) out[o] = sx - 2 * out[o];
 }
 
+/* sum over nonzero weights of +-x: (sum under nonzero) - 2 (sum under sign AND nonzero). */
 void fb_tern_fc_fast(const int8_t *x, const uint32_t *sign, const uint32_t *nz, uint32_t k, uint32_t n_out, int32_t *out) {
     uint32_t wpr = fb_words(k);
-    for (uint32_t o = 0; o < n_out; o++)
-        out[o] = sum_selected(x, nz + o * wpr, 0, k) - 2 * sum_selected(x, nz + o * wpr, sign + o * wpr, k);
+    int32_t neg[64];
+    selected_sums(x, nz, 0, k, n_out, out);
+    for (uint32_t o0 = 0; o0 < n_out; o0 += 64u) {
+        uint32_t n = n_out - o0 < 64u ? n_out - o0 : 64u;
+        selected_sums(x, nz + o0 * wpr, sign + o0 * wpr, k, n, neg);
+        for (uint32_t o = 0; o < n; o++) out[o0 + o] -= 2 * neg[o];
+    }
 }
 
 uint32_t fb_int8_conv_buffer_size(const fb_conv_shape *s) { return fb_words(fb_conv_k(s)) * 8u; /* 32 bytes per row word */ }

@@ -34,6 +34,13 @@ static void test_fc(void) {
         fb_int8_fc_ref(xi8, w, k, n_out, out_ref);
         fb_int8_fc_fast(xi8, w, k, n_out, out_fast);
         CHECK(same(out_ref, out_fast, n_out), "int8 fc k=%u", k);
+        int32_t sx = 0;
+        for (uint32_t i = 0; i < k; i++) sx += xi8[i];
+        CHECK(fb_int8_planes_words(k) <= MAXW, "planes buffer");
+        fill(buf, fb_int8_planes_words(k)); /* every plane word must be written */
+        fb_int8_planes(xi8, k, buf);
+        fb_int8_fc_planes(buf, sx, w, k, n_out, out_fast);
+        CHECK(same(out_ref, out_fast, n_out), "int8 fc through bit planes k=%u", k);
         fb_tern_fc_ref(xi8, w, w2, k, n_out, out_ref);
         fb_tern_fc_fast(xi8, w, w2, k, n_out, out_fast);
         CHECK(same(out_ref, out_fast, n_out), "ternary fc k=%u", k);
