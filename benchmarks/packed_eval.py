@@ -99,16 +99,16 @@ def main() -> None:
         net = randomize_batchnorm(build_model(args.arch, data.in_shape, data.n_classes, width, "bnn", generator=g), g)
         rates = {name: args.eps for name, _ in stored_layers(net)}
         bound = float_bound(net)
-        mc_args = dict(target=0.0, min_reps=args.draws, max_reps=args.draws, draws_per_pass=args.draws_per_pass)
+        mc_args = {"target": 0.0, "min_reps": args.draws, "max_reps": args.draws, "draws_per_pass": args.draws_per_pass}
 
-        def packed(seed):
+        def packed(seed, net=net, rates=rates):
             return packed_mc_accuracy(net, x, y, rates, torch.Generator().manual_seed(seed), **mc_args)
 
-        def torch_path(seed):
+        def torch_path(seed, net=net, rates=rates):
             return mc_accuracy(net, x, y, rates, torch.Generator().manual_seed(seed), **mc_args)
 
         @torch.no_grad()
-        def clean_float(seed):
+        def clean_float(seed, bound=bound):
             for _ in range(args.draws):
                 bound(x)
 

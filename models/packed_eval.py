@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -65,7 +65,7 @@ class PackedNet:
     stages: list[_Stage]
 
 
-_PACKED: "weakref.WeakKeyDictionary[nn.Module, tuple[bytes, PackedNet]]" = weakref.WeakKeyDictionary()
+_PACKED: weakref.WeakKeyDictionary[nn.Module, tuple[bytes, PackedNet]] = weakref.WeakKeyDictionary()
 
 
 def _fingerprint(net: nn.Module, in_shape) -> bytes:

@@ -56,7 +56,7 @@ def test_monte_carlo_equals_mc_accuracy(make, fault_model):
     x = inputs(shape, 40, seed=46)
     y = torch.randint(0, 10, (40,), generator=torch.Generator().manual_seed(47))
     rates = {name: 0.03 for name, _ in stored_layers(net)}
-    kw = dict(target=0.02, min_reps=4, max_reps=40, draws_per_pass=6)
+    kw = {"target": 0.02, "min_reps": 4, "max_reps": 40, "draws_per_pass": 6}
     want = mc_accuracy(net, x, y, rates, torch.Generator().manual_seed(48), fault_model, **kw)
     got = packed_mc_accuracy(net, x, y, rates, torch.Generator().manual_seed(48), fault_model, max_rows=17, **kw)
     assert got.accuracies == want.accuracies and got.reps == want.reps > 4
