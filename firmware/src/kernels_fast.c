@@ -435,6 +435,7 @@ static int32_t sum_i8(const int8_t *x, uint32_t k) {
     return s;
 }
 
+#if defined(__ARM_FEATURE_SIMD32)
 /* sum_{i < k, a_i = 1 and b_i = 1} x_i (b == NULL: only a). */
 static inline uint32_t selection(const uint32_t *a, const uint32_t *b, uint32_t j) { return b ? a[j] & b[j] : a[j]; }
 
@@ -445,7 +446,6 @@ static inline int32_t sum_bits(const int8_t *x, uint32_t m) {
     return s;
 }
 
-#if defined(__ARM_FEATURE_SIMD32)
 /* Cortex-M4 DSP: four int8 at a time. Each nibble of the bit word selects bytes through a
  * mask table; SXTAB16 adds bytes 0,2 and (rotated) 1,3 into 16-bit lanes, flushed every 32
  * words (255 adds of |x| <= 128 fit a lane). The partial last word goes bit by bit. */
@@ -477,10 +477,17 @@ static int32_t sum_selected(const int8_t *x, const uint32_t *a, const uint32_t *
     if (k & 31u) total += sum_bits(x + 32u * full, selection(a, b, full) & tail_mask(k));
     return total;
 }
-/* acc[o] = sum of x_i over i < k where bit i of row o of a (AND of b) is set. */
-static void selected_sums(const int8_t *x, const uint32_t *a, const uint32_t *b, uint32_t k, uint32_t n_out, int32_t *acc) {
+
+void fb_int8_fc_fast(const int8_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
     uint32_t wpr = fb_words(k);
-    for (uint32_t o = 0; o < n_out; o++) acc[o] = sum_selected(x, a + o * wpr, b ? b + o * wpr : 0, k);
+    int32_t sx = sum_i8(x, k);
+    for (uint32_t o = 0; o < n_out; o++) out[o] = sx - 2 * sum_selected(x, w + o * wpr, 0, k);
+}
+
+void fb_tern_fc_fast(const int8_t *x, const uint32_t *sign, const uint32_t *nz, uint32_t k, uint32_t n_out, int32_t *out) {
+    uint32_t wpr = fb_words(k);
+    for (uint32_t o = 0; o < n_out; o++)
+        out[o] = sum_selected(x, nz + o * wpr, 0, k) - 2 * sum_selected(x, nz + o * wpr, sign + o * wpr, k);
 }
 #endif
 
@@ -536,35 +543,28 @@ void fb_int8_fc_planes(const uint32_t *planes, int32_t sx, const uint32_t *w, ui
 #if !defined(__ARM_FEATURE_SIMD32)
 /* planes of x built once per chunk of 2048 bits (on the stack) and shared by all rows */
 #define PLANE_BITS 2048u
-static void selected_sums(const int8_t *x, const uint32_t *a, const uint32_t *b, uint32_t k, uint32_t n_out, int32_t *acc) {
+static void selected_sums(const int8_t *x, const uint32_t *a, const uint32_t *b, uint32_t k, uint32_t n_out, int32_t scale, int32_t *acc) {
     uint32_t wpr = fb_words(k), planes[8u * PLANE_BITS / 32u];
-    for (uint32_t o = 0; o < n_out; o++) acc[o] = 0;
     for (uint32_t c0 = 0; c0 < k; c0 += PLANE_BITS) {
         uint32_t nbits = k - c0 < PLANE_BITS ? k - c0 : PLANE_BITS, w0 = c0 / 32u;
         bit_planes(x + c0, nbits, planes, PLANE_BITS / 32u);
         for (uint32_t o = 0; o < n_out; o++)
-            acc[o] += planes_dot(planes, PLANE_BITS / 32u, a + o * wpr + w0, b ? b + o * wpr + w0 : 0, fb_words(nbits));
+            acc[o] += scale * planes_dot(planes, PLANE_BITS / 32u, a + o * wpr + w0, b ? b + o * wpr + w0 : 0, fb_words(nbits));
     }
 }
-#endif
 
 void fb_int8_fc_fast(const int8_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
     int32_t sx = sum_i8(x, k);
-    selected_sums(x, w, 0, k, n_out, out);
-    for (uint32_t o = 0; o < n_out; o++) out[o] = sx - 2 * out[o];
+    for (uint32_t o = 0; o < n_out; o++) out[o] = sx;
+    selected_sums(x, w, 0, k, n_out, -2, out);
 }
 
-/* sum over nonzero weights of +-x: (sum under nonzero) - 2 (sum under sign AND nonzero). */
 void fb_tern_fc_fast(const int8_t *x, const uint32_t *sign, const uint32_t *nz, uint32_t k, uint32_t n_out, int32_t *out) {
-    uint32_t wpr = fb_words(k);
-    int32_t neg[64];
-    selected_sums(x, nz, 0, k, n_out, out);
-    for (uint32_t o0 = 0; o0 < n_out; o0 += 64u) {
-        uint32_t n = n_out - o0 < 64u ? n_out - o0 : 64u;
-        selected_sums(x, nz + o0 * wpr, sign + o0 * wpr, k, n, neg);
-        for (uint32_t o = 0; o < n; o++) out[o0 + o] -= 2 * neg[o];
-    }
+    for (uint32_t o = 0; o < n_out; o++) out[o] = 0;
+    selected_sums(x, nz, 0, k, n_out, 1, out);
+    selected_sums(x, nz, sign, k, n_out, -2, out);
 }
+#endif
 
 uint32_t fb_int8_conv_buffer_size(const fb_conv_shape *s) { return fb_words(fb_conv_k(s)) * 8u; /* 32 bytes per row word */ }
 
