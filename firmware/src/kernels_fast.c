@@ -615,7 +615,7 @@ uint32_t fb_pool_out(uint32_t in, uint32_t p, uint32_t st, int ceil_mode) {
             for (uint32_t y = oy * st; y < oy * st + p && y < h; y++)                   \
                 for (uint32_t xx = ox * st; xx < ox * st + p && xx < w; xx++) {         \
                     const T *v = x + (y * w + xx) * c;                                  \
-                    for (uint32_t ch = 0; ch < c; ch++) if (v[ch] > o[ch]) o[ch] = v[ch]; \
+                    for (uint32_t ch = 0; ch < c; ch++) o[ch] = v[ch] > o[ch] ? v[ch] : o[ch]; \
                 }                                                                       \
         }
 
