@@ -124,110 +124,106 @@ def _check_words(w: np.ndarray, need: int, what: str) -> None:
         raise ValueError(f"{what}: {w.size} weight words, the layer needs {need}")
 
 
-# --- single inputs (fast and reference, for tests and comparisons) ---------------------------
+# --- binary weights, binary ("bin": packed words) or int8 activations --------------------------
+_ACTIVATIONS = {"bin": (np.uint32, c_uint32), "int8": (np.int8, c_int8)}
+
+
+def _input_len(kind: str, n_values: int) -> int:
+    """Array entries one input of ``n_values`` activations takes (bin: packed words)."""
+    return words(n_values) if kind == "bin" else n_values
+
+
+def _fc(kind: str, x, w, k: int, n_out: int, reference: bool) -> np.ndarray:
+    dtype, ctype = _ACTIVATIONS[kind]
+    x, w = _array(x, dtype, "x"), _array(w, np.uint32, "w")
+    _check_words(w, n_out * words(k), f"{kind}_fc")
+    out = np.empty(n_out, dtype=np.int32)
+    getattr(library(), f"fb_{kind}_fc_{'ref' if reference else 'fast'}")(_ptr(x, ctype), _ptr(w, c_uint32), k, n_out,
+                                                                        _ptr(out, c_int32))
+    return out
+
+
+def _conv(kind: str, x, shape: ConvShape, w, reference: bool) -> np.ndarray:
+    dtype, ctype = _ACTIVATIONS[kind]
+    x, w = _array(x, dtype, "x"), _array(w, np.uint32, "w")
+    _check_words(w, shape.out_c * words(shape.k), f"{kind}_conv")
+    out = np.empty((shape.out_h, shape.out_w, shape.out_c), dtype=np.int32)
+    lib = library()
+    if reference:
+        getattr(lib, f"fb_{kind}_conv_ref")(_ptr(x, ctype), ctypes.byref(shape), _ptr(w, c_uint32), _ptr(out, c_int32))
+    else:
+        buf = np.empty(getattr(lib, f"fb_{kind}_conv_buffer_size")(ctypes.byref(shape)), dtype=np.uint32)
+        getattr(lib, f"fb_{kind}_conv_fast")(_ptr(x, ctype), ctypes.byref(shape), _ptr(w, c_uint32), _ptr(out, c_int32),
+                                             _ptr(buf, c_uint32))
+    return out
+
+
+def _fc_batch(kind: str, x, w, k: int, n_out: int) -> np.ndarray:
+    dtype, ctype = _ACTIVATIONS[kind]
+    x, w = _array(x, dtype, "x"), _array(w, np.uint32, "w")
+    _check_words(w, n_out * words(k), f"{kind}_fc_batch")
+    n, stride = x.shape[0], int(np.prod(x.shape[1:]))
+    if stride < _input_len(kind, k):
+        raise ValueError(f"{kind}_fc_batch: inputs of {stride} entries, k={k} needs {_input_len(kind, k)}")
+    out = np.empty((n, n_out), dtype=np.int32)
+    getattr(library(), f"fb_{kind}_fc_batch")(_ptr(x, ctype), stride, n, _ptr(w, c_uint32), k, n_out, _ptr(out, c_int32))
+    return out
+
+
+def _conv_batch(kind: str, x, shape: ConvShape, w) -> np.ndarray:
+    dtype, ctype = _ACTIVATIONS[kind]
+    x, w = _array(x, dtype, "x"), _array(w, np.uint32, "w")
+    _check_words(w, shape.out_c * words(shape.k), f"{kind}_conv_batch")
+    n, stride = x.shape[0], int(np.prod(x.shape[1:]))
+    need = _input_len(kind, shape.in_h * shape.in_w * shape.in_c)
+    if stride < need:
+        raise ValueError(f"{kind}_conv_batch: inputs of {stride} entries, the shape needs {need}")
+    lib = library()
+    out = np.empty((n, shape.out_h, shape.out_w, shape.out_c), dtype=np.int32)
+    buf = np.empty(getattr(lib, f"fb_{kind}_conv_buffer_size")(ctypes.byref(shape)), dtype=np.uint32)
+    getattr(lib, f"fb_{kind}_conv_batch")(_ptr(x, ctype), stride, n, ctypes.byref(shape), _ptr(w, c_uint32),
+                                          _ptr(out, c_int32), _ptr(buf, c_uint32))
+    return out
+
 
 def bin_fc(x: np.ndarray, w: np.ndarray, k: int, n_out: int, reference: bool = False) -> np.ndarray:
     """``dot(x, w_o)`` of packed activations ``x`` (``words(k)`` words) and ``n_out`` rows."""
-    x, w = _array(x, np.uint32, "x"), _array(w, np.uint32, "w")
-    _check_words(w, n_out * words(k), "bin_fc")
-    out = np.empty(n_out, dtype=np.int32)
-    fn = library().fb_bin_fc_ref if reference else library().fb_bin_fc_fast
-    fn(_ptr(x, c_uint32), _ptr(w, c_uint32), k, n_out, _ptr(out, c_int32))
-    return out
+    return _fc("bin", x, w, k, n_out, reference)
 
 
 def int8_fc(x: np.ndarray, w: np.ndarray, k: int, n_out: int, reference: bool = False) -> np.ndarray:
     """``dot(x, w_o)`` of ``k`` int8 codes ``x`` and ``n_out`` binary rows."""
-    x, w = _array(x, np.int8, "x"), _array(w, np.uint32, "w")
-    _check_words(w, n_out * words(k), "int8_fc")
-    out = np.empty(n_out, dtype=np.int32)
-    fn = library().fb_int8_fc_ref if reference else library().fb_int8_fc_fast
-    fn(_ptr(x, c_int8), _ptr(w, c_uint32), k, n_out, _ptr(out, c_int32))
-    return out
+    return _fc("int8", x, w, k, n_out, reference)
 
 
 def bin_conv(x: np.ndarray, shape: ConvShape, w: np.ndarray, reference: bool = False) -> np.ndarray:
     """Binary conv of one packed HWC input: int32 ``[out_h, out_w, out_c]``."""
-    x, w = _array(x, np.uint32, "x"), _array(w, np.uint32, "w")
-    _check_words(w, shape.out_c * words(shape.k), "bin_conv")
-    out = np.empty((shape.out_h, shape.out_w, shape.out_c), dtype=np.int32)
-    lib = library()
-    if reference:
-        lib.fb_bin_conv_ref(_ptr(x, c_uint32), ctypes.byref(shape), _ptr(w, c_uint32), _ptr(out, c_int32))
-    else:
-        buf = np.empty(lib.fb_bin_conv_buffer_size(ctypes.byref(shape)), dtype=np.uint32)
-        lib.fb_bin_conv_fast(_ptr(x, c_uint32), ctypes.byref(shape), _ptr(w, c_uint32), _ptr(out, c_int32), _ptr(buf, c_uint32))
-    return out
+    return _conv("bin", x, shape, w, reference)
 
 
 def int8_conv(x: np.ndarray, shape: ConvShape, w: np.ndarray, reference: bool = False) -> np.ndarray:
     """Conv of one int8 HWC input with binary weights: int32 ``[out_h, out_w, out_c]``."""
-    x, w = _array(x, np.int8, "x"), _array(w, np.uint32, "w")
-    _check_words(w, shape.out_c * words(shape.k), "int8_conv")
-    out = np.empty((shape.out_h, shape.out_w, shape.out_c), dtype=np.int32)
-    lib = library()
-    if reference:
-        lib.fb_int8_conv_ref(_ptr(x, c_int8), ctypes.byref(shape), _ptr(w, c_uint32), _ptr(out, c_int32))
-    else:
-        buf = np.empty(lib.fb_int8_conv_buffer_size(ctypes.byref(shape)), dtype=np.uint32)
-        lib.fb_int8_conv_fast(_ptr(x, c_int8), ctypes.byref(shape), _ptr(w, c_uint32), _ptr(out, c_int32), _ptr(buf, c_uint32))
-    return out
+    return _conv("int8", x, shape, w, reference)
 
-
-# --- batches: n inputs on the leading axis ---------------------------------------------------
 
 def bin_fc_batch(x: np.ndarray, w: np.ndarray, k: int, n_out: int) -> np.ndarray:
     """``[n, >= words(k)]`` packed activations -> int32 ``[n, n_out]``."""
-    x, w = _array(x, np.uint32, "x"), _array(w, np.uint32, "w")
-    _check_words(w, n_out * words(k), "bin_fc_batch")
-    n, stride = x.shape[0], int(np.prod(x.shape[1:]))
-    if stride < words(k):
-        raise ValueError(f"bin_fc_batch: inputs of {stride} words, k={k} needs {words(k)}")
-    out = np.empty((n, n_out), dtype=np.int32)
-    library().fb_bin_fc_batch(_ptr(x, c_uint32), stride, n, _ptr(w, c_uint32), k, n_out, _ptr(out, c_int32))
-    return out
+    return _fc_batch("bin", x, w, k, n_out)
 
 
 def int8_fc_batch(x: np.ndarray, w: np.ndarray, k: int, n_out: int) -> np.ndarray:
     """``[n, >= k]`` int8 codes -> int32 ``[n, n_out]``."""
-    x, w = _array(x, np.int8, "x"), _array(w, np.uint32, "w")
-    _check_words(w, n_out * words(k), "int8_fc_batch")
-    n, stride = x.shape[0], int(np.prod(x.shape[1:]))
-    if stride < k:
-        raise ValueError(f"int8_fc_batch: inputs of {stride} codes, k={k}")
-    out = np.empty((n, n_out), dtype=np.int32)
-    library().fb_int8_fc_batch(_ptr(x, c_int8), stride, n, _ptr(w, c_uint32), k, n_out, _ptr(out, c_int32))
-    return out
+    return _fc_batch("int8", x, w, k, n_out)
 
 
 def bin_conv_batch(x: np.ndarray, shape: ConvShape, w: np.ndarray) -> np.ndarray:
     """``[n, words(h*w*c)]`` packed HWC inputs -> int32 ``[n, out_h, out_w, out_c]``."""
-    x, w = _array(x, np.uint32, "x"), _array(w, np.uint32, "w")
-    _check_words(w, shape.out_c * words(shape.k), "bin_conv_batch")
-    n, stride = x.shape[0], int(np.prod(x.shape[1:]))
-    if stride < words(shape.in_h * shape.in_w * shape.in_c):
-        raise ValueError(f"bin_conv_batch: inputs of {stride} words, shape needs {words(shape.in_h * shape.in_w * shape.in_c)}")
-    lib = library()
-    out = np.empty((n, shape.out_h, shape.out_w, shape.out_c), dtype=np.int32)
-    buf = np.empty(lib.fb_bin_conv_buffer_size(ctypes.byref(shape)), dtype=np.uint32)
-    lib.fb_bin_conv_batch(_ptr(x, c_uint32), stride, n, ctypes.byref(shape), _ptr(w, c_uint32), _ptr(out, c_int32),
-                          _ptr(buf, c_uint32))
-    return out
+    return _conv_batch("bin", x, shape, w)
 
 
 def int8_conv_batch(x: np.ndarray, shape: ConvShape, w: np.ndarray) -> np.ndarray:
     """``[n, h, w, c]`` int8 HWC inputs -> int32 ``[n, out_h, out_w, out_c]``."""
-    x, w = _array(x, np.int8, "x"), _array(w, np.uint32, "w")
-    _check_words(w, shape.out_c * words(shape.k), "int8_conv_batch")
-    n, stride = x.shape[0], int(np.prod(x.shape[1:]))
-    if stride < shape.in_h * shape.in_w * shape.in_c:
-        raise ValueError(f"int8_conv_batch: inputs of {stride} codes, shape needs {shape.in_h * shape.in_w * shape.in_c}")
-    lib = library()
-    out = np.empty((n, shape.out_h, shape.out_w, shape.out_c), dtype=np.int32)
-    buf = np.empty(lib.fb_int8_conv_buffer_size(ctypes.byref(shape)), dtype=np.uint32)
-    lib.fb_int8_conv_batch(_ptr(x, c_int8), stride, n, ctypes.byref(shape), _ptr(w, c_uint32), _ptr(out, c_int32),
-                           _ptr(buf, c_uint32))
-    return out
+    return _conv_batch("int8", x, shape, w)
 
 
 def maxpool_i32_batch(z: np.ndarray, p: int, stride: int, out_h: int, out_w: int) -> np.ndarray:

@@ -33,7 +33,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from drivers import kernels_native as kn
 from drivers.memory_layout import WORD_BITS
 from models.blob import BIN, CONV, FC, INT8, INT32, MAXPOOL, W_BINARY, Layer, ModelBlob
-from models.evaluation import DEFAULT_MAX_ROWS, MCResult, ci_half_width, is_fault_free
+from models.evaluation import DEFAULT_MAX_ROWS, MCResult, is_fault_free, until_confident
 from models.export import export_model
 from models.faults import BinarySymmetric, FaultModel, FaultSite, stored_bits
 from models.layers import ensure_memory_map, stored_layers
@@ -278,14 +278,6 @@ def packed_mc_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, rates: 
         acc = float(packed_accuracies(packed, codes, labels, [no_flips], max_rows)[0])
         return MCResult(acc, 0.0, 1, [acc])
     fault_model = fault_model or BinarySymmetric()
-    accs = torch.empty(0, dtype=torch.float64)
-    while len(accs) < max_reps:
-        k = min(draws_per_pass, max_reps - len(accs))
-        flips = _draw_flips(packed, fault_model, rates, generator, k)
-        accs = torch.cat([accs, packed_accuracies(packed, codes, labels, flips, max_rows)])
-        result = MCResult(float(accs.mean()), ci_half_width(accs), len(accs), accs.tolist())
-        if on_progress is not None:
-            on_progress(result)
-        if len(accs) >= min_reps and result.half_width < target:
-            break
-    return result
+    return until_confident(
+        lambda k: packed_accuracies(packed, codes, labels, _draw_flips(packed, fault_model, rates, generator, k), max_rows),
+        target, min_reps, max_reps, draws_per_pass, on_progress)
