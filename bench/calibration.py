@@ -26,6 +26,7 @@ WLS; the fit is flagged bad (but still written) outside ``min_r2`` / ``max_rel_r
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -34,9 +35,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import norm, t as student_t
 
-from bench.errors import BenchError
+from bench.errors import BenchError, user_errors
+from drivers import atomic
 from drivers.faultmap import FaultMapError, read_faultmap
+from models.energy import EPS_REF
+from models.plots import plt, save_figure
+from models.profile import ProfileError, dump_profile, mean_ber
 
 CI_METHODS = ("auto", "bootstrap", "analytic")
 ENERGY_STATS = ("median", "mean")
@@ -57,7 +63,7 @@ class CalPoint:
 
     @property
     def eps(self) -> float:
-        return (self.ber_0to1 + self.ber_1to0) / 2
+        return mean_ber(self.ber_0to1, self.ber_1to0)
 
     @property
     def flips(self) -> float | None:
@@ -335,8 +341,6 @@ def fit_energy_model(meas: Measurements, ci: str = "auto", confidence: float = 0
 
 def _analytic_ci(coef, cov, confidence, dof, weighted):
     """Delta method: ``beta = 1/b``, ``E0 = -a/b``; Student t on ``dof`` when the scale was estimated."""
-    from scipy.stats import norm, t as student_t
-
     a, b = coef
     g_beta = np.array([0.0, -1.0 / b**2])
     g_e0 = np.array([-1.0 / b, a / b**2])
@@ -361,7 +365,7 @@ def _bootstrap_ci(meas: Measurements, used: list[bool], E: np.ndarray, n_boot: i
     for _ in range(n_boot):
         weights = np.bincount(rng.integers(0, n_cells, n_cells), minlength=n_cells).astype(np.float64)
         b01, b10 = sub.bers(weights)
-        eps = (b01 + b10) / 2
+        eps = mean_ber(b01, b10)
         energy = np.array([stat(r[rng.integers(0, len(r), len(r))]) for r in reads])
         ok = eps > 0
         if ok.sum() < 3:
@@ -448,7 +452,7 @@ def calibrated_profile(meas: Measurements, fit: Fit, out: Path, name: str | None
                        "illustrative": "nothing: every number is measured or fitted"},
         "knob": {"name": "supply voltage", "unit": "V"},
         "operating_points": ops,
-        "energy_model": {"E0": float(fit.E0), "beta": float(fit.beta), "eps_ref": 1e-12,
+        "energy_model": {"E0": float(fit.E0), "beta": float(fit.beta), "eps_ref": EPS_REF,
                          "applies_to": "read", "eps_definition": "mean_ber",
                          "fit": fit_d},
     }
@@ -472,10 +476,6 @@ def default_experiment(meas: Measurements) -> dict:
 
 def plot_fit(meas: Measurements, fit: Fit, path: Path) -> Path:
     """Data (eps vs energy per bit, binomial 95% bars), the fitted curve, and residuals."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(6.4, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     for used, style, label in ((True, "o", "fitted points"), (False, "x", "excluded")):
         sel = [(p, r) for p, u, r in zip(meas.points, fit.used, fit.residuals) if u == used and p.eps > 0]
@@ -501,20 +501,58 @@ def plot_fit(meas: Measurements, fit: Fit, path: Path) -> Path:
     axr.set_ylabel("residual (%)")
     axr.grid(True, alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return path
 
 
 def write_residuals(meas: Measurements, fit: Fit, path: Path) -> Path:
     """CSV of every point: voltage, eps, split, cells, energy, fitted energy, residual, used / why not."""
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["voltage_V", "eps", "ber_0to1", "ber_1to0", "cells", "energy_per_bit_J", "fit_energy_J",
-                    "residual_J", "used", "excluded_because"])
-        for p, u, r, why in zip(meas.points, fit.used, fit.residuals, fit.excluded_why):
-            fe = fit.energy(p.eps) if p.eps > 0 else ""
-            w.writerow([p.voltage, p.eps, p.ber_0to1, p.ber_1to0, p.n_cells or "", p.energy_per_bit, fe,
-                        "" if r is None else r, int(u), why])
-    return path
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["voltage_V", "eps", "ber_0to1", "ber_1to0", "cells", "energy_per_bit_J", "fit_energy_J",
+                "residual_J", "used", "excluded_because"])
+    for p, u, r, why in zip(meas.points, fit.used, fit.residuals, fit.excluded_why):
+        fe = fit.energy(p.eps) if p.eps > 0 else ""
+        w.writerow([p.voltage, p.eps, p.ber_0to1, p.ber_1to0, p.n_cells or "", p.energy_per_bit, fe,
+                    "" if r is None else r, int(u), why])
+    return atomic.write_text(path, buf.getvalue())
+
+
+@dataclass
+class Calibration:
+    """What ``bench calibrate`` produced: the measurements, the fit and the files written."""
+
+    meas: Measurements
+    fit: Fit
+    profile: Path
+    plot: Path
+    residuals: Path
+
+
+def calibrate(source: str | Path, out: str | Path, *, name: str | None = None, technology: str | None = None,
+              chip_id: str | None = None, ci: str = "auto", confidence: float = 0.95, n_boot: int = 400,
+              seed: int = 0, max_ber: float = 0.2, min_flips: float = 3, energy_stat: str = "median",
+              persistent_fraction: float | None = None, min_r2: float = 0.98,
+              max_rel_rms: float = 0.05) -> Calibration:
+    """Fit ``E(eps) = E0 + beta ln(1/eps)`` to a sweep (or CSV) and write a valid profile
+    ``out`` with the measured operating points and the fit, ``OUT_fit.png`` (data and fit)
+    and ``OUT_fit.csv`` (residuals)."""
+    out = Path(out)
+    if not 0 < confidence < 1:
+        raise BenchError(f"--confidence {confidence}: must lie in (0, 1)")
+    if persistent_fraction is not None and not 0 <= persistent_fraction <= 1:
+        raise BenchError(f"--persistent-fraction {persistent_fraction}: must lie in [0, 1]")
+    if out.suffix not in (".yaml", ".yml"):
+        raise BenchError(f"-o {out}: a profile is a .yaml file")
+    meas = load_measurements(source, energy_stat)
+    if chip_id:
+        meas.meta["chip_id"] = chip_id
+    fit = fit_energy_model(meas, ci=ci, confidence=confidence, max_ber=max_ber, min_flips=min_flips, n_boot=n_boot,
+                           seed=seed, min_r2=min_r2, max_rel_rms=max_rel_rms)
+    stem = out.with_suffix("")
+    plot = plot_fit(meas, fit, stem.with_name(stem.name + "_fit.png"))
+    resid = write_residuals(meas, fit, stem.with_name(stem.name + "_fit.csv"))
+    data = calibrated_profile(meas, fit, out, name, technology, plot, persistent_fraction, default_experiment(meas))
+    with user_errors(ProfileError):
+        dump_profile(data, out)
+    return Calibration(meas, fit, out, plot, resid)

@@ -21,20 +21,27 @@ the same settings) are skipped. The supply is shut down (output off) on every ex
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
-import os
+import signal
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from drivers.board import Board, pattern_words
+from bench.errors import BenchError, user_errors
+from bench.lab import chip_technology, virtual_lab
+from drivers import atomic
+from drivers.board import Board, BoardError, pattern_words
 from drivers.faultmap import FaultMap, write_faultmap
-from drivers.supplies import EnergyWindowError, ScpiSupply
+from drivers.supplies import EnergyWindowError, ScpiSupply, SupplyError, open_supply
+from models.plots import plt, save_figure
 
 CSV_COLUMNS = ["voltage_V", "pattern", "repeat", "bits", "flips_0to1", "flips_1to0", "ber", "ber_0to1",
                "ber_1to0", "energy_per_bit_J"]
@@ -165,14 +172,13 @@ class Sweep:
 
     def _write_csv(self) -> None:
         """All rows so far (kept here, not read back from the file at each point)."""
-        tmp = self.csv_path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as f:
-            w = csv.DictWriter(f, CSV_COLUMNS)
-            w.writeheader()
-            for row in self._rows:
-                w.writerow({k: (int(v) if k in _INT_COLUMNS else f"{v:.6g}" if isinstance(v, float) else v)
-                            for k, v in row.items()})
-        os.replace(tmp, self.csv_path)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, CSV_COLUMNS)
+        w.writeheader()
+        for row in self._rows:
+            w.writerow({k: (int(v) if k in _INT_COLUMNS else f"{v:.6g}" if isinstance(v, float) else v)
+                        for k, v in row.items()})
+        atomic.write_text(self.csv_path, buf.getvalue())
 
     def finish(self) -> None:
         self.state["complete"] = True
@@ -180,9 +186,7 @@ class Sweep:
         self._save()
 
     def _save(self) -> None:
-        tmp = self.json_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.state, indent=2))
-        os.replace(tmp, self.json_path)
+        atomic.write_text(self.json_path, json.dumps(self.state, indent=2))
 
 
 def read_rows(csv_path: Path) -> list[dict]:
@@ -284,10 +288,6 @@ ZERO_ERRORS_UPPER = 3.0
 def ber_figure(rows: list[dict]):
     """BER vs voltage per pattern on a log axis; a voltage with no error in N bits read is
     drawn as a hollow down-triangle at its 95 percent upper bound 3/N instead of vanishing."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     zero_label = None
     for pattern in sorted({r["pattern"] for r in rows}):
@@ -312,12 +312,6 @@ def ber_figure(rows: list[dict]):
 
 def plot_sweep(rows: list[dict], out: Path) -> list[Path]:
     """``ber_vs_voltage.png`` (:func:`ber_figure`) and ``energy_vs_voltage.png``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from models.plots import save_figure
-
     paths = [out / "ber_vs_voltage.png"]
     save_figure(ber_figure(rows), paths[-1])
 
@@ -332,3 +326,79 @@ def plot_sweep(rows: list[dict], out: Path) -> list[Path]:
     paths.append(out / "energy_vs_voltage.png")
     save_figure(fig, paths[-1])
     return paths
+
+
+@dataclass
+class Characterization:
+    """A finished sweep: its directory, files, per-voltage summary and the chip it measured."""
+
+    out: Path
+    sweep: Sweep
+    rows: list[dict]
+    summary: list[dict]
+    chip_id: str
+    plots: list[Path]
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, board: str | None = None,
+                 supply: str | None = None, visa_backend: str = "@py", chip: str | None = None,
+                 chip_id: str | None = None, channel: int = 1, patterns: str | tuple[str, ...] = "checkerboard,random",
+                 repeats: int = 5, base_word: int = 0, words: int = 1024, settle: float = 0.05, imax: float = 0.1,
+                 seed: int = 1, technology: str | None = None, energy_of: str | None = None,
+                 progress: Callable[[int, str], None] | None = None,
+                 on_lab: Callable[[str, str], None] | None = None) -> Characterization:
+    """The voltage sweep of ``bench characterize`` into ``out`` (resumable); without ``board``
+    and ``supply`` the virtual lab is started (``chip``) and ``on_lab(board_url, resource)``
+    says where. ``progress(advance_reads, description)`` as reads complete. The supply is
+    left off on every exit, SIGTERM included (it takes the Ctrl-C path)."""
+    if (board is None) != (supply is None):
+        raise BenchError("give both --board and --supply, or neither (then the virtual lab is started)")
+    if board is not None and chip:
+        raise BenchError("--chip only applies to the virtual lab (without --board/--supply)")
+    technology = technology or (chip_technology(chip) if board is None else "sram")
+    with user_errors(SweepError):
+        settings = SweepSettings(vmin=vmin, vmax=vmax, steps=steps, channel=channel, patterns=pattern_list(patterns),
+                                 repeats=repeats, base_word=base_word, n_words=words, settle_s=settle, imax=imax,
+                                 pattern_seed=seed,
+                                 energy_of=energy_of or ("write" if technology == "rram" else "read"))
+    out = Path(out)
+    with contextlib.ExitStack() as stack:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        stack.callback(signal.signal, signal.SIGTERM, previous)
+        if board is None:
+            lab = stack.enter_context(virtual_lab(chip))
+            board, supply, chip_id = lab.board_url, lab.supply_resource, chip_id or lab.chip_id
+            if on_lab:
+                on_lab(board, supply)
+        with user_errors(BoardError, prefix=f"--board {board}: "):
+            b = stack.enter_context(Board(board))
+        with user_errors(SupplyError, prefix=f"--supply {supply}: "):
+            s = stack.enter_context(open_supply(supply, backend=visa_backend, channel=channel, vmax=vmax, imax=imax))
+        if base_word + words > b.info.mem_words:
+            raise BenchError(f"--base-word/--words: [{base_word}, {base_word + words}) exceeds the "
+                             f"board's {b.info.mem_words}-word memory")
+        meta = {"chip_id": chip_id or "unknown-chip", "technology": technology,
+                "board": {"url": board, "fw_version": b.info.fw_version, "target": b.info.target,
+                          "boot_id": b.info.boot_id, "mem_words": b.info.mem_words},
+                "supply": {"resource": supply, "identity": s.identify(), "driver": type(s).__name__,
+                           "channel": channel, "energy_method": s.energy_method}}
+        with user_errors(SweepError):
+            with user_errors(BoardError, prefix=f"board {board} lost mid-sweep: ",
+                             suffix="; supply output switched off; run the same command again to resume"):
+                with user_errors(SupplyError, prefix=f"supply {supply}: ",
+                                 suffix="; run the same command again to resume"):
+                    sweep = run_sweep(b, s, settings, out, meta, progress=progress)
+    rows = read_rows(sweep.csv_path)
+    return Characterization(out, sweep, rows, summarize(rows, sweep.state["points"]), meta["chip_id"],
+                            plot_sweep(rows, out))
+
+
+def pattern_list(patterns: str | tuple[str, ...]) -> tuple[str, ...]:
+    """``"checkerboard,random"`` -> ``("checkerboard", "random")``."""
+    if isinstance(patterns, str):
+        return tuple(p.strip() for p in patterns.split(",") if p.strip())
+    return tuple(patterns)

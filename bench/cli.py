@@ -1,7 +1,9 @@
 """``bench``: the faultbench command line.
 
-Each subcommand lives in ``bench/commands/<name>.py`` with ``register(subparsers)``, which
-adds its parser and sets ``func(args) -> int | None`` as the default.
+Each subcommand lives in ``bench/commands/<name>.py`` with ``configure(parser)``, which adds
+its arguments and sets ``func(args) -> int | None``; the command calls one function of the
+Python API (docs/API.md) and prints. Only the command being run is imported (the dispatch
+pip and git use), so ``bench --help`` and the light commands start without torch.
 """
 
 from __future__ import annotations
@@ -13,37 +15,46 @@ import sys
 
 from bench.errors import BenchError
 
-COMMAND_MODULES = [
-    "firmware",
-    "train",
-    "evaluate",
-    "energy",
-    "analyze",
-    "profile",
-    "calibrate",
-    "replay",
-    "lab",
-    "doctor",
-    "characterize",
-    "run",
-    "report",
-    "export",
-    "sweep",
-]
+#: command -> one-line summary (``bench --help``); ``bench.commands.<command>`` holds the rest.
+COMMANDS = {
+    "run": "the whole loop: train, operating points, evaluate, deploy, board energy, report",
+    "train": "train a binary network under faults into a run directory",
+    "evaluate": "accuracy of a trained run under faults, with its 95 percent confidence interval",
+    "energy": "per-layer memory energy table of a run",
+    "analyze": "analyses of trained networks (tables and PNG plots)",
+    "export": "export a trained run for the firmware (model blob + weight image)",
+    "replay": "accuracy of a trained run under recorded fault maps (pure-software replay)",
+    "profile": "check and list memory error profiles (profiles/*.yaml)",
+    "calibrate": "fit the energy-reliability curve to a sweep and write a profile",
+    "characterize": "sweep the supply voltage: fault maps, BER and energy per bit",
+    "lab": "the virtual lab (simulated supply + board with a virtual chip)",
+    "doctor": "check the board, the supply and the tools; print fixes",
+    "firmware": "build the board firmware, run its C tests and fuzz target",
+    "report": "regenerate a bench run's report from its results.json",
+    "sweep": "run a grid of trials (local or Ray); `bench sweep report DIR` aggregates",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: list[str]) -> str | None:
+    """The command named on the command line (the first word that is one), if any."""
+    return next((a for a in argv if a in COMMANDS), None)
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description="faultbench: memory-fault test bench for binarized networks")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (every serial frame, every SCPI exchange)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"bench.commands.{name}").register(sub)
+    chosen = _chosen(argv)
+    for name, summary in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        if name == chosen:
+            importlib.import_module(f"bench.commands.{name}").configure(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)

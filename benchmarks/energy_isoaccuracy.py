@@ -5,7 +5,7 @@ Trains (same architecture, data and seed) a reliable net, ``uniform`` nets at se
 [ALGORITHMS 5] and computes its memory energy relative to reliable [ALGORITHMS 3; default
 EnergyModel: E0 = 0, eps_ref = 1e-12]. A point is *iso-accurate* when its mean accuracy is
 within ``--tolerance`` (0.5 point) of reliable. Reports the energy of the cheapest
-iso-accurate uniform and LaNMax points side by side. Targets (issue 2; seed 1 on CIFAR10):
+iso-accurate uniform and LaNMax points side by side. Targets (seed 1 on CIFAR10):
 LaNMax >= 3.3x less energy than reliable, and less than the best uniform point.
 Runs are kept (and reused) under ``--out/runs``; the plot is ``--out/accuracy_vs_energy.png``.
 

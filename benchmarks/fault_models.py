@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from drivers.faultmap import FaultMap, write_faultmap  # noqa: E402
 from drivers.memory_layout import memory_map  # noqa: E402
 from models.faults import BinarySymmetric, FaultSite  # noqa: E402
-from models.profile_faults import OperatingPoint, ProfileFaultModel  # noqa: E402
+from models.profile.faults import ProfileFaultModel  # noqa: E402
+from models.profile.points import OperatingPoint  # noqa: E402
 from models.replay import ReplayFaults  # noqa: E402
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 
-from bench.analyses.output import pct, rich_table, write_table
+from bench.output import pct, rich_table, write_table
 from models.data import load_dataset
 from models.evaluation import mc_accuracy
 from models.layers import stored_layers

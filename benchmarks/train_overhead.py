@@ -4,7 +4,7 @@ The three methods train the same architecture on the same data with the same see
 are interleaved (reliable, uniform, lanmax, reliable, ...) so a busy shared machine slows
 all three alike, and the median epoch time of each is compared. Timed: the training pass
 and the method's end-of-epoch work (LaNMax: OLS and the SGDO step), not the evaluation.
-Targets (issue 2): lanmax <= 1.10x reliable (seed 1: "negligible overhead"), uniform
+Targets: lanmax <= 1.10x reliable (seed 1: "negligible overhead"), uniform
 <= 1.10x reliable.
 
     OMP_NUM_THREADS=1 python benchmarks/train_overhead.py --arch mlp --width 0.25 --epochs 5

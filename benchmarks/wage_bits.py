@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bench.analyses.output import rich_table, write_table
+from bench.output import rich_table, write_table
 from models.data import load_dataset
 from models.evaluation import accuracy
 from models.training import TrainConfig, build_session, train_epoch

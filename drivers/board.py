@@ -29,14 +29,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import serial
 
-from drivers.framing import FrameError, FrameReader, encode_frame, pack_payload, unpack_payload
+from drivers.framing import HEADER, FrameError, FrameReader, encode_frame, pack_payload, unpack_payload
 
 log = logging.getLogger("drivers.board")
 
-PROTOCOL_VERSION = 1
-
+# The protocol's constants: firmware/include/fb_protocol.h (and model.h, fb_port.h) hold the
+# same values; tests/firmware/test_protocol_constants.py checks that the two agree.
+PROTOCOL_VERSION = 2
 MSG = {"HELLO": 0x01, "LOAD": 0x02, "READ": 0x03, "PATTERN": 0x04, "MODEL_CHUNK": 0x05,
-       "MODEL_COMMIT": 0x06, "INFER": 0x07, "STEP_INPUT": 0x08, "STEP": 0x09, "RESET": 0x0A, "INPUT": 0x0B}
+       "MODEL_COMMIT": 0x06, "INFER": 0x07, "STEP_INPUT": 0x08, "STEP": 0x09, "RESET": 0x0A, "INPUT": 0x0B,
+       "IDLE": 0x0C}
 MSG_BOOT, MSG_ERROR, REPLY = 0x7E, 0x7F, 0x80
 MSG_NAMES = {v: k for k, v in MSG.items()} | {MSG_BOOT: "BOOT", MSG_ERROR: "ERROR"}
 FRAMING_SEQ = 0xFFFF  # seq of error replies to frames the firmware could not decode
@@ -46,13 +48,20 @@ ERRORS = {1: "BAD_CRC", 2: "BAD_FRAME", 3: "OVERSIZE", 4: "UNKNOWN_CMD", 5: "BAD
 MODEL_ERRORS = {1: "magic", 2: "version", 3: "crc", 4: "truncated", 5: "layer", 6: "shape",
                 7: "memory", 8: "scratch", 9: "too big"}
 PATTERNS = {"zeros": 0, "ones": 1, "checkerboard": 2, "random": 3}
-TARGETS = {1: "host", 2: "mps2-an386", 3: "nucleo-f411"}
+TARGETS = {1: "host", 2: "mps2-an386", 3: "nucleo-f411", 4: "netduinoplus2"}
 COUNT_UNITS = {0: "ns", 1: "instructions", 2: "cycles"}
 CAPABILITIES = {"model": 1, "step": 2, "pattern": 4, "ternary": 8, "lab": 16}
+MAX_MODEL_CHUNK = 1024           # MODEL_CHUNK data bytes per frame
+PATTERN_MAX_REPORT = 255         # bit addresses one PATTERN reply holds
+MAX_REPEAT = 65535               # STEP / INFER repeat count
+MAX_IDLE_COUNT = 0xFFFFFFFF      # IDLE count, in count_unit
 
 HELLO_REPLY = struct.Struct("<IHHIIBBHIII")
 BOOT_FIELDS = struct.Struct("<IHBBI")
 ERROR_FIELDS = struct.Struct("<HBBI")
+INFER_REPLY = struct.Struct("<HBBIQ")   # n_scores, n_layers, count_unit, repeat, total_count
+STEP_REPLY = struct.Struct("<BBBxIIQ")  # layer, done, count_unit, count, repeat, total_count
+IDLE_REPLY = struct.Struct("<BxxxQ")    # count_unit, count
 
 
 class BoardError(Exception):
@@ -127,18 +136,34 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class InferResult:
-    scores: np.ndarray  # int32 [n_scores]
-    counts: np.ndarray  # uint32 [n_layers], in count_unit
+    """INFER: the whole network run ``repeat`` times back to back (PROTOCOL.md)."""
+
+    scores: np.ndarray  # int32 [n_scores], of the last repeat
+    counts: np.ndarray  # uint32 [n_layers]: each layer's count per repeat (sum over repeats // repeat)
     count_unit: str
+    repeat: int = 1
+    total_count: int = 0  # all repeats together, input staging included
 
 
 @dataclass(frozen=True)
 class StepResult:
+    """STEP: one layer run ``repeat`` times back to back (PROTOCOL.md)."""
+
     layer: int
     done: bool
+    count: int  # per repeat: total_count // repeat
+    count_unit: str
+    scores: np.ndarray | None = field(default=None)  # after the last layer, of the last repeat
+    repeat: int = 1
+    total_count: int = 0  # all repeats together
+
+
+@dataclass(frozen=True)
+class IdleResult:
+    """IDLE: the count the board actually busy-waited (at least the one asked)."""
+
     count: int
     count_unit: str
-    scores: np.ndarray | None = field(default=None)
 
 
 def pattern_words(kind: str, base_word: int, n_words: int, seed: int = 0) -> np.ndarray:
@@ -152,7 +177,7 @@ def pattern_words(kind: str, base_word: int, n_words: int, seed: int = 0) -> np.
     if kind == "checkerboard":
         addr = np.arange(base_word, base_word + n_words)
         return np.where(addr & 1, 0xAAAAAAAA, 0x55555555).astype(np.uint32)
-    s = seed or 0x9E3779B9
+    s = (seed & 0xFFFFFFFF) or 0x9E3779B9
     out = np.empty(n_words, np.uint32)
     for i in range(n_words):  # xorshift32
         s ^= (s << 13) & 0xFFFFFFFF
@@ -337,7 +362,7 @@ class Board:
 
     @property
     def _io_words(self) -> int:
-        return min(self.info.max_io_words, (self.info.max_payload - 3 - 8) // 4)
+        return min(self.info.max_io_words, (self.info.max_payload - HEADER.size - 8) // 4)
 
     def load(self, base_word: int, words) -> None:
         """Writes ``words`` (uint32) into the memory under test from ``base_word``."""
@@ -360,8 +385,9 @@ class Board:
         return out
 
     def pattern(self, kind: str, base_word: int, n_words: int, seed: int = 0, write: bool = True,
-                max_report: int = 254, timeout: float | None = None) -> PatternResult:
-        """Writes a pattern (unless ``write=False``), reads it back, reports flipped bits."""
+                max_report: int = PATTERN_MAX_REPORT, timeout: float | None = None) -> PatternResult:
+        """Writes a pattern (unless ``write=False``), reads it back, reports flipped bits (the
+        first ``max_report`` of them, at most :data:`PATTERN_MAX_REPORT`; counts are complete)."""
         if kind not in PATTERNS:
             raise BoardError(f"unknown pattern {kind!r}; expected one of {sorted(PATTERNS)}")
         self._check_range(base_word, n_words, "PATTERN")
@@ -376,7 +402,7 @@ class Board:
         if len(blob) > self.info.model_bytes:
             raise BoardError(f"board {self.url}: blob of {len(blob)} bytes exceeds the firmware's "
                              f"{self.info.model_bytes}-byte model buffer")
-        step = min(1024, self.info.max_payload - 3 - 8)
+        step = min(MAX_MODEL_CHUNK, self.info.max_payload - HEADER.size - 8)
         self.model = None
         for off in range(0, len(blob), step):
             self._request("MODEL_CHUNK", struct.pack("<II", len(blob), off) + blob[off:off + step])
@@ -397,34 +423,58 @@ class Board:
         if self.model is not None and x.size != self.model.input_len:
             raise BoardError(f"input has {x.size} values; the model expects {self.model.input_len}")
         data = x.ravel().tobytes()
-        step = self.info.max_payload - 3 - 4
-        if len(data) <= self.info.max_payload - 3:
+        step = self.info.max_payload - HEADER.size - 4  # INPUT's offset, INFER's repeat: 4 bytes
+        if len(data) <= step:
             return data
         for off in range(0, len(data), step):  # larger than one frame: stage it with INPUT
             self._request("INPUT", struct.pack("<I", off) + data[off:off + step])
         return b""
 
-    def infer(self, x, timeout: float | None = None) -> InferResult:
-        """Whole network on int8 input (torch order c, h, w): scores and per-layer counts."""
-        f = self._request("INFER", self._input(x), timeout=timeout)
-        n, n_layers, unit = struct.unpack_from("<HBB", f)
-        scores = np.frombuffer(f, "<i4", n, offset=4).astype(np.int32)
-        counts = np.frombuffer(f, "<u4", n_layers, offset=4 + 4 * n).astype(np.uint32)
-        return InferResult(scores, counts, COUNT_UNITS.get(unit, str(unit)))
+    @staticmethod
+    def _repeat(repeat: int) -> bytes:
+        if not 1 <= int(repeat) <= MAX_REPEAT:
+            raise BoardError(f"repeat must be 1..{MAX_REPEAT}, got {repeat}")
+        return struct.pack("<I", int(repeat))
+
+    def infer(self, x, repeat: int = 1, timeout: float | None = None) -> InferResult:
+        """Whole network on int8 input (torch order c, h, w), run ``repeat`` times back to back
+        (weights read from the memory at every repeat): the last repeat's scores, each layer's
+        count per repeat and the count of all repeats together. A long run needs ``timeout``."""
+        data = self._input(x)
+        f = self._request("INFER", self._repeat(repeat) + data, timeout=timeout)
+        n, n_layers, unit, rep, total = INFER_REPLY.unpack_from(f)
+        off = INFER_REPLY.size
+        scores = np.frombuffer(f, "<i4", n, offset=off).astype(np.int32)
+        counts = np.frombuffer(f, "<u4", n_layers, offset=off + 4 * n).astype(np.uint32)
+        return InferResult(scores, counts, COUNT_UNITS.get(unit, str(unit)), rep, total)
 
     def step_input(self, x) -> int:
         """Step mode: stores the input; returns the number of layers to step."""
         return struct.unpack("<I", self._request("STEP_INPUT", self._input(x)))[0]
 
-    def step(self, timeout: float | None = None) -> StepResult:
-        """Runs the next layer (the host may bracket this call for energy measurement)."""
-        f = self._request("STEP", timeout=timeout)
-        layer, done, unit, _, count = struct.unpack_from("<BBBBI", f)
+    def step(self, repeat: int = 1, timeout: float | None = None) -> StepResult:
+        """Runs the next layer ``repeat`` times back to back on the same input (weights read
+        from the memory at every repeat), then moves to the following layer once; the host may
+        bracket this call for energy measurement. A long run needs ``timeout``."""
+        f = self._request("STEP", self._repeat(repeat), timeout=timeout)
+        layer, done, unit, count, rep, total = STEP_REPLY.unpack_from(f)
         scores = None
         if done:
-            (n,) = struct.unpack_from("<H", f, 8)
-            scores = np.frombuffer(f, "<i4", n, offset=12).astype(np.int32)
-        return StepResult(layer, bool(done), count, COUNT_UNITS.get(unit, str(unit)), scores)
+            (n,) = struct.unpack_from("<H", f, STEP_REPLY.size)
+            scores = np.frombuffer(f, "<i4", n, offset=STEP_REPLY.size + 4).astype(np.int32)
+        return StepResult(layer, bool(done), count, COUNT_UNITS.get(unit, str(unit)), scores, rep, total)
+
+    def idle(self, count: int, timeout: float | None = None) -> IdleResult:
+        """The board busy-waits ``count`` units of its count unit (``info.count_unit``) without
+        touching the memory under test: a baseline window with the core running. Returns the
+        count actually spent (at least ``count``). ``timeout`` defaults to the per-attempt
+        deadline plus the wait itself when the unit is ns."""
+        if not 1 <= int(count) <= MAX_IDLE_COUNT:
+            raise BoardError(f"idle count must be 1..{MAX_IDLE_COUNT}, got {count}")
+        if timeout is None:
+            timeout = self.timeout + (count * 1e-9 if self.info.count_unit == "ns" else 0.0)
+        unit, spent = IDLE_REPLY.unpack(self._request("IDLE", struct.pack("<I", int(count)), timeout=timeout))
+        return IdleResult(spent, COUNT_UNITS.get(unit, str(unit)))
 
     def reset(self, timeout: float = 5.0) -> HelloInfo:
         """Soft reset: the firmware acknowledges, drops model and step state, sends BOOT."""

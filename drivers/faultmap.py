@@ -31,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
+from drivers import atomic
 from drivers.memory_layout import LAYOUT_VERSION, WORD_BITS
 
 FORMAT_NAME = "faultbench-faultmap"
@@ -147,28 +148,34 @@ class FaultMap:
                 "n_reads": self.n_reads, "extra": self.extra}
 
 
+def canonical_json(obj) -> bytes:
+    """The canonical JSON of docs/FAULTMAP_FORMAT.md "Checksum": keys sorted by code point,
+    ``", "`` and ``": "`` separators, ASCII with ``\\uXXXX`` escapes, integers in decimal, floats
+    in their shortest round-trip form (Python ``repr``); NaN and infinities raise ValueError."""
+    return json.dumps(obj, sort_keys=True, separators=(", ", ": "), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
 def checksum(meta: dict, written: np.ndarray, xor: np.ndarray) -> str:
     """``sha256:`` over the canonical JSON of ``meta`` (without ``checksum``) and the words (LE)."""
     h = hashlib.sha256()
-    h.update(json.dumps({k: v for k, v in meta.items() if k != "checksum"}, sort_keys=True).encode())
+    h.update(canonical_json({k: v for k, v in meta.items() if k != "checksum"}))
     h.update(np.ascontiguousarray(written, dtype="<u4").tobytes())
     h.update(np.ascontiguousarray(xor, dtype="<u4").tobytes())
     return "sha256:" + h.hexdigest()
 
 
 def write_faultmap(path: str | os.PathLike, fmap: FaultMap) -> Path:
-    """Write ``fmap`` atomically (temporary file, then rename); returns the path."""
+    """Write ``fmap`` atomically (``drivers.atomic``); returns the path."""
     path = Path(path)
     meta = fmap.metadata()
-    meta["checksum"] = checksum(meta, fmap.written, fmap.xor)
+    try:
+        meta["checksum"] = checksum(meta, fmap.written, fmap.xor)
+    except ValueError as exc:  # NaN or an infinity: not JSON
+        raise FaultMapError(f"fault map {path}: metadata cannot be written ({exc})") from None
     buf = io.BytesIO()
-    np.savez_compressed(buf, meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8),
+    np.savez_compressed(buf, meta=np.frombuffer(canonical_json(meta), dtype=np.uint8),
                         written=fmap.written.astype("<u4"), xor=fmap.xor.astype("<u4"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, path)
-    return path
+    return atomic.write_bytes(path, buf.getvalue())
 
 
 def read_faultmap(path: str | os.PathLike) -> FaultMap:
@@ -190,10 +197,15 @@ def read_faultmap(path: str | os.PathLike) -> FaultMap:
         raise fail("no such file") from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as exc:
         raise fail(f"truncated or corrupted ({type(exc).__name__}: {exc})") from None
+    def no_constant(name: str):
+        raise ValueError(f"{name} is not a JSON number")
+
     try:
-        meta = json.loads(arrays["meta"].tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        meta = json.loads(arrays["meta"].tobytes().decode("utf-8"), parse_constant=no_constant)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise fail(f"metadata is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise fail(f"metadata is a JSON {type(meta).__name__}, not an object")
     if meta.get("format") != FORMAT_NAME:
         raise fail(f"format is {meta.get('format')!r}, expected {FORMAT_NAME!r}")
     if meta.get("format_version") != FORMAT_VERSION:

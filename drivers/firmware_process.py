@@ -1,7 +1,8 @@
-"""Start and stop the firmware as a local process: the host build (loopback TCP) or the
-Cortex-M4 build under QEMU (``-M mps2-an386``, UART on loopback TCP; HARDWARE 3).
+"""Start and stop the firmware as a local process: the host build (loopback TCP) or a
+Cortex-M4 build under QEMU with its UART on loopback TCP: ``mps2-an386`` (HARDWARE 3) or
+``netduinoplus2``, the STM32F4 (Nucleo-F411) code on QEMU's STM32F405 machine (HARDWARE 9).
 
-    with start_host() as fw:             # or start_qemu()
+    with start_host() as fw:             # or start_qemu(), start_qemu("netduinoplus2")
         with Board(fw.url) as board: ...
 
 Ports are ephemeral. A started process is stopped by ``stop()``/the context manager, at
@@ -26,8 +27,12 @@ from pathlib import Path
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 TARGET_OUTPUTS = {"host": "build/host/fw-host", "mps2-an386": "build/mps2-an386/fw.elf",
-                  "nucleo-f411": "build/nucleo-f411/fw.elf"}
+                  "nucleo-f411": "build/nucleo-f411/fw.elf", "netduinoplus2": "build/netduinoplus2/fw.elf"}
 QEMU = "qemu-system-arm"
+#: emulated targets: QEMU machine, and how many ``-serial null`` come before the socket, since
+#: QEMU wires ``-serial`` options to the machine's UARTs in order and the firmware talks on
+#: one of them (mps2-an386: UART0; netduinoplus2: USART2, the Nucleo's ST-LINK port, after USART1)
+QEMU_MACHINES = {"mps2-an386": ("mps2-an386", 0), "netduinoplus2": ("netduinoplus2", 1)}
 APT_HINT = "sudo apt-get install -y --no-install-recommends gcc-arm-none-eabi qemu-system-arm"
 
 _live: set["FirmwareProcess"] = set()
@@ -58,6 +63,29 @@ def die_with_parent() -> None:  # runs in the child before exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+#: Signals a user or a job scheduler sends to stop a run; held back while a child is spawned.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def spawn(argv: list[str], **kwargs) -> subprocess.Popen:
+    """``subprocess.Popen`` of a helper process in its own session that dies with us.
+
+    A stop signal arriving while the child is forked is held back until the fork is done:
+    Python would otherwise run its handler inside an at-fork callback, where the
+    ``KeyboardInterrupt`` is printed and dropped, and the run would go on as if never stopped.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+    def in_child() -> None:  # before exec: the child must not inherit the blocked signals
+        die_with_parent()
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    try:
+        return subprocess.Popen(argv, preexec_fn=in_child, start_new_session=True, **kwargs)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def wait_for_line(proc: subprocess.Popen, pattern: str, timeout: float) -> tuple[re.Match | None, str]:
@@ -104,8 +132,7 @@ class FirmwareProcess:
     def __init__(self, argv: list[str], url: str | None = None, kind: str = "host", banner_timeout: float = 10.0):
         self.argv, self.kind = argv, kind
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     preexec_fn=die_with_parent, start_new_session=True)
+        self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr)
         _live.add(self)  # own session: a terminal's Ctrl-C reaches only the caller, who stops us in order
         try:
             self.url = url or self._read_listen_url(banner_timeout)
@@ -146,24 +173,28 @@ def start_host(args: list[str] | tuple = (), binary: Path | None = None) -> Firm
     return FirmwareProcess([str(binary), "--port", "0", *map(str, args)], kind="host")
 
 
-def qemu_argv(elf: Path, port: int, icount: bool = True) -> list[str]:
+def qemu_argv(elf: Path, port: int, icount: bool = True, target: str = "mps2-an386") -> list[str]:
     """HARDWARE 3: nodelay=on (else ~44 ms per reply), wait=on (keeps the banner), semihosting
     for exit; ``-icount shift=0`` makes SysTick count instructions deterministically."""
-    argv = [QEMU, "-M", "mps2-an386", "-display", "none", "-monitor", "none", "-nodefaults",
-            "-semihosting-config", "enable=on,target=native",
-            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on", "-kernel", str(elf)]
+    machine, skipped_uarts = QEMU_MACHINES[target]
+    serial = ["-serial", "null"] * skipped_uarts + ["-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on"]
+    argv = [QEMU, "-M", machine, "-display", "none", "-monitor", "none", "-nodefaults",
+            "-semihosting-config", "enable=on,target=native", *serial, "-kernel", str(elf)]
     return argv + (["-icount", "shift=0"] if icount else [])
 
 
-def start_qemu(elf: Path | None = None, icount: bool = True, attempts: int = 3) -> FirmwareProcess:
-    """The mps2-an386 firmware under QEMU; the guest starts when the first client connects
-    (so open a Board with ``wait_boot`` to catch the banner)."""
+def start_qemu(target: str = "mps2-an386", elf: Path | None = None, icount: bool = True,
+               attempts: int = 3) -> FirmwareProcess:
+    """``target``'s firmware (a key of :data:`QEMU_MACHINES`) under QEMU; the guest starts when
+    the first client connects (so open a Board with ``wait_boot`` to catch the banner)."""
+    if target not in QEMU_MACHINES:
+        raise FirmwareProcessError(f"no QEMU machine for firmware target {target!r}; expected one of {sorted(QEMU_MACHINES)}")
     if shutil.which(QEMU) is None:
         raise FirmwareProcessError(f"{QEMU} not found: {APT_HINT}")
-    elf = Path(elf) if elf else build("mps2-an386")
+    elf = Path(elf) if elf else build(target)
     for attempt in range(attempts):
         port = _free_port()
-        fp = FirmwareProcess(qemu_argv(elf, port, icount), url=f"socket://127.0.0.1:{port}", kind="qemu")
+        fp = FirmwareProcess(qemu_argv(elf, port, icount, target), url=f"socket://127.0.0.1:{port}", kind="qemu")
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline and fp.running:
             with socket.socket() as s:  # probe only once QEMU listens: no connect (it would start the guest)

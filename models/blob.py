@@ -141,6 +141,15 @@ class ModelBlob:
         """Memory-map regions of the layers that store weights, in network order."""
         return [l.region(f"layer{i}") for i, l in enumerate(self.layers) if l.w_enc != W_NONE]
 
+    def stored_index(self) -> list[int | None]:
+        """Per blob layer (one firmware STEP each): the index of its stored layer among
+        :meth:`regions`, or None for a layer without weights (max-pool)."""
+        out, k = [], 0
+        for layer in self.layers:
+            out.append(None if layer.w_enc == W_NONE else k)
+            k += layer.w_enc != W_NONE
+        return out
+
     # --- bytes out ---------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:

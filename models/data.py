@@ -60,7 +60,7 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
 
 def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
     """scikit-learn's 1797 8x8 digits (pixel values 0..16), seeded train/test split."""
-    from sklearn.datasets import load_digits as sk_digits
+    from sklearn.datasets import load_digits as sk_digits  # on first use: scikit-learn takes ~1 s to import
 
     bunch = sk_digits()
     x = bunch.images.reshape(-1, 1, 8, 8)

@@ -20,6 +20,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Mapping, Sequence
 
+#: The eps of a "reliable" memory [choice, ALGORITHMS 3]: eq. 1 is undefined at 0, so a reliable
+#: implementation is priced at this small rate. The one default of every energy model,
+#: profile and method.
+EPS_REF = 1e-12
+
 
 @dataclass(frozen=True)
 class EnergyModel:
@@ -33,7 +38,7 @@ class EnergyModel:
 
     E0: float = 0.0
     beta: float = 1e-15
-    eps_ref: float = 1e-12
+    eps_ref: float = EPS_REF
 
     def __post_init__(self):
         if not self.beta > 0:
@@ -67,13 +72,6 @@ class LayerMemory:
     @property
     def n_bits(self) -> int:
         return self.n_params * self.bits
-
-
-def layer_memory(net) -> list[LayerMemory]:
-    """The stored layers of a network, in network order."""
-    from models.layers import stored_layers
-
-    return [LayerMemory(name, m.n_params, m.bits) for name, m in stored_layers(net)]
 
 
 def network_energy(layers: Sequence[LayerMemory], eps: Mapping[str, float], model: EnergyModel) -> float:

@@ -5,7 +5,7 @@ return?* It answers with an integer XOR mask over the layer's stored codes (the 
 of ``drivers.memory_layout``: for binary weights bit 1 = -1), so software channels,
 measured profiles, replayed fault maps and live board readback all plug in here without
 touching training code. A fault model is where (which cells, :class:`FaultSite` carries
-their bit addresses) times what (the error mode); models compose with :class:`Compose`.
+their bit addresses) times what (the error mode); models compose with :class:`Compose` (kind ``compose`` in ``models.fault_registry``).
 
 The :class:`FaultInjector` owns the per-layer rates (``eps_l``), the generator and the
 gradient mode; layers call :meth:`FaultInjector.corrupt` on their quantised weights.
@@ -326,37 +326,3 @@ class FixedMasks(FaultModel):
 
     def describe(self):
         return {"kind": "fixed-masks", "layers": sorted(self.masks)}
-
-
-#: ``kind`` -> constructor taking the remaining description fields; later issues add theirs.
-FAULT_MODELS = {
-    "bsc": lambda eps=None, bit_rates=None, sparse_below=0.25: BinarySymmetric(eps, bit_rates, sparse_below),
-    "asymmetric": lambda p01, p10: Asymmetric(p01, p10),
-}
-
-
-def register_fault_model(kind: str, factory) -> None:
-    FAULT_MODELS[kind] = factory
-
-
-#: Modules imported (when present) before a lookup; each registers its fault-model kinds.
-FAULT_MODEL_PLUGINS = ("models.profile_faults", "models.replay")
-
-
-def build_fault_model(description: Mapping | None) -> FaultModel:
-    """Fault model from a config description ``{"kind": ..., **fields}`` (default: BSC)."""
-    desc = dict(description or {"kind": "bsc"})
-    kind = desc.pop("kind", "bsc")
-    if kind not in FAULT_MODELS:
-        import importlib
-        import importlib.util
-
-        for module in FAULT_MODEL_PLUGINS:
-            if importlib.util.find_spec(module) is not None:
-                importlib.import_module(module)
-    if kind not in FAULT_MODELS:
-        raise ValueError(f"fault model kind {kind!r}: expected one of {', '.join(FAULT_MODELS)}")
-    try:
-        return FAULT_MODELS[kind](**desc)
-    except TypeError as exc:
-        raise ValueError(f"fault model {kind!r}: bad fields {sorted(desc)} ({exc})") from None

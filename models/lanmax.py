@@ -24,8 +24,8 @@ from typing import Sequence
 
 import torch
 
-from models.energy import EnergyModel, LayerMemory
-from models.methods import MethodContext, NoiseMethod, register_method
+from models.energy import EPS_REF, EnergyModel, LayerMemory
+from models.methods import MethodContext, NoiseMethod
 
 LN10 = math.log(10.0)
 
@@ -129,7 +129,7 @@ class LanmaxOptions:
     ridge: float = field(default=0.0, metadata={"help": "ridge on the OLS slopes; 0: plain OLS (needs > layers+1 batches per epoch)"})
     e0: float = field(default=0.0, metadata={"help": "energy model E0 in J per bit (ALGORITHMS 3)"})
     beta: float = field(default=1e-15, metadata={"help": "energy model beta in J per bit and neper"})
-    eps_ref: float = field(default=1e-12, metadata={"help": "eps of the reliable reference memory"})
+    eps_ref: float = field(default=EPS_REF, metadata={"help": "eps of the reliable reference memory"})
 
     def __post_init__(self):
         """Checks that need only the options (run at config time, before any training)."""
@@ -229,5 +229,3 @@ class Lanmax(NoiseMethod):
         self._losses = list(state["losses"])
         self._pending = None
 
-
-register_method("lanmax", Lanmax, LanmaxOptions)

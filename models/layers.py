@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from drivers.memory_layout import BITS_PER_WEIGHT, memory_map
+from models.energy import LayerMemory
 from models.faults import FaultInjector, FaultSite
 
 
@@ -130,6 +131,11 @@ class BinaryConv2d(StoredWeights, nn.Conv2d):
 def stored_layers(net: nn.Module) -> list[tuple[str, StoredWeights]]:
     """Layers whose weights live in the weight memory, in network order."""
     return [(name, m) for name, m in net.named_modules() if isinstance(m, StoredWeights)]
+
+
+def layer_memory(net: nn.Module) -> list[LayerMemory]:
+    """What each stored layer keeps in memory (``N_l``, ``b_l``), in network order."""
+    return [LayerMemory(name, m.n_params, m.bits) for name, m in stored_layers(net)]
 
 
 def assign_memory_map(net: nn.Module, base_word: int = 0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -10,6 +11,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from drivers import atomic  # noqa: E402
 
 #: average glyph width of matplotlib's default font (DejaVu Sans) in em [measured: 0.55-0.6]
 GLYPH_EM = 0.6
@@ -24,11 +27,21 @@ def fit_title(fig, text: str, fontsize: float = 9, share: float = 1.0) -> str:
     return textwrap.fill(text, chars)
 
 
-def save_figure(fig, path: Path, dpi: int = 120) -> None:
-    """``tight_layout``, then save with ``bbox_inches="tight"`` (nothing drawn is clipped) and close."""
+def png_bytes(fig, dpi: int = 120) -> bytes:
+    """``tight_layout``, then render as PNG with ``bbox_inches="tight"`` (nothing drawn is
+    clipped), and close the figure."""
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
+    return buf.getvalue()
+
+
+def save_figure(fig, path: Path, dpi: int = 120) -> Path:
+    """:func:`png_bytes` written atomically to ``path`` (folders created)."""
+    return atomic.write_bytes(path, png_bytes(fig, dpi))
+
+
 EPS_PER_LAYER = "eps_per_layer.png"
 
 
@@ -38,7 +51,6 @@ def plot_run(metrics: Sequence[dict], folder: Path, labels: Mapping[str, str] | 
     labels = labels or {}
     if not metrics:
         return []
-    folder.mkdir(parents=True, exist_ok=True)
     epochs = [r["epoch"] for r in metrics]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [r["train_loss"] for r in metrics], marker="o")
@@ -49,10 +61,7 @@ def plot_run(metrics: Sequence[dict], folder: Path, labels: Mapping[str, str] | 
             ax_acc.plot(epochs, [100 * r[key] for r in metrics], marker="o", label=label)
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     ax_acc.legend()
-    fig.tight_layout()
-    written = [folder / TRAINING_CURVES]
-    fig.savefig(written[0], dpi=100)
-    plt.close(fig)
+    written = [save_figure(fig, folder / TRAINING_CURVES, dpi=100)]
     with_eps = [r for r in metrics if r.get("eps")]
     if with_eps:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -60,8 +69,5 @@ def plot_run(metrics: Sequence[dict], folder: Path, labels: Mapping[str, str] | 
             ax.plot([r["epoch"] for r in with_eps], [r["eps"][name] for r in with_eps], marker=".", label=labels.get(name, name))
         ax.set(xlabel="epoch", ylabel="eps (bit-error rate)", yscale="log", title="eps per layer")
         ax.legend(fontsize="small", ncol=2)
-        fig.tight_layout()
-        written.append(folder / EPS_PER_LAYER)
-        fig.savefig(written[-1], dpi=100)
-        plt.close(fig)
+        written.append(save_figure(fig, folder / EPS_PER_LAYER, dpi=100))
     return written

@@ -29,7 +29,9 @@ import torch
 
 from drivers.faultmap import FaultMap, list_faultmaps, read_faultmap
 from drivers.memory_layout import LayerRegion
-from models.faults import FaultModel, FaultSite, bits_to_mask, register_fault_model, stored_bits
+from models.evaluation import accuracies_with_masks, sample_masks
+from models.faults import FaultModel, FaultSite, bits_to_mask, stored_bits
+from models.layers import ensure_memory_map, stored_layers
 
 REPLAY_MODES = ("stuck", "xor")
 
@@ -129,8 +131,6 @@ class ReplayFaults(FaultModel):
     def check_coverage(self, net) -> None:
         """``ValueError`` unless the maps cover every stored layer of ``net``: it says how many
         words the whole model needs and how to record maps that large."""
-        from models.layers import ensure_memory_map, stored_layers
-
         ensure_memory_map(net)
         regions = [m.fault_site.region for _, m in stored_layers(net)]
         lo, hi = min(r.base_word for r in regions), max(r.end_word for r in regions)
@@ -170,14 +170,8 @@ def record_hint(first_word: int, end_word: int) -> str:
             f"(docs/FAULTMAP_FORMAT.md)")
 
 
-register_fault_model("replay", lambda paths, mode="stuck", operating_point=None, reads=None:
-                     ReplayFaults.from_files(paths, mode, operating_point))
-
-
 def replay_accuracies(net, x: torch.Tensor, y: torch.Tensor, model: ReplayFaults) -> list[float]:
     """Accuracy under each recorded read of ``model``, in read order (one batched pass)."""
-    from models.evaluation import accuracies_with_masks, sample_masks
-
     model.check_coverage(net)
     model.reset()
     masks = sample_masks(net, model, {}, torch.Generator(), model.n_reads)

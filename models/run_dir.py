@@ -1,7 +1,7 @@
-"""A training run on disk (layout in docs/RUN_DIRECTORY.md) and :func:`load_run`.
+"""A training run on disk (layout in docs/RUN_DIRECTORY.md); ``models.training.load_run`` restores one.
 
-Every file is written atomically (temporary file in the same folder, then ``os.replace``),
-so an interrupted run never leaves a half-written checkpoint, config or metrics file.
+Every file is written atomically (``drivers.atomic``), so an interrupted run never leaves a
+half-written checkpoint, config or metrics file.
 """
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ import csv
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
 import yaml
 
-from models.energy import LayerMemory
+from drivers.atomic import write_bytes, write_text
+from models.energy import EnergyModel, LayerMemory, deployed_eps, energy_report
+from models.plots import plot_run
 
 CONFIG = "config.yaml"
 SEEDS = "seeds.yaml"
@@ -45,24 +46,6 @@ class RunDirError(ValueError):
     """A run directory is missing, incomplete or already in use (message names the path)."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
 class RunDir:
     """Paths and atomic reads/writes of one run directory."""
 
@@ -74,10 +57,10 @@ class RunDir:
         if (self.path / CONFIG).exists():
             raise RunDirError(f"{self.path} already holds a run ({CONFIG}); resume it or choose another --out")
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path / CONFIG, yaml.safe_dump(dict(config), sort_keys=False))
-        atomic_write_text(self.path / SEEDS, yaml.safe_dump(
+        write_text(self.path / CONFIG, yaml.safe_dump(dict(config), sort_keys=False))
+        write_text(self.path / SEEDS, yaml.safe_dump(
             {"seed": config.get("seed"), "streams": dict(seeds)}, sort_keys=False))
-        atomic_write_text(self.path / METRICS, "")
+        write_text(self.path / METRICS, "")
         self.write_status(0, complete=False)
 
     def read_config(self) -> dict:
@@ -96,7 +79,7 @@ class RunDir:
         """``layers.json``: name (the key), N_l, b_l and a human ``label`` per stored layer."""
         rows = [{"name": l.name, "n_params": l.n_params, "bits": l.bits, "label": (labels or {}).get(l.name, l.name)}
                 for l in layers]
-        atomic_write_text(self.path / LAYERS, json.dumps(rows, indent=1))
+        write_text(self.path / LAYERS, json.dumps(rows, indent=1))
 
     def read_layers(self) -> list[dict]:
         return json.loads((self.path / LAYERS).read_text())
@@ -111,7 +94,7 @@ class RunDir:
         return {r["name"]: r.get("label", r["name"]) for r in self.read_layers()} if path.is_file() else {}
 
     def write_status(self, epochs_done: int, complete: bool) -> None:
-        atomic_write_text(self.path / STATUS, json.dumps({"epochs_done": epochs_done, "complete": complete}))
+        write_text(self.path / STATUS, json.dumps({"epochs_done": epochs_done, "complete": complete}))
 
     def status(self) -> dict:
         """``epochs_done`` and ``complete``; a checkpoint newer than ``status.json`` (an
@@ -134,12 +117,12 @@ class RunDir:
         """Write epoch ``epoch``'s full state; the previous checkpoint is slimmed to
         :data:`SLIM_KEYS` (only the newest one is needed to resume), and with ``keep`` only
         the newest ``keep`` checkpoints stay (default: one per epoch)."""
-        atomic_write_bytes(self.checkpoint_path(epoch), _serialise(state))
+        write_bytes(self.checkpoint_path(epoch), _serialise(state))
         previous = self.checkpoint_path(epoch - 1)
         if previous.is_file():
             old = self.load_checkpoint(epoch - 1)
             if set(old) != set(SLIM_KEYS):
-                atomic_write_bytes(previous, _serialise({k: old[k] for k in SLIM_KEYS}))
+                write_bytes(previous, _serialise({k: old[k] for k in SLIM_KEYS}))
         if keep is not None:
             for path in self.checkpoints()[:-keep]:
                 path.unlink()
@@ -173,7 +156,7 @@ class RunDir:
     def truncate_metrics(self, epochs_done: int) -> None:
         """Keep the records of completed epochs only (before resuming)."""
         kept = [r for r in self.read_metrics() if r["epoch"] <= epochs_done]
-        atomic_write_text(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in kept))
+        write_text(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in kept))
 
     # --- results --------------------------------------------------------------------------
     def final_eps(self) -> dict[str, float] | None:
@@ -181,9 +164,10 @@ class RunDir:
         return json.loads(path.read_text())["eps"] if path.is_file() else None
 
     def finish(self, eps: Mapping[str, float] | None) -> None:
-        """Final per-layer eps, eps trajectory, energy table, plots; mark the run complete."""
+        """Final per-layer eps, eps trajectory, energy table; mark the run complete (the plots
+        are drawn by ``bench train`` afterwards, outside the training loop: :meth:`plot`)."""
         metrics = self.read_metrics()
-        atomic_write_text(self.path / FINAL_EPS, json.dumps({"eps": None if eps is None else dict(eps)}, indent=1))
+        write_text(self.path / FINAL_EPS, json.dumps({"eps": None if eps is None else dict(eps)}, indent=1))
         trajectory = [(r["epoch"], r["eps"]) for r in metrics if r.get("eps")]
         if trajectory:
             names = list(trajectory[0][1])
@@ -192,52 +176,19 @@ class RunDir:
             writer.writerow(["epoch"] + names)
             for epoch, e in trajectory:
                 writer.writerow([epoch] + [e[n] for n in names])
-            atomic_write_text(self.path / EPS_TRAJECTORY, out.getvalue())
+            write_text(self.path / EPS_TRAJECTORY, out.getvalue())
         self.write_energy(eps)
-        from models.plots import plot_run  # matplotlib only when a run finishes
-
-        plot_run(metrics, self.path / PLOTS, self.layer_labels())
         self.write_status(metrics[-1]["epoch"] if metrics else 0, complete=True)
+
+    def plot(self) -> list[Path]:
+        """``plots/``: training curves and, for methods with eps, eps per layer over epochs."""
+        return plot_run(self.read_metrics(), self.path / PLOTS, self.layer_labels())
 
     def write_energy(self, eps: Mapping[str, float] | None) -> None:
         """Per-layer energy table with the default :class:`EnergyModel` (``bench energy`` can
         recompute with other parameters). Reliable runs and eps below ``eps_ref`` use ``eps_ref``."""
-        from models.energy import EnergyModel, deployed_eps, energy_report
-
         model = EnergyModel()
         layers = self.layer_memory()
         report = energy_report(layers, deployed_eps(layers, eps, model), model)
-        atomic_write_text(self.path / ENERGY_MD, report.to_markdown(self.layer_labels()))
-        atomic_write_text(self.path / ENERGY_JSON, json.dumps(report.to_dict(), indent=1))
-
-
-def load_run(run_dir: str | Path, epoch: int | None = None, device: str = "cpu"):
-    """``(model, config, extra)`` of a run: the net (eval mode) at its last (or ``epoch``'s)
-    checkpoint, the resolved :class:`TrainConfig`, and ``extra`` with ``eps`` (final per-layer
-    eps, or the method's eps at that epoch; ``None`` for methods without eps), ``epoch``,
-    ``metrics``, ``layers``, ``complete``, ``path``.
-    """
-    from models.training import TrainConfig, build_session
-
-    run = RunDir(run_dir)
-    raw = run.read_config()
-    try:
-        config = TrainConfig.from_dict(raw)
-    except (TypeError, ValueError) as exc:
-        raise RunDirError(f"{run.path / CONFIG}: {exc}") from None
-    config.device = device
-    state = run.load_checkpoint(epoch, map_location=device)
-    if state is None:
-        raise RunDirError(f"{run.path / CHECKPOINTS}: no checkpoint yet (the run has not finished an epoch)")
-    session = build_session(config)
-    session.epoch = state["epoch"]
-    session.net.load_state_dict(state["model"])
-    session.method.load_state_dict(state["method"])
-    session.net.eval()
-    status = run.status()
-    eps = session.method.eps()
-    return session.net, config, {
-        "eps": None if eps is None else dict(eps), "epoch": state["epoch"], "metrics": run.read_metrics(),
-        "layers": run.read_layers(), "complete": status["complete"], "path": run.path,
-        "data": session.data, "method": session.method,
-    }
+        write_text(self.path / ENERGY_MD, report.to_markdown(self.layer_labels()))
+        write_text(self.path / ENERGY_JSON, json.dumps(report.to_dict(), indent=1))

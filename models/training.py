@@ -34,12 +34,14 @@ import torch.nn as nn
 
 from models.architectures import ARCHITECTURES, MODES, build_model, layer_labels
 from models.data import DATASETS, Dataset, augment, iterate_batches, load_dataset, n_batches
-from models.energy import layer_memory
+from models.bet import BetRegularized
 from models.evaluation import accuracy, mc_accuracy
-from models.faults import GRADIENT_MODES, FaultInjector, build_fault_model
-from models.layers import attach_faults, clip_latent_weights
-from models.methods import MethodContext, NoiseMethod, build_method, method_spec, resolve_options
-from models.run_dir import RunDir
+from models.fault_registry import build_fault_model
+from models.faults import GRADIENT_MODES, FaultInjector
+from models.layers import attach_faults, clip_latent_weights, layer_memory
+from models.method_registry import build_method, method_spec, resolve_options
+from models.methods import MethodContext, NoiseMethod
+from models.run_dir import CHECKPOINTS, CONFIG, RunDir, RunDirError
 
 OPTIMIZERS = ("adam", "sgd")
 #: optimiser -> (lr, decay factor, decay every N epochs) defaults
@@ -223,8 +225,6 @@ def build_session(config: TrainConfig, data: Dataset | None = None) -> Session:
     context = MethodContext(net, config.epochs, n_batches(len(data.train_y), config.batch_size), device)
     method = build_method(config.method, context, config.method_options)
     if config.bet_reg is not None:
-        from models.bet import BetRegularized
-
         method = BetRegularized(method, net, config.bet_reg, config.bet_lambda)
     optimizer = scheduler = None
     if not method.owns_step:
@@ -326,3 +326,34 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, data: Data
             on_epoch(record)
     run.finish(s.method.eps())
     return s
+
+
+def load_run(run_dir: str | Path, epoch: int | None = None, device: str = "cpu"):
+    """``(model, config, extra)`` of a run: the net (eval mode) at its last (or ``epoch``'s)
+    checkpoint, the resolved :class:`TrainConfig`, and ``extra`` with ``eps`` (final per-layer
+    eps, or the method's eps at that epoch; ``None`` for methods without eps), ``epoch``,
+    ``metrics``, ``layers``, ``complete``, ``path``, ``data`` (the data set it was trained on)
+    and ``method`` (the restored method). Raises :class:`RunDirError` naming the file.
+    """
+    run = RunDir(run_dir)
+    raw = run.read_config()
+    try:
+        config = TrainConfig.from_dict(raw)
+    except (TypeError, ValueError) as exc:
+        raise RunDirError(f"{run.path / CONFIG}: {exc}") from None
+    config.device = device
+    state = run.load_checkpoint(epoch, map_location=device)
+    if state is None:
+        raise RunDirError(f"{run.path / CHECKPOINTS}: no checkpoint yet (the run has not finished an epoch)")
+    session = build_session(config)
+    session.epoch = state["epoch"]
+    session.net.load_state_dict(state["model"])
+    session.method.load_state_dict(state["method"])
+    session.net.eval()
+    status = run.status()
+    eps = session.method.eps()
+    return session.net, config, {
+        "eps": None if eps is None else dict(eps), "epoch": state["epoch"], "metrics": run.read_metrics(),
+        "layers": run.read_layers(), "complete": status["complete"], "path": run.path,
+        "data": session.data, "method": session.method,
+    }

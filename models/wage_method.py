@@ -16,10 +16,11 @@ with its options in ``noise_options`` as ``key=value;key=value``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
-from models.methods import MethodContext, NoiseMethod, build_method, register_method
+from models.methods import MethodContext, NoiseMethod
 from models.wage import INIT_MODES, STORAGES, build_wage_net, parse_bits, quantize_gradient, sse_loss, wage_layers
 
 #: eta schedule of the released code: (fraction of the epochs, eta from then on)
@@ -91,13 +92,14 @@ class Wage(NoiseMethod):
     name = "wage"
     owns_step = True
 
-    def __init__(self, context: MethodContext, options: WageOptions):
+    def __init__(self, context: MethodContext, options: WageOptions,
+                 build_noise: Callable[[str, MethodContext, dict], NoiseMethod]):
         self.options = options
         self.bits = parse_bits(options.bits)
         self.epochs = context.epochs
         if not wage_layers(context.model):
             raise ValueError("wage: the model has no WAGE layers (build it with models.wage_method.build_wage_model)")
-        self.noise = build_method(options.noise, context, _noise_options(options.noise_options))
+        self.noise = build_noise(options.noise, context, _noise_options(options.noise_options))
         self._generator: torch.Generator | None = None
         self._eta = eta_at(0, self.epochs, options.eta_scale)
 
@@ -135,5 +137,3 @@ class Wage(NoiseMethod):
     def load_state_dict(self, state):
         self.noise.load_state_dict(state["noise"])
 
-
-register_method("wage", Wage, WageOptions, build_model=build_wage_model)

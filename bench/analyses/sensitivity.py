@@ -1,4 +1,4 @@
-"""``bench analyze sensitivity runs/NAME``: accuracy when one layer's weights are random.
+"""Accuracy when one layer's weights are random.
 
 Seed 1 Fig. 2 (sec. III-A): replace the parameters of one layer at a time with random
 values and measure the accuracy; critical layers fall to chance, others barely move.
@@ -15,30 +15,16 @@ from typing import Callable, Mapping
 
 import torch
 import torch.nn as nn
-from rich.console import Console
 
-from bench.analyses.output import layer_bar_plot, pct, progress, rich_table, write_table
+from bench.analyses.common import Steps, open_run
 from bench.errors import BenchError
-from bench.runs import load_run
+from bench.output import TableResult, layer_bar_plot, pct, write_table
 from models.architectures import layer_labels
 from models.evaluation import MCResult, mc_accuracy
 from models.faults import BinarySymmetric
 from models.layers import stored_layers
 
 RANDOM_EPS = 0.5  # BSC(0.5): the read bit is independent of the stored bit
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("sensitivity", help="layer-randomisation sensitivity of a run (seed 1 Fig. 2)",
-                              description=__doc__.splitlines()[0])
-    p.add_argument("run", help="run directory written by bench train")
-    p.add_argument("--out", help="output folder (default RUN/analyses)")
-    p.add_argument("--others", choices=("run", "reliable"), default="run",
-                   help="rates of the layers not randomised: the run's final eps (default) or none")
-    p.add_argument("--ci", type=float, default=0.01, help="target 95%% CI half-width (fraction; default 0.01)")
-    p.add_argument("--max-reps", type=int, default=200, help="most fault draws per layer (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the fault draws (default 0)")
-    p.set_defaults(func=run)
 
 
 def layer_sensitivity(net: nn.Module, x: torch.Tensor, y: torch.Tensor, base: Mapping[str, float],
@@ -58,33 +44,32 @@ def layer_sensitivity(net: nn.Module, x: torch.Tensor, y: torch.Tensor, base: Ma
     return results
 
 
-def run(args) -> int:
-    if args.ci <= 0 or args.max_reps < 2:
+def sensitivity(run: str | Path, out: str | Path | None = None, others: str = "run", ci: float = 0.01,
+                max_reps: int = 200, seed: int = 0, progress=None) -> TableResult:
+    """Accuracy of ``run`` with each stored layer randomised in turn; the other layers at the
+    run's final eps (``others="run"``) or fault-free (``"reliable"``)."""
+    if ci <= 0 or max_reps < 2:
         raise BenchError("--ci must be > 0 and --max-reps >= 2")
-    net, config, extra = load_run(args.run)
-    data, console = extra["data"], Console()
-    base = dict(extra["eps"] or {}) if args.others == "run" else {}
-    with progress(console) as bar:
-        task = bar.add_task("layers", total=len(stored_layers(net)) + 1, status="")
-        results = layer_sensitivity(net, data.test_x, data.test_y, base, torch.Generator().manual_seed(args.seed),
-                                    args.ci, args.max_reps,
-                                    lambda name, r: bar.update(task, advance=1, status=f"{name}: {pct(r.mean, r.half_width)}"))
+    net, config, extra = open_run(run)
+    data = extra["data"]
+    base = dict(extra["eps"] or {}) if others == "run" else {}
+    steps = Steps(progress, "layers", len(stored_layers(net)) + 1)
+    results = layer_sensitivity(net, data.test_x, data.test_y, base, torch.Generator().manual_seed(seed), ci, max_reps,
+                                lambda name, r: steps.update(advance=1, status=f"{name}: {pct(r.mean, r.half_width)}"))
     sizes, labels = {n: m.n_params for n, m in stored_layers(net)}, layer_labels(net)
     header = ["randomised layer", "N_l", "accuracy % +- CI", "drop (points)", "draws"]
     rows = [[labels.get(name, name), sizes.get(name, ""), pct(r.mean, r.half_width),
              f"{100 * (results['none'].mean - r.mean):.2f}", r.reps] for name, r in results.items()]
-    others = "the run's final eps" if base else "fault-free"
-    title = f"layer randomisation of {args.run} ({config.arch} on {config.dataset}; other layers {others})"
-    out = Path(args.out) if args.out else Path(args.run) / "analyses"
-    meta = {"run": str(args.run), "others": others, "layer_labels": labels, "base_eps": base, "random_eps": RANDOM_EPS,
-            "ci_target": args.ci, "seed": args.seed}
-    write_table(out, "sensitivity", header, rows, title, meta)
+    others_text = "the run's final eps" if base else "fault-free"
+    title = f"layer randomisation of {run} ({config.arch} on {config.dataset}; other layers {others_text})"
+    out = Path(out) if out else Path(run) / "analyses"
+    meta = {"run": str(run), "others": others_text, "layer_labels": labels, "base_eps": base, "random_eps": RANDOM_EPS,
+            "ci_target": ci, "seed": seed}
+    files = write_table(out, "sensitivity", header, rows, title, meta)
     layers = [n for n in results if n != "none"]
-    short = f"layer randomisation of {Path(args.run).name} ({config.arch}, {config.dataset}; others {others})"
+    short = f"layer randomisation of {Path(run).name} ({config.arch}, {config.dataset}; others {others_text})"
     layer_bar_plot([labels[n] for n in layers], [100 * results[n].mean for n in layers], out / "sensitivity.png", short,
                    "accuracy (%) with 95% CI, layer randomised", errors=[100 * results[n].half_width for n in layers],
                    lines=[(100 * results["none"].mean, "tab:green", "--", "no layer randomised"),
                           (100 / data.n_classes, "tab:red", ":", "chance")])
-    console.print(rich_table(title, header, rows))
-    console.print(f"written: {out}/sensitivity.{{csv,md,json,png}}")
-    return 0
+    return TableResult(title, header, rows, files + [out / "sensitivity.png"])

@@ -7,16 +7,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.errors import BenchError
+from bench.calibration import calibrate
+from bench.commands.common import add_seed
+from bench.output import format_energy
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "calibrate", help="fit the energy-reliability curve to a sweep and write a profile",
-        description="Weighted least-squares fit of E(eps) = E0 + beta ln(1/eps) [ALGORITHMS 3] to a sweep of "
-                    "bench characterize (sweeps/NAME) or a CSV voltage,ber,energy_per_bit[,bits,ber_0to1,ber_1to0]; "
-                    "writes a valid profile with the measured operating points and the fit, a PNG of data and fit "
-                    "(PROFILE_fit.png) and the residuals (PROFILE_fit.csv). See bench/calibration.py.")
+def configure(p) -> None:
+    p.description = ("Weighted least-squares fit of E(eps) = E0 + beta ln(1/eps) [ALGORITHMS 3] to a sweep of bench "
+                     "characterize (sweeps/NAME) or a CSV voltage,ber,energy_per_bit[,bits,ber_0to1,ber_1to0]; writes "
+                     "a valid profile with the measured operating points and the fit, a PNG of data and fit "
+                     "(PROFILE_fit.png) and the residuals (PROFILE_fit.csv). See bench/calibration.py.")
     p.add_argument("source", type=Path, help="sweep directory (sweep.csv, sweep.json, faultmaps/) or CSV file")
     p.add_argument("-o", "--out", type=Path, required=True, help="profile to write, e.g. profiles/mychip.yaml")
     p.add_argument("--name", help="profile name (default: the output file's stem)")
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
                         "(delta method; default for CSVs)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--n-boot", type=int, default=400, help="bootstrap replicates (default 400)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    add_seed(p, 0, "bootstrap seed")
     p.add_argument("--max-ber", type=float, default=0.2,
                    help="exclude points above this BER from the fit (saturation; default 0.2)")
     p.add_argument("--min-flips", type=float, default=3, help="exclude points with fewer flips (default 3)")
@@ -43,32 +43,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from bench.calibration import (calibrated_profile, default_experiment, fit_energy_model, load_measurements,
-                                   plot_fit, write_residuals)
-    from bench.profiles import dump_profile
-    from models.energy import format_energy
-
-    if not 0 < args.confidence < 1:
-        raise BenchError(f"--confidence {args.confidence}: must lie in (0, 1)")
-    if args.persistent_fraction is not None and not 0 <= args.persistent_fraction <= 1:
-        raise BenchError(f"--persistent-fraction {args.persistent_fraction}: must lie in [0, 1]")
-    if args.out.suffix not in (".yaml", ".yml"):
-        raise BenchError(f"-o {args.out}: a profile is a .yaml file")
     console = Console()
-    meas = load_measurements(args.source, args.energy_stat)
-    if args.chip_id:
-        meas.meta["chip_id"] = args.chip_id
-    with console.status(f"fitting {len(meas.points)} points ({args.ci} CI)"):
-        fit = fit_energy_model(meas, ci=args.ci, confidence=args.confidence, max_ber=args.max_ber,
-                               min_flips=args.min_flips, n_boot=args.n_boot, seed=args.seed, min_r2=args.min_r2,
-                               max_rel_rms=args.max_rel_rms)
-    stem = args.out.with_suffix("")
-    plot = plot_fit(meas, fit, stem.with_name(stem.name + "_fit.png"))
-    resid = write_residuals(meas, fit, stem.with_name(stem.name + "_fit.csv"))
-    data = calibrated_profile(meas, fit, args.out, args.name, args.technology, plot, args.persistent_fraction,
-                              default_experiment(meas))
-    dump_profile(data, args.out)
-
+    with console.status(f"fitting ({args.ci} CI)"):
+        c = calibrate(args.source, args.out, name=args.name, technology=args.technology, chip_id=args.chip_id,
+                      ci=args.ci, confidence=args.confidence, n_boot=args.n_boot, seed=args.seed,
+                      max_ber=args.max_ber, min_flips=args.min_flips, energy_stat=args.energy_stat,
+                      persistent_fraction=args.persistent_fraction, min_r2=args.min_r2,
+                      max_rel_rms=args.max_rel_rms)
+    meas, fit = c.meas, c.fit
     table = Table(title=f"calibration of {args.source} ({meas.meta.get('chip_id', '?')})")
     for col in ("V", "eps", "0->1", "1->0", "cells", "energy/bit", "fit", "residual", "used"):
         table.add_column(col, justify="right")
@@ -85,5 +67,5 @@ def run(args) -> int:
                   f"{fit.reduced_chi2:.3g}, {fit.n_points} of {len(meas.points)} points fitted")
     if fit.warning:
         console.print(f"[yellow]warning: {fit.warning}[/yellow]")
-    console.print(f"wrote {args.out}, {plot}, {resid}")
+    console.print(f"wrote {c.profile}, {c.plot}, {c.residuals}")
     return 0

@@ -5,11 +5,10 @@ from __future__ import annotations
 import signal
 import threading
 
-from bench.errors import BenchError
+from bench.lab import virtual_lab
 
 
-def register(sub) -> None:
-    p = sub.add_parser("lab", help="the virtual lab (simulated supply + board with a virtual chip)")
+def configure(p) -> None:
     lab_sub = p.add_subparsers(dest="lab_command", metavar="ACTION", required=True)
     up = lab_sub.add_parser("up", help="start the virtual lab in the foreground; Ctrl-C stops it")
     up.add_argument("--chip", help="chip file (default drivers/virtual_lab/chips/sram_demo.yaml)")
@@ -18,12 +17,10 @@ def register(sub) -> None:
 
 
 def up_command(args) -> int:
-    from drivers.virtual_lab.lab import LabError, VirtualLab
-
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with VirtualLab(args.chip, qemu=args.qemu) as lab:
+        with virtual_lab(args.chip, qemu=args.qemu) as lab:
             print(f"board:  {lab.board_url}")
             print(f"supply: {lab.supply_resource}")
             if args.qemu:
@@ -38,8 +35,6 @@ def up_command(args) -> int:
             except KeyboardInterrupt:
                 pass
             print("stopping the virtual lab", flush=True)
-    except (LabError, ValueError) as exc:
-        raise BenchError(f"bench lab up: {exc}") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0

@@ -7,12 +7,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.errors import BenchError
-from bench.profiles import PROFILES_DIR, SCHEMA_PATH, check_profile, list_profiles, syntax_error
+from bench.profiles import PROFILES_DIR, SCHEMA_PATH, check_files, failures, list_folder
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("profile", help="check and list memory error profiles (profiles/*.yaml)")
+def configure(p) -> None:
     sub = p.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
     c = sub.add_parser("check", help="validate profiles: every problem with file, line and field")
     c.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -26,34 +24,22 @@ def register(subparsers) -> None:
 
 def run_check(args) -> int:
     console = Console()
-    failed = []
-    for path in args.files:
-        profile, problems = check_profile(path)
-        if syntax_error(problems):
-            failed.append(str(problems[0]))
-        elif problems:
-            failed.append(f"{path}: {len(problems)} problem(s)\n  " + "\n  ".join(str(p) for p in problems))
-        else:
-            console.print(f"[green]OK[/green] {path}: {profile.name}: {profile.summary()}")
-    if len(failed) == 1 and "\n" not in failed[0]:  # one YAML syntax error: its own line
-        raise BenchError(failed[0])
-    if failed:
-        raise BenchError("invalid profile(s):\n" + "\n".join(failed))
+    checks = check_files(args.files)
+    for c in checks:
+        if c.ok:
+            console.print(f"[green]OK[/green] {c.path}: {c.profile.name}: {c.summary()}")
+    error = failures(checks)
+    if error is not None:
+        raise error
     return 0
 
 
 def run_list(args) -> int:
-    paths = list_profiles(args.dir)
-    if not paths:
-        raise BenchError(f"no profiles (*.yaml) in {args.dir}")
     table = Table(title=f"profiles in {args.dir}")
     for col in ("file", "name", "summary"):
         table.add_column(col)
-    for path in paths:
-        profile, problems = check_profile(path)
-        if problems:
-            table.add_row(path.name, "-", f"[red]invalid: {len(problems)} problem(s), first: {problems[0]}[/red]")
-        else:
-            table.add_row(path.name, profile.name, profile.summary())
+    for c in list_folder(args.dir):
+        table.add_row(c.path.name, c.profile.name if c.ok else "-",
+                      c.summary() if c.ok else f"[red]{c.summary()}[/red]")
     Console(width=200).print(table)
     return 0

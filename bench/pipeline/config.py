@@ -11,12 +11,11 @@ Monte-Carlo to a 95% CI half-width of 1 point (5 to 100 repetitions).
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import Any, Mapping
 
 from bench.errors import BenchError
 from bench.pipeline.hardware import hardware_spec
+from models.profile import Profile
 
 DEFAULTS: dict[str, Any] = {
     "dataset": "digits", "arch": "mlp", "width": 0.125, "method": "lanmax", "lambda": 0.5,
@@ -39,24 +38,19 @@ QUICK: dict[str, Any] = {
 IGNORED_EXPERIMENT_KEYS = ("operating_point",)
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def derive_seeds(seed: int, chip_seed: int) -> dict[str, int]:
     """One master seed -> one seed per random consumer (saved in ``seeds.json``)."""
     return {"train": seed, "baseline_reliable": seed, "baseline_uniform": seed,
             "evaluation": seed + 1_000, "board_subset": seed + 2_000, "chip": chip_seed}
 
 
-def resolve(profile_path: Path, experiment: Mapping[str, Any], overrides: Mapping[str, Any],
-            quick: bool, technology: str) -> dict[str, Any]:
+def resolve(profile: Profile, overrides: Mapping[str, Any], quick: bool) -> dict[str, Any]:
     """Merge the layers of settings (module docstring) into the run config."""
-    experiment = {k: v for k, v in dict(experiment or {}).items() if k not in IGNORED_EXPERIMENT_KEYS}
+    experiment = {k: v for k, v in profile.experiment.items() if k not in IGNORED_EXPERIMENT_KEYS}
     profile_quick = experiment.pop("quick", None) or {}
     unknown = sorted((set(experiment) | set(profile_quick)) - set(DEFAULTS))
     if unknown:
-        raise BenchError(f"{profile_path}: experiment: unknown key(s) {', '.join(unknown)}; "
+        raise BenchError(f"{profile.path}: experiment: unknown key(s) {', '.join(unknown)}; "
                          f"known: {', '.join(sorted(DEFAULTS))}")
     opts = {**DEFAULTS, **experiment}
     if quick:
@@ -69,8 +63,8 @@ def resolve(profile_path: Path, experiment: Mapping[str, Any], overrides: Mappin
     seeds = derive_seeds(int(opts["seed"]), int(opts["chip_seed"]))
     return {
         "quick": bool(quick),
-        "profile_path": str(profile_path),   # where to read it; stages hash its contents (below), not the path
-        "profile": {"sha256": file_sha256(profile_path), "technology": technology},
+        "profile_path": str(profile.path),   # where it was read; stages hash its contents (below), not the path
+        "profile": {"sha256": profile.sha256, "technology": profile.technology},
         "seeds": seeds,
         "train": {k: opts[k] for k in ("dataset", "arch", "width", "method", "lambda", "epochs",
                                         "batch_size", "lr", "uniform_eps", "train_subset")},

@@ -3,7 +3,7 @@
 A pipeline is an ordered list of :class:`Stage`. Each stage reads the config sections it
 names and the output directories of the stages it depends on, and writes its own outputs
 into ``RUN/NAME.partial/``; when it returns, the directory is swapped in as ``RUN/NAME/``
-(:func:`bench.pipeline.atomic.commit_dir`) and a done-marker ``RUN/stages/NAME.json`` is
+(:func:`drivers.atomic.commit_dir`) and a done-marker ``RUN/stages/NAME.json`` is
 written with
 
 * ``input_hash``: hash of the stage name, its config slice and the ``output_hash`` of each
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from bench.errors import BenchError
-from bench.pipeline import atomic
+from drivers import atomic
 from bench.pipeline.hashing import hash_dir, hash_json
 
 MARKER_DIR = "stages"
@@ -76,6 +76,7 @@ class StageContext:
     out: Path
     resources: Resources
     progress: Any = None  # a rich Progress (or None): stages add their own tasks
+    profile: Any = None   # the run's loaded profile (models.profile.Profile), read once per command
 
     def input(self, dep: str) -> Path:
         """Committed output directory of dependency ``dep``."""
@@ -166,10 +167,10 @@ class Pipeline:
     # --- running --------------------------------------------------------------------
 
     def run(self, run_dir: Path, config: Mapping[str, Any], *, force: Iterable[str] = (),
-            resources: Resources | None = None, progress: Any = None,
+            resources: Resources | None = None, progress: Any = None, profile: Any = None,
             on_start: Hook | None = None, on_done: Hook | None = None) -> list[StageRecord]:
         """Run (or reuse) every stage in order; ``on_done(name)`` fires after each commit
-        (or reuse), ``on_start(name)`` before a stage runs."""
+        (or reuse), ``on_start(name)`` before a stage runs; ``profile`` reaches every stage."""
         run_dir = Path(run_dir)
         (run_dir / MARKER_DIR).mkdir(parents=True, exist_ok=True)
         forced = self.check_force(force)
@@ -186,7 +187,7 @@ class Pipeline:
                     continue
                 if on_start:
                     on_start(s.name)
-                records.append(self._run_stage(s, run_dir, config, resources, progress))
+                records.append(self._run_stage(s, run_dir, config, resources, progress, profile))
                 if on_done:
                     on_done(s.name)
         finally:
@@ -194,7 +195,7 @@ class Pipeline:
                 resources.close()
         return records
 
-    def _run_stage(self, s: Stage, run_dir: Path, config, resources, progress) -> StageRecord:
+    def _run_stage(self, s: Stage, run_dir: Path, config, resources, progress, profile) -> StageRecord:
         input_hash = self.input_hash(s, run_dir, config)
         if input_hash is None:
             raise RuntimeError(f"stage {s.name!r} started before its dependencies finished")
@@ -206,7 +207,7 @@ class Pipeline:
         partial.mkdir(parents=True, exist_ok=True)
         atomic.write_json(attempt, {"stage": s.name, "input_hash": input_hash})
         t0 = time.perf_counter()
-        ctx = StageContext(s, run_dir, config, partial, resources, progress)
+        ctx = StageContext(s, run_dir, config, partial, resources, progress, profile)
         summary = dict(s.run(ctx) or {})
         seconds = time.perf_counter() - t0
         output_hash = hash_dir(partial)

@@ -6,8 +6,8 @@ RESOURCE, channel: N, vmax: V}`` (or ``--hardware FILE`` holding that mapping) u
 instruments. Whatever ends the run (success, error, Ctrl-C, a lost board), the supply's
 ``shutdown()`` runs (output off) before the board and the lab are closed.
 
-Nominal voltage [choice]: the highest operating-point voltage of the profile, else
-``DEFAULT_NOMINAL_VOLTS``; ``vmax`` defaults to ``VMAX_MARGIN`` x nominal.
+Nominal voltage: the profile's (``Profile.nominal_volts``); ``vmax`` defaults to
+``VMAX_MARGIN`` x nominal [choice].
 """
 
 from __future__ import annotations
@@ -20,8 +20,13 @@ import numpy as np
 import yaml
 
 from bench.errors import BenchError
+from drivers.board import Board
+from drivers.supplies import open_supply
+from drivers.supplies.base import EnergyWindowError
+from drivers.virtual_lab.lab import VirtualLab
+from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
+from models.profile import Profile
 
-DEFAULT_NOMINAL_VOLTS = 1.0
 VMAX_MARGIN = 1.2
 CURRENT_LIMIT_A = 0.5
 #: First capture window for one layer step (a step takes ~1 ms), doubled on overrun. Measured
@@ -101,8 +106,6 @@ class Bench:
     def energy(self):
         """Energy drawn while the body runs. A fixed-length capture that the body outlasts
         raises ``EnergyWindowError`` after doubling ``window_s``: the caller redoes the work."""
-        from drivers.supplies.base import EnergyWindowError
-
         try:
             with self.supply.energy(self.window_s) as result:
                 yield result
@@ -119,12 +122,10 @@ def known_memory_words(spec: Mapping[str, Any]) -> int | None:
     chip file states it (like a board's datasheet); a real board tells it in HELLO."""
     if spec["kind"] != "virtual":
         return None
-    from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
-
     return Chip.load(spec.get("chip") or DEFAULT_CHIP).mem_words
 
 
-def virtual_chip(spec: Mapping[str, Any], profile) -> dict | None:
+def virtual_chip(spec: Mapping[str, Any], profile: Profile) -> dict | None:
     """For ``kind: virtual``: the chip the lab emulates and whether it is the profile's chip,
     i.e. the chip file the profile links (``experiment.hardware.chip``) or the chip the profile
     was calibrated on (``provenance.chip_id``). Another chip (a user profile without a link
@@ -132,8 +133,6 @@ def virtual_chip(spec: Mapping[str, Any], profile) -> dict | None:
     ``None`` for real instruments: the bench cannot know their chip."""
     if spec["kind"] != "virtual":
         return None
-    from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
-
     path = Path(spec.get("chip") or DEFAULT_CHIP)
     chip = Chip.load(path)
     linked = (profile.experiment.get("hardware") or {}).get("chip")
@@ -146,42 +145,25 @@ def virtual_chip(spec: Mapping[str, Any], profile) -> dict | None:
                          f"and was not calibrated on it")}
 
 
-def preflight(config: Mapping[str, Any]) -> None:
-    """Fail before training on a bad option or a network too big for the board's memory."""
-    from bench.pipeline.parts import weight_words
-
-    need = weight_words(config["train"], config.get("data_dir"))
+def check_memory(need_words: int, config: Mapping[str, Any]) -> None:
+    """Fail before training when the network does not fit the board's memory (when known)."""
     available = known_memory_words(hardware_spec(config["hardware"]))
-    if available is not None and need > available:
+    if available is not None and need_words > available:
         t = config["train"]
-        raise BenchError(f"--width {t['width']:g}: {t['arch']} needs {need} words of weight memory, the virtual "
+        raise BenchError(f"--width {t['width']:g}: {t['arch']} needs {need_words} words of weight memory, the virtual "
                          f"chip has {available}; choose a smaller --width (or --arch)")
-
-
-def nominal_volts(profile) -> float:
-    from models.profile_faults import profile_operating_points
-
-    volts = [p.voltage for p in profile_operating_points(profile) if p.voltage is not None]
-    return max(volts) if volts else DEFAULT_NOMINAL_VOLTS
 
 
 def open_bench(ctx) -> Bench:
     """The run's board + supply (opened on first use; closed when the run ends)."""
-    from bench.pipeline.parts import profile_of
-
-    return ctx.resources.get("bench", lambda stack: _open(stack, ctx.config, profile_of(ctx.config)))
+    return ctx.resources.get("bench", lambda stack: _open(stack, ctx.config, ctx.profile))
 
 
-def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile) -> Bench:
-    from drivers.board import Board
-    from drivers.supplies import open_supply
-
+def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile: Profile) -> Bench:
     spec = hardware_spec(config["hardware"])
-    v_nom = nominal_volts(profile)
+    v_nom = profile.nominal_volts
     vmax = float(spec.get("vmax", VMAX_MARGIN * v_nom))
     if spec["kind"] == "virtual":
-        from drivers.virtual_lab.lab import VirtualLab
-
         lab = stack.enter_context(VirtualLab(spec.get("chip")))
         board_url, resource, channel, label = lab.board_url, lab.supply_resource, 1, f"virtual lab ({lab.chip_id})"
     else:

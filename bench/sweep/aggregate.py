@@ -15,6 +15,9 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.sweep.executors import TRIAL_FILE
+from bench.sweep.metrics import trial_points
+from drivers import atomic
+from models.plots import plt, save_figure
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,6 @@ def collect(sweep_dir: Path, read_points) -> tuple[list[Point], list[dict]]:
 def plot(points: list[Point], front: list[Point], iso: dict, reference_J: float, path: Path) -> None:
     """Accuracy vs energy relative to the reference reliable network, one curve per method;
     the iso-accuracy target as a line and each method's iso-accuracy point with its ratio."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for method in sorted({p.method for p in points}):
         ps = sorted((p for p in points if p.method == method), key=lambda p: p.energy_J)
@@ -111,6 +109,44 @@ def plot(points: list[Point], front: list[Point], iso: dict, reference_J: float,
     ax.set_title("accuracy vs memory energy")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
+
+
+@dataclass
+class SweepReport:
+    """The sweep's points, Pareto front and iso-accuracy ratios, and the files written."""
+
+    points: list[Point]
+    front: list[Point]
+    iso: dict
+    reference_J: float
+    failed: list[dict]
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    files: list[Path]
+
+
+def report(sweep_dir: str | Path, tolerance: float = 0.005) -> SweepReport:
+    """``bench sweep report``: collect the finished trials, write ``pareto.png``,
+    ``report.md`` and ``report.json`` into ``sweep_dir``."""
+    sweep_dir = Path(sweep_dir)
+    points, failed = collect(sweep_dir, trial_points)
+    if not points:
+        raise BenchError(f"{sweep_dir}: no finished trials to report")
+    front = pareto_front(points)
+    iso = iso_accuracy(points, tolerance)
+    reference_J = iso["reference"]["energy_J"] if iso else min(p.energy_J for p in points)
+    on_front = {p.trial for p in front}
+    columns = ("trial", "method", "setting", "accuracy %", "± CI", "energy / ref", "Pareto")
+    rows = [(p.trial, p.method, p.label, f"{100 * p.accuracy:.2f}", f"{100 * p.accuracy_ci:.2f}",
+             f"{p.energy_J / reference_J:.3f}", "*" if p.trial in on_front else "")
+            for p in sorted(points, key=lambda p: (p.method, p.energy_J))]
+    png = sweep_dir / "pareto.png"
+    plot(points, front, iso, reference_J, png)
+    summary = {"points": [p.__dict__ for p in points], "pareto_front": [p.trial for p in front],
+               "iso_accuracy": iso, "tolerance": tolerance, "failed": [r["name"] for r in failed], "plot": png.name}
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    files = [png, atomic.write_text(sweep_dir / "report.json", json.dumps(summary, indent=2)),
+             atomic.write_text(sweep_dir / "report.md", "\n".join(lines) + f"\n\n![Pareto front]({png.name})\n")]
+    return SweepReport(points, front, iso, reference_J, failed, columns, rows, files)

@@ -1,9 +1,11 @@
 """Run a sweep's trials: locally (sequential or a process pool) or as Ray tasks.
 
-Every trial runs the ordinary ``bench`` command in-process (:func:`run_trial`) and so
-writes an ordinary run directory. Its outcome goes to ``trial.json`` beside the run:
-``status`` ``done`` or ``failed`` (with the error), parameters, duration. A re-run of the
-sweep skips ``done`` trials and retries ``failed`` ones.
+Every trial calls the Python API of its ``bench`` command in-process (:func:`run_trial`:
+``bench.training.train_run`` or ``bench.pipeline.run.run_pipeline``, with the trial's
+parameters as their options) and so writes an ordinary run directory. Its outcome goes to
+``trial.json`` beside the run: ``status`` ``done`` or ``failed`` (with the error), the
+parameters, the equivalent command line, duration. A re-run of the sweep skips ``done``
+trials and retries ``failed`` ones.
 
 Ray (optional extra ``faultbench[ray]``): each trial is a Ray task with its resource
 request. The task runs in a scratch directory on whichever node Ray picks and returns the
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import tarfile
@@ -27,8 +30,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterable
 
+import torch
+
 from bench.errors import BenchError
+from bench.pipeline.run import run_pipeline
 from bench.sweep.spec import Trial
+from bench.training import train_run
+from drivers import atomic
 
 TRIAL_FILE = "trial.json"
 LOG_FILE = "bench.log"  # the trial command's own console output
@@ -47,23 +55,24 @@ def trial_status(sweep_dir: Path, trial: Trial) -> str | None:
         return None
 
 
+#: A trial's command -> the API function that runs it (``out`` and the trial's parameters).
+TRIAL_RUNNERS: dict[str, Callable[..., object]] = {"train": train_run, "run": run_pipeline}
+
+
 def run_trial(trial: Trial, out_dir: str, threads: int = 1) -> dict:
-    """Run one trial's ``bench`` command into ``out_dir``; never raises (errors are recorded)."""
-    import torch  # the trial's own process: bound its threads to its CPU request
-
-    from bench.cli import main
-
-    torch.set_num_threads(max(1, threads))
+    """Run one trial into ``out_dir``; never raises (errors are recorded)."""
+    torch.set_num_threads(max(1, threads))  # the trial's own process: bound its threads to its CPU request
     started = time.time()
     log = io.StringIO()
     try:
         with contextlib.redirect_stderr(log), contextlib.redirect_stdout(log):
-            code = main(trial.argv(Path(out_dir)))
-        error = None if code == 0 else f"bench {trial.command} exited with {code}: {log.getvalue().strip()[-2000:]}"
+            TRIAL_RUNNERS[trial.command](out=Path(out_dir), **trial.params)
+        error = None
+    except BenchError as exc:
+        error = f"bench {trial.command}: error: {exc}"
     except BaseException as exc:  # a trial's crash must not take the sweep down
         error = "".join(traceback.format_exception(exc))[-4000:]
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    (Path(out_dir) / LOG_FILE).write_text(log.getvalue())
+    atomic.write_text(Path(out_dir) / LOG_FILE, log.getvalue())
     return write_record(Path(out_dir), trial, error, round(time.time() - started, 3), os.uname().nodename)
 
 
@@ -72,9 +81,10 @@ def write_record(out_dir: Path, trial: Trial, error: str | None, seconds: float 
     """The trial's outcome in ``trial.json``: ``done`` when ``error`` is None, else ``failed``;
     ``host``: the node it ran on (``None`` when that is unknown, e.g. a lost Ray worker)."""
     record = {"name": trial.name, "command": trial.command, "params": trial.params,
+              "command_line": " ".join(["bench", *trial.argv(out_dir)]),
               "status": "done" if error is None else "failed", "error": error,
               "seconds": seconds, "host": host}
-    (out_dir / TRIAL_FILE).write_text(json.dumps(record, indent=2, default=str))
+    atomic.write_text(out_dir / TRIAL_FILE, json.dumps(record, indent=2, default=str))
     return record
 
 
@@ -97,8 +107,6 @@ def run_local(trials: list[Trial], sweep_dir: Path, jobs: int, cpus_per_trial: i
             results.append(run_trial(t, _prepare(sweep_dir, t), cpus_per_trial))
             on_done(results[-1])
         return results
-    import multiprocessing
-
     results = []
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(run_trial, t, _prepare(sweep_dir, t), cpus_per_trial) for t in trials]
@@ -164,8 +172,5 @@ def pending_trials(trials: Iterable[Trial], sweep_dir: Path) -> list[Trial]:
 
 
 def write_manifest(sweep_dir: Path, trials: list[Trial], settings: dict) -> None:
-    sweep_dir.mkdir(parents=True, exist_ok=True)
     manifest = {"settings": settings, "trials": [asdict(t) for t in trials]}
-    tmp = sweep_dir / "sweep.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    tmp.replace(sweep_dir / "sweep.json")
+    atomic.write_text(sweep_dir / "sweep.json", json.dumps(manifest, indent=2, default=str))

@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from bench.errors import BenchError
-from bench.profiles import yaml_syntax_problem
+from models.profile.loading import yaml_syntax_problem
 
 COMMANDS = ("train", "run")
 _TOP_KEYS = {"command", "base", "groups", "seeds"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pyvisa
+
 from drivers.supplies.base import (Control, EnergyReading, EnergyWindowError, SafetyLimitError, ScpiSupply, SupplyError,
                                    SupplyTripped, open_kwargs)
 from drivers.supplies.keysight import KeysightE36300, KeysightN6705C
@@ -31,7 +33,6 @@ def open_supply(resource_name: str, *, backend: str = "@py", resource_manager: A
     ``kwargs`` go to the driver (``channel``, ``vmax``, ``imax``, ``ovp``, ``safe_volts``, ...).
     """
     if resource_manager is None:
-        import pyvisa
         resource_manager = pyvisa.ResourceManager(backend)
     try:
         res = resource_manager.open_resource(resource_name, **open_kwargs(resource_name, kwargs.get("timeout_ms", 3000)))

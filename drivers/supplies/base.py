@@ -26,6 +26,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+import pyvisa
+
 log = logging.getLogger(__name__)
 
 
@@ -82,7 +84,6 @@ class Control:
 
 
 ON_OFF = ((True, "ON"), (False, "OFF"))
-ONE_ZERO = ((True, "1"), (False, "0"))
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,6 @@ class ScpiSupply:
         self.vmax, self.imax, self.ovp_volts, self.safe_volts = vmax, imax, ovp, safe_volts
         self.timeout_ms = timeout_ms
         if resource_manager is None:
-            import pyvisa
             resource_manager = pyvisa.ResourceManager(backend)
         self._rm = resource_manager
         self._lock = threading.RLock()

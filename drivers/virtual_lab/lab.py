@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from drivers.firmware_process import (FirmwareProcess, FirmwareProcessError, die_with_parent, start_host,
+from drivers.firmware_process import (FirmwareProcess, FirmwareProcessError, spawn, start_host,
                                       start_qemu, stop_process, wait_for_line)
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 
@@ -70,11 +70,11 @@ class VirtualLab:
         state = self._dir / "lab_state.bin"
         stderr_path = self._dir / "supply.stderr"
         with open(stderr_path, "wb") as stderr:  # a file, not a pipe: it can never fill up and block
-            self._supply = subprocess.Popen(
+            # its own session: a terminal's Ctrl-C must not kill it before the bench's shutdown()
+            self._supply = spawn(
                 [sys.executable, "-m", "drivers.virtual_lab.scpi_server", "--lab-state", str(state),
                  "--chip", str(self.chip_file), *(["--power-on"] if self.power_on else [])],
-                stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, preexec_fn=die_with_parent,
-                start_new_session=True)  # a terminal's Ctrl-C must not kill it before the bench's shutdown()
+                stdout=subprocess.PIPE, stderr=stderr, cwd=REPO)
         pattern = r"LISTENING (\d+)"
         m, out = wait_for_line(self._supply, pattern, START_TIMEOUT_S)
         if m is None:

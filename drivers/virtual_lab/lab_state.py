@@ -8,9 +8,10 @@ CLOCK_MONOTONIC, the clock of Python's ``time.monotonic``), reserved to 64 bytes
 from __future__ import annotations
 
 import mmap
-import os
 import struct
 from pathlib import Path
+
+from drivers import atomic
 
 MAGIC = b"FBLS"
 VERSION = 1
@@ -28,9 +29,7 @@ class LabState:
         if create:
             data = bytearray(SIZE)
             _HEADER.pack_into(data, 0, MAGIC, VERSION)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_bytes(bytes(data))
-            os.replace(tmp, self.path)
+            atomic.write_bytes(self.path, bytes(data))
         with open(self.path, "r+b") as f:
             self._map = mmap.mmap(f.fileno(), SIZE)
         magic, version = _HEADER.unpack_from(self._map, 0)

@@ -18,8 +18,7 @@ Model [HARDWARE 2; ALGORITHMS 2 "persistent" and 3]:
   so until the word is written again (persistent after the write). The draw is
   ``hash(seed, a, generation)`` where ``generation`` counts earlier writes of that word.
 
-Hash: splitmix64's finaliser ``mix`` [Steele et al., OOPSLA 2014]; a uniform is
-``(mix(key ^ a) >> 11) * 2**-53`` with ``key = mix(seed + stream * GOLDEN)``.
+Per-cell draws: ``drivers/cell_hash.py`` (shared with the profile fault model).
 """
 
 from __future__ import annotations
@@ -31,29 +30,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-GOLDEN = 0x9E3779B97F4A7C15
-M64 = (1 << 64) - 1
-STREAM_THRESHOLD, STREAM_STUCK, STREAM_WRITE = 1, 2, 3
+from drivers.cell_hash import STREAM_STUCK, STREAM_THRESHOLD, STREAM_WRITE, uniforms
+
 GENERATION_SHIFT = 40  # RRAM draw: bit address + (generation << 40)
 TECHNOLOGIES = ("sram", "rram")
-
-
-def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser on uint64 arrays (wrapping arithmetic, as in C)."""
-    z = np.asarray(x, dtype=np.uint64) + np.uint64(GOLDEN)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def stream_key(seed: int, stream: int) -> int:
-    return int(mix64(np.array([(seed + stream * GOLDEN) & M64], dtype=np.uint64))[0])
-
-
-def uniforms(seed: int, stream: int, index: np.ndarray) -> np.ndarray:
-    """``(mix(key ^ index) >> 11) * 2**-53`` for each uint64 index: exact doubles in [0, 1)."""
-    h = mix64(np.uint64(stream_key(seed, stream)) ^ np.asarray(index, dtype=np.uint64))
-    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@
 /* Host port: parses its own options from argv (e.g. the virtual chip); MCU ports ignore them.
  * Returns 0 on success, non-zero with a message on stderr otherwise. */
 int hal_mem_init(int argc, char **argv);
+/* Host port: the options hal_mem_init accepts, one or more lines each, for fw-host --help. */
+const char *hal_mem_usage(void);
 uint32_t hal_mem_words(void);
 /* Reads n words starting at addr into dst (the caller owns dst). Each call is one read of
  * those cells: a faulty memory returns its faults here. Caller guarantees addr+n <= words. */

@@ -1,6 +1,6 @@
 /* Memory tests: write a pattern into the memory under test, read it back, count and report
  * the flipped bits (the raw material of fault maps). Patterns (PROTOCOL.md "Patterns"):
- *   ZEROS 0x00000000, ONES 0xFFFFFFFF, CHECKER word a = (a odd ? 0xAAAAAAAA : 0x55555555),
+ *   ZEROS 0x00000000, ONES 0xFFFFFFFF, CHECKERBOARD word a = (a odd ? 0xAAAAAAAA : 0x55555555),
  *   RANDOM xorshift32 stream seeded per request (fb_xorshift32), one value per word from the
  *   first word of the region: s = seed ? seed : 0x9E3779B9; s ^= s<<13; s ^= s>>17; s ^= s<<5. */
 #ifndef FB_MEMTEST_H

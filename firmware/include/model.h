@@ -28,18 +28,27 @@ typedef struct {
 } fb_model_info;
 
 void fb_model_reset(void);
-/* Stores n bytes at offset of a blob of total bytes. Returns 0 or an FB_E_* code. */
-int fb_model_chunk(uint32_t total, uint32_t offset, const uint8_t *data, uint32_t n);
+/* Stores n bytes at offset of a blob of total bytes. Returns 0, or an FB_E_* code with
+ * *detail: OUT_OF_RANGE the capacity (FB_MODEL_BYTES, or total for data past it), BAD_STATE
+ * the bytes received so far. */
+int fb_model_chunk(uint32_t total, uint32_t offset, const uint8_t *data, uint32_t n, uint32_t *detail);
 /* Validates the staged blob of total bytes. Returns 0, or an FB_E_*
  * code with *detail = FB_MODEL_E_* (and layer index << 8). */
 int fb_model_commit(uint32_t total, uint32_t *detail);
 const fb_model_info *fb_model_info_get(void); /* NULL if no model committed */
 
-/* Whole network: scores[n_outputs], counts[n_layers] (port_counter units). */
-int fb_model_infer(const int8_t *input, uint32_t n, int32_t *scores, uint32_t *counts);
+/* Whole network, repeat times back to back (repeat >= 1; the caller checks the limit). Each
+ * repeat stages the input and runs every layer, reading the weights through the HAL again.
+ * scores[n_outputs] are the last repeat's; layer_counts[n_layers] the port_counter count of
+ * each layer summed over the repeats; *total the count of all repeats together (input staging
+ * included), summed from short differences so it does not wrap. */
+int fb_model_infer(const int8_t *input, uint32_t n, uint32_t repeat, int32_t *scores,
+                   uint64_t *layer_counts, uint64_t *total);
 /* Step mode: set the input, then run one layer per call. */
 int fb_model_step_input(const int8_t *input, uint32_t n);
-/* Runs the next layer; *layer its index, *count its count; *done = 1 after the last layer,
- * then scores[n_outputs] are valid. FB_E_BAD_STATE if no input is pending. */
-int fb_model_step(uint32_t *layer, uint32_t *count, int *done, int32_t *scores);
+/* Runs the next layer repeat times back to back on the same input (each repeat reads its
+ * weights through the HAL), then advances to the following layer once; *layer its index,
+ * *total the count of all repeats together; *done = 1 after the last layer, then
+ * scores[n_outputs] (the last repeat's) are valid. FB_E_BAD_STATE if no input is pending. */
+int fb_model_step(uint32_t repeat, uint32_t *layer, uint64_t *total, int *done, int32_t *scores);
 #endif

@@ -19,7 +19,7 @@ uint32_t fb_pattern_word(int kind, uint32_t addr, uint32_t *state) {
     switch (kind) {
     case FB_PAT_ZEROS: return 0u;
     case FB_PAT_ONES: return 0xFFFFFFFFu;
-    case FB_PAT_CHECKER: return (addr & 1u) ? 0xAAAAAAAAu : 0x55555555u;
+    case FB_PAT_CHECKERBOARD: return (addr & 1u) ? 0xAAAAAAAAu : 0x55555555u;
     default: return fb_xorshift32(state);
     }
 }

@@ -49,16 +49,19 @@ void fb_model_reset(void) {
     blob_total = blob_received = 0;
 }
 
-int fb_model_chunk(uint32_t total, uint32_t offset, const uint8_t *data, uint32_t n) {
+/* Every check comes before the first change: a refused chunk changes nothing. */
+int fb_model_chunk(uint32_t total, uint32_t offset, const uint8_t *data, uint32_t n, uint32_t *detail) {
+    *detail = FB_MODEL_BYTES;
     if (total == 0 || total > FB_MODEL_BYTES) return FB_E_OUT_OF_RANGE;
+    *detail = blob_received;
+    if (offset != 0 && (total != blob_total || offset != blob_received)) return FB_E_BAD_STATE;
+    *detail = total;
+    if (n > total - offset) return FB_E_OUT_OF_RANGE;
     if (offset == 0) {
         committed = input_pending = 0;
         blob_total = total;
         blob_received = 0;
-    } else if (total != blob_total || offset != blob_received) {
-        return FB_E_BAD_STATE;
     }
-    if (n > total - offset) return FB_E_OUT_OF_RANGE;
     memcpy(BLOB + offset, data, n);
     blob_received += n;
     return 0;
@@ -84,9 +87,10 @@ static int valid_combo(const layer_t *l, int last) {
 
 int fb_model_commit(uint32_t total, uint32_t *detail) {
     const uint8_t *b = BLOB;
-    committed = input_pending = 0;
     *detail = 0;
+    /* a commit that does not match the staged blob is refused and keeps the committed model */
     if (total == 0 || total != blob_total || blob_received != total) return FB_E_BAD_STATE;
+    committed = input_pending = 0;
     if (total < HEADER_BYTES + RECORD_BYTES + 4u) BAD(FB_MODEL_E_TRUNCATED, 0);
     if (memcmp(b, "FBMB", 4) != 0) BAD(FB_MODEL_E_MAGIC, 0);
     if (u16(b + 4) != 1 || u16(b + 6) != 1 || u16(b + 8) != HEADER_BYTES || u16(b + 10) != RECORD_BYTES) BAD(FB_MODEL_E_VERSION, 0);
@@ -207,13 +211,14 @@ static void gather_chw(const layer_t *l, const uint32_t *in, uint32_t *flat) {
             }
 }
 
+/* One run of layer l from the current activation buffer into the other one (scores for the
+ * INT32 layer); the caller flips cur once the layer is done. */
 static void run_layer(const layer_t *l, int32_t *scores) {
     uint32_t *in = scratch + cur * act_words, *out = scratch + (cur ^ 1u) * act_words, *work = scratch + 2u * act_words;
     uint32_t oc = l->cs.out_c, n_pix = l->out_h * l->out_w;
     if (l->op == OP_MAXPOOL) {
         if (l->in_type == T_BIN) fb_bin_maxpool_fast(in, l->hc, l->wc, oc, l->pool_k, l->pool_stride, l->out_h, l->out_w, out);
         else fb_maxpool_i8((const int8_t *)in, l->hc, l->wc, oc, l->pool_k, l->pool_stride, l->out_h, l->out_w, (int8_t *)out);
-        cur ^= 1u;
         return;
     }
     uint32_t *w = work, *plane2 = w + oc * fb_words(l->k);
@@ -249,7 +254,6 @@ static void run_layer(const layer_t *l, int32_t *scores) {
     } else {
         fb_requant(res, n_pix * oc, l->shift, l->act_min, l->act_max, (int8_t *)out);
     }
-    cur ^= 1u;
 }
 
 int fb_model_step_input(const int8_t *input, uint32_t n) {
@@ -266,21 +270,44 @@ int fb_model_step_input(const int8_t *input, uint32_t n) {
     return 0;
 }
 
-int fb_model_step(uint32_t *layer, uint32_t *count, int *done, int32_t *scores) {
+/* Runs the next layer repeat times; each lap of c is added to *layer_count. */
+static void run_next(uint32_t repeat, fb_count *c, uint64_t *layer_count, int32_t *scores) {
+    const layer_t *l = &layers[next_layer];
+    for (uint32_t r = 0; r < repeat; r++) {
+        run_layer(l, scores);
+        *layer_count += fb_count_lap(c);
+    }
+    if (l->out_type != T_INT32) cur ^= 1u;
+    next_layer++;
+}
+
+int fb_model_step(uint32_t repeat, uint32_t *layer, uint64_t *total, int *done, int32_t *scores) {
     if (!committed) return FB_E_NO_MODEL;
     if (!input_pending) return FB_E_BAD_STATE;
-    uint32_t t0 = port_counter();
-    run_layer(&layers[next_layer], scores);
-    *count = port_counter() - t0;
-    *layer = next_layer++;
+    fb_count c;
+    uint64_t count = 0;
+    *layer = next_layer;
+    fb_count_start(&c);
+    run_next(repeat, &c, &count, scores);
+    *total = count;
     *done = next_layer == info.n_layers;
     if (*done) input_pending = 0;
     return 0;
 }
 
-int fb_model_infer(const int8_t *input, uint32_t n, int32_t *scores, uint32_t *counts) {
-    int e = fb_model_step_input(input, n), done = 0;
-    uint32_t layer;
-    while (!e && !done) e = fb_model_step(&layer, &counts[next_layer], &done, scores);
-    return e;
+int fb_model_infer(const int8_t *input, uint32_t n, uint32_t repeat, int32_t *scores,
+                   uint64_t *layer_counts, uint64_t *total) {
+    if (!committed) return FB_E_NO_MODEL;
+    if (n != info.input_len) return FB_E_BAD_LENGTH;
+    fb_count c;
+    memset(layer_counts, 0, info.n_layers * sizeof *layer_counts);
+    fb_count_start(&c);
+    for (uint32_t r = 0; r < repeat; r++) {
+        fb_model_step_input(input, n);
+        fb_count_lap(&c); /* input staging: in the total, in no layer */
+        while (next_layer < info.n_layers) run_next(1, &c, &layer_counts[next_layer], scores);
+    }
+    input_pending = 0;
+    *total = c.total;
+    return 0;
 }

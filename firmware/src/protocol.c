@@ -1,7 +1,8 @@
 /* Frame receiver and command dispatcher (PROTOCOL.md). Every request gets exactly one reply:
  * its result or FB_MSG_ERROR with a code; every length is checked against the buffers before
- * a byte is copied. Replies to the last (id, seq) are cached so a retried request (same seq)
- * is answered again without being applied twice; HELLO and RESET clear the cache. */
+ * a byte is copied, and a refused request changes nothing. Replies to the last (id, seq) are
+ * cached so a retried request (same seq) is answered again without being applied twice;
+ * RESET clears the cache and HELLO is never answered from it. */
 #include <string.h>
 #include "fb_protocol.h"
 #include "fb_framing.h"
@@ -16,7 +17,7 @@
 static uint8_t rx[RX_CAP];
 static size_t rx_len;
 static int rx_overflow;
-static uint8_t req[FB_MAX_PAYLOAD + 2u];
+static uint8_t req[RX_CAP]; /* a decoded frame is never longer than its encoding */
 static uint8_t rep[FB_MAX_PAYLOAD + 2u];
 static uint8_t tx[TX_CAP];
 static uint8_t last_id;
@@ -30,6 +31,7 @@ static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8));
 static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
 
 static void send_payload(const uint8_t *payload, size_t n) {
     uint8_t tmp[FB_MAX_PAYLOAD + 2u];
@@ -143,16 +145,14 @@ static size_t do_read(const uint8_t *f, size_t n, uint16_t *code, uint32_t *deta
     return FB_HEADER + 8u + 4u * count;
 }
 
-#define PATTERN_MAX_REPORT ((FB_MAX_PAYLOAD - FB_HEADER - 16u) / 4u)
-
 static size_t do_pattern(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
     NEED(16);
     int kind = f[0], write = f[1] & 1u;
     uint32_t max_report = get16(f + 2), addr = get32(f + 4), count = get32(f + 8), seed = get32(f + 12);
     if (kind > FB_PAT_RANDOM) FAIL(FB_E_BAD_ARG, 0);
-    if (count == 0 || max_report > PATTERN_MAX_REPORT) FAIL(FB_E_BAD_ARG, PATTERN_MAX_REPORT);
+    if (count == 0 || max_report > FB_PATTERN_MAX_REPORT) FAIL(FB_E_BAD_ARG, FB_PATTERN_MAX_REPORT);
     if (range_bad(addr, count)) FAIL(FB_E_OUT_OF_RANGE, hal_mem_words());
-    uint32_t list[PATTERN_MAX_REPORT];
+    uint32_t list[FB_PATTERN_MAX_REPORT];
     fb_memtest_result r;
     fb_memtest(kind, seed, addr, count, write, list, max_report, &r);
     uint8_t *o = rep + FB_HEADER;
@@ -167,10 +167,12 @@ static size_t do_pattern(const uint8_t *f, size_t n, uint16_t *code, uint32_t *d
 }
 
 static size_t do_model_chunk(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
-    if (n < 8 || n - 8 > FB_MAX_MODEL_CHUNK) FAIL(FB_E_BAD_LENGTH, 8);
+    if (n < 8) FAIL(FB_E_BAD_LENGTH, 8);
+    if (n - 8 > FB_MAX_MODEL_CHUNK) FAIL(FB_E_BAD_LENGTH, 8u + FB_MAX_MODEL_CHUNK);
     uint32_t total = get32(f), offset = get32(f + 4), len = (uint32_t)(n - 8);
-    int e = fb_model_chunk(total, offset, f + 8, len);
-    if (e) FAIL(e, FB_MODEL_BYTES);
+    uint32_t d = 0;
+    int e = fb_model_chunk(total, offset, f + 8, len, &d);
+    if (e) FAIL(e, d);
     put32(rep + FB_HEADER, offset);
     put16(rep + FB_HEADER + 4, (uint16_t)len);
     return FB_HEADER + 6u;
@@ -201,7 +203,7 @@ static size_t do_input(const uint8_t *f, size_t n, uint16_t *code, uint32_t *det
     return FB_HEADER + 4u;
 }
 
-/* The input of INFER/STEP_INPUT: the payload itself, or (empty payload) the staged input. */
+/* The input of INFER/STEP_INPUT: n bytes of input, or (n = 0) the staged input. */
 static const int8_t *check_input(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
     const fb_model_info *mi = fb_model_info_get();
     if (!mi) FAIL(FB_E_NO_MODEL, 0);
@@ -213,26 +215,39 @@ static const int8_t *check_input(const uint8_t *f, size_t n, uint16_t *code, uin
     return (const int8_t *)f;
 }
 
+/* Repeat count of STEP/INFER: 1..FB_MAX_REPEAT. Returns 0 for out of range. */
+static uint32_t check_repeat(uint32_t repeat, uint16_t *code, uint32_t *detail) {
+    if (repeat == 0 || repeat > FB_MAX_REPEAT) FAIL(FB_E_BAD_ARG, FB_MAX_REPEAT);
+    return repeat;
+}
+
 static size_t put_scores(uint8_t *o, const int32_t *scores) {
     const fb_model_info *mi = fb_model_info_get();
     for (uint32_t i = 0; i < mi->n_outputs; i++) put32(o + 4 * i, (uint32_t)scores[i]);
     return 4u * mi->n_outputs;
 }
 
+/* Fields: u32 repeat, then the input (or nothing: the staged input). */
 static size_t do_infer(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
-    const int8_t *in = check_input(f, n, code, detail);
-    if (!in) return 0;
+    if (n < 4) FAIL(FB_E_BAD_LENGTH, 4);
+    uint32_t repeat = check_repeat(get32(f), code, detail);
+    if (!repeat) return 0;
     const fb_model_info *mi = fb_model_info_get();
+    if (mi && n != 4 && n != 4u + mi->input_len) FAIL(FB_E_BAD_LENGTH, 4u + mi->input_len);
+    const int8_t *in = check_input(f + 4, n - 4, code, detail);
+    if (!in) return 0;
     int32_t scores[FB_MAX_OUTPUTS];
-    uint32_t counts[FB_MAX_LAYERS];
-    int e = fb_model_infer(in, mi->input_len, scores, counts);
+    uint64_t layer_counts[FB_MAX_LAYERS], total = 0;
+    int e = fb_model_infer(in, mi->input_len, repeat, scores, layer_counts, &total);
     if (e) FAIL(e, 0);
     uint8_t *o = rep + FB_HEADER;
     put16(o, (uint16_t)mi->n_outputs);
     o[2] = (uint8_t)mi->n_layers;
     o[3] = (uint8_t)port_count_unit();
-    size_t k = 4u + put_scores(o + 4, scores);
-    for (uint32_t i = 0; i < mi->n_layers; i++, k += 4) put32(o + k, counts[i]);
+    put32(o + 4, repeat);
+    put64(o + 8, total);
+    size_t k = 16u + put_scores(o + 16, scores);
+    for (uint32_t i = 0; i < mi->n_layers; i++, k += 4) put32(o + k, (uint32_t)(layer_counts[i] / repeat));
     return FB_HEADER + k;
 }
 
@@ -245,25 +260,47 @@ static size_t do_step_input(const uint8_t *f, size_t n, uint16_t *code, uint32_t
     return FB_HEADER + 4u;
 }
 
+/* Fields: nothing (repeat 1) or u32 repeat. */
 static size_t do_step(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
-    (void)f;
-    NEED(0);
+    if (n != 0 && n != 4) FAIL(FB_E_BAD_LENGTH, 4);
+    uint32_t repeat = check_repeat(n ? get32(f) : 1u, code, detail);
+    if (!repeat) return 0;
     if (!fb_model_info_get()) FAIL(FB_E_NO_MODEL, 0);
-    uint32_t layer = 0, count = 0;
+    uint32_t layer = 0;
+    uint64_t total = 0;
     int done = 0;
     int32_t scores[FB_MAX_OUTPUTS];
-    int e = fb_model_step(&layer, &count, &done, scores);
+    int e = fb_model_step(repeat, &layer, &total, &done, scores);
     if (e) FAIL(e, 0);
     uint8_t *o = rep + FB_HEADER;
     o[0] = (uint8_t)layer;
     o[1] = (uint8_t)done;
     o[2] = (uint8_t)port_count_unit();
     o[3] = 0;
-    put32(o + 4, count);
-    if (!done) return FB_HEADER + 8u;
-    put16(o + 8, (uint16_t)fb_model_info_get()->n_outputs);
-    put16(o + 10, 0);
-    return FB_HEADER + 12u + put_scores(o + 12, scores);
+    put32(o + 4, (uint32_t)(total / repeat));
+    put32(o + 8, repeat);
+    put64(o + 12, total);
+    if (!done) return FB_HEADER + 20u;
+    put16(o + 20, (uint16_t)fb_model_info_get()->n_outputs);
+    put16(o + 22, 0);
+    return FB_HEADER + 24u + put_scores(o + 24, scores);
+}
+
+/* Busy-waits on port_counter alone (no memory under test, no model state) until at least
+ * count units have passed. */
+static size_t do_idle(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
+    NEED(4);
+    uint32_t count = get32(f);
+    if (count == 0) FAIL(FB_E_BAD_ARG, FB_MAX_IDLE_COUNT);
+    fb_count c;
+    fb_count_start(&c);
+    while (c.total < count) fb_count_lap(&c);
+    uint8_t *o = rep + FB_HEADER;
+    o[0] = (uint8_t)port_count_unit();
+    o[1] = 0;
+    put16(o + 2, 0);
+    put64(o + 4, c.total);
+    return FB_HEADER + 12u;
 }
 
 static size_t do_reset(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
@@ -285,27 +322,32 @@ static handler lookup(uint8_t id) {
     case FB_MSG_STEP: return do_step;
     case FB_MSG_RESET: return do_reset;
     case FB_MSG_INPUT: return do_input;
+    case FB_MSG_IDLE: return do_idle;
     default: return 0;
     }
 }
 
-static void handle_frame(void) {
+/* A complete frame (the bytes before a delimiter, at most RX_CAP): a partial one (its last
+ * COBS block announces more bytes than arrived, or it decodes to fewer than id + seq + CRC)
+ * is dropped without a reply; then OVERSIZE for a payload over FB_MAX_PAYLOAD, BAD_CRC. */
+static int handle_frame(void) {
     size_t out;
     long n = fb_cobs_decode(rx, rx_len, req, sizeof req);
-    if (n < (long)(FB_HEADER + 2u)) {
-        frame_error(FB_E_BAD_FRAME, (uint32_t)rx_len);
-        return;
-    }
+    if (n < (long)(FB_HEADER + 2u)) return 0;
     size_t len = (size_t)n - 2u;
+    if (len > FB_MAX_PAYLOAD) {
+        frame_error(FB_E_OVERSIZE, FB_MAX_PAYLOAD);
+        return 1;
+    }
     if (fb_crc16(req, len, 0xFFFFu) != get16(req + len)) {
         frame_error(FB_E_BAD_CRC, (uint32_t)len);
-        return;
+        return 1;
     }
     uint8_t id = req[0];
     uint16_t seq = get16(req + 1);
     if (last_valid && id == last_id && seq == last_seq && id != FB_MSG_HELLO) {
         send_payload(rep, last_len); /* a retry: same answer, nothing applied twice */
-        return;
+        return 1;
     }
     handler h = lookup(id);
     if (!h) {
@@ -330,6 +372,7 @@ static void handle_frame(void) {
         fb_proto_init();
         fb_proto_send_boot();
     }
+    return 1;
 }
 
 int fb_proto_rx_byte(uint8_t byte) {
@@ -338,10 +381,13 @@ int fb_proto_rx_byte(uint8_t byte) {
         else rx_overflow = 1;
         return 0;
     }
-    int handled = 1;
-    if (rx_overflow) frame_error(FB_E_OVERSIZE, FB_MAX_PAYLOAD);
-    else if (rx_len > 0) handle_frame();
-    else handled = 0; /* a lone 0x00 only resynchronises */
+    int handled = 0; /* a lone 0x00 only resynchronises */
+    if (rx_overflow) {
+        frame_error(FB_E_OVERSIZE, FB_MAX_PAYLOAD);
+        handled = 1;
+    } else if (rx_len > 0) {
+        handled = handle_frame();
+    }
     rx_len = 0;
     rx_overflow = 0;
     return handled;

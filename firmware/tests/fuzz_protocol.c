@@ -4,9 +4,12 @@
  *   0  raw bytes straight into fb_proto_rx_byte (framing, COBS, CRC, oversize paths);
  *   1  a list of payloads (u16 LE length, bytes), each framed with a valid CRC, so mutations
  *      reach every command handler; every request must get exactly one reply frame (two for
- *      RESET: the reply and the BOOT banner), else abort();
+ *      RESET: the reply and the BOOT banner; none for a frame shorter than id + seq + CRC,
+ *      which is a partial frame), else abort();
  *   2  a model blob body: blob_bytes and the CRC32 trailer are patched in, the blob goes through
- *      MODEL_CHUNK/MODEL_COMMIT and, if accepted, INFER and STEP run on it.
+ *      MODEL_CHUNK/MODEL_COMMIT and, if accepted, INFER (repeat 2), STEP_INPUT and STEP
+ *      (repeat 3) run on it.
+ * The port counter advances 2^20 per reading here, so an IDLE of any count ends quickly.
  * Build/run: `make fuzz` (libFuzzer when clang has it, else the seeded mutation loop below under
  * ASan/UBSan); FUZZ_SECONDS sets the duration (CI: 20 s; by hand e.g. FUZZ_SECONDS=3600). */
 #include <stdint.h>
@@ -37,7 +40,7 @@ static void send_payload(const uint8_t *p, size_t n) {
     enc[m] = 0;
     test_tx_len = 0;
     for (size_t i = 0; i <= m; i++) fb_proto_rx_byte(enc[i]);
-    size_t expect = (p[0] == FB_MSG_RESET && n == 3) ? 2u : 1u;
+    size_t expect = n < FB_HEADER ? 0u : (p[0] == FB_MSG_RESET && n == 3) ? 2u : 1u;
     if (count_frames() != expect) abort(); /* every request gets exactly one reply */
 }
 
@@ -66,18 +69,22 @@ static void run_blob(const uint8_t *body, size_t n) {
     if (!mi) return;
     models_run++;
     msg[0] = FB_MSG_INFER; msg[1] = (uint8_t)seq++; msg[2] = 0;
-    for (uint32_t i = 0; i < mi->input_len; i++) msg[3 + i] = (uint8_t)(i * 37u);
-    send_payload(msg, 3 + mi->input_len);
+    put32(msg + 3, 2); /* repeat */
+    for (uint32_t i = 0; i < mi->input_len; i++) msg[7 + i] = (uint8_t)(i * 37u);
+    send_payload(msg, 7 + mi->input_len);
     msg[0] = FB_MSG_STEP_INPUT; msg[1] = (uint8_t)seq++;
+    memmove(msg + 3, msg + 7, mi->input_len);
     send_payload(msg, 3 + mi->input_len);
     msg[0] = FB_MSG_STEP; msg[1] = (uint8_t)seq++;
-    send_payload(msg, 3);
+    put32(msg + 3, 3);
+    send_payload(msg, 7);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int init;
     if (!init) {
         hal_mem_init(0, NULL);
+        test_tick = 1u << 20;
         init = 1;
     }
     fb_proto_init();

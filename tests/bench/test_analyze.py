@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from bench.analyses import ANALYSIS_MODULES
 from bench.cli import main
 from models.training import TrainConfig, train
 
@@ -40,12 +39,11 @@ def test_energy_command_errors_name_the_problem(tmp_path, capsys):
     assert "beta" in capsys.readouterr().err
 
 
-def test_analysis_registry_lists_modules_with_register():
-    import importlib
-
-    assert {"eps_matrix", "sensitivity"} <= set(ANALYSIS_MODULES)
-    for name in ANALYSIS_MODULES:
-        assert callable(importlib.import_module(f"bench.analyses.{name}").register)
+@pytest.mark.parametrize("name", ["bet", "bet-correlation", "eps-matrix", "sensitivity"])
+def test_every_analysis_has_a_subcommand(name, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", name, "-h"])
+    assert exc.value.code == 0 and f"bench analyze {name}" in capsys.readouterr().out
 
 
 def test_sensitivity_randomising_any_layer_costs_accuracy(lanmax_run, tmp_path, capsys):

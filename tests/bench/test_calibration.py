@@ -10,7 +10,7 @@ import pytest
 from bench.calibration import fit_energy_model, isotonic, load_measurements
 from bench.cli import main
 from bench.errors import BenchError
-from bench.profiles import load_profile
+from models.profile import load_profile
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 
 SWEEP = "tests/data/faultmaps/sweep_sram_demo"
@@ -69,7 +69,8 @@ def test_cli_writes_valid_profile_plot_and_residuals(tmp_path, capsys):
     profile = load_profile(out)  # valid, and its fault-map links resolve
     assert profile.data["provenance"]["chip_id"] == "sram-demo-1"
     ops = profile.operating_points
-    assert len(ops) == 8 and ops[0]["voltage"] > ops[-1]["voltage"] and all(op.get("fault_maps") for op in ops)
+    assert len(ops) == 8 and ops[0].voltage > ops[-1].voltage
+    assert all(op.get("fault_maps") for op in profile.data["operating_points"])
     assert all(p.exists() for p in profile.fault_map_paths())
     assert profile.experiment["hardware"] == {"kind": "virtual"}
     assert (tmp_path / "prof" / "mychip_fit.png").stat().st_size > 10_000

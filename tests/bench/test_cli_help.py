@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.cli import COMMAND_MODULES, main
+from bench.cli import COMMANDS, main
 
 
 def test_top_level_help(capsys):
@@ -10,11 +10,11 @@ def test_top_level_help(capsys):
         main(["-h"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for name in COMMAND_MODULES:
+    for name in COMMANDS:
         assert name in out
 
 
-@pytest.mark.parametrize("name", COMMAND_MODULES)
+@pytest.mark.parametrize("name", COMMANDS)
 def test_command_help(name, capsys):
     with pytest.raises(SystemExit) as exc:
         main([name, "-h"])
@@ -22,7 +22,7 @@ def test_command_help(name, capsys):
     assert "usage: bench" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", COMMAND_MODULES)
+@pytest.mark.parametrize("name", COMMANDS)
 def test_help_shows_no_escaped_percent(name, capsys):
     """A description is printed verbatim, a help string %-formatted: '%%' leaks into one of them."""
     with pytest.raises(SystemExit):

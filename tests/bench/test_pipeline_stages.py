@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import BenchError
-from bench.pipeline import atomic
+from drivers import atomic
 from bench.pipeline.framework import Pipeline, Resources, Stage
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.analyses.output import layer_bar_figure
+from bench.output import layer_bar_figure
 from models.plots import fit_title, plt, save_figure
 
 TITLE = ("layer randomisation of a-rather-long-run-directory-name (mlp on fashion-mnist; "

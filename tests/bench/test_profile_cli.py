@@ -11,11 +11,11 @@ import torch
 import yaml
 
 from bench.cli import main
-from bench.profiles import load_profile
-from models.faults import build_fault_model
+from models.profile import load_profile
+from models.fault_registry import build_fault_model
 from models.layers import stored_layers
-from models.profile_faults import fault_model_from_profile
-from models.run_dir import load_run
+from models.profile.faults import fault_model_from_profile
+from models.training import load_run
 
 PROFILE = "profiles/rram_lowpower.yaml"
 TINY = ["--arch", "mlp", "--width", "0.03125", "--limit-train", "200", "--limit-test", "100", "--batch-size", "50",
@@ -82,7 +82,7 @@ def test_lanmax_under_a_profile_bounds_eps_and_maps_layers_to_points(tmp_path, c
     assert main(argv) == 0  # method: the profile's (lanmax)
     text = capsys.readouterr().out
     config = yaml.safe_load((out / "config.yaml").read_text())
-    eps_max = max((p["ber_0to1"] + p["ber_1to0"]) / 2 for p in load_profile(PROFILE).operating_points)
+    eps_max = max(p.ber for p in load_profile(PROFILE).operating_points)
     assert config["method"] == "lanmax" and config["faults"]["rate_mapping"] == "scale"
     assert config["method_options"]["theta_max"] == pytest.approx(math.log10(eps_max))
     assert "per-layer eps -> operating point" in text and "energy/bit" in text

@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from bench.cli import main
-from bench.profiles import (SCHEMA_PATH, ProfileError, check_profile, list_profiles, load_profile,
-                            parse_quantity)
+from models.profile import ProfileError, check_profile, list_profiles, load_profile
+from models.profile.checks import SCHEMA_PATH
+from models.profile.loading import _Loader
+from models.profile.units import parse_quantity
 
 BROKEN = textwrap.dedent("""\
     schema_version: 1
@@ -59,7 +61,7 @@ def test_published_schema_validates_shipped_yaml_as_editors_would():
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     for path in list_profiles():
-        raw = yaml.load(path.read_text(), Loader=__import__("bench.profiles", fromlist=["_Loader"])._Loader)
+        raw = yaml.load(path.read_text(), Loader=_Loader)
         assert not list(jsonschema.Draft202012Validator(schema).iter_errors(raw)), path
 
 
@@ -131,7 +133,7 @@ def test_quantities_and_yaml12_floats():
         parse_quantity("3 J", "voltage")
     profile = load_profile("profiles/sram_lowvoltage.yaml")
     assert profile.data["energy_model"]["eps_ref"] == 1e-12  # '1.0e-12' is a float, not a string
-    assert profile.operating_point("v056")["voltage"] == pytest.approx(0.56)
+    assert profile.operating_point("v056").voltage == pytest.approx(0.56)
 
 
 def test_experiment_schema_matches_bench_run_settings():
@@ -148,9 +150,9 @@ def test_sram_energy_model_is_the_fit_of_its_own_faulty_points():
     import numpy as np
 
     p = load_profile("profiles/sram_lowvoltage.yaml")
-    pts = [op for op in p.operating_points if op["ber_0to1"] + op["ber_1to0"] > 0]
-    y = np.log(2 / np.array([op["ber_0to1"] + op["ber_1to0"] for op in pts]))
-    beta, e0 = np.polyfit(y, [op["energy_read_per_bit"] for op in pts], 1)
+    pts = [op for op in p.operating_points if op.ber > 0]
+    y = np.log(1 / np.array([op.ber for op in pts]))
+    beta, e0 = np.polyfit(y, [op.energy_read_per_bit for op in pts], 1)
     assert beta == pytest.approx(p.data["energy_model"]["beta"], rel=1e-3)
     assert e0 == pytest.approx(p.data["energy_model"]["E0"], rel=1e-3)
 

@@ -26,9 +26,16 @@ import numpy as np
 import pytest
 
 from bench.cli import main as bench
-from bench.commands.run import execute
+from bench.pipeline import run as pipeline_run
 from bench.pipeline.stages import PIPELINE
+from models.profile import load_profile
 from tests.processes import interrupt_bench
+
+
+def execute(out, config, **hooks):
+    """Run (or resume) every stage of a resolved ``config`` into ``out``; True when it finished."""
+    result = pipeline_run.execute(load_profile(config["profile_path"]), Path(out), config, **hooks)
+    return result.records[-1].name == PIPELINE.stages[-1].name
 
 pytestmark = pytest.mark.slow
 
@@ -113,7 +120,7 @@ def test_resume_after_kill_at_each_stage_boundary(run_dir, tmp_path):
             execute(out, config, on_done=kill)
         done = {s for s in names if PIPELINE.read_marker(out, s)}
         assert done == set(names[: names.index(boundary) + 1])
-    assert execute(out, config) == 0
+    assert execute(out, config)
     for rel in DETERMINISTIC:
         assert (out / rel).read_bytes() == (run_dir / rel).read_bytes(), rel
     a, b = results(out)["compare"], results(run_dir)["compare"]
@@ -172,7 +179,7 @@ def test_ctrl_c_and_lost_board_leave_supply_off_and_run_resumable(run_dir, tmp_p
     fresh = {s.name: PIPELINE.is_fresh(s, out, config) for s in PIPELINE.stages}
     assert fresh["deploy"] and not fresh["board"], fresh
     lab.resume_board()
-    assert execute(out, config) == 0
+    assert execute(out, config)
     assert results(out)["compare"]["energy"]["r2"] >= R2_MIN
 
 
@@ -204,10 +211,10 @@ def test_ctrl_c_mid_training_resumes_from_checkpoint(run_dir, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        PIPELINE.run(out, config, progress=_InterruptingProgress(2))   # after 2 of 3 epochs
+        execute(out, config, progress=_InterruptingProgress(2))   # after 2 of 3 epochs
     assert len(list((out / "train.partial" / "main" / "checkpoints").glob("*.pt"))) >= 1
     with pytest.raises(KeyboardInterrupt):
-        PIPELINE.run(out, config, on_done=stop_after_train)
+        execute(out, config, on_done=stop_after_train)
     assert (out / "train" / "summary.json").read_bytes() == (run_dir / "train" / "summary.json").read_bytes()
 
 

@@ -2,8 +2,9 @@
 
 from rich.console import Console
 
-from bench.analyses.output import rich_table
 from bench.commands.energy import energy_table
+from bench.energy import EnergyTable
+from bench.output import rich_table
 from models.energy import EnergyModel, LayerMemory, energy_report
 
 
@@ -30,6 +31,7 @@ def test_analysis_table_folds_instead_of_truncating():
 def test_energy_table_folds_labels():
     layers = [LayerMemory("blocks.0.conv1", 123456789, 1), LayerMemory("fc", 640, 1)]
     report = energy_report(layers, {"blocks.0.conv1": 1.23456e-3, "fc": 1e-12}, EnergyModel())
-    text = _render(energy_table(report, "energy", {"blocks.0.conv1": "conv2 (blocks.0.conv1)"}), 50)
+    table = EnergyTable(report, "final eps", {"blocks.0.conv1": "conv2 (blocks.0.conv1)"})
+    text = _render(energy_table(table, "energy"), 50)
     assert "…" not in text
     assert _column(text, 0).startswith("conv2(blocks.0.conv1)fc") and _column(text, 1).startswith("123456789640")

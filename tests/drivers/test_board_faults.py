@@ -1,4 +1,4 @@
-"""Serial faults tried on purpose (issue 5): a flipped byte, a dropped byte, a board that
+"""Serial faults tried on purpose: a flipped byte, a dropped byte, a board that
 stops answering, a board reset mid-LOAD, an incompatible firmware, a silent line. A small
 TCP relay between the client and the real host firmware injects the faults on the wire."""
 
@@ -135,7 +135,7 @@ def test_incompatible_protocol_version_is_refused(tmp_path):
     subprocess.run(["make", "-C", str(FIRMWARE_DIR), f"B={tmp_path}", "host", "HOST_EXTRA=-DFB_PROTOCOL_VERSION=99u"],
                    check=True, capture_output=True)
     with FirmwareProcess([str(tmp_path / "host" / "fw-host"), "--port", "0"]) as proc:
-        with pytest.raises(IncompatibleFirmware, match="speaks protocol v99, this client speaks v1"):
+        with pytest.raises(IncompatibleFirmware, match="speaks protocol v99, this client speaks v2"):
             Board(proc.url)
 
 

@@ -48,13 +48,18 @@ def test_corrupted_crc(board):
     still_serving(board)
 
 
-@pytest.mark.parametrize("raw, codes", [(b"\x02\x01\x00", {"BAD_FRAME"}),                 # truncated frame
-                                        (b"\x05\x11\x00", {"BAD_FRAME"}),                 # COBS code past the end
-                                        (bytes(range(1, 200)) + b"\x00", {"BAD_FRAME", "BAD_CRC"}),  # garbage
-                                        (b"\x10" + bytes(range(1, 16)) + b"\x00", {"BAD_CRC"}),   # decodable garbage
-                                        (b"\x07" * 5000 + b"\x00", {"OVERSIZE"})])
-def test_malformed_frames(board, raw, codes):
-    assert error_of(board.exchange_raw(raw))[0] in codes
+@pytest.mark.parametrize("raw, code", [(b"\x10" + bytes(range(1, 16)) + b"\x00", "BAD_CRC"),  # decodable garbage
+                                       (b"\x07" * 5000 + b"\x00", "OVERSIZE")])
+def test_malformed_frames(board, raw, code):
+    assert error_of(board.exchange_raw(raw)) == (code, 0xFFFF, 0)
+    still_serving(board)
+
+
+@pytest.mark.parametrize("raw", [b"\x02\x01\x00",                    # decodes to 1 byte: shorter than id+seq+CRC
+                                 b"\x05\x11\x00",                    # last block announces more bytes than came
+                                 bytes(range(1, 200)) + b"\x00"])      # garbage ending inside a block
+def test_partial_frames_get_no_reply(board, raw):
+    assert board.exchange_raw(raw, wait=0.3) == []
     still_serving(board)
 
 
@@ -80,9 +85,17 @@ def test_lone_delimiter_only_resynchronises(board):
     (MSG["MODEL_CHUNK"], struct.pack("<II", 1 << 30, 0) + b"x", "OUT_OF_RANGE"),
     (MSG["MODEL_COMMIT"], struct.pack("<I", 77), "BAD_STATE"),
     (MSG["STEP"], b"", "NO_MODEL"),
+    (MSG["STEP"], struct.pack("<I", 3), "NO_MODEL"),
+    (MSG["STEP"], b"\x01\x00", "BAD_LENGTH"),
+    (MSG["STEP"], struct.pack("<I", 0), "BAD_ARG"),
+    (MSG["STEP"], struct.pack("<I", 65536), "BAD_ARG"),
     (MSG["INPUT"], struct.pack("<I", 5) + b"abc", "BAD_STATE"),  # INPUT chunk out of order
     (MSG["INPUT"], b"\x00", "BAD_LENGTH"),
-    (MSG["INFER"], b"", "NO_MODEL"),
+    (MSG["INFER"], b"", "BAD_LENGTH"),  # no repeat
+    (MSG["INFER"], struct.pack("<I", 1), "NO_MODEL"),
+    (MSG["INFER"], struct.pack("<I", 0) + b"\x01\x02", "BAD_ARG"),
+    (MSG["IDLE"], struct.pack("<I", 0), "BAD_ARG"),
+    (MSG["IDLE"], b"\x01\x00", "BAD_LENGTH"),
 ])
 def test_bad_requests_get_their_error_code(board, msg_id, fields, code):
     frames = board.exchange_raw(encode_frame(pack_payload(msg_id, 4242, fields)))
@@ -101,11 +114,15 @@ def test_infer_before_model_and_client_side_checks(board):
     still_serving(board)
 
 
+@pytest.mark.parametrize("base, n, seed", [(37, 300, 99), (0, 1, 0), (1, 257, 0xFFFFFFFF), (2000, 1500, 0x9E3779B9),
+                                           (MEM_WORDS - 1, 1, 12345), (512, 64, 2**32 + 7)])
 @pytest.mark.parametrize("kind", ["zeros", "ones", "checkerboard", "random"])
-def test_pattern_writes_what_python_reproduces(board, kind):
-    res = board.pattern(kind, 37, 300, seed=99)
-    assert res.flips == 0 and res.n_words == 300 and not res.truncated
-    np.testing.assert_array_equal(board.read(37, 300), pattern_words(kind, 37, 300, seed=99))
+def test_pattern_writes_what_python_reproduces(board, kind, base, n, seed):
+    """The firmware's PATTERN (memtest.c) and drivers.board.pattern_words are one generator."""
+    board.load(base, np.full(n, 0x12345678, np.uint32))  # not the pattern: PATTERN must write it
+    res = board.pattern(kind, base, n, seed=seed)
+    assert res.flips == 0 and res.n_words == n and not res.truncated
+    np.testing.assert_array_equal(board.read(base, n), pattern_words(kind, base, n, seed=seed))
 
 
 def test_pattern_reports_injected_flips(board):

@@ -1,4 +1,4 @@
-"""The key replay test (issue 6): a trained net deployed on the virtual lab's board, run at a low
+"""The key replay test: a trained net deployed on the virtual lab's board, run at a low
 voltage, against pure-software replay of the fault map read back from that board at that voltage.
 
 All-persistent chip: board scores == replayed PyTorch scores == reference interpreter on the
@@ -24,7 +24,7 @@ from models.export import export_model, torch_scores
 from models.faults import FaultInjector
 from models.layers import attach_faults
 from models.replay import ReplayFaults, replay_accuracies
-from models.run_dir import load_run
+from models.training import load_run
 from models.training import TrainConfig, train
 
 NOMINAL, LOW = 0.9, 0.47

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.profiles import list_profiles, load_profile
+from models.profile import list_profiles, load_profile
 from drivers.virtual_lab.physics import Chip
-from models.profile_faults import profile_energy_kind, profile_operating_points
 
 PROFILES = list_profiles()
 
@@ -32,9 +31,9 @@ def test_shipped_profile_links_a_chip_with_its_technology(path):
 def test_chip_reproduces_the_profile_operating_points(name):
     profile = load_profile(f"profiles/{name}.yaml")
     chip = linked_chip(profile)
-    kind = profile_energy_kind(profile)
+    kind = profile.energy_kind
     assert chip.seed == profile.experiment["chip_seed"]
-    for p in profile_operating_points(profile):
+    for p in profile.operating_points:
         assert p.voltage is not None, p.name   # the bench needs a setpoint for every point
         energy = chip.write_energy(p.voltage) if kind == "write" else chip.read_energy(p.voltage)
         assert energy == pytest.approx(p.energy(kind), rel=1e-3), p.name

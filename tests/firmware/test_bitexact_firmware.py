@@ -2,8 +2,8 @@
 
 Networks exported from PyTorch (random and trained BNNs of several shapes, WAGE nets) go to
 the firmware over the real protocol (weight image LOADed into the memory under test, blob
-via MODEL_CHUNK/COMMIT): the host build over loopback TCP, and the Cortex-M4 build under
-QEMU (mps2-an386) through ``socket://`` for one small net.
+via MODEL_CHUNK/COMMIT): the host build over loopback TCP, and the Cortex-M4 builds under
+QEMU (mps2-an386, netduinoplus2) through ``socket://`` for small nets.
 """
 
 import shutil
@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from drivers.board import Board, ProtocolError
-from drivers.firmware_process import QEMU, start_host, start_qemu
+from drivers.firmware_process import QEMU, QEMU_MACHINES, start_host, start_qemu
 from drivers.memory_layout import bit_addresses
 from models import reference
 from models.blob import BlobError, ModelBlob
@@ -102,11 +102,12 @@ def test_faulty_memory_replays_through_interpreter_and_torch(board):
 @pytest.mark.qemu
 @pytest.mark.skipif(shutil.which(QEMU) is None or shutil.which("arm-none-eabi-gcc") is None,
                     reason="needs qemu-system-arm and gcc-arm-none-eabi (.ci/run installs them)")
+@pytest.mark.parametrize("target", sorted(QEMU_MACHINES))
 @pytest.mark.parametrize("kind", ["bnn", "wage"])
-def test_cortex_m4_under_qemu_equals_interpreter_equals_torch(kind):
+def test_cortex_m4_under_qemu_equals_interpreter_equals_torch(kind, target):
     shape = (1, 8, 8)
     net = bnn("cnn", shape, 0.05, seed=38) if kind == "bnn" else wage("mlp", shape, {"width": 40}, seed=38)
-    with start_qemu() as fw, Board(fw.url, timeout=10.0, wait_boot=10.0) as b:
+    with start_qemu(target) as fw, Board(fw.url, timeout=10.0, wait_boot=10.0) as b:
         assert b.url.startswith("socket://")
         got, ref, pt = three_way(b, net, shape, n=4, seed=39)
     np.testing.assert_array_equal(got, ref)

@@ -17,7 +17,7 @@ def test_c_unit_tests_pass():
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="gcc-arm-none-eabi not installed")
-@pytest.mark.parametrize("target", ["mps2-an386", "nucleo-f411"])
+@pytest.mark.parametrize("target", ["mps2-an386", "nucleo-f411", "netduinoplus2"])
 def test_cross_builds(target):
     elf = build(target)
     assert elf.exists() and elf.stat().st_size > 0

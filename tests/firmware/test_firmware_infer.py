@@ -70,8 +70,8 @@ def test_infer_with_empty_payload_needs_a_complete_staged_input(board):
     x = random_inputs(blob, 1, rng)[0]
     board._request("INPUT", b"\x00\x00\x00\x00" + x[:20].tobytes())  # only part of the input
     with pytest.raises(ProtocolError, match="BAD_STATE"):
-        board._request("INFER", b"")
+        board._request("INFER", b"\x01\x00\x00\x00")  # repeat 1, the staged input
     board._request("INPUT", b"\x14\x00\x00\x00" + x[20:].tobytes())
     want = reference.scores(blob, words, x[None])[0]
-    scores = np.frombuffer(board._request("INFER", b""), "<i4", blob.n_scores, offset=4)
+    scores = np.frombuffer(board._request("INFER", b"\x01\x00\x00\x00"), "<i4", blob.n_scores, offset=16)
     np.testing.assert_array_equal(scores, want)

@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from models.energy import (EnergyModel, LayerMemory, energy_report, format_energy, layer_memory,
+from models.energy import (EnergyModel, LayerMemory, energy_report, format_energy,
                            network_energy, reliable_energy)
-from models.layers import BinaryConv2d, BinaryLinear
+from models.layers import BinaryConv2d, BinaryLinear, layer_memory
 
 LAYERS = [LayerMemory("a", 100, 1), LayerMemory("b", 10, 2)]
 

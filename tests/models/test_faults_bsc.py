@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from models.faults import BinarySymmetric, FaultInjector, FixedMasks, build_fault_model
+from models.fault_registry import build_fault_model
+from models.faults import BinarySymmetric, FaultInjector, FixedMasks
 from models.layers import BinaryLinear, attach_faults
 
 
@@ -157,3 +158,18 @@ def test_inplace_read_equals_the_copying_read_and_leaves_other_inputs_alone(mode
     flipped = reads[0] != kept
     assert torch.equal(reads[0], reads[1]) and 20 < int(flipped.sum()) < 100
     assert torch.equal(grads[0], grads[1])
+
+
+def test_composed_sources_xor_and_rebuild_from_their_description():
+    """A stuck-at-1 source (asymmetric p01 = 1) composed with itself cancels; composed with no
+    faults it is itself; the description round-trips through the registry."""
+    site = _site((16, 32)).fault_site
+    codes = torch.zeros((16, 32), dtype=torch.uint8)
+    stuck = {"kind": "asymmetric", "p01": 1.0, "p10": 0.0}
+    none = {"kind": "bsc", "eps": 0.0}
+    g = torch.Generator().manual_seed(0)
+    twice = build_fault_model({"kind": "compose", "models": [stuck, stuck]})
+    once = build_fault_model({"kind": "compose", "models": [stuck, none]})
+    assert twice.flip_mask(site, codes, None, g).sum() == 0
+    assert torch.equal(once.flip_mask(site, codes, None, g), torch.ones_like(codes))
+    assert build_fault_model(once.describe()).describe() == once.describe()

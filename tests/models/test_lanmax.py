@@ -8,7 +8,8 @@ import torch
 from models.energy import EnergyModel, LayerMemory, network_energy, reliable_energy
 from models.lanmax import (Lanmax, LanmaxOptions, layer_bits, nesterov_step, normalised, ols_slope, surrogate,
                            surrogate_gradient)
-from models.methods import MethodContext, build_method, method_names
+from models.method_registry import build_method, method_names
+from models.methods import MethodContext
 
 LAYERS = [LayerMemory("a", 1000, 1), LayerMemory("b", 50, 1), LayerMemory("c", 10, 2)]
 
@@ -149,7 +150,7 @@ def test_short_lanmax_run_on_digits_raises_eps_and_keeps_accuracy(tmp_path):
 
 
 def test_interrupted_lanmax_run_resumes_to_the_same_state(tmp_path):
-    from models.run_dir import load_run
+    from models.training import load_run
     from models.training import TrainConfig, train
 
     cfg = TrainConfig(arch="mlp", width=0.0625, method="lanmax", method_options={"lambda": 50.0, "t_stop": 3},

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from bench.profiles import load_profile
 from drivers.memory_layout import memory_map
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
-from models.faults import build_fault_model
+from models.fault_registry import build_fault_model
 from models.faults import FaultSite
-from models.profile_faults import (OperatingPoint, ProfileFaultModel, choose_operating_point, fault_model_from_profile,
-                                   profile_energy_model, profile_fault_description, voltage_for_eps)
+from models.profile import ProfileError, load_profile
+from models.profile.faults import ProfileFaultModel, evaluation_faults, fault_model_from_profile, training_faults
+from models.profile.points import OperatingPoint, choose_operating_point, voltage_for_eps
 
 
 def _site(shape=(256, 512), encoding="binary", base_word=0):
@@ -89,7 +89,7 @@ def test_bit_position_rates_int8():
 def test_choose_operating_point_quantises_to_at_least_as_reliable():
     profile = load_profile("profiles/sram_lowvoltage.yaml")
     model = fault_model_from_profile(profile)
-    energy = profile_energy_model(profile)
+    energy = profile.energy_model
     c = choose_operating_point(model.points, 3e-5, energy)
     assert c.point.name == "v058" and c.point.ber <= 3e-5 and c.meets_target
     assert c.energy_per_bit == pytest.approx(6.728e-15)
@@ -111,7 +111,7 @@ def test_scale_mapping_hits_the_layer_eps():
 
 def test_description_rebuilds_through_the_registry():
     profile = load_profile("profiles/rram_lowpower.yaml")
-    desc = profile_fault_description(profile, "ultra_low")
+    desc = training_faults(profile, operating_point="ultra_low")
     assert desc["kind"] == "profile" and desc["chip_seed"] == 2 and desc["source"].endswith("rram_lowpower.yaml")
     model = build_fault_model(desc)
     site, g = _site((64, 64)), torch.Generator().manual_seed(0)
@@ -123,27 +123,25 @@ def test_description_rebuilds_through_the_registry():
 
 def test_train_and_evaluate_under_a_profile(tmp_path):
     """The hooks of bench train --profile / bench evaluate --profile --operating-point."""
-    from bench.errors import BenchError
-    from bench.profiles import evaluation_faults, training_faults
     from models.evaluation import accuracy, mc_accuracy
-    from models.run_dir import load_run
-    from models.training import TrainConfig, train
+    from models.training import TrainConfig, load_run, train
 
-    faults = training_faults("profiles/rram_lowpower.yaml")
+    profile = load_profile("profiles/rram_lowpower.yaml")
+    faults = training_faults(profile)
     assert faults["kind"] == "profile" and faults["rate_mapping"] == "scale"
     train(TrainConfig(arch="mlp", dataset="digits", width=1 / 64, epochs=1, method="uniform",
                       method_options={"eps": 0.01}, faults=faults, seed=0, limit_test=120), tmp_path / "run")
     net, config, extra = load_run(tmp_path / "run")
     assert config.faults["kind"] == "profile"
     names = [layer["name"] for layer in extra["layers"]]
-    model, rates, label = evaluation_faults("profiles/rram_lowpower.yaml", names, None, "ultra_low")
+    model, rates, label = evaluation_faults(profile, names, None, "ultra_low")
     assert set(rates.values()) == {0.033} and "ultra_low" in label
     data = extra["data"]
     res = mc_accuracy(net, data.test_x, data.test_y, rates, torch.Generator().manual_seed(0), model,
                       target=0.05, min_reps=4, max_reps=8)
-    model, rates, _ = evaluation_faults("profiles/rram_lowpower.yaml", names, None, "standard")
+    model, rates, _ = evaluation_faults(profile, names, None, "standard")
     res_std = mc_accuracy(net, data.test_x, data.test_y, rates, torch.Generator().manual_seed(0), model,
                           target=0.05, min_reps=4, max_reps=8)
     assert res.mean < res_std.mean <= accuracy(net, data.test_x, data.test_y) + 1e-9
-    with pytest.raises(BenchError, match="--operating-point 'nope'"):
-        evaluation_faults("profiles/rram_lowpower.yaml", names, None, "nope")
+    with pytest.raises(ProfileError, match="no operating point 'nope'"):
+        evaluation_faults(profile, names, None, "nope")

@@ -10,7 +10,8 @@ import torch
 from bench.cli import main
 from drivers.faultmap import read_faultmap
 from drivers.memory_layout import memory_map
-from models.faults import FaultSite, build_fault_model
+from models.fault_registry import build_fault_model
+from models.faults import FaultSite
 from models.replay import ReplayFaults, recorded_reads
 from models.training import TrainConfig, train
 

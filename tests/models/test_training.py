@@ -6,8 +6,10 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from models.methods import MethodContext, NoiseMethod, register_method
-from models.run_dir import RunDir, RunDirError, load_run
+from models.method_registry import register_method
+from models.methods import MethodContext, NoiseMethod
+from models.run_dir import RunDir, RunDirError
+from models.training import load_run
 from models.training import TrainConfig, derive_seeds, train
 
 TINY = dict(arch="mlp", width=1 / 32, dataset="digits", limit_train=400, limit_test=200, batch_size=50)
@@ -23,6 +25,8 @@ def test_uniform_training_learns_and_fills_the_run_directory(tmp_path):
     assert metrics[-1]["eps"] == {n: 0.02 for n in metrics[-1]["eps"]} and "test_acc_faulty" in metrics[-1]
     assert run.final_eps() == metrics[-1]["eps"] and run.status() == {"epochs_done": 3, "complete": True}
     assert len(run.checkpoints()) == 3
+    assert not (tmp_path / "run" / "plots").exists()  # drawn outside the training loop, on request
+    assert [p.name for p in run.plot()] == ["training_curves.png", "eps_per_layer.png"]
     for name in ("config.yaml", "seeds.yaml", "eps_trajectory.csv", "energy.md", "plots/training_curves.png",
                  "plots/eps_per_layer.png"):
         assert (tmp_path / "run" / name).stat().st_size > 0, name

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bench.cli import main
-from models.run_dir import load_run
+from models.training import load_run
 from models.wage import set_storage, wage_layers
 from models.wage_method import eta_at
 

@@ -1,7 +1,7 @@
 """Stage 5: the network on the board, layer by layer, each layer's weight memory at its
 operating point, with the supply's energy capture around each layer.
 
-Which energy the operating points trade (``models.profile_faults.profile_energy_kind``):
+Which energy the operating points trade (``Profile.energy_kind``):
 
 * ``read`` (SRAM undervolting): per test input ``STEP_INPUT``, then for every layer set the
   rail to the layer's voltage, open an energy window, ``STEP`` (the layer reads its weights
@@ -21,33 +21,35 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.pipeline import atomic, parts
 from bench.pipeline.hardware import hardware_spec, open_bench, virtual_chip
-from bench.pipeline.stages.common import read_json
+from bench.pipeline.stages.common import dataset, read_json
+from drivers import atomic
+from drivers.faultmap import FaultMap, write_faultmap
+from drivers.supplies.base import EnergyWindowError
+from models.blob import ModelBlob
+from models.reference import quantize_input
 
 READBACK_REPEATS = 3
 MAX_ATTEMPTS = 4
 
 
 def run_board(ctx) -> dict:
-    from drivers.supplies.base import EnergyWindowError
-
     dep = ctx.input("deploy")
     ops = read_json(ctx.input("operating_points") / "operating_points.json")
     blob = (dep / "model.fbm").read_bytes()
+    model = ModelBlob.from_bytes(blob)
     words = np.load(dep / "weights.npy")
     subset = np.load(ctx.input("software_eval") / "board_subset.npy")
-    data = parts.load_data(ctx.config["train"], ctx.config.get("data_dir"), ctx.config["seeds"]["train"])
-    x = parts.quantize_inputs(data.test_x[subset], blob)
+    data = dataset(ctx)
+    x = quantize_input(np.asarray(data.test_x[subset], dtype=np.float32), model.input_levels).astype(np.int8)
     y = data.test_y[subset].numpy()
-    profile = parts.profile_of(ctx.config)
-    kind = parts.energy_kind(profile)
+    kind = ctx.profile.energy_kind
     bench = open_bench(ctx)
     nominal = bench.nominal_volts
     names = [l["name"] for l in ops["layers"]]
     volts = [l["voltage"] if l["voltage"] is not None else nominal for l in ops["layers"]]
-    regions = parts.blob_regions(blob)
-    steps = parts.blob_steps(blob)
+    regions = model.regions()
+    steps = model.stored_index()
 
     def attempt(work):
         for _ in range(MAX_ATTEMPTS):
@@ -106,8 +108,11 @@ def run_board(ctx) -> dict:
         bench.set_volts(read_volts[k])
         reads = [bench.read(region.base_word, region.n_words) for _ in range(READBACK_REPEATS)]
         path = ctx.out / "faultmaps" / f"{k:02d}-{name}.npz"
-        ber = parts.save_faultmap(path, words[region.base_word:region.end_word], reads, bench, name, volts[k],
-                                  region.base_word)
+        fmap = FaultMap.from_reads(words[region.base_word:region.end_word], reads, chip_id=bench.label,
+                                   operating_point={"name": name, "voltage_V": float(volts[k])},
+                                   pattern="model-weights", base_word=int(region.base_word))
+        write_faultmap(path, fmap)
+        ber = fmap.ber()
         layers.append({"name": name, "voltage": volts[k], "read_voltage": read_volts[k],
                        "faultmap": str(path.relative_to(ctx.out)), **ber})
     bench.set_volts(nominal)
@@ -120,6 +125,6 @@ def run_board(ctx) -> dict:
     result = {"n_inputs": int(len(x)), "correct": correct, "accuracy": correct / len(x), "energy_kind": kind,
               "energy_method": bench.energy_method, "energy_window_s": bench.window_s, "layers": layers,
               "measured_energy_J": measured.tolist(), "board": bench.identity(),
-              "virtual_chip": virtual_chip(hardware_spec(ctx.config["hardware"]), profile)}
+              "virtual_chip": virtual_chip(hardware_spec(ctx.config["hardware"]), ctx.profile)}
     atomic.write_json(ctx.out / "board.json", result)
     return {"accuracy": f"{result['accuracy']:.3f}", "inputs": len(x), "energy": kind}

@@ -31,9 +31,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.stats import binom
 
-from bench.pipeline import atomic, parts
-from bench.pipeline.stages.common import read_json
+from bench.errors import user_errors
+from bench.pipeline.stages.common import dataset, read_json
+from drivers import atomic
+from drivers.faultmap import FaultMapError, read_faultmap
+from models.blob import ModelBlob
+from models.reference import quantize_input, scores
 
 Z95 = 1.959963984540054
 OUTLIER_TOLERANCE = 0.1
@@ -99,10 +104,11 @@ def compare(ctx) -> dict:
         acc_cmp["software_fixed_chip"] = interval(sw["main_board_subset_fixed_chip"])
     acc_cmp["overlap"] = bool(lo <= acc_cmp["software"]["ci_high"] and acc_cmp["software"]["ci_low"] <= hi)
 
-    replay = replay_readback(ctx, board_dir, board)
-    ber = [{**{k: l[k] for k in ("name", "voltage", "ber", "ber_0to1", "ber_1to0")},
-            **ber_check(parts.read_faultmap(board_dir / l["faultmap"]), op)}
-           for l, op in zip(board["layers"], ops["layers"])]
+    with user_errors(FaultMapError):
+        maps = [read_faultmap(board_dir / l["faultmap"]) for l in board["layers"]]
+    replay = replay_readback(ctx, board_dir, board, maps)
+    ber = [{**{k: l[k] for k in ("name", "voltage", "ber", "ber_0to1", "ber_1to0")}, **ber_check(fmap, op)}
+           for l, op, fmap in zip(board["layers"], ops["layers"], maps)]
     out = {"energy": energy_cmp, "accuracy": acc_cmp, "replay": replay, "ber": ber,
            "ber_flagged": [b["name"] for b in ber if not b["within_bounds"]]}
     atomic.write_json(ctx.out / "compare.json", out)
@@ -113,8 +119,6 @@ def compare(ctx) -> dict:
 
 def ber_check(fmap, op) -> dict:
     """Errors read back from one layer vs its operating point's rates (module docstring)."""
-    from scipy.stats import binom
-
     n = fmap.n_bits
     ones = int(np.unpackbits(np.ascontiguousarray(fmap.written, dtype="<u4").view(np.uint8)).sum())
     f01, f10 = fmap.flip_counts()
@@ -133,20 +137,21 @@ def majority(reads: list[np.ndarray]) -> np.ndarray:
     return np.packbits(vote, bitorder="little").view("<u4").astype(np.uint32)
 
 
-def replay_readback(ctx, board_dir, board) -> dict:
+def replay_readback(ctx, board_dir, board, maps) -> dict:
+    """The board's fault maps (majority over the reads) replayed through the reference
+    interpreter on the board's inputs, against the board's own scores."""
     dep = ctx.input("deploy")
-    blob = (dep / "model.fbm").read_bytes()
+    blob = ModelBlob.from_bytes((dep / "model.fbm").read_bytes())
     image = np.load(dep / "weights.npy").copy()
-    for l in board["layers"]:
-        fmap = parts.read_faultmap(board_dir / l["faultmap"])
+    for fmap in maps:
         image[fmap.base_word:fmap.base_word + fmap.n_words] = majority([fmap.read(i) for i in range(fmap.n_reads)])
     subset = np.load(ctx.input("software_eval") / "board_subset.npy")
-    data = parts.load_data(ctx.config["train"], ctx.config.get("data_dir"), ctx.config["seeds"]["train"])
-    replayed = parts.reference_scores(blob, image, parts.quantize_inputs(data.test_x[subset], blob))
+    x = quantize_input(np.asarray(dataset(ctx).test_x[subset], dtype=np.float32), blob.input_levels).astype(np.int8)
+    replayed = scores(blob, image, x)
     np.save(ctx.out / "replay_scores.npy", replayed)
-    scores = np.load(board_dir / "scores.npy")
+    board_scores = np.load(board_dir / "scores.npy")
     labels = np.load(board_dir / "labels.npy")
-    same = (replayed == scores).all(axis=1)
+    same = (replayed == board_scores).all(axis=1)
     return {"n_inputs": int(len(labels)), "same_scores": int(same.sum()),
-            "same_prediction": int((replayed.argmax(1) == scores.argmax(1)).sum()),
+            "same_prediction": int((replayed.argmax(1) == board_scores.argmax(1)).sum()),
             "replay_accuracy": float((replayed.argmax(1) == labels).mean()), "board_accuracy": board["accuracy"]}

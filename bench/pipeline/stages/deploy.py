@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.errors import BenchError
-from bench.pipeline import atomic, parts
+from bench.errors import BenchError, user_errors
 from bench.pipeline.hardware import open_bench
-from bench.pipeline.stages.common import read_json
+from bench.pipeline.stages.common import dataset, read_json, trained_net
+from drivers import atomic
+from models.export import ExportError, export_model
 
 VERIFY_SLACK_BITS = 2
 
 
 def deploy(ctx) -> dict:
-    net = parts.load_trained(ctx.input("train") / "main")
-    data = parts.load_data(ctx.config["train"], ctx.config.get("data_dir"), ctx.config["seeds"]["train"])
-    blob, words = parts.export_model(net, data.in_shape)
+    net = trained_net(ctx.input("train") / "main")
+    with user_errors(ExportError, prefix="deploy: "):
+        exported = export_model(net, dataset(ctx).in_shape)
+    blob, words = exported.blob_bytes(), np.asarray(exported.image, dtype=np.uint32)
     atomic.write_bytes(ctx.out / "model.fbm", blob)
     np.save(ctx.out / "weights.npy", words)
     ops = read_json(ctx.input("operating_points") / "operating_points.json")
@@ -31,10 +33,11 @@ def deploy(ctx) -> dict:
     readback = bench.read(0, len(words))
     np.save(ctx.out / "readback_nominal.npy", readback)
     bad_bits = int(np.unpackbits((readback ^ words).view(np.uint8)).sum())
-    expected = 32 * len(words) * parts.most_reliable_eps(parts.profile_of(ctx.config))
+    expected = 32 * len(words) * ctx.profile.most_reliable.ber
     allowed = int(expected + 5 * np.sqrt(expected)) + VERIFY_SLACK_BITS
     report = {"blob_bytes": len(blob), "weight_words": int(len(words)), "nominal_volts": bench.nominal_volts,
-              "readback_bit_errors": bad_bits, "allowed_bit_errors": allowed, "board": bench.identity(), "layers": [l["name"] for l in ops["layers"]]}
+              "readback_bit_errors": bad_bits, "allowed_bit_errors": allowed, "board": bench.identity(),
+              "layers": [l["name"] for l in ops["layers"]]}
     atomic.write_json(ctx.out / "deploy.json", report)
     if bad_bits > allowed:
         raise BenchError(f"deploy: {bad_bits} bit(s) of the weight image read back wrong at nominal "

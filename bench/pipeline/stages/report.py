@@ -3,8 +3,9 @@ with its figures, and the self-contained ``report/report.html``."""
 
 from __future__ import annotations
 
-from bench.pipeline import atomic
-from bench.pipeline.report import build_results, render
+from drivers import atomic
+from bench.report.render import render
+from bench.report.results import build_results
 
 
 def write_report(ctx) -> dict:

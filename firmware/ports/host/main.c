@@ -1,10 +1,12 @@
 /* Host port: the firmware as a POSIX process serving the protocol on a loopback TCP socket.
- *   fw-host [--port N] [--bind ADDR] [memory HAL options, e.g. --mem-words N, lab options]
+ *   fw-host [--port N] [--bind ADDR] [memory HAL options: hal_mem_usage()] | --help
  * Port 0 (default) picks a free port; the process prints "faultbench-fw listening on
  * ADDR:PORT" on stdout once it accepts connections. One client at a time; state persists
  * across connections like a powered board. The BOOT banner goes to the first client after
- * start (as a board's UART would deliver it). Stops on SIGTERM/SIGINT. Unknown options are
- * left to hal_mem_init, which gets the full argv. */
+ * start (as a board's UART would deliver it). Stops on SIGTERM/SIGINT. The options other than
+ * --port, --bind and --help go to hal_mem_init, which refuses what it does not know; a bad
+ * option is one line on stderr and exit code 2. boot_id: pid and start time mixed (a new
+ * process is a new boot). */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,14 +48,50 @@ enum fb_count_unit port_count_unit(void) { return FB_COUNT_NS; }
 uint8_t port_target_id(void) { return FB_TARGET_HOST; }
 uint32_t port_boot_id(void) { return boot_id; }
 
+static void usage(void) {
+    printf("usage: fw-host [--port N] [--bind ADDR] [memory options]\n"
+           "faultbench firmware on a loopback TCP socket (firmware/PROTOCOL.md); prints\n"
+           "\"faultbench-fw listening on ADDR:PORT\" once it accepts a client.\n"
+           "  --port N                TCP port, 0..65535 (default 0: a free port)\n"
+           "  --bind ADDR             IPv4 address to listen on (default 127.0.0.1)\n"
+           "  --help                  this text\n"
+           "memory options (the virtual chip, docs/VIRTUAL_LAB.md):\n%s", hal_mem_usage());
+}
+
+static int bad_option(const char *opt, const char *why) {
+    fprintf(stderr, "fw-host: %s: %s (fw-host --help lists the options)\n", opt, why);
+    return 2;
+}
+
 int main(int argc, char **argv) {
     const char *bind_addr = "127.0.0.1";
     int port = 0;
-    for (int i = 1; i + 1 < argc; i++) {
-        if (strcmp(argv[i], "--port") == 0) port = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--bind") == 0) bind_addr = argv[++i];
+    char *hal_argv[argc + 1]; /* argv[0], the HAL's options, NULL */
+    int hal_argc = 1;
+    hal_argv[0] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i];
+        if (strcmp(k, "--help") == 0 || strcmp(k, "-h") == 0) {
+            usage();
+            return 0;
+        }
+        if (strcmp(k, "--port") == 0 || strcmp(k, "--bind") == 0) {
+            if (i + 1 >= argc) return bad_option(k, "needs a value");
+            const char *v = argv[++i];
+            if (k[2] == 'b') {
+                bind_addr = v;
+                continue;
+            }
+            char *end;
+            long p = strtol(v, &end, 10);
+            if (*v == '\0' || *end != '\0' || p < 0 || p > 65535) return bad_option(k, "expects a port number 0..65535");
+            port = (int)p;
+        } else {
+            hal_argv[hal_argc++] = argv[i];
+        }
     }
-    if (hal_mem_init(argc, argv) != 0) return 1;
+    hal_argv[hal_argc] = NULL;
+    if (hal_mem_init(hal_argc, hal_argv) != 0) return 2;
     boot_id = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
 
     struct sigaction sa;

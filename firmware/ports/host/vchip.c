@@ -78,9 +78,23 @@ static void stamp_access(void) {
     lab->last_access_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+const char *hal_mem_usage(void) {
+    return "  --mem-words N           size of the memory under test, 32-bit words (default 262144)\n"
+           "  --lab-state PATH        lab state file (docs/VIRTUAL_LAB.md); without it the memory is nominal\n"
+           "  --chip-tech sram|rram   fault mechanism: read faults (sram, default) or write faults (rram)\n"
+           "  --chip-seed N  --chip-c-read X  --chip-l-read X  --chip-c-write X  --chip-l-write X\n"
+           "  --chip-e0 X  --chip-beta X  --chip-pmax X  --chip-p1 X  --chip-transient X\n"
+           "                          chip physics with --lab-state (Chip.host_options() derives them)\n";
+}
+
+static int option_error(const char *k, const char *why) {
+    fprintf(stderr, "fw-host: %s: %s (fw-host --help lists the options)\n", k, why);
+    return 1;
+}
+
 static int parse_options(int argc, char **argv, const char **state_path) {
-    for (int i = 1; i + 1 < argc; i++) {
-        const char *k = argv[i], *v = argv[i + 1];
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
         double *d = NULL;
         if (strcmp(k, "--mem-words") == 0) mem_words = (uint32_t)strtoul(v, NULL, 0);
         else if (strcmp(k, "--lab-state") == 0) *state_path = v;
@@ -101,7 +115,8 @@ static int parse_options(int argc, char **argv, const char **state_path) {
         else if (strcmp(k, "--chip-pmax") == 0) d = &chip.p_max;
         else if (strcmp(k, "--chip-p1") == 0) d = &chip.p_one;
         else if (strcmp(k, "--chip-transient") == 0) d = &chip.transient;
-        else continue;
+        else return option_error(k, "unknown option");
+        if (i + 1 >= argc) return option_error(k, "needs a value");
         if (d) *d = strtod(v, NULL);
         i++;
     }

@@ -6,30 +6,20 @@
 #include "fb_port.h"
 #include "fb_protocol.h"
 #include "hal_mem.h"
+#include "semihosting.h"
+#include "systick.h"
 
 #define REG(a) (*(volatile uint32_t *)(a))
 #define UART_DATA REG(0x40004000u)
 #define UART_STATE REG(0x40004004u) /* bit0 TX full, bit1 RX full */
 #define UART_CTRL REG(0x40004008u)  /* TXEN | RXEN = 3 */
 #define UART_BAUDDIV REG(0x40004010u)
-#define SYST_CSR REG(0xE000E010u)
-#define SYST_RVR REG(0xE000E014u)
-#define SYST_CVR REG(0xE000E018u)
 #define INSTR_PER_TICK 40u
 
-static volatile uint32_t systick_wraps;
 __attribute__((section(".noinit"))) static uint32_t boot_count[2]; /* magic, count */
 
-void SysTick_Handler(void) { systick_wraps++; }
-
-uint32_t port_counter(void) {
-    uint32_t w, v;
-    do {
-        w = systick_wraps;
-        v = SYST_CVR;
-    } while (w != systick_wraps);
-    return ((w << 24) + (0xFFFFFFu - v)) * INSTR_PER_TICK;
-}
+/* Truncated to 32 bits before scaling: the product wraps like the protocol's counter. */
+uint32_t port_counter(void) { return (uint32_t)fb_systick_ticks() * INSTR_PER_TICK; }
 enum fb_count_unit port_count_unit(void) { return FB_COUNT_INSTRUCTIONS; }
 uint8_t port_target_id(void) { return FB_TARGET_MPS2_AN386; }
 uint32_t port_boot_id(void) { return boot_count[1]; }
@@ -42,15 +32,8 @@ void port_write(const uint8_t *data, size_t n) {
     }
 }
 
-static void semihost_exit(uint32_t code) {
-    uint32_t block[2] = {0x20026u /* ADP_Stopped_ApplicationExit */, code};
-    register uint32_t r0 __asm__("r0") = 0x20u; /* SYS_EXIT_EXTENDED */
-    register uint32_t *r1 __asm__("r1") = block;
-    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
-}
-
 void HardFault_Handler(void) {
-    semihost_exit(3);
+    fb_semihost_exit(3);
     for (;;) {
     }
 }
@@ -63,9 +46,7 @@ int main(void) {
     boot_count[1]++;
     UART_BAUDDIV = 16u;
     UART_CTRL = 3u;
-    SYST_RVR = 0xFFFFFFu;
-    SYST_CVR = 0;
-    SYST_CSR = 7u; /* processor clock, interrupt, enable */
+    fb_systick_start();
     hal_mem_init(0, 0);
     fb_proto_init();
     fb_proto_send_boot();

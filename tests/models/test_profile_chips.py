@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import torch
 
-from bench.profiles import load_profile
 from drivers.memory_layout import memory_map
-from models.chip_distribution import FreshChipPerDraw
 from models.faults import FaultSite
-from models.profile_faults import fault_model_from_profile
+from models.profile import load_profile
+from models.profile.faults import FreshChipPerDraw, fault_model_from_profile
 
 
 def site_and_codes():

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.pipeline import parts
-from bench.profiles import check_profile
+from models.profile import check_profile, load_profile
+from models.profile.method_options import profile_method_options
 
 ROOT = Path(__file__).parents[2]
 
@@ -29,8 +29,8 @@ def test_checker_rejects_negative_energy_inside_the_operating_range(tmp_path):
 
 def test_lanmax_eps_bounded_by_the_profile_least_reliable_point():
     for name, eps_max in (("rram_lowpower", 0.033), ("sram_lowvoltage", 6e-4)):
-        config = {"profile_path": str(ROOT / "profiles" / f"{name}.yaml"), "train": {"lambda": 0.5}}
-        opts = parts.method_options(config, "lanmax")
+        profile = load_profile(ROOT / "profiles" / f"{name}.yaml")
+        opts = profile_method_options(profile, "lanmax")
         assert opts["theta_max"] == pytest.approx(math.log10(eps_max)), name
         assert opts.get("theta_init", -3.0) <= opts["theta_max"]
-    assert "theta_max" not in parts.method_options(config, "uniform")
+    assert "theta_max" not in profile_method_options(profile, "uniform")

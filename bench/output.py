@@ -1,17 +1,34 @@
-"""What every analysis writes: one table as CSV, markdown and JSON, a rich table, progress."""
+"""How results are written and shown: a table as CSV, markdown and JSON, a rich table, progress
+bars, numbers with units (``format_energy`` of ``models.energy``), per-layer bar plots."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from models.run_dir import atomic_write_text
+from drivers.atomic import write_text
+from models.energy import format_energy
+from models.plots import fit_title, plt, save_figure
+
+__all__ = ["TableResult", "format_energy", "layer_bar_figure", "layer_bar_plot", "pct", "progress", "rich_table",
+           "write_table"]
+
+
+@dataclass
+class TableResult:
+    """What an analysis computed: its table and the files it wrote."""
+
+    title: str
+    header: list[str]
+    rows: list[list[Any]]
+    files: list[Path] = field(default_factory=list)
 
 
 def write_table(folder: Path, stem: str, header: Sequence[str], rows: Sequence[Sequence[Any]],
@@ -26,9 +43,9 @@ def write_table(folder: Path, stem: str, header: Sequence[str], rows: Sequence[S
           "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
           *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
     paths = [folder / f"{stem}.csv", folder / f"{stem}.md", folder / f"{stem}.json"]
-    atomic_write_text(paths[0], buf.getvalue())
-    atomic_write_text(paths[1], "\n".join(md) + "\n")
-    atomic_write_text(paths[2], json.dumps({"title": title, **meta, "header": list(header),
+    write_text(paths[0], buf.getvalue())
+    write_text(paths[1], "\n".join(md) + "\n")
+    write_text(paths[2], json.dumps({"title": title, **meta, "header": list(header),
                                             "rows": [list(r) for r in rows]}, indent=1))
     return paths
 
@@ -56,8 +73,6 @@ def layer_bar_figure(names: Sequence[str], values: Sequence[float], title: str, 
                      errors: Sequence[float] | None = None,
                      lines: Sequence[tuple[float, str, str, str]] = ()):
     """One bar per layer (network order) plus horizontal reference ``lines`` ``(y, color, style, label)``."""
-    from models.plots import fit_title, plt
-
     fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(names) + 2), 3.8))
     ax.bar(range(len(names)), values, yerr=errors, capsize=3 if errors is not None else 0, color="tab:blue")
     for y, color, style, label in lines:
@@ -75,6 +90,4 @@ def layer_bar_plot(names: Sequence[str], values: Sequence[float], path: Path, ti
                    errors: Sequence[float] | None = None,
                    lines: Sequence[tuple[float, str, str, str]] = ()) -> None:
     """:func:`layer_bar_figure` saved to ``path`` (PNG)."""
-    from models.plots import save_figure
-
     save_figure(layer_bar_figure(names, values, title, ylabel, errors, lines), path)
