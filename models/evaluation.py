@@ -132,11 +132,18 @@ def mc_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, rates: Mapping
         acc = accuracy(net, x, y, max_rows)
         return MCResult(acc, 0.0, 1, [acc])
     fault_model = fault_model or BinarySymmetric()
+    return until_confident(
+        lambda k: accuracies_with_masks(net, x, y, sample_masks(net, fault_model, rates, generator, k), k, max_rows),
+        target, min_reps, max_reps, draws_per_pass, on_progress)
+
+
+def until_confident(pass_accuracies: Callable[[int], torch.Tensor], target: float, min_reps: int, max_reps: int,
+                    draws_per_pass: int, on_progress: Callable[[MCResult], None] | None = None) -> MCResult:
+    """The stopping rule of :func:`mc_accuracy` (module docstring) over passes of at most
+    ``draws_per_pass`` repetitions; ``pass_accuracies(k)`` evaluates ``k`` fresh fault draws."""
     accs = torch.empty(0, dtype=torch.float64)
     while len(accs) < max_reps:
-        k = min(draws_per_pass, max_reps - len(accs))
-        masks = sample_masks(net, fault_model, rates, generator, k)
-        accs = torch.cat([accs, accuracies_with_masks(net, x, y, masks, k, max_rows)])
+        accs = torch.cat([accs, pass_accuracies(min(draws_per_pass, max_reps - len(accs)))])
         result = MCResult(float(accs.mean()), ci_half_width(accs), len(accs), accs.tolist())
         if on_progress is not None:
             on_progress(result)
