@@ -10,6 +10,8 @@ voltage and only step down), after ``settle_s``: for each pattern and repeat, wr
   flips_1to0,ber,ber_0to1,ber_1to0,energy_per_bit_J`` (``ber_0to1`` = 0->1 flips over the
   written zeros, ``energy_per_bit_J`` = the read's energy over the bits read; with
   ``energy_of="write"``, for RRAM, the write's (programming) energy over the bits written);
+* ``sweep.nc``: the same as labelled arrays over voltage, pattern and repeat, with units
+  (``bench/labelled.py``; needs the ``xarray`` extra);
 * in ``sweep.json``: identities, settings, seeds, timestamps, the voltage measured at each
   setpoint after settling (``measured_voltage_V``), and per (voltage, pattern) the
   persistent / transient split across repeats: a flipped bit is *persistent* when every repeat
@@ -37,6 +39,7 @@ import numpy as np
 
 from bench.errors import BenchError, user_errors
 from bench.instruments import check_specs, describe, lab_ppk2_role, open_rail
+from bench.labelled import SWEEP_FILE, save_netcdf, sweep_dataset
 from bench.lab import chip_technology, virtual_lab
 from drivers import atomic
 from drivers.board import Board, BoardError, pattern_words
@@ -339,6 +342,7 @@ class Characterization:
     summary: list[dict]
     chip_id: str
     plots: list[Path]
+    netcdf: Path | None = None   # sweep.nc (bench/labelled.py); None without the xarray extra
 
 
 def _raise_interrupt(signum, frame):
@@ -402,8 +406,9 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
                                  suffix="; run the same command again to resume"):
                     sweep = run_sweep(b, s, settings, out, meta, progress=progress)
     rows = read_rows(sweep.csv_path)
+    netcdf, _ = save_netcdf(out / SWEEP_FILE, sweep_dataset(rows, sweep.state))
     return Characterization(out, sweep, rows, summarize(rows, sweep.state["points"]), meta["chip_id"],
-                            plot_sweep(rows, out))
+                            plot_sweep(rows, out), netcdf)
 
 
 def pattern_list(patterns: str | tuple[str, ...]) -> tuple[str, ...]:

@@ -28,7 +28,8 @@ def sweep_table(summary: list[dict], title: str) -> Table:
 
 def configure(p) -> None:
     p.description = ("Voltage sweep (vmax down to vmin) writing/reading patterns; writes OUT/sweep.csv, "
-                     "OUT/sweep.json, OUT/faultmaps/*.npz and PNG plots. Without --board/--supply it starts the "
+                     "OUT/sweep.json, OUT/faultmaps/*.npz, PNG plots and OUT/sweep.nc (NetCDF, with the "
+                     "faultbench[xarray] extra). Without --board/--supply it starts the "
                      "virtual lab. An interrupted sweep resumes.")
     p.add_argument("--board", help="board serial URL (e.g. /dev/ttyACM0, socket://127.0.0.1:PORT)")
     p.add_argument("--supply", help="VISA resource of the supply (e.g. TCPIP0::host::5025::SOCKET), or ppk2:PORT "
@@ -75,7 +76,7 @@ def run(args) -> int:
                          progress=lambda n, what: bar.update(task, advance=n, description=what),
                          on_lab=lambda url, res: bar.console.print(f"virtual lab: board {url}, supply {res}"))
     console.print(sweep_table(c.summary, f"sweep {c.out} (chip {c.chip_id})"))
-    for path in c.plots:
+    for path in [*c.plots, *([c.netcdf] if c.netcdf else [])]:
         console.print(f"wrote {path}")
     console.print(f"wrote {c.sweep.csv_path}, {c.sweep.json_path}, {c.out / 'faultmaps'}; supply output is off")
     return 0
