@@ -45,3 +45,25 @@ class Capture:
 
     def reading(self) -> EnergyReading:
         return EnergyReading(self.energy_j(), "stream", self.duration_s, None, len(self.current_a))
+
+
+class ConfiguredOnEnter:
+    """A meter as a context manager: ``configure()`` on entry (closed again if that fails),
+    ``close()`` (which shuts it down first) on every exit."""
+
+    def configure(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        try:
+            self.configure()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -33,7 +33,7 @@ from typing import Iterator
 
 import numpy as np
 
-from drivers.meters.capture import Capture
+from drivers.meters.capture import Capture, ConfiguredOnEnter
 from drivers.supplies.base import SupplyError, _Result
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _package() -> ModuleType:
     return joulescope
 
 
-class Joulescope:
+class Joulescope(ConfiguredOnEnter):
     """One Joulescope as an energy meter beside the rail's supply (it sources nothing)."""
 
     energy_method = "stream"
@@ -116,17 +116,6 @@ class Joulescope:
         with contextlib.suppress(Exception):
             self.device.close()
         self.device = None
-
-    def __enter__(self) -> "Joulescope":
-        try:
-            self.configure()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _newest(self) -> int:
         return int(self.device.stream_buffer.sample_id_range[1])

@@ -46,7 +46,7 @@ from typing import Iterator
 import numpy as np
 import serial
 
-from drivers.meters.capture import Capture
+from drivers.meters.capture import Capture, ConfiguredOnEnter
 from drivers.supplies.base import SafetyLimitError, SupplyError, _Result
 
 log = logging.getLogger(__name__)
@@ -241,7 +241,7 @@ def _shutdown_all() -> None:
         ppk.shutdown()
 
 
-class PPK2:
+class PPK2(ConfiguredOnEnter):
     """One PPK2 as an ampere meter (``mode="ampere"``) or as the rail's source meter
     (``mode="source"``, with ``vmax``); see the module docstring."""
 
@@ -394,17 +394,6 @@ class PPK2:
         with contextlib.suppress(Exception):
             self._port.close()
         self._port = None
-
-    def __enter__(self) -> "PPK2":
-        try:
-            self.configure()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # --- measurement ----------------------------------------------------------------------
 
