@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from bench.datasets import download as download_data
 from bench.errors import BenchError, user_errors
 from drivers.memory_layout import memory_map, total_words
 from models.architectures import ARCHITECTURES, MODES, build_model, layer_labels
@@ -131,6 +132,8 @@ def weight_words(config: TrainConfig, data: Dataset) -> int:
 
 def train_run(out: str | Path, *, resume: bool = False, profile: str | Path | Profile | None = None,
               operating_point: str | None = None, chip_seed: int | None = None, plots: bool = True,
+              download: bool = False, mirror: str | None = None, checksums: Any = None,
+              on_download: Callable[[str, int, int | None], None] | None = None,
               on_start: Callable[[TrainConfig, int], None] | None = None,
               on_batch: Callable[[int, int], None] | None = None, on_epoch: Callable[[dict], None] | None = None,
               **options) -> TrainResult:
@@ -142,6 +145,8 @@ def train_run(out: str | Path, *, resume: bool = False, profile: str | Path | Pr
     checkpoint (options are then read from its ``config.yaml``). ``profile``: train under that
     memory error profile (a path or a loaded :class:`Profile`); ``operating_point`` fixes
     every layer at one of its points. ``plots``: draw ``plots/`` when training ends.
+    ``download``: fetch the data set into its ``data_dir`` first (``mirror``, ``checksums``,
+    ``on_download(file, bytes_done, bytes_total)``: :func:`bench.datasets.download`).
     ``on_start(config, epochs_done)`` before the first epoch; ``on_batch(done, total)`` and
     ``on_epoch(metrics record)`` as training goes.
     Bad options, a used ``out``, a missing data set: one :class:`BenchError` line.
@@ -164,6 +169,8 @@ def train_run(out: str | Path, *, resume: bool = False, profile: str | Path | Pr
                 raise BenchError("--operating-point needs --profile FILE (a point of that profile)")
             config = config.resolved()
         check_device(config.device)
+        if download:
+            download_data(config.dataset, config.data_dir, mirror=mirror, checksums=checksums, progress=on_download)
         data = load_data(config)
         check_model_size(config, data.in_shape, data.n_classes)  # before a run directory exists
     resumed_at = run.status()["epochs_done"] if resume else None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.commands.common import add_profile, add_seed
+from bench.commands.common import add_download, add_profile, add_seed, download_progress
 from bench.pipeline.config import DEFAULTS, QUICK
 from bench.pipeline.display import make_progress, plan_table, summary_table
 from bench.pipeline.run import execute, prepare
@@ -28,6 +28,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="redo STAGE and every stage after it that uses its outputs (repeatable)")
     p.add_argument("--dataset", help=f"data set (default {DEFAULTS['dataset']})")
     p.add_argument("--data-dir", type=Path, help="folder with the data set files (mnist, fashion-mnist, cifar10)")
+    add_download(p)
     p.add_argument("--arch", help=f"architecture (default {DEFAULTS['arch']})")
     p.add_argument("--width", type=float, help=f"width multiplier (default {DEFAULTS['width']})")
     p.add_argument("--method", help=f"training method (default {DEFAULTS['method']})")
@@ -46,7 +47,10 @@ def main(args) -> int:
                  "lambda": args.lambda_, "epochs": args.epochs, "seed": args.seed, "hardware": args.hardware,
                  "uniform_eps": args.uniform_eps, "test_subset": args.test_subset,
                  "energy_inputs": args.energy_inputs}
-    profile, run_dir, config = prepare(args.profile, args.out, quick=args.quick, data_dir=args.data_dir, **overrides)
+    with make_progress(console) as progress:
+        profile, run_dir, config = prepare(args.profile, args.out, quick=args.quick, data_dir=args.data_dir,
+                                           download=args.download, mirror=args.mirror, checksums=args.checksums,
+                                           on_download=download_progress(progress), **overrides)
     with make_progress(console) as progress:
         def started(name):
             progress.console.rule(f"[bold]{name}[/]: {PIPELINE.by_name[name].title}")

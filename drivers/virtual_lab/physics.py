@@ -96,6 +96,10 @@ class Chip:
     def write_energy(self, volts: float) -> float:
         return self.c_write * volts * volts + self.l_write * volts
 
+    def access_energy(self, words_read: int, words_written: int, volts: float) -> float:
+        """J drawn by that many 32-bit word reads and writes at rail voltage ``volts``."""
+        return 32 * (words_read * self.read_energy(volts) + words_written * self.write_energy(volts))
+
     def fault_probability(self, energy: float) -> float:
         """``min(p_max, exp(-(E - E0) / beta))`` [ALGORITHMS 3; seed 1 eq. 1]."""
         x = (energy - self.e0) / self.beta
