@@ -304,7 +304,9 @@ def ber_figure(rows: list[dict]):
                         label=f"{pattern}: 0 errors (<= {ZERO_ERRORS_UPPER:g}/N)")
     ax.set_xlabel("supply voltage (V)")
     ax.set_ylabel("bit-error rate (errors per bit read)")
-    ax.set_title("BER vs voltage" + (f"\nhollow: {zero_label}" if zero_label else ""), fontsize=9)
+    fig.suptitle("Bit-error rate vs supply voltage", fontsize=12)
+    if zero_label:
+        ax.set_title(f"hollow: {zero_label}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig

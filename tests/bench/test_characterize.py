@@ -191,6 +191,7 @@ def test_ber_plot_shows_zero_error_voltages_at_their_upper_bound():
         assert drawn[(1.1, 1.2)] == pytest.approx([3 / 4096, 3 / 8192])  # hollow markers, 3/N
         assert "(V)" in ax.get_xlabel() and "errors per bit read" in ax.get_ylabel()
         assert "0 errors in N bits read" in ax.get_title()
+        assert fig._suptitle.get_fontsize() >= 12   # the title reads at report size
     finally:
         plt.close(fig)
 
