@@ -46,6 +46,7 @@ from models.plots import plt, save_figure
 CSV_COLUMNS = ["voltage_V", "pattern", "repeat", "bits", "flips_0to1", "flips_1to0", "ber", "ber_0to1",
                "ber_1to0", "energy_per_bit_J"]
 _INT_COLUMNS = {"repeat", "bits", "flips_0to1", "flips_1to0"}
+UNKNOWN_CHIP = "unknown-chip"   # chip_id when neither --chip-id nor the board names the chip
 SWEEP_FORMAT = "faultbench-sweep"
 SWEEP_VERSION = 1
 PATTERNS = ("checkerboard", "random", "zeros", "ones")
@@ -340,6 +341,7 @@ class Characterization:
     summary: list[dict]
     chip_id: str
     plots: list[Path]
+    chip_id_source: str = ""   # where chip_id came from: --chip-id, the board (IDENT), or none
 
 
 def _raise_interrupt(signum, frame):
@@ -356,7 +358,9 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
     """The voltage sweep of ``bench characterize`` into ``out`` (resumable); without ``board``
     and ``supply`` the virtual lab is started (``chip``) and ``on_lab(board_url, resource)``
     says where. ``progress(advance_reads, description)`` as reads complete. The supply is
-    left off on every exit, SIGTERM included (it takes the Ctrl-C path)."""
+    left off on every exit, SIGTERM included (it takes the Ctrl-C path). The chip's identity:
+    ``chip_id``, else what the board answers to IDENT (firmware/PROTOCOL.md; the virtual lab's
+    chip id), else ``unknown-chip``; ``sweep.json`` records which (``chip_id_source``)."""
     if (board is None) != (supply is None):
         raise BenchError("give both --board and --supply, or neither (then the virtual lab is started)")
     if board is not None and chip:
@@ -373,17 +377,20 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
         stack.callback(signal.signal, signal.SIGTERM, previous)
         if board is None:
             lab = stack.enter_context(virtual_lab(chip))
-            board, supply, chip_id = lab.board_url, lab.supply_resource, chip_id or lab.chip_id
+            board, supply = lab.board_url, lab.supply_resource
             if on_lab:
                 on_lab(board, supply)
         with user_errors(BoardError, prefix=f"--board {board}: "):
             b = stack.enter_context(Board(board))
+            chip_id, chip_id_source = (chip_id, "--chip-id") if chip_id else (b.chip_id(), "the board (IDENT)")
         with user_errors(SupplyError, prefix=f"--supply {supply}: "):
             s = stack.enter_context(open_supply(supply, backend=visa_backend, channel=channel, vmax=vmax, imax=imax))
         if base_word + words > b.info.mem_words:
             raise BenchError(f"--base-word/--words: [{base_word}, {base_word + words}) exceeds the "
                              f"board's {b.info.mem_words}-word memory")
-        meta = {"chip_id": chip_id or "unknown-chip", "technology": technology,
+        if chip_id is None:
+            chip_id_source = "none: the board cannot tell; give --chip-id"
+        meta = {"chip_id": chip_id or UNKNOWN_CHIP, "chip_id_source": chip_id_source, "technology": technology,
                 "board": {"url": board, "fw_version": b.info.fw_version, "target": b.info.target,
                           "boot_id": b.info.boot_id, "mem_words": b.info.mem_words},
                 "supply": {"resource": supply, "identity": s.identify(), "driver": type(s).__name__,
@@ -396,7 +403,7 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
                     sweep = run_sweep(b, s, settings, out, meta, progress=progress)
     rows = read_rows(sweep.csv_path)
     return Characterization(out, sweep, rows, summarize(rows, sweep.state["points"]), meta["chip_id"],
-                            plot_sweep(rows, out))
+                            plot_sweep(rows, out), chip_id_source)
 
 
 def pattern_list(patterns: str | tuple[str, ...]) -> tuple[str, ...]:
