@@ -57,7 +57,7 @@ def markdown(results: dict, image_src) -> list[str]:
              f"interval over the {n} inputs, honest for few inputs (never zero-width). The Monte-Carlo column is the "
              f"Student-t 95% interval of the mean over the fault draws alone (zero-width when every draw gave the "
              f"same accuracy, as on one chip whose faults are persistent).", "",
-             f"| | accuracy | Wilson 95% over the inputs | Monte-Carlo 95% (fault draws) | inputs |",
+             "| | accuracy | Wilson 95% over the inputs | Monte-Carlo 95% (fault draws) | inputs |",
              "|---|---:|---:|---:|---:|",
              f"| board | {acc['board']['accuracy']:.4f} | [{acc['board']['ci_low']:.4f}, {acc['board']['ci_high']:.4f}] "
              f"| one chip, one run | {n} |", *rows, "",

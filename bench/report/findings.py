@@ -16,7 +16,7 @@ Intervals [choices]:
   fault draws on the same test inputs (``software_eval``), which covers the draws, not the
   choice of inputs; two networks are told apart only when these intervals are disjoint;
 * accuracy on the board's few inputs: the Wilson score 95% interval over the ``n`` inputs
-  (never zero-width, stays inside [0, 1]; ``compare.wilson``), for the board and for the
+  (never zero-width, stays inside [0, 1]; ``models.evaluation.wilson``), for the board and for the
   software prediction on the same inputs alike;
 * one chip against the software prediction over chips: the Student-t 95% prediction interval
   of a single draw, ``mean +- t s sqrt(1 + 1/R)`` over the ``R`` repetitions (a board holds one
