@@ -107,8 +107,16 @@ def build_parser(argv: list[str]) -> Parser:
         p = sub.add_parser(name, help=summary, description=summary)
         if name == chosen:
             importlib.import_module(f"bench.commands.{name}").configure(p)
-            parser.chosen = p
     return parser
+
+
+def typed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost (sub)command parser the command line chose (``bench analyze bet``'s)."""
+    while True:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None or getattr(args, sub.dest, None) not in sub.choices:
+            return parser
+        parser = sub.choices[getattr(args, sub.dest)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args, extra = parser.parse_known_args(argv)
     if extra:   # the typed command's usage and a suggestion, not the top-level usage
-        getattr(parser, "chosen", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        typed(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)

@@ -43,6 +43,9 @@ def test_first_steps_without_a_command(capsys):
     (["run", "--profile", "profiles/sram_lowvoltage.yaml", "--quik"], "usage: bench run", "did you mean --quick?"),
     (["evaluate", "runs/x", "--max-rpes", "3"], "usage: bench evaluate", "did you mean --max-reps?"),
     (["rnu"], "usage: bench [-h]", "did you mean 'run'?"),
+    (["analyze", "bet", "runs/x", "--out", "a", "--spilt", "test"], "usage: bench analyze bet",
+     "unknown option --spilt: did you mean --split?"),
+    (["runs", "lsit"], "usage: bench runs", "did you mean 'list'?"),
 ])
 def test_typos_suggest_the_closest_option(capsys, argv, usage, hint):
     code, _, err = run_cli(capsys, *argv)
