@@ -50,6 +50,7 @@ from models.plots import plt, save_figure
 CSV_COLUMNS = ["voltage_V", "pattern", "repeat", "bits", "flips_0to1", "flips_1to0", "ber", "ber_0to1",
                "ber_1to0", "energy_per_bit_J"]
 _INT_COLUMNS = {"repeat", "bits", "flips_0to1", "flips_1to0"}
+UNKNOWN_CHIP = "unknown-chip"   # chip_id when neither --chip-id nor the board names the chip
 SWEEP_FORMAT = "faultbench-sweep"
 SWEEP_VERSION = 1
 PATTERNS = ("checkerboard", "random", "zeros", "ones")
@@ -308,7 +309,9 @@ def ber_figure(rows: list[dict]):
                         label=f"{pattern}: 0 errors (<= {ZERO_ERRORS_UPPER:g}/N)")
     ax.set_xlabel("supply voltage (V)")
     ax.set_ylabel("bit-error rate (errors per bit read)")
-    ax.set_title("BER vs voltage" + (f"\nhollow: {zero_label}" if zero_label else ""), fontsize=9)
+    fig.suptitle("Bit-error rate vs supply voltage", fontsize=12)
+    if zero_label:
+        ax.set_title(f"hollow: {zero_label}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -343,6 +346,7 @@ class Characterization:
     chip_id: str
     plots: list[Path]
     netcdf: Path | None = None   # sweep.nc (bench/labelled.py); None without the xarray extra
+    chip_id_source: str = ""   # where chip_id came from: --chip-id, the board (IDENT), or none
 
 
 def _raise_interrupt(signum, frame):
@@ -362,7 +366,9 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
     ``supply`` ``ppk2:PORT``: a PPK2 source meter powers the rail; in the virtual lab ``ppk2``
     (no port) for either uses its simulated PPK2 (``bench/instruments.py``).
     ``progress(advance_reads, description)`` as reads complete. The supply is left off on every
-    exit, SIGTERM included (it takes the Ctrl-C path)."""
+    exit, SIGTERM included (it takes the Ctrl-C path). The chip's identity: ``chip_id``, else
+    what the board answers to IDENT (firmware/PROTOCOL.md; the virtual lab's chip id), else
+    ``unknown-chip``; ``sweep.json`` records which (``chip_id_source``)."""
     virtual = board is None
     if virtual != (supply is None or str(supply).lower() == "ppk2"):
         raise BenchError("give both --board and --supply, or neither (then the virtual lab is started)")
@@ -383,19 +389,22 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
         lab = None
         if virtual:
             lab = stack.enter_context(virtual_lab(chip, ppk2=lab_ppk2_role(supply, meter)))
-            board, chip_id = lab.board_url, chip_id or lab.chip_id
+            board = lab.board_url
             supply = lab.ppk2_port if lab.ppk2 == "source" else lab.supply_resource
             if on_lab:
                 on_lab(board, supply)
         with user_errors(BoardError, prefix=f"--board {board}: "):
             b = stack.enter_context(Board(board))
+            chip_id, chip_id_source = (chip_id, "--chip-id") if chip_id else (b.chip_id(), "the board (IDENT)")
         with user_errors(SupplyError, prefix=f"--supply {supply}: "):
             s = stack.enter_context(open_rail(supply_spec, meter, lab=lab, channel=channel, vmax=vmax,
                                               imax=imax, backend=visa_backend))
         if base_word + words > b.info.mem_words:
             raise BenchError(f"--base-word/--words: [{base_word}, {base_word + words}) exceeds the "
                              f"board's {b.info.mem_words}-word memory")
-        meta = {"chip_id": chip_id or "unknown-chip", "technology": technology,
+        if chip_id is None:
+            chip_id_source = "none: the board cannot tell; give --chip-id"
+        meta = {"chip_id": chip_id or UNKNOWN_CHIP, "chip_id_source": chip_id_source, "technology": technology,
                 "board": {"url": board, "fw_version": b.info.fw_version, "target": b.info.target,
                           "boot_id": b.info.boot_id, "mem_words": b.info.mem_words},
                 "supply": {"resource": supply, "channel": channel, **describe(s)}}
@@ -408,7 +417,7 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
     rows = read_rows(sweep.csv_path)
     netcdf, _ = save_netcdf(out / SWEEP_FILE, sweep_dataset(rows, sweep.state))
     return Characterization(out, sweep, rows, summarize(rows, sweep.state["points"]), meta["chip_id"],
-                            plot_sweep(rows, out), netcdf)
+                            plot_sweep(rows, out), netcdf, chip_id_source)
 
 
 def pattern_list(patterns: str | tuple[str, ...]) -> tuple[str, ...]:

@@ -39,8 +39,8 @@ def configure(p) -> None:
                                    "the rail) or joulescope[:SERIAL]; without --board: ppk2 (the lab's simulated one)")
     p.add_argument("--visa-backend", default="@py", help="pyvisa backend (default @py)")
     p.add_argument("--chip", help="chip file for the virtual lab (only without --board/--supply)")
-    p.add_argument("--chip-id", help="name of the chip under test, stored in the fault maps (default: the "
-                                     "virtual chip's id, else 'unknown-chip')")
+    p.add_argument("--chip-id", help="name of the chip under test, stored in the fault maps (default: what the "
+                                     "board answers to IDENT, e.g. the virtual lab's chip id; else 'unknown-chip')")
     p.add_argument("--channel", type=int, default=1, help="supply output powering the memory (default 1)")
     p.add_argument("--vmin", type=float, required=True, help="lowest voltage (V)")
     p.add_argument("--vmax", type=float, required=True, help="highest voltage (V); also the supply's safety "
@@ -75,6 +75,7 @@ def run(args) -> int:
                          energy_of=args.energy_of,
                          progress=lambda n, what: bar.update(task, advance=n, description=what),
                          on_lab=lambda url, res: bar.console.print(f"virtual lab: board {url}, supply {res}"))
+    console.print(f"chip {c.chip_id} (from {c.chip_id_source})")
     console.print(sweep_table(c.summary, f"sweep {c.out} (chip {c.chip_id})"))
     for path in [*c.plots, *([c.netcdf] if c.netcdf else [])]:
         console.print(f"wrote {path}")

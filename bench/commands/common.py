@@ -9,8 +9,17 @@ from pathlib import Path
 from bench.datasets import DOWNLOADABLE, MIRROR_ENV
 
 
-def add_run(p: argparse.ArgumentParser, what: str = "run directory written by bench train") -> None:
+RUN_HELP = "training run (bench train --out) or bench run folder (bench run --out: its main network unless --network)"
+
+
+def add_run(p: argparse.ArgumentParser, what: str = RUN_HELP) -> None:
     p.add_argument("run", help=what)
+    add_network(p)
+
+
+def add_network(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network", metavar="NAME", help="in a bench run folder: the network to use, main (default), "
+                                                      "reliable, uniform, ... (the folders under train/ and baselines/)")
 
 
 def add_epoch(p: argparse.ArgumentParser) -> None:

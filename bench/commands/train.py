@@ -44,6 +44,9 @@ def configure(p) -> None:
     add_device(p)
     p.add_argument("--limit-train", type=int, help="use only the first N training examples")
     p.add_argument("--limit-test", type=int, help="use only the first N test examples")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log loss, accuracy, per-layer eps and energy ratio per epoch to OUT/tensorboard (needs "
+                        "pip install 'faultbench[tensorboard]'; view: tensorboard --logdir OUT/tensorboard)")
     p.add_argument("--keep-checkpoints", type=int, help="keep only the newest N epoch checkpoints (default: all)")
     p.add_argument("--bet-reg", type=float, help="add the bit-error-tolerance hinge regulariser with target b "
                                                  "(BNN nets; models/bet.py)")
@@ -97,8 +100,8 @@ def run(args) -> int:
         result = train_run(Path(args.out), resume=args.resume, profile=args.profile,
                            operating_point=args.operating_point, download=args.download, mirror=args.mirror,
                            checksums=args.checksums, on_download=download_progress(progress),
-                           on_start=on_start, on_batch=on_batch,
-                           on_epoch=on_epoch, **options)
+                           on_start=on_start, on_batch=on_batch, on_epoch=on_epoch,
+                           tensorboard=args.tensorboard, **options)
     if result.faults_label:
         console.print(f"method {result.config.method}, faults: {result.faults_label}")
     if result.eps:
@@ -119,4 +122,6 @@ def run(args) -> int:
                           f"{c.point.ber:.3g}", format_energy(c.energy_per_bit))
         console.print(table)
     console.print(f"run directory: {result.out}")
+    if args.tensorboard:
+        console.print(f"TensorBoard: tensorboard --logdir {result.out / 'tensorboard'}")
     return 0
