@@ -129,7 +129,8 @@ class PPK2Simulator:
 
     def _samples(self, now: float) -> bytes:
         """The samples due by ``now`` (their whole 10 us has passed) as streamed bytes."""
-        due = int((now - self.t_start) * SAMPLE_RATE_HZ)
+        # a sample is due once its time has come; the 1e-6 sample absorbs float rounding of the clock
+        due = int((now - self.t_start) * SAMPLE_RATE_HZ + 1e-6)
         n = due - self.emitted
         if n <= 0:
             return b""
