@@ -81,6 +81,10 @@ void fb_maxpool_i8(const int8_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t
 void fb_bin_maxpool_ref(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, uint32_t *out);
 void fb_bin_maxpool_fast(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, uint32_t *out);
 
+/* Binary HWC bit stream of hw pixels x c channels -> CHW (torch flatten order, FORMAT.md B.5):
+ * out bit ch*hw + p = x bit p*c + ch; out gets fb_words(hw*c) words, tail bits 0. */
+void fb_bin_hwc_to_chw(const uint32_t *x, uint32_t hw, uint32_t c, uint32_t *out);
+
 /* Threshold activation (folded BatchNorm + sign, FORMAT.md B.3/B.4) over n_pix*c HWC
  * accumulators: y = +1 iff (acc >= tau[ch]) XOR flip[ch] (flip: bit ch%32 of word ch/32);
  * stored bit = (y == -1). out gets fb_words(n_pix*c) words, tail bits 0. */

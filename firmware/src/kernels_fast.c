@@ -340,6 +340,51 @@ static inline __attribute__((always_inline)) void put_const(bit_writer *bw, uint
 }
 static inline void flush_bits(bit_writer *bw) { if (bw->fill) *bw->dst = bw->acc; }
 
+/* 32x32 bit transpose in place: bit j of a[i] <-> bit i of a[j]. Five rounds swap the
+ * off-diagonal j x j blocks, j = 16, 8, 4, 2, 1 [Warren, Hacker's Delight 7-3]; constant
+ * shifts per round. */
+#define TRANSPOSE_ROUND(a, j, m)                                                        \
+    for (uint32_t *p_ = (a); p_ < (a) + 32; p_ += 2u * (j))                             \
+        for (uint32_t i_ = 0; i_ < (j); i_++) {                                         \
+            uint32_t t_ = ((p_[i_] >> (j)) ^ p_[i_ + (j)]) & (m);                        \
+            p_[i_ + (j)] ^= t_;                                                         \
+            p_[i_] ^= t_ << (j);                                                        \
+        }
+static void transpose32(uint32_t *a) {
+    TRANSPOSE_ROUND(a, 16u, 0x0000FFFFu)
+    TRANSPOSE_ROUND(a, 8u, 0x00FF00FFu)
+    TRANSPOSE_ROUND(a, 4u, 0x0F0F0F0Fu)
+    TRANSPOSE_ROUND(a, 2u, 0x33333333u)
+    TRANSPOSE_ROUND(a, 1u, 0x55555555u)
+}
+
+/* HWC bit stream (hw pixels of c channels) -> CHW: out bit ch*hw + p = x bit p*c + ch, tail
+ * bits 0. Blocks of 32 pixels x 32 channels through transpose32; whole words are loaded and
+ * stored directly where c (reads) or hw (writes) is a multiple of 32. */
+void fb_bin_hwc_to_chw(const uint32_t *x, uint32_t hw, uint32_t c, uint32_t *out) {
+    uint32_t blk[32], aligned_out = !(hw & 31u);
+    for (uint32_t i = 0; !aligned_out && i < fb_words(hw * c); i++) out[i] = 0;
+    for (uint32_t c0 = 0; c0 < c; c0 += 32u) {
+        uint32_t nc = c - c0 < 32u ? c - c0 : 32u;
+        for (uint32_t p0 = 0; p0 < hw; p0 += 32u) {
+            uint32_t np = hw - p0 < 32u ? hw - p0 : 32u, i = 0;
+            if (!(c & 31u))
+                for (const uint32_t *src = x + (p0 * c + c0) / 32u; i < np; i++, src += c / 32u) blk[i] = *src;
+            else
+                for (; i < np; i++) {
+                    blk[i] = 0;
+                    copy_bits(&blk[i], 0, x, (p0 + i) * c + c0, nc);
+                }
+            for (; i < 32u; i++) blk[i] = 0;
+            transpose32(blk);
+            for (uint32_t j = 0; j < nc; j++) {
+                if (aligned_out) out[((c0 + j) * hw + p0) / 32u] = blk[j];
+                else copy_bits(out, (c0 + j) * hw + p0, &blk[j], 0, np);
+            }
+        }
+    }
+}
+
 /* The taps of output pixel (oy, ox) that fall inside the input: rows [y0, y1), cols [x0, x1). */
 typedef struct { uint32_t y0, y1, x0, x1; int32_t iy, ix; } taps;
 static uint32_t clampi(int32_t v, int32_t lo, int32_t hi) { return (uint32_t)(v < lo ? lo : v > hi ? hi : v); }

@@ -198,17 +198,16 @@ int fb_model_commit(uint32_t total, uint32_t *detail) {
 
 /* --- runner ---------------------------------------------------------------------------- */
 
-/* HWC -> torch (c, h, w) flatten order for an FC input (FORMAT.md B.5). */
+/* HWC -> torch (c, h, w) flatten order for an FC input (FORMAT.md B.5); packed bits word-wise
+ * (fb_bin_hwc_to_chw), int8 codes one by one. */
 static void gather_chw(const layer_t *l, const uint32_t *in, uint32_t *flat) {
-    uint32_t c = l->cs.in_c, h = l->cs.in_h, w = l->cs.in_w, k = 0;
-    if (l->in_type == T_BIN) memset(flat, 0, 4u * fb_words(l->k));
+    uint32_t c = l->cs.in_c, hw = (uint32_t)l->cs.in_h * l->cs.in_w, k = 0;
+    if (l->in_type == T_BIN) {
+        fb_bin_hwc_to_chw(in, hw, c, flat);
+        return;
+    }
     for (uint32_t ch = 0; ch < c; ch++)
-        for (uint32_t y = 0; y < h; y++)
-            for (uint32_t x = 0; x < w; x++, k++) {
-                uint32_t src = (y * w + x) * c + ch;
-                if (l->in_type == T_BIN) flat[k >> 5] |= ((in[src >> 5] >> (src & 31u)) & 1u) << (k & 31u);
-                else ((int8_t *)flat)[k] = ((const int8_t *)in)[src];
-            }
+        for (uint32_t p = 0; p < hw; p++, k++) ((int8_t *)flat)[k] = ((const int8_t *)in)[p * c + ch];
 }
 
 /* One run of layer l from the current activation buffer into the other one (scores for the

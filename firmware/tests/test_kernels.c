@@ -140,7 +140,30 @@ static void test_pool_threshold(void) {
     CHECK(fb_rshift_rne(-12, 3) == -2 && fb_rshift_rne(-20, 3) == -2 && fb_rshift_rne(-13, 3) == -2, "rne negative");
 }
 
+/* HWC -> CHW flatten against the definition, bit by bit; every output word is written (the
+ * buffer starts as garbage) and the tail bits are 0. */
+static void test_hwc_to_chw(void) {
+    static const uint32_t shapes[][2] = {{64, 64}, {1, 32}, {32, 1}, {9, 32}, {49, 64}, {64, 7}, {7, 3}, {100, 45}, {33, 33}};
+    for (unsigned t = 0; t < sizeof shapes / sizeof *shapes; t++) {
+        uint32_t hw = shapes[t][0], c = shapes[t][1], n = hw * c;
+        fill(x, fb_words(n)); clear_tail(x, n);
+        memset(xo, 0xA5, 4u * (fb_words(n) + 1u));
+        fb_bin_hwc_to_chw(x, hw, c, xo);
+        int ok = xo[fb_words(n)] == 0xA5A5A5A5u;
+        for (uint32_t i = 0; i < 32u * fb_words(n); i++) {
+            uint32_t want = 0;
+            if (i < n) {
+                uint32_t src = (i % hw) * c + i / hw;
+                want = (x[src >> 5] >> (src & 31u)) & 1u;
+            }
+            ok &= ((xo[i >> 5] >> (i & 31u)) & 1u) == want;
+        }
+        CHECK(ok, "hwc_to_chw hw=%u c=%u", hw, c);
+    }
+}
+
 int main(void) {
+    test_hwc_to_chw();
     test_fc();
     test_conv();
     test_pool_threshold();
