@@ -214,6 +214,104 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
         }
     }
 }
+
+/* ---- Cortex-M4/M7: rows of 16n words (K a multiple of 512), one pass per row ----------------
+ * Naked Thumb-2 with fixed registers: PW r0 (weights, all rows in turn), PX r1 (x, from the
+ * start for each row), TOT r3 (16 x the counted sixteens carries), planes O r10 (ones), T r11
+ * (twos), F r12 (fours), E lr (eights); r2, r4-r9 scratch. The carry-save adder works in
+ * place without a scratch register: with l ^= a, a & ~l = a & l_old, and with l ^= b then,
+ * b & ~l = b & (l_old ^ a), so
+ *   CSA(l, a, b): l = l ^ a ^ b (sum), a = maj(l_old, a, b) (carry), b clobbered  (5 ops)
+ * The first 16 words of a row go through an adder tree from empty planes (63 operations);
+ * every further 16 words are one Harley-Seal block (15 adders) whose sixteens carry is counted
+ * per byte (SWAR, x16) and added with USADA8. The planes are summed per nibble and byte with
+ * the masks loaded from the frame, then one USADA8 adds TOT: d = popcount of the row. */
+#define FB_CSA(l, a, b) "eor " l ", " l ", " a "\n\t" "bic " a ", " a ", " l "\n\t" "eor " l ", " l ", " b "\n\t" \
+    "bic " b ", " b ", " l "\n\t" "orr " a ", " a ", " b "\n\t"
+/* x ^ w for 4 words: x by LDM into a, b, c, d (ascending registers), w by two LDRDs through s, t */
+#define FB_XOR4(a, b, c, d, s, t) "ldm r1!, {" a ", " b ", " c ", " d "}\n\t"                       \
+    "ldrd " s ", " t ", [r0], #8\n\t" "eor " a ", " a ", " s "\n\t" "eor " b ", " b ", " t "\n\t"   \
+    "ldrd " s ", " t ", [r0], #8\n\t" "eor " c ", " c ", " s "\n\t" "eor " d ", " d ", " t "\n\t"
+#define FB_XOR2(a, b, s, t) "ldrd " a ", " b ", [r1], #8\n\t" "ldrd " s ", " t ", [r0], #8\n\t"      \
+    "eor " a ", " a ", " s "\n\t" "eor " b ", " b ", " t "\n\t"
+/* TOT += 16 * popcount(v) (t scratch): 2-bit, 4-bit sums, then 16 x the byte sums */
+#define FB_COUNT16(v, t) "lsr " t ", " v ", #1\n\t" "and " t ", " t ", #0x55555555\n\t" "sub " v ", " v ", " t "\n\t" \
+    "and " t ", " v ", #0x33333333\n\t" "lsr " v ", " v ", #2\n\t" "and " v ", " v ", #0x33333333\n\t"               \
+    "add " v ", " v ", " t "\n\t" "add " v ", " v ", " v ", lsl #4\n\t" "and " v ", " v ", #0xF0F0F0F0\n\t"          \
+    "mov " t ", #0\n\t" "usada8 r3, " v ", " t ", r3\n\t"
+/* v = 4-bit sums of v (m1 r4, m2 r5, scratch r2) */
+#define FB_NIB(v) "and r2, r4, " v ", lsr #1\n\t" "sub " v ", " v ", r2\n\t" "and r2, r5, " v ", lsr #2\n\t" \
+    "and " v ", " v ", r5\n\t" "add " v ", " v ", r2\n\t"
+
+typedef struct {
+    uint32_t m1, m2, m4;
+    const uint32_t *x, *x_end, *w_end;
+    int32_t *out;
+    int32_t bias;
+    const uint32_t *w;
+} rows16_args;
+#define ROWS16_FRAME "32" /* bytes: the first 8 fields of rows16_args */
+
+/* out[r] = bias - 2 popcount(x XOR w_r) for rows of x_end - x words (a multiple of 16). */
+static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "sub sp, #" ROWS16_FRAME "\n\t"
+        "ldm r0!, {r1-r8}\n\t"
+        "stm sp, {r1-r8}\n\t" /* frame: m1 m2 m4 x x_end w_end out bias */
+        "ldr r0, [r0]\n\t"
+        "1:\n\t"
+        "ldr r1, [sp, #12]\n\t"
+        /* adder tree of words 0-15 */
+        "ldm r1!, {r2, r4, r5, r6}\n\t" "ldm r0!, {r7, r8, r9, r10}\n\t"
+        "eor r2, r2, r7\n\t" "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r10\n\t"
+        "eor r10, r2, r4\n\t" "and r2, r2, r4\n\t"
+        FB_CSA("r10", "r5", "r6")
+        "eor r11, r2, r5\n\t" "and r2, r2, r5\n\t"
+        "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r8, r9, r12, lr}\n\t"
+        "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r12\n\t" "eor r7, r7, lr\n\t"
+        FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
+        "eor r12, r2, r4\n\t" "and r2, r2, r4\n\t"
+        "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r3, r8, r9, lr}\n\t"
+        "eor r4, r4, r3\n\t" "eor r5, r5, r8\n\t" "eor r6, r6, r9\n\t" "eor r7, r7, lr\n\t"
+        FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
+        FB_XOR4("r5", "r6", "r7", "r8", "r3", "r9")
+        FB_CSA("r10", "r5", "r6") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r5", "r7")
+        FB_CSA("r12", "r4", "r5")
+        "eor lr, r2, r4\n\t" "and r2, r2, r4\n\t"
+        /* TOT = 16 popcount(sixteens) */
+        "lsr r4, r2, #1\n\t" "and r4, r4, #0x55555555\n\t" "sub r2, r2, r4\n\t"
+        "and r4, r2, #0x33333333\n\t" "lsr r2, r2, #2\n\t" "and r2, r2, #0x33333333\n\t" "add r2, r2, r4\n\t"
+        "add r2, r2, r2, lsl #4\n\t" "and r2, r2, #0xF0F0F0F0\n\t" "mov r4, #0\n\t" "usad8 r3, r2, r4\n\t"
+        "ldr r2, [sp, #16]\n\t" "cmp r1, r2\n\t" "beq 3f\n\t"
+        /* Harley-Seal blocks of 16 words */
+        "2:\n\t"
+        FB_XOR4("r4", "r5", "r6", "r7", "r8", "r9")
+        FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
+        FB_XOR4("r5", "r6", "r7", "r8", "r2", "r9")
+        FB_CSA("r10", "r5", "r6") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r5", "r7") FB_CSA("r12", "r4", "r5")
+        FB_XOR4("r5", "r6", "r7", "r8", "r2", "r9")
+        FB_CSA("r10", "r5", "r6") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r5", "r7")
+        FB_XOR2("r6", "r7", "r2", "r8") FB_CSA("r10", "r6", "r7")
+        FB_XOR2("r7", "r8", "r2", "r9") FB_CSA("r10", "r7", "r8")
+        FB_CSA("r11", "r6", "r7") FB_CSA("r12", "r5", "r6") FB_CSA("lr", "r4", "r5")
+        FB_COUNT16("r4", "r2")
+        "ldr r2, [sp, #16]\n\t" "cmp r1, r2\n\t" "bne 2b\n\t"
+        /* d = O + 2T + 4F + 8E + TOT */
+        "3:\n\t"
+        "ldm sp, {r4, r5, r6}\n\t"
+        FB_NIB("r10") FB_NIB("r11") FB_NIB("r12") FB_NIB("lr")
+        "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
+        "and r2, r6, r10, lsr #4\n\t" "and r10, r10, r6\n\t" "add r10, r10, r2\n\t"
+        "and r2, r6, r12, lsr #4\n\t" "and r12, r12, r6\n\t" "add r12, r12, r2\n\t"
+        "add r10, r10, r12, lsl #2\n\t" "mov r2, #0\n\t" "usada8 r3, r10, r2, r3\n\t"
+        /* out = bias - 2d */
+        "ldr r2, [sp, #28]\n\t" "sub r3, r2, r3, lsl #1\n\t"
+        "ldr r2, [sp, #24]\n\t" "str r3, [r2], #4\n\t" "str r2, [sp, #24]\n\t"
+        "ldr r2, [sp, #20]\n\t" "cmp r0, r2\n\t" "bne 1b\n\t"
+        "add sp, #" ROWS16_FRAME "\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
 #else
 /* ---- hosts (and other targets): 64-bit popcounts over pairs of words, AVX2 where compiled in */
 
@@ -286,6 +384,14 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
 #endif
 
 void fb_bin_fc_fast(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
+#if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+    if (!(k & 511u) && n_out) {
+        uint32_t n = k / 32u;
+        rows16_args a = {0x55555555u, 0x33333333u, 0x0F0F0F0Fu, x, x + n, w + n_out * n, out, (int32_t)k, w};
+        xnor_rows16(&a);
+        return;
+    }
+#endif
     xnor_rows(x, w, 0, fb_words(k), tail_mask(k), n_out, (int32_t)k, out);
 }
 
@@ -694,10 +800,31 @@ static inline uint32_t below(int32_t a, int32_t t) {
 #endif
 }
 
+#if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+/* Bit j = (a[j] < t[j]) for j < 32, given a_end = a + 32, t_end = t + 32: four at a time
+ * from the top (LDMDB), QSUB's sign shifted in by LSLS/ADC (3.5 instructions per channel). */
+#define FB_BELOW4 "ldmdb r0!, {r3, r4, r5, r6}\n\t" "ldmdb r1!, {r7, r8, r9, r12}\n\t"                 \
+    "qsub r6, r6, r12\n\t" "qsub r5, r5, r9\n\t" "qsub r4, r4, r8\n\t" "qsub r3, r3, r7\n\t"          \
+    "lsls r6, r6, #1\n\t" "adc r2, r2, r2\n\t" "lsls r5, r5, #1\n\t" "adc r2, r2, r2\n\t"           \
+    "lsls r4, r4, #1\n\t" "adc r2, r2, r2\n\t" "lsls r3, r3, #1\n\t" "adc r2, r2, r2\n\t"
+static uint32_t __attribute__((naked, noinline)) below32(const int32_t *a_end, const int32_t *t_end) {
+    __asm__ volatile("push {r4-r9}\n\t" "mov r2, #0\n\t"
+                     FB_BELOW4 FB_BELOW4 FB_BELOW4 FB_BELOW4 FB_BELOW4 FB_BELOW4 FB_BELOW4 FB_BELOW4
+                     "mov r0, r2\n\t" "pop {r4-r9}\n\t" "bx lr\n\t");
+}
+#endif
+
 /* Channels in groups of up to 32: the group's "acc < tau" bits are shifted in from the last
  * channel down, XORed with the group's flip word, and streamed out. Stored bit = y == -1 =
- * (acc < tau) XOR flip. */
+ * (acc < tau) XOR flip. Whole groups on the Cortex-M4 through below32. */
 void fb_threshold(const int32_t *acc, uint32_t n_pix, uint32_t c, const int32_t *tau, const uint32_t *flip, uint32_t *out) {
+#if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+    if (!(c & 31u)) {
+        for (uint32_t p = 0; p < n_pix; p++)
+            for (uint32_t g = 0; g < c / 32u; g++, acc += 32) *out++ = below32(acc + 32, tau + 32u * (g + 1u)) ^ flip[g];
+        return;
+    }
+#endif
     bit_writer bw = {out, 0, 0};
     for (uint32_t p = 0; p < n_pix; p++, acc += c)
         for (uint32_t c0 = 0; c0 < c; c0 += 32u) {

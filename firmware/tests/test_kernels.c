@@ -21,8 +21,9 @@ static int same(const int32_t *a, const int32_t *b, uint32_t n) { return memcmp(
 
 static void test_fc(void) {
     /* rows of < 8, 8-15 and more words (with and without leftovers past the 8-word blocks),
-     * more than 31 blocks, partial last words; row counts across the 4-row and 16-row groups */
-    static const uint32_t ks[] = {1, 31, 32, 33, 63, 100, 256, 257, 288, 480, 512, 576, 784, 1000, 1600, 8300};
+     * more than 31 blocks, partial last words, whole 16-word blocks (K a multiple of 512, one or
+     * more blocks); row counts across the 4-row and 16-row groups */
+    static const uint32_t ks[] = {1, 31, 32, 33, 63, 100, 256, 257, 288, 480, 512, 576, 784, 1000, 1024, 1536, 1600, 4096, 8300};
     for (unsigned t = 0; t < sizeof ks / sizeof *ks; t++) {
         uint32_t k = ks[t], n_out = 1u + rnd() % (k > 4000u ? 30u : 41u);
         fill(x, fb_words(k)); clear_tail(x, k);
@@ -112,8 +113,8 @@ static void test_pool_threshold(void) {
     }
     CHECK(fb_pool_out(7, 2, 2, 0) == 3 && fb_pool_out(7, 2, 2, 1) == 4 && fb_pool_out(5, 1, 3, 1) == 2, "pool sizes");
     /* threshold: +1 iff (acc >= tau) XOR flip; stored bit 1 = -1 */
-    for (int t = 0; t < 20; t++) { /* random channel counts (groups of 32 and a partial one) */
-        uint32_t c = 1u + rnd() % 75u, n_pix = 1u + rnd() % 9u, n = n_pix * c;
+    for (int t = 0; t < 23; t++) { /* whole groups of 32, then random channel counts (groups of 32 and a partial one) */
+        uint32_t c = t < 3 ? 32u << t : 1u + rnd() % 75u, n_pix = 1u + rnd() % 9u, n = n_pix * c;
         int32_t *acc = out_ref, *tau = out_fast;
         for (uint32_t i = 0; i < n; i++) acc[i] = (int32_t)(rnd() % 41u) - 20;
         for (uint32_t i = 0; i < c; i++) tau[i] = (int32_t)(rnd() % 41u) - 20;
