@@ -222,10 +222,12 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
  * place without a scratch register: with l ^= a, a & ~l = a & l_old, and with l ^= b then,
  * b & ~l = b & (l_old ^ a), so
  *   CSA(l, a, b): l = l ^ a ^ b (sum), a = maj(l_old, a, b) (carry), b clobbered  (5 ops)
- * The first 16 words of a row go through an adder tree from empty planes (63 operations);
- * every further 16 words are one Harley-Seal block (15 adders) whose sixteens carry is counted
- * per byte (SWAR, x16) and added with USADA8. The planes are summed per nibble and byte with
- * the masks loaded from the frame, then one USADA8 adds TOT: d = popcount of the row. */
+ * The first 16 words of a row go through an adder tree from empty planes (61 operations) to
+ * O, T, F and two eights planes. A row of 16 words sums these five planes per nibble and byte
+ * (masks from the frame) with one USAD8. Longer rows add the eights planes (E and a sixteens
+ * carry), then every further 16 words are one Harley-Seal block (15 adders) whose sixteens
+ * carry is counted per byte (SWAR, x16) into TOT with USADA8; their four planes are summed
+ * like the five, USADA8 adding TOT. d = popcount of the row. */
 #define FB_CSA(l, a, b) "eor " l ", " l ", " a "\n\t" "bic " a ", " a ", " l "\n\t" "eor " l ", " l ", " b "\n\t" \
     "bic " b ", " b ", " l "\n\t" "orr " a ", " a ", " b "\n\t"
 /* x ^ w for 4 words: x by LDM into a, b, c, d (ascending registers), w by two LDRDs through s, t */
@@ -234,14 +236,15 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
     "ldrd " s ", " t ", [r0], #8\n\t" "eor " c ", " c ", " s "\n\t" "eor " d ", " d ", " t "\n\t"
 #define FB_XOR2(a, b, s, t) "ldrd " a ", " b ", [r1], #8\n\t" "ldrd " s ", " t ", [r0], #8\n\t"      \
     "eor " a ", " a ", " s "\n\t" "eor " b ", " b ", " t "\n\t"
-/* TOT += 16 * popcount(v) (t scratch): 2-bit, 4-bit sums, then 16 x the byte sums */
-#define FB_COUNT16(v, t) "lsr " t ", " v ", #1\n\t" "and " t ", " t ", #0x55555555\n\t" "sub " v ", " v ", " t "\n\t" \
-    "and " t ", " v ", #0x33333333\n\t" "lsr " v ", " v ", #2\n\t" "and " v ", " v ", #0x33333333\n\t"               \
-    "add " v ", " v ", " t "\n\t" "add " v ", " v ", " v ", lsl #4\n\t" "and " v ", " v ", #0xF0F0F0F0\n\t"          \
-    "mov " t ", #0\n\t" "usada8 r3, " v ", " t ", r3\n\t"
-/* v = 4-bit sums of v (m1 r4, m2 r5, scratch r2) */
-#define FB_NIB(v) "and r2, r4, " v ", lsr #1\n\t" "sub " v ", " v ", r2\n\t" "and r2, r5, " v ", lsr #2\n\t" \
-    "and " v ", " v ", r5\n\t" "add " v ", " v ", r2\n\t"
+/* v = 16 x the byte sums of popcount(v), t scratch: 2-bit and 4-bit sums (immediate masks),
+ * then each byte's two nibbles added into its high nibble */
+#define FB_POP16(v, t) "lsr " t ", " v ", #1\n\t" "and " t ", " t ", #0x55555555\n\t" "sub " v ", " v ", " t "\n\t" \
+    "and " t ", " v ", #0x33333333\n\t" "lsr " v ", " v ", #2\n\t" "and " v ", " v ", #0x33333333\n\t"              \
+    "add " v ", " v ", " t "\n\t" "add " v ", " v ", " v ", lsl #4\n\t" "and " v ", " v ", #0xF0F0F0F0\n\t"
+/* v = 4-bit sums of popcount(v) (masks m1, m2 in registers, scratch r2); v = byte sums of v's nibbles (m4) */
+#define FB_NIB(v, m1, m2) "and r2, " m1 ", " v ", lsr #1\n\t" "sub " v ", " v ", r2\n\t" "and r2, " m2 ", " v ", lsr #2\n\t" \
+    "and " v ", " v ", " m2 "\n\t" "add " v ", " v ", r2\n\t"
+#define FB_BYTES(v, m4) "and r2, " m4 ", " v ", lsr #4\n\t" "and " v ", " v ", " m4 "\n\t" "add " v ", " v ", r2\n\t"
 
 typedef struct {
     uint32_t m1, m2, m4;
@@ -251,6 +254,10 @@ typedef struct {
     const uint32_t *w;
 } rows16_args;
 #define ROWS16_FRAME "32" /* bytes: the first 8 fields of rows16_args */
+/* out = bias - 2d (d in r3), next row or return */
+#define ROWS16_OUT "ldr r2, [sp, #28]\n\t" "sub r3, r2, r3, lsl #1\n\t"                         \
+    "ldr r2, [sp, #24]\n\t" "str r3, [r2], #4\n\t" "str r2, [sp, #24]\n\t"                       \
+    "ldr r2, [sp, #20]\n\t" "cmp r0, r2\n\t" "bne 1b\n\t" "add sp, #" ROWS16_FRAME "\n\t" "pop {r4-r11, pc}\n\t"
 
 /* out[r] = bias - 2 popcount(x XOR w_r) for rows of x_end - x words (a multiple of 16). */
 static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
@@ -262,7 +269,7 @@ static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
         "ldr r0, [r0]\n\t"
         "1:\n\t"
         "ldr r1, [sp, #12]\n\t"
-        /* adder tree of words 0-15 */
+        /* adder tree of words 0-15: O r10, T r11, F r12, eights lr and r4 */
         "ldm r1!, {r2, r4, r5, r6}\n\t" "ldm r0!, {r7, r8, r9, r10}\n\t"
         "eor r2, r2, r7\n\t" "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r10\n\t"
         "eor r10, r2, r4\n\t" "and r2, r2, r4\n\t"
@@ -271,21 +278,28 @@ static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
         "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r8, r9, r12, lr}\n\t"
         "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r12\n\t" "eor r7, r7, lr\n\t"
         FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
-        "eor r12, r2, r4\n\t" "and r2, r2, r4\n\t"
-        "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r3, r8, r9, lr}\n\t"
-        "eor r4, r4, r3\n\t" "eor r5, r5, r8\n\t" "eor r6, r6, r9\n\t" "eor r7, r7, lr\n\t"
+        "eor r12, r2, r4\n\t" "and lr, r2, r4\n\t"
+        "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r2, r3, r8, r9}\n\t"
+        "eor r4, r4, r2\n\t" "eor r5, r5, r3\n\t" "eor r6, r6, r8\n\t" "eor r7, r7, r9\n\t"
         FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
         FB_XOR4("r5", "r6", "r7", "r8", "r3", "r9")
         FB_CSA("r10", "r5", "r6") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r5", "r7")
         FB_CSA("r12", "r4", "r5")
-        "eor lr, r2, r4\n\t" "and r2, r2, r4\n\t"
-        /* TOT = 16 popcount(sixteens) */
-        "lsr r4, r2, #1\n\t" "and r4, r4, #0x55555555\n\t" "sub r2, r2, r4\n\t"
-        "and r4, r2, #0x33333333\n\t" "lsr r2, r2, #2\n\t" "and r2, r2, #0x33333333\n\t" "add r2, r2, r4\n\t"
-        "add r2, r2, r2, lsl #4\n\t" "and r2, r2, #0xF0F0F0F0\n\t" "mov r4, #0\n\t" "usad8 r3, r2, r4\n\t"
-        "ldr r2, [sp, #16]\n\t" "cmp r1, r2\n\t" "beq 3f\n\t"
-        /* Harley-Seal blocks of 16 words */
+        "ldr r2, [sp, #16]\n\t" "cmp r1, r2\n\t" "bne 2f\n\t"
+        /* 16 words: d = O + 2T + 4F + 8 (lr + r4) */
+        "ldm sp, {r5, r6, r7}\n\t"
+        FB_NIB("r10", "r5", "r6") FB_NIB("r11", "r5", "r6") FB_NIB("r12", "r5", "r6") FB_NIB("lr", "r5", "r6")
+        FB_NIB("r4", "r5", "r6")
+        "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
+        FB_BYTES("r10", "r7") FB_BYTES("r12", "r7") FB_BYTES("r4", "r7")
+        "add r10, r10, r12, lsl #2\n\t" "add r10, r10, r4, lsl #3\n\t"
+        "mov r2, #0\n\t" "usad8 r3, r10, r2\n\t"
+        ROWS16_OUT
+        /* longer rows: E, TOT = 16 popcount(sixteens), then Harley-Seal blocks of 16 words */
         "2:\n\t"
+        "eor lr, lr, r4\n\t" "bic r4, r4, lr\n\t"
+        FB_POP16("r4", "r2") "mov r2, #0\n\t" "usad8 r3, r4, r2\n\t"
+        "5:\n\t"
         FB_XOR4("r4", "r5", "r6", "r7", "r8", "r9")
         FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
         FB_XOR4("r5", "r6", "r7", "r8", "r2", "r9")
@@ -295,23 +309,17 @@ static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
         FB_XOR2("r6", "r7", "r2", "r8") FB_CSA("r10", "r6", "r7")
         FB_XOR2("r7", "r8", "r2", "r9") FB_CSA("r10", "r7", "r8")
         FB_CSA("r11", "r6", "r7") FB_CSA("r12", "r5", "r6") FB_CSA("lr", "r4", "r5")
-        FB_COUNT16("r4", "r2")
-        "ldr r2, [sp, #16]\n\t" "cmp r1, r2\n\t" "bne 2b\n\t"
+        FB_POP16("r4", "r2") "mov r2, #0\n\t" "usada8 r3, r4, r2, r3\n\t"
+        "ldr r2, [sp, #16]\n\t" "cmp r1, r2\n\t" "bne 5b\n\t"
         /* d = O + 2T + 4F + 8E + TOT */
-        "3:\n\t"
         "ldm sp, {r4, r5, r6}\n\t"
-        FB_NIB("r10") FB_NIB("r11") FB_NIB("r12") FB_NIB("lr")
+        FB_NIB("r10", "r4", "r5") FB_NIB("r11", "r4", "r5") FB_NIB("r12", "r4", "r5") FB_NIB("lr", "r4", "r5")
         "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
-        "and r2, r6, r10, lsr #4\n\t" "and r10, r10, r6\n\t" "add r10, r10, r2\n\t"
-        "and r2, r6, r12, lsr #4\n\t" "and r12, r12, r6\n\t" "add r12, r12, r2\n\t"
+        FB_BYTES("r10", "r6") FB_BYTES("r12", "r6")
         "add r10, r10, r12, lsl #2\n\t" "mov r2, #0\n\t" "usada8 r3, r10, r2, r3\n\t"
-        /* out = bias - 2d */
-        "ldr r2, [sp, #28]\n\t" "sub r3, r2, r3, lsl #1\n\t"
-        "ldr r2, [sp, #24]\n\t" "str r3, [r2], #4\n\t" "str r2, [sp, #24]\n\t"
-        "ldr r2, [sp, #20]\n\t" "cmp r0, r2\n\t" "bne 1b\n\t"
-        "add sp, #" ROWS16_FRAME "\n\t"
-        "pop {r4-r11, pc}\n\t");
+        ROWS16_OUT);
 }
+
 #else
 /* ---- hosts (and other targets): 64-bit popcounts over pairs of words, AVX2 where compiled in */
 
@@ -477,15 +485,21 @@ void fb_bin_hwc_to_chw(const uint32_t *x, uint32_t hw, uint32_t c, uint32_t *out
             if (!(c & 31u))
                 for (const uint32_t *src = x + (p0 * c + c0) / 32u; i < np; i++, src += c / 32u) blk[i] = *src;
             else
-                for (; i < np; i++) {
-                    blk[i] = 0;
-                    copy_bits(&blk[i], 0, x, (p0 + i) * c + c0, nc);
+                for (uint32_t off = p0 * c + c0; i < np; i++, off += c) { /* nc bits from bit off */
+                    uint32_t si = off >> 5, sh = off & 31u, v = x[si] >> sh;
+                    if (sh && sh + nc > 32u) v |= x[si + 1u] << (32u - sh);
+                    blk[i] = nc < 32u ? v & ((1u << nc) - 1u) : v;
                 }
             for (; i < 32u; i++) blk[i] = 0;
-            transpose32(blk);
-            for (uint32_t j = 0; j < nc; j++) {
-                if (aligned_out) out[((c0 + j) * hw + p0) / 32u] = blk[j];
-                else copy_bits(out, (c0 + j) * hw + p0, &blk[j], 0, np);
+            transpose32(blk); /* row j: channel c0 + j, np bits, the rest 0 */
+            for (uint32_t j = 0, off = c0 * hw + p0; j < nc; j++, off += hw) {
+                uint32_t di = off >> 5, sh = off & 31u;
+                if (aligned_out) {
+                    out[di] = blk[j];
+                    continue;
+                }
+                out[di] |= blk[j] << sh;
+                if (sh && sh + np > 32u) out[di + 1u] |= blk[j] >> (32u - sh);
             }
         }
     }

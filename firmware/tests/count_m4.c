@@ -91,6 +91,7 @@ int main(void) {
     conv("conv3x3_c64_o64_8x8", 8, 64, 64, 3);
     fill(x, 128);
     COUNT("hwc_to_chw_64x64", 128, fb_bin_hwc_to_chw(x, 64, 64, bits));
+    COUNT("hwc_to_chw_16x64", 32, fb_bin_hwc_to_chw(x, 16, 64, bits));
     fill(w, 8192);
     COUNT("hal_read_8192", 8192, memcpy(wcopy, w, 4u * 8192u));
     fill((uint32_t *)out, 16384);
