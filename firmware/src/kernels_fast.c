@@ -593,6 +593,276 @@ void fb_bin_conv_fast(const uint32_t *x, const fb_conv_shape *s, const uint32_t 
         }
 }
 
+/* --- binary conv bit-sliced over output channels (kernels.h fb_bin_conv_sliced) ----------------
+ * Counter of 32 lanes (one per output channel of a group) in Harley-Seal form: planes O, T, F, E
+ * (weights 1, 2, 4, 8) and, per block of 16 input bits, the sixteens carry ("s-word"). A
+ * pixel's input bits come as slots: one word per 16 bits, bit 31 first (bit-reversed), so a
+ * block broadcasts bit 31 of its slot and shifts it left. The s-word of the block at slot i
+ * goes to svec[i]. */
+
+/* l = l ^ a ^ b, returns the carry maj(l, a, b) */
+static inline uint32_t csa(uint32_t *l, uint32_t a, uint32_t b) {
+    uint32_t u = *l ^ a, h = (*l & a) | (u & b);
+    *l = u ^ b;
+    return h;
+}
+
+/* pl[0..3] (O, T, F, E) += the 16 words d; returns the sixteens carry [Harley and Seal] */
+static uint32_t hs16(uint32_t *pl, const uint32_t *d) {
+    uint32_t ei[2];
+    for (uint32_t h = 0; h < 2u; h++, d += 8) {
+        uint32_t fo0 = csa(&pl[1], csa(&pl[0], d[0], d[1]), csa(&pl[0], d[2], d[3]));
+        uint32_t fo1 = csa(&pl[1], csa(&pl[0], d[4], d[5]), csa(&pl[0], d[6], d[7]));
+        ei[h] = csa(&pl[2], fo0, fo1);
+    }
+    return csa(&pl[3], ei[0], ei[1]);
+}
+
+/* bit-sliced p[0..] += c (a 0/1 per lane), carries rippled up */
+static inline void ripple(uint32_t *p, uint32_t c) {
+    for (; c; p++) {
+        uint32_t t = *p & c;
+        *p ^= c;
+        c = t;
+    }
+}
+
+static inline uint32_t bitrev32(uint32_t v) {
+#if defined(__thumb2__)
+    __asm__("rbit %0, %1" : "=r"(v) : "r"(v));
+    return v;
+#else
+    v = ((v >> 1) & 0x55555555u) | ((v & 0x55555555u) << 1);
+    v = ((v >> 2) & 0x33333333u) | ((v & 0x33333333u) << 2);
+    v = ((v >> 4) & 0x0F0F0F0Fu) | ((v & 0x0F0F0F0Fu) << 4);
+    v = ((v >> 8) & 0x00FF00FFu) | ((v & 0x00FF00FFu) << 8);
+    return (v >> 16) | (v << 16);
+#endif
+}
+
+typedef struct {
+    const uint32_t *wt;    /* weight word of the block's first input bit */
+    const uint32_t *slot;  /* the block's first slot */
+    const uint32_t *end;   /* slot after the last block */
+    uint32_t soff;         /* bytes from a slot to the next slot's s-word (svec - slots - 4) */
+    uint32_t *planes;      /* O, T, F, E, in and out */
+} sliced_args;
+
+#if defined(FB_CONV_SLICED)
+/* Cortex-M4: the blocks in Thumb-2 (naked, fixed registers): PW r0, slot pointer r1, end r2,
+ * soff r3, slot bits r4, planes O r10, T r11, F r12, E lr, r5-r9 scratch. Per block: one LDR
+ * of the slot, 8 LDRD, 2 x 16 - 1 for the broadcasts (EOR with the slot ASR #31, LSL), 15
+ * in-place adders (FB_CSA), one STR of the s-word: 118 instructions for 16 input bits. */
+#define FB_BCAST2(a, b) "ldrd " a ", " b ", [r0], #8\n\t" "eor " a ", " a ", r4, asr #31\n\t" "lsl r4, r4, #1\n\t" \
+    "eor " b ", " b ", r4, asr #31\n\t" "lsl r4, r4, #1\n\t"
+static void __attribute__((naked, noinline)) sliced_blocks(const sliced_args *a) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "ldr r4, [r0, #16]\n\t" "push {r4}\n\t"
+        "ldm r4, {r10, r11, r12, lr}\n\t"
+        "ldm r0, {r0, r1, r2, r3}\n\t"
+        "1:\n\t"
+        "ldr r4, [r1], #4\n\t"
+        FB_BCAST2("r5", "r6") FB_CSA("r10", "r5", "r6")
+        FB_BCAST2("r6", "r7") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r5", "r6")
+        FB_BCAST2("r6", "r7") FB_CSA("r10", "r6", "r7")
+        FB_BCAST2("r7", "r8") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r6", "r7") FB_CSA("r12", "r5", "r6")
+        FB_BCAST2("r6", "r7") FB_CSA("r10", "r6", "r7")
+        FB_BCAST2("r7", "r8") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r6", "r7")
+        FB_BCAST2("r7", "r8") FB_CSA("r10", "r7", "r8")
+        "ldrd r8, r9, [r0], #8\n\t" "eor r8, r8, r4, asr #31\n\t" "lsl r4, r4, #1\n\t" "eor r9, r9, r4, asr #31\n\t"
+        FB_CSA("r10", "r8", "r9") FB_CSA("r11", "r7", "r8") FB_CSA("r12", "r6", "r7") FB_CSA("lr", "r5", "r6")
+        "str r5, [r1, r3]\n\t"
+        "cmp r1, r2\n\t" "bne 1b\n\t"
+        "pop {r4}\n\t"
+        "stm r4, {r10, r11, r12, lr}\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+#endif
+
+/* blocks from a->slot to a->end, s-words to svec (a->soff + 4 bytes after their slot) */
+static void run_blocks(const sliced_args *a, uint32_t *svec, const uint32_t *slots) {
+    if (a->slot == a->end) return;
+#if defined(FB_CONV_SLICED)
+    sliced_blocks(a);
+#else
+    const uint32_t *wt = a->wt;
+    for (const uint32_t *sl = a->slot; sl < a->end; sl++, wt += 16) {
+        uint32_t d[16];
+        for (uint32_t j = 0; j < 16u; j++) d[j] = wt[j] ^ (0u - ((*sl >> (31u - j)) & 1u));
+        svec[sl - slots] = hs16(a->planes, d);
+    }
+#endif
+}
+
+/* The counter's start of one group, 2m words: for lanes o, with U = K - tau[o] clamped to
+ * [-1, 2K] (beyond it the decision no longer changes), B_par = 2^(m-1) - T_par, T_even =
+ * floor(U/2) + 1, T_odd = floor((U-1)/2) + 1, bit-sliced (B_even planes, then B_odd). */
+static void sliced_starts(const int32_t *tau, uint32_t lanes, uint32_t k, uint32_t m, uint32_t *b) {
+    for (uint32_t i = 0; i < 2u * m; i++) b[i] = 0;
+    for (uint32_t i = 0; i < lanes; i++) {
+        int64_t u = (int64_t)k - tau[i];
+        u = u < -1 ? -1 : u > 2 * (int64_t)k ? 2 * (int64_t)k : u;
+        uint32_t be = (1u << (m - 1u)) - (uint32_t)((u + 2) / 2), bo = (1u << (m - 1u)) - (uint32_t)((u + 1) / 2);
+        for (uint32_t j = 0; j < m; j++) {
+            b[j] |= ((be >> j) & 1u) << i;
+            b[m + j] |= ((bo >> j) & 1u) << i;
+        }
+    }
+}
+
+/* A segment: n input bits whose weights are wt[p0..p0+n), their slots from slot0. */
+typedef struct { uint32_t p0, n, slot0; } sliced_seg;
+
+/* slots of a pixel (per 16 bits, bit-reversed) and its segments (one over all valid kernel
+ * rows when the whole kernel width is inside, else one per kernel row); returns the slots
+ * used. Channels in whole words: slots straight from the input words; otherwise a segment's
+ * bits are first packed into stream. */
+static uint32_t sliced_pixel(const uint32_t *x, const fb_conv_shape *s, const taps *t, uint32_t *stream, uint32_t *slots,
+                             sliced_seg *seg, uint32_t *n_seg) {
+    uint32_t c = s->in_c, run = (t->x1 - t->x0) * c, rows = t->y1 - t->y0, ns = 0, next = 0;
+    uint32_t src = ((uint32_t)(t->iy + (int32_t)t->y0) * s->in_w + (uint32_t)(t->ix + (int32_t)t->x0)) * c;
+    uint32_t p0 = (t->y0 * s->kw + t->x0) * c;
+    int whole = t->x0 == 0 && t->x1 == s->kw;
+    if (!(c & 31u)) { /* channels in whole words */
+        const uint32_t *row = x + src / 32u;
+        uint32_t *sl = slots, n = run / 32u, step = (uint32_t)s->in_w * c / 32u;
+        for (uint32_t r = 0; r < rows; r++, row += step) {
+            if (!whole || !r) {
+                seg[ns].p0 = p0 + r * (uint32_t)s->kw * c, seg[ns].n = whole ? rows * run : run, seg[ns].slot0 = (uint32_t)(sl - slots);
+                ns++;
+            }
+            for (uint32_t j = 0; j < n; j++, sl += 2) {
+                uint32_t v = bitrev32(row[j]);
+                sl[0] = v;
+                sl[1] = v << 16;
+            }
+        }
+        *n_seg = ns;
+        return (uint32_t)(sl - slots);
+    }
+    for (uint32_t r = 0; r < rows; r++, src += (uint32_t)s->in_w * c, p0 += (uint32_t)s->kw * c) {
+        if (!whole || !r) {
+            seg[ns].p0 = p0, seg[ns].n = 0, seg[ns].slot0 = next;
+            ns++;
+        }
+        sliced_seg *sg = &seg[ns - 1u];
+        sg->n += run;
+        bit_writer sb = {stream + (sg->n - run) / 32u, 0, (sg->n - run) & 31u};
+        if (sb.fill) sb.acc = *sb.dst & ((1u << sb.fill) - 1u); /* continue the stream of a whole-rows segment */
+        put_bits(&sb, x, src, run);
+        flush_bits(&sb);
+        if (!whole || r + 1u == rows) { /* segment complete: its slots */
+            for (uint32_t q = 0; q < (sg->n + 15u) / 16u; q++) {
+                uint32_t v = bitrev32(stream[q / 2u]);
+                slots[sg->slot0 + q] = q & 1u ? v << 16 : v;
+            }
+            next = sg->slot0 + (sg->n + 15u) / 16u;
+        }
+    }
+    *n_seg = ns;
+    return next;
+}
+
+/* p[0..] += the n words sv (bit-sliced, each 0/1 per lane): Harley-Seal over blocks of 16 in
+ * registers, the carries of weight 16 and the last words rippled */
+static void sum_words(const uint32_t *sv, uint32_t n, uint32_t *p) {
+    uint32_t o = p[0], t = p[1], f = p[2], e = p[3], i = 0;
+    for (; i + 16u <= n; i += 16u, sv += 16) {
+        uint32_t ei[2];
+        for (uint32_t h = 0; h < 2u; h++) {
+            const uint32_t *q = sv + 8u * h;
+            uint32_t fo0 = csa(&t, csa(&o, q[0], q[1]), csa(&o, q[2], q[3]));
+            uint32_t fo1 = csa(&t, csa(&o, q[4], q[5]), csa(&o, q[6], q[7]));
+            ei[h] = csa(&f, fo0, fo1);
+        }
+        ripple(p + 4, csa(&e, ei[0], ei[1]));
+    }
+    p[0] = o, p[1] = t, p[2] = f, p[3] = e;
+    for (; i < n; i++) ripple(p, *sv++);
+}
+
+uint32_t fb_bin_conv_sliced_buffer_size(const fb_conv_shape *s) {
+    uint32_t k = fb_conv_k(s), g = (s->out_c + 31u) / 32u, m = 32u - (uint32_t)__builtin_clz(2u * k);
+    uint32_t slots = (k + 15u) / 16u + s->kh; /* each of at most kh segments may add a partial slot */
+    return g * k + 2u * g * m + fb_words(k) + 1u + 2u * slots + 3u * s->kh;
+}
+
+/* One pixel and group: the counter p starts at B_par + half (b: B_par's planes), counts d
+ * over the segments (blocks of 16 in run_blocks, a partial last block in C), the s-words are
+ * summed into the planes of weight 16, 32, ...; returns p[m-1]. */
+static uint32_t sliced_group(const sliced_seg *seg, uint32_t n_seg, const uint32_t *wg, const uint32_t *slots, uint32_t *svec,
+                             uint32_t used, const uint32_t *b, uint32_t m, uint32_t half) {
+    uint32_t p[32];
+    if (!half)
+        for (uint32_t j = 0; j < m; j++) p[j] = b[j];
+    else
+        for (uint32_t j = 0, cy = 0; j < m; j++) { /* p = B_par + half, bit-sliced */
+            uint32_t v = b[j];
+            if ((half >> j) & 1u) {
+                p[j] = ~(v ^ cy);
+                cy |= v;
+            } else {
+                p[j] = v ^ cy;
+                cy &= v;
+            }
+        }
+    for (uint32_t j = m; j < 8u; j++) p[j] = 0; /* sum_words works on p[4..7] */
+    sliced_args a = {0, 0, 0, 4u * (uint32_t)(svec - slots) - 4u, p};
+    for (uint32_t i = 0; i < n_seg; i++) {
+        uint32_t nb = seg[i].n / 16u, rem = seg[i].n & 15u;
+        a.wt = wg + seg[i].p0, a.slot = slots + seg[i].slot0, a.end = a.slot + nb;
+        run_blocks(&a, svec, slots);
+        if (rem) { /* the partial last block, zero words past the segment */
+            uint32_t dd[16], sl = *a.end;
+            const uint32_t *wp = a.wt + 16u * nb;
+            for (uint32_t j = 0; j < 16u; j++) dd[j] = j < rem ? wp[j] ^ (0u - ((sl >> (31u - j)) & 1u)) : 0u;
+            svec[seg[i].slot0 + nb] = hs16(p, dd);
+        }
+    }
+    sum_words(svec, used, p + 4);
+    return p[m - 1u];
+}
+
+/* Per pixel: its slots and segments (sliced_pixel), then per group sliced_group: p[m-1] =
+ * (d >= T) = (z < tau), since z < tau <=> 2d + delta > U <=> d >= floor((U - delta)/2) + 1 =
+ * T_par - floor(delta/2), delta = K - valid. */
+void fb_bin_conv_sliced(const uint32_t *x, const fb_conv_shape *s, const uint32_t *w, const int32_t *tau, const uint32_t *flip,
+                        uint32_t *out, uint32_t *buf) {
+    uint32_t oh = fb_conv_out_h(s), ow = fb_conv_out_w(s), k = fb_conv_k(s), wpr = fb_words(k), oc = s->out_c;
+    uint32_t groups = (oc + 31u) / 32u, m = 32u - (uint32_t)__builtin_clz(2u * k);
+    uint32_t n_slots = (k + 15u) / 16u + s->kh;
+    uint32_t *wt = buf, *start = wt + groups * k, *stream = start + 2u * groups * m, *slots = stream + wpr + 1u, *svec = slots + n_slots;
+    sliced_seg *seg = (sliced_seg *)(void *)(svec + n_slots);
+    uint32_t blk[32];
+    for (uint32_t g = 0; g < groups; g++) {
+        uint32_t lanes = oc - 32u * g < 32u ? oc - 32u * g : 32u;
+        for (uint32_t j = 0; j < wpr; j++) {
+            for (uint32_t i = 0; i < 32u; i++) blk[i] = i < lanes ? w[(32u * g + i) * wpr + j] : 0u;
+            transpose32(blk);
+            for (uint32_t b = 0; b < 32u && 32u * j + b < k; b++) wt[g * k + 32u * j + b] = blk[b];
+        }
+        sliced_starts(tau + 32u * g, lanes, k, m, start + 2u * g * m);
+    }
+    bit_writer bw = {out, 0, 0};
+    for (uint32_t oy = 0; oy < oh; oy++)
+        for (uint32_t ox = 0; ox < ow; ox++) {
+            taps t = valid_taps(s, oy, ox);
+            uint32_t n_seg, used = sliced_pixel(x, s, &t, stream, slots, seg, &n_seg);
+            uint32_t delta = k - (t.y1 - t.y0) * (t.x1 - t.x0) * s->in_c;
+            for (uint32_t g = 0; g < groups; g++) {
+                uint32_t res = sliced_group(seg, n_seg, wt + g * k, slots, svec, used, start + (2u * g + (delta & 1u)) * m, m, delta / 2u);
+                res ^= flip ? flip[g] : 0u;
+                if (!(oc & 31u)) *bw.dst++ = res;
+                else {
+                    uint32_t lanes = oc - 32u * g < 32u ? oc - 32u * g : 32u;
+                    put_word(&bw, lanes < 32u ? res & ((1u << lanes) - 1u) : res, lanes);
+                }
+            }
+        }
+    flush_bits(&bw);
+}
+
 /* --- int8 activations --------------------------------------------------------------------- */
 static int32_t sum_i8(const int8_t *x, uint32_t k) {
     int32_t s = 0;

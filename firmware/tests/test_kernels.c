@@ -8,7 +8,8 @@
 #define MAXW 8192u
 static uint32_t x[MAXW], w[MAXW], w2[MAXW], buf[MAXW], xo[MAXW], xr[MAXW];
 static int8_t xi8[4 * MAXW];
-static int32_t out_ref[MAXW], out_fast[MAXW];
+static int32_t out_ref[MAXW], out_fast[MAXW], conv_tau[MAXW];
+static uint32_t conv_flip[MAXW / 32];
 
 static void fill(uint32_t *v, uint32_t n) { for (uint32_t i = 0; i < n; i++) v[i] = rnd(); }
 static void fill_i8(int8_t *v, uint32_t n) { for (uint32_t i = 0; i < n; i++) v[i] = (int8_t)rnd(); }
@@ -66,6 +67,22 @@ static void check_bin_conv(const fb_conv_shape *s, const char *what) {
     fb_bin_conv_ref(x, s, w, out_ref);
     fb_bin_conv_fast(x, s, w, out_fast, buf);
     CHECK(same(out_ref, out_fast, n_out), "bin conv %s k=%u c=%u out_c=%u pad=%u stride=%u", what, k, s->in_c, s->out_c, s->pad, s->stride);
+    /* fused with the threshold, bit-sliced: the bits fb_threshold makes of the reference z, with
+     * thresholds across the whole range of z (and beyond, and the constant channels) */
+    uint32_t n_pix = fb_conv_out_h(s) * fb_conv_out_w(s);
+    for (uint32_t o = 0; o < s->out_c; o++) conv_tau[o] = (int32_t)(rnd() % (2u * k + 7u)) - (int32_t)k - 3;
+    conv_tau[rnd() % s->out_c] = INT32_MIN, conv_tau[rnd() % s->out_c] = INT32_MAX;
+    fill(conv_flip, fb_words(s->out_c));
+    CHECK(fb_bin_conv_sliced_buffer_size(s) <= MAXW, "sliced buffer");
+    for (int with_flip = 0; with_flip < 2; with_flip++) {
+        uint32_t zero[8] = {0};
+        fb_threshold(out_ref, n_pix, s->out_c, conv_tau, with_flip ? conv_flip : zero, xr);
+        fill(buf, fb_bin_conv_sliced_buffer_size(s));
+        memset(xo, 0xEE, 4u * (fb_words(n_out) + 1u));
+        fb_bin_conv_sliced(x, s, w, conv_tau, with_flip ? conv_flip : 0, xo, buf);
+        CHECK(memcmp(xr, xo, 4u * fb_words(n_out)) == 0 && xo[fb_words(n_out)] == 0xEEEEEEEEu,
+              "bin conv sliced %s k=%u c=%u out_c=%u pad=%u stride=%u flip=%d", what, k, s->in_c, s->out_c, s->pad, s->stride, with_flip);
+    }
 }
 
 static void test_conv(void) {
