@@ -223,11 +223,12 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
  * b & ~l = b & (l_old ^ a), so
  *   CSA(l, a, b): l = l ^ a ^ b (sum), a = maj(l_old, a, b) (carry), b clobbered  (5 ops)
  * The first 16 words of a row go through an adder tree from empty planes (61 operations) to
- * O, T, F and two eights planes. A row of 16 words sums these five planes per nibble and byte
- * (masks from the frame) with one USAD8. Longer rows add the eights planes (E and a sixteens
- * carry), then every further 16 words are one Harley-Seal block (15 adders) whose sixteens
- * carry is counted per byte (SWAR, x16) into TOT with USADA8; their four planes are summed
- * like the five, USADA8 adding TOT. d = popcount of the row. */
+ * O, T, F and two eights planes. Rows of 16 words (their own loop) sum these five planes per
+ * nibble and byte with one USAD8. Longer rows add the eights planes (E and a sixteens carry),
+ * then every further 16 words are one Harley-Seal block (15 adders) whose sixteens carry is
+ * counted per byte (SWAR, x16) into TOT with USADA8; their four planes are summed like the
+ * five, USADA8 adding TOT. d = popcount of the row. Per row of 16 words: 9 loads (LDM, LDRD),
+ * 16 EOR, 61 for the tree, 41 for the sums, 6 for the output and the loop. */
 #define FB_CSA(l, a, b) "eor " l ", " l ", " a "\n\t" "bic " a ", " a ", " l "\n\t" "eor " l ", " l ", " b "\n\t" \
     "bic " b ", " b ", " l "\n\t" "orr " a ", " a ", " b "\n\t"
 /* x ^ w for 4 words: x by LDM into a, b, c, d (ascending registers), w by two LDRDs through s, t */
@@ -247,17 +248,36 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
 #define FB_BYTES(v, m4) "and r2, " m4 ", " v ", lsr #4\n\t" "and " v ", " v ", " m4 "\n\t" "add " v ", " v ", r2\n\t"
 
 typedef struct {
+    const uint32_t *x;
     uint32_t m1, m2, m4;
-    const uint32_t *x, *x_end, *w_end;
-    int32_t *out;
     int32_t bias;
+    int32_t *out;
+    const uint32_t *w_end, *x_end;
     const uint32_t *w;
 } rows16_args;
-#define ROWS16_FRAME "32" /* bytes: the first 8 fields of rows16_args */
-/* out = bias - 2d (d in r3), next row or return */
-#define ROWS16_OUT "ldr r2, [sp, #28]\n\t" "sub r3, r2, r3, lsl #1\n\t"                         \
-    "ldr r2, [sp, #24]\n\t" "str r3, [r2], #4\n\t" "str r2, [sp, #24]\n\t"                       \
-    "ldr r2, [sp, #20]\n\t" "cmp r0, r2\n\t" "bne 1b\n\t" "add sp, #" ROWS16_FRAME "\n\t" "pop {r4-r11, pc}\n\t"
+/* frame: the first 8 fields; one LDM of {x, m1, m2, m4, bias, out} serves the epilogue and
+ * the next row's start */
+#define ROWS16_FRAME "32"
+/* adder tree of words 0-15 of a row: O r10, T r11, F r12, eights lr and r4 */
+#define ROWS16_TREE                                                                                     \
+    "ldm r1!, {r2, r4, r5, r6}\n\t" "ldm r0!, {r7, r8, r9, r10}\n\t"                                    \
+    "eor r2, r2, r7\n\t" "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r10\n\t"                \
+    "eor r10, r2, r4\n\t" "and r2, r2, r4\n\t"                                                          \
+    FB_CSA("r10", "r5", "r6")                                                                           \
+    "eor r11, r2, r5\n\t" "and r2, r2, r5\n\t"                                                          \
+    "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r8, r9, r12, lr}\n\t"                                    \
+    "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r12\n\t" "eor r7, r7, lr\n\t"                \
+    FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")                      \
+    "eor r12, r2, r4\n\t" "and lr, r2, r4\n\t"                                                          \
+    "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r2, r3, r8, r9}\n\t"                                     \
+    "eor r4, r4, r2\n\t" "eor r5, r5, r3\n\t" "eor r6, r6, r8\n\t" "eor r7, r7, r9\n\t"                 \
+    FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")                      \
+    FB_XOR4("r5", "r6", "r7", "r8", "r3", "r9")                                                         \
+    FB_CSA("r10", "r5", "r6") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r5", "r7")                      \
+    FB_CSA("r12", "r4", "r5")
+/* out = bias - 2d (d in r3, bias in b, out pointer in o), next row (label l) or return */
+#define ROWS16_OUT(b, o, l) "sub r3, " b ", r3, lsl #1\n\t" "str r3, [" o "], #4\n\t" "str " o ", [sp, #20]\n\t" \
+    "ldr r2, [sp, #24]\n\t" "cmp r0, r2\n\t" "bne " l "\n\t" "add sp, #" ROWS16_FRAME "\n\t" "pop {r4-r11, pc}\n\t"
 
 /* out[r] = bias - 2 popcount(x XOR w_r) for rows of x_end - x words (a multiple of 16). */
 static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
@@ -265,41 +285,26 @@ static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
         "push {r4-r11, lr}\n\t"
         "sub sp, #" ROWS16_FRAME "\n\t"
         "ldm r0!, {r1-r8}\n\t"
-        "stm sp, {r1-r8}\n\t" /* frame: m1 m2 m4 x x_end w_end out bias */
+        "stm sp, {r1-r8}\n\t"
         "ldr r0, [r0]\n\t"
+        "sub r8, r8, r1\n\t" "cmp r8, #64\n\t" "bne 2f\n\t"
+        /* rows of 16 words: d = O + 2T + 4F + 8 (lr + r4) */
         "1:\n\t"
-        "ldr r1, [sp, #12]\n\t"
-        /* adder tree of words 0-15: O r10, T r11, F r12, eights lr and r4 */
-        "ldm r1!, {r2, r4, r5, r6}\n\t" "ldm r0!, {r7, r8, r9, r10}\n\t"
-        "eor r2, r2, r7\n\t" "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r10\n\t"
-        "eor r10, r2, r4\n\t" "and r2, r2, r4\n\t"
-        FB_CSA("r10", "r5", "r6")
-        "eor r11, r2, r5\n\t" "and r2, r2, r5\n\t"
-        "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r8, r9, r12, lr}\n\t"
-        "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r12\n\t" "eor r7, r7, lr\n\t"
-        FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
-        "eor r12, r2, r4\n\t" "and lr, r2, r4\n\t"
-        "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r2, r3, r8, r9}\n\t"
-        "eor r4, r4, r2\n\t" "eor r5, r5, r3\n\t" "eor r6, r6, r8\n\t" "eor r7, r7, r9\n\t"
-        FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
-        FB_XOR4("r5", "r6", "r7", "r8", "r3", "r9")
-        FB_CSA("r10", "r5", "r6") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r5", "r7")
-        FB_CSA("r12", "r4", "r5")
-        "ldr r2, [sp, #16]\n\t" "cmp r1, r2\n\t" "bne 2f\n\t"
-        /* 16 words: d = O + 2T + 4F + 8 (lr + r4) */
-        "ldm sp, {r5, r6, r7}\n\t"
+        ROWS16_TREE
+        "ldm sp, {r1, r5, r6, r7, r8, r9}\n\t"
         FB_NIB("r10", "r5", "r6") FB_NIB("r11", "r5", "r6") FB_NIB("r12", "r5", "r6") FB_NIB("lr", "r5", "r6")
         FB_NIB("r4", "r5", "r6")
         "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
         FB_BYTES("r10", "r7") FB_BYTES("r12", "r7") FB_BYTES("r4", "r7")
         "add r10, r10, r12, lsl #2\n\t" "add r10, r10, r4, lsl #3\n\t"
         "mov r2, #0\n\t" "usad8 r3, r10, r2\n\t"
-        ROWS16_OUT
+        ROWS16_OUT("r8", "r9", "1b")
         /* longer rows: E, TOT = 16 popcount(sixteens), then Harley-Seal blocks of 16 words */
         "2:\n\t"
+        ROWS16_TREE
         "eor lr, lr, r4\n\t" "bic r4, r4, lr\n\t"
         FB_POP16("r4", "r2") "mov r2, #0\n\t" "usad8 r3, r4, r2\n\t"
-        "5:\n\t"
+        "3:\n\t"
         FB_XOR4("r4", "r5", "r6", "r7", "r8", "r9")
         FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
         FB_XOR4("r5", "r6", "r7", "r8", "r2", "r9")
@@ -310,14 +315,14 @@ static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
         FB_XOR2("r7", "r8", "r2", "r9") FB_CSA("r10", "r7", "r8")
         FB_CSA("r11", "r6", "r7") FB_CSA("r12", "r5", "r6") FB_CSA("lr", "r4", "r5")
         FB_POP16("r4", "r2") "mov r2, #0\n\t" "usada8 r3, r4, r2, r3\n\t"
-        "ldr r2, [sp, #16]\n\t" "cmp r1, r2\n\t" "bne 5b\n\t"
+        "ldr r2, [sp, #28]\n\t" "cmp r1, r2\n\t" "bne 3b\n\t"
         /* d = O + 2T + 4F + 8E + TOT */
-        "ldm sp, {r4, r5, r6}\n\t"
+        "ldm sp, {r1, r4, r5, r6, r7, r8}\n\t"
         FB_NIB("r10", "r4", "r5") FB_NIB("r11", "r4", "r5") FB_NIB("r12", "r4", "r5") FB_NIB("lr", "r4", "r5")
         "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
         FB_BYTES("r10", "r6") FB_BYTES("r12", "r6")
         "add r10, r10, r12, lsl #2\n\t" "mov r2, #0\n\t" "usada8 r3, r10, r2, r3\n\t"
-        ROWS16_OUT);
+        ROWS16_OUT("r7", "r8", "2b"));
 }
 
 #else
@@ -395,7 +400,7 @@ void fb_bin_fc_fast(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n
 #if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
     if (!(k & 511u) && n_out) {
         uint32_t n = k / 32u;
-        rows16_args a = {0x55555555u, 0x33333333u, 0x0F0F0F0Fu, x, x + n, w + n_out * n, out, (int32_t)k, w};
+        rows16_args a = {x, 0x55555555u, 0x33333333u, 0x0F0F0F0Fu, (int32_t)k, out, w + n_out * n, x + n, w};
         xnor_rows16(&a);
         return;
     }
