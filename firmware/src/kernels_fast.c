@@ -215,7 +215,7 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
     }
 }
 
-/* ---- Cortex-M4/M7: rows of 16n words (K a multiple of 512), one pass per row ----------------
+/* ---- Cortex-M4/M7: rows of 16n words (K a multiple of 512) or 8 (K = 256), one pass per row -----
  * Naked Thumb-2 with fixed registers: PW r0 (weights, all rows in turn), PX r1 (x, from the
  * start for each row), TOT r3 (16 x the counted sixteens carries), planes O r10 (ones), T r11
  * (twos), F r12 (fours), E lr (eights); r2, r4-r9 scratch. The carry-save adder works in
@@ -228,7 +228,8 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
  * then every further 16 words are one Harley-Seal block (15 adders) whose sixteens carry is
  * counted per byte (SWAR, x16) into TOT with USADA8; their four planes are summed like the
  * five, USADA8 adding TOT. d = popcount of the row. Per row of 16 words: 9 loads (LDM, LDRD),
- * 16 EOR, 61 for the tree, 41 for the sums, 6 for the output and the loop. */
+ * 16 EOR, 61 for the tree, 41 for the sums, 6 for the output and the loop. Rows of 8 words:
+ * a tree to O, T, F, E (26 operations), their sums. */
 #define FB_CSA(l, a, b) "eor " l ", " l ", " a "\n\t" "bic " a ", " a ", " l "\n\t" "eor " l ", " l ", " b "\n\t" \
     "bic " b ", " b ", " l "\n\t" "orr " a ", " a ", " b "\n\t"
 /* x ^ w for 4 words: x by LDM into a, b, c, d (ascending registers), w by two LDRDs through s, t */
@@ -279,7 +280,7 @@ typedef struct {
 #define ROWS16_OUT(b, o, l) "sub r3, " b ", r3, lsl #1\n\t" "str r3, [" o "], #4\n\t" "str " o ", [sp, #20]\n\t" \
     "ldr r2, [sp, #24]\n\t" "cmp r0, r2\n\t" "bne " l "\n\t" "add sp, #" ROWS16_FRAME "\n\t" "pop {r4-r11, pc}\n\t"
 
-/* out[r] = bias - 2 popcount(x XOR w_r) for rows of x_end - x words (a multiple of 16). */
+/* out[r] = bias - 2 popcount(x XOR w_r) for rows of x_end - x words (8, or a multiple of 16). */
 static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
@@ -287,7 +288,7 @@ static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
         "ldm r0!, {r1-r8}\n\t"
         "stm sp, {r1-r8}\n\t"
         "ldr r0, [r0]\n\t"
-        "sub r8, r8, r1\n\t" "cmp r8, #64\n\t" "bne 2f\n\t"
+        "sub r8, r8, r1\n\t" "cmp r8, #32\n\t" "beq 4f\n\t" "cmp r8, #64\n\t" "bne 2f\n\t"
         /* rows of 16 words: d = O + 2T + 4F + 8 (lr + r4) */
         "1:\n\t"
         ROWS16_TREE
@@ -322,7 +323,24 @@ static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
         "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
         FB_BYTES("r10", "r6") FB_BYTES("r12", "r6")
         "add r10, r10, r12, lsl #2\n\t" "mov r2, #0\n\t" "usada8 r3, r10, r2, r3\n\t"
-        ROWS16_OUT("r7", "r8", "2b"));
+        ROWS16_OUT("r7", "r8", "2b")
+        /* rows of 8 words: adder tree to O, T, F, E, d = O + 2T + 4F + 8E */
+        "4:\n\t"
+        "ldm r1!, {r2, r4, r5, r6}\n\t" "ldm r0!, {r7, r8, r9, r10}\n\t"
+        "eor r2, r2, r7\n\t" "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r10\n\t"
+        "eor r10, r2, r4\n\t" "and r2, r2, r4\n\t"
+        FB_CSA("r10", "r5", "r6")
+        "eor r11, r2, r5\n\t" "and r2, r2, r5\n\t"
+        "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r8, r9, r12, lr}\n\t"
+        "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r12\n\t" "eor r7, r7, lr\n\t"
+        FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
+        "eor r12, r2, r4\n\t" "and lr, r2, r4\n\t"
+        "ldm sp, {r1, r4, r5, r6, r7, r8}\n\t"
+        FB_NIB("r10", "r4", "r5") FB_NIB("r11", "r4", "r5") FB_NIB("r12", "r4", "r5") FB_NIB("lr", "r4", "r5")
+        "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
+        FB_BYTES("r10", "r6") FB_BYTES("r12", "r6")
+        "add r10, r10, r12, lsl #2\n\t" "mov r2, #0\n\t" "usad8 r3, r10, r2\n\t"
+        ROWS16_OUT("r7", "r8", "4b"));
 }
 
 #else
@@ -398,7 +416,7 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
 
 void fb_bin_fc_fast(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
 #if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
-    if (!(k & 511u) && n_out) {
+    if ((!(k & 511u) || k == 256u) && n_out) {
         uint32_t n = k / 32u;
         rows16_args a = {x, 0x55555555u, 0x33333333u, 0x0F0F0F0Fu, (int32_t)k, out, w + n_out * n, x + n, w};
         xnor_rows16(&a);

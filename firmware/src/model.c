@@ -245,6 +245,7 @@ static void run_layer(const layer_t *l, int32_t *scores) {
     hal_mem_read_block(l->base, w, l->n_words); /* one read of the layer's cells per run */
     int32_t *z = (int32_t *)(w + l->n_words), *zp = z + l->hc * l->wc * oc;
     uint32_t *kbuf = (uint32_t *)(zp + (l->pool_k ? n_pix * oc : 0u));
+    if (l->out_type == T_INT32 && !l->pool_k) z = scores; /* the last layer's z (1 x 1) are the scores */
     if (l->sliced) {
         const uint32_t *tau = blob_words + l->param_off / 4u, *flip = tau + oc;
         uint32_t *bits = l->pool_k ? (uint32_t *)z : out, pre = l->pool_k ? fb_words(l->hc * l->wc * oc) : 0u;
@@ -275,7 +276,7 @@ static void run_layer(const layer_t *l, int32_t *scores) {
         res = zp;
     }
     if (l->out_type == T_INT32) {
-        memcpy(scores, res, 4u * oc);
+        if (res != scores) memcpy(scores, res, 4u * oc);
         return;
     }
     if (l->out_type == T_BIN) {
