@@ -4,8 +4,10 @@
  * repeats its kernel until at least 200000 instructions have run, so the 40-instruction
  * resolution costs < 0.02%. -icount is deterministic: the same image gives the same counts.
  * One line per case: name words instructions_per_call (words = 32-bit weight words used; for
- * the threshold, outputs). The memory HAL's block read is counted as the memcpy it is on the
- * RAM HAL. */
+ * the threshold, outputs; for the HWC -> CHW flatten, input words). conv* cases count
+ * fb_bin_conv_fast (int32 z), conv*_sliced the conv fused with its threshold
+ * (fb_bin_conv_sliced, what the runner uses for binary conv layers with binary output). The
+ * memory HAL's block read is counted as the memcpy it is on the RAM HAL. */
 #include <stdint.h>
 #include <string.h>
 #include "kernels.h"
