@@ -86,12 +86,16 @@ static void check_bin_conv(const fb_conv_shape *s, const char *what) {
 }
 
 static void test_conv(void) {
-    /* channels in whole words (word-copy im2col, word masks), long rows, many output channels */
+    /* channels in whole words (word-copy im2col, word masks), long rows, many output channels,
+     * padding wider than the kernel (pixels without any tap inside) */
     static const fb_conv_shape word_shapes[] = {
         {9, 9, 32, 20, 3, 3, 1, 1}, {8, 7, 64, 37, 5, 5, 1, 2}, {7, 9, 32, 5, 3, 3, 2, 1},
         {6, 6, 96, 17, 3, 3, 1, 2}, {5, 5, 64, 3, 3, 3, 1, 0}, {4, 4, 32, 9, 5, 5, 1, 3},
+        {3, 3, 32, 40, 3, 3, 1, 4}, {8, 8, 64, 64, 3, 3, 1, 1},
     };
     for (unsigned i = 0; i < sizeof word_shapes / sizeof *word_shapes; i++) check_bin_conv(&word_shapes[i], "word channels");
+    static const fb_conv_shape odd_pad = {4, 3, 5, 7, 3, 3, 2, 3};
+    check_bin_conv(&odd_pad, "padding wider than the kernel");
     for (int t = 0; t < 40; t++) {
         fb_conv_shape s;
         s.kh = s.kw = (t & 1) ? 5 : 3;
