@@ -85,6 +85,25 @@ static void check_bin_conv(const fb_conv_shape *s, const char *what) {
     }
 }
 
+/* The fused threshold at its edges: one pixel whose patch is row 0's complement (d = K, z = -K)
+ * and row 1 itself (d = 0, z = K), thresholds on both sides of -K and K. */
+static void test_conv_sliced_edges(void) {
+    static const fb_conv_shape s = {3, 3, 32, 4, 3, 3, 1, 0};
+    uint32_t k = fb_conv_k(&s), wpr = fb_words(k);
+    fill(x, wpr);
+    fill(w, 4u * wpr);
+    for (uint32_t j = 0; j < wpr; j++) w[j] = ~x[j], w[wpr + j] = x[j];
+    static const int32_t taus[][4] = {{-288, 288, INT32_MIN, INT32_MAX}, {-287, 289, -289, 287}, {-289, 287, 0, 1}};
+    for (unsigned t = 0; t < sizeof taus / sizeof *taus; t++) {
+        uint32_t zero = 0;
+        fb_bin_conv_ref(x, &s, w, out_ref);
+        CHECK(out_ref[0] == -(int32_t)k && out_ref[1] == (int32_t)k, "edge patch z %d %d", out_ref[0], out_ref[1]);
+        fb_threshold(out_ref, 1, 4, taus[t], &zero, xr);
+        fb_bin_conv_sliced(x, &s, w, taus[t], 0, xo, buf);
+        CHECK(xr[0] == xo[0], "sliced conv edges t=%u: %#x, want %#x", t, xo[0], xr[0]);
+    }
+}
+
 static void test_conv(void) {
     /* channels in whole words (word-copy im2col, word masks), long rows, many output channels,
      * padding wider than the kernel (pixels without any tap inside) */
@@ -187,6 +206,7 @@ static void test_hwc_to_chw(void) {
 int main(void) {
     test_hwc_to_chw();
     test_fc();
+    test_conv_sliced_edges();
     test_conv();
     test_pool_threshold();
     CHECK_DONE("test_kernels");
