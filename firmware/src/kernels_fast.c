@@ -632,13 +632,15 @@ static inline uint32_t csa(uint32_t *l, uint32_t a, uint32_t b) {
 
 /* pl[0..3] (O, T, F, E) += the 16 words d; returns the sixteens carry [Harley and Seal] */
 static uint32_t hs16(uint32_t *pl, const uint32_t *d) {
-    uint32_t ei[2];
+    uint32_t o = pl[0], t = pl[1], f = pl[2], e = pl[3], ei[2];
     for (uint32_t h = 0; h < 2u; h++, d += 8) {
-        uint32_t fo0 = csa(&pl[1], csa(&pl[0], d[0], d[1]), csa(&pl[0], d[2], d[3]));
-        uint32_t fo1 = csa(&pl[1], csa(&pl[0], d[4], d[5]), csa(&pl[0], d[6], d[7]));
-        ei[h] = csa(&pl[2], fo0, fo1);
+        uint32_t fo0 = csa(&t, csa(&o, d[0], d[1]), csa(&o, d[2], d[3]));
+        uint32_t fo1 = csa(&t, csa(&o, d[4], d[5]), csa(&o, d[6], d[7]));
+        ei[h] = csa(&f, fo0, fo1);
     }
-    return csa(&pl[3], ei[0], ei[1]);
+    uint32_t s = csa(&e, ei[0], ei[1]);
+    pl[0] = o, pl[1] = t, pl[2] = f, pl[3] = e;
+    return s;
 }
 
 /* bit-sliced p[0..] += c (a 0/1 per lane), carries rippled up */
@@ -667,7 +669,7 @@ typedef struct {
     const uint32_t *wt;    /* weight word of the block's first input bit */
     const uint32_t *slot;  /* the block's first slot */
     const uint32_t *end;   /* slot after the last block */
-    uint32_t soff;         /* bytes from a slot to the next slot's s-word (svec - slots - 4) */
+    uint32_t soff;         /* 4 (svec - slots) - 4: from a slot's address + 4 to its s-word */
     uint32_t *planes;      /* O, T, F, E, in and out */
 } sliced_args;
 
@@ -787,22 +789,12 @@ static uint32_t sliced_pixel(const uint32_t *x, const fb_conv_shape *s, const ta
     return next;
 }
 
-/* p[0..] += the n words sv (bit-sliced, each 0/1 per lane): Harley-Seal over blocks of 16 in
- * registers, the carries of weight 16 and the last words rippled */
+/* p[0..] += the n words sv (bit-sliced, each 0/1 per lane): blocks of 16 through hs16, their
+ * carries (weight 16) and the last words rippled */
 static void sum_words(const uint32_t *sv, uint32_t n, uint32_t *p) {
-    uint32_t o = p[0], t = p[1], f = p[2], e = p[3], i = 0;
-    for (; i + 16u <= n; i += 16u, sv += 16) {
-        uint32_t ei[2];
-        for (uint32_t h = 0; h < 2u; h++) {
-            const uint32_t *q = sv + 8u * h;
-            uint32_t fo0 = csa(&t, csa(&o, q[0], q[1]), csa(&o, q[2], q[3]));
-            uint32_t fo1 = csa(&t, csa(&o, q[4], q[5]), csa(&o, q[6], q[7]));
-            ei[h] = csa(&f, fo0, fo1);
-        }
-        ripple(p + 4, csa(&e, ei[0], ei[1]));
-    }
-    p[0] = o, p[1] = t, p[2] = f, p[3] = e;
-    for (; i < n; i++) ripple(p, *sv++);
+    uint32_t i = 0;
+    for (; i + 16u <= n; i += 16u) ripple(p + 4, hs16(p, sv + i));
+    for (; i < n; i++) ripple(p, sv[i]);
 }
 
 uint32_t fb_bin_conv_sliced_buffer_size(const fb_conv_shape *s) {
