@@ -4,13 +4,14 @@ Runs the mps2-an386 firmware under ``qemu-system-arm -icount shift=0`` (SysTick 
 instructions, HARDWARE 3), deploys a BNN, an MLP and a WAGE network with one layer of each
 kind and reads the per-layer instruction counts INFER returns. Per layer: instructions per
 MAC and per 32 MACs (one 32-bit word of binary weights). Counts are the whole layer as the
-firmware runs it: the weight read through the memory HAL, im2col, the kernel, pooling and the
-output stage; an FC layer after a conv also pays the runner's flatten to torch order
-(``gather_chw`` in src/model.c, bit by bit). Target: at most 10 per word for binary FC and
-conv 3x3 / 5x5.
+firmware runs it: the weight read through the memory HAL, the kernel, pooling and the output
+stage (a binary conv with binary output runs fused with its threshold, bit-sliced over the
+output channels: ``fb_bin_conv_sliced``); an FC layer after a conv also pays the runner's
+flatten to torch order (``gather_chw`` in src/model.c, 32x32 bit-block transposes). Target:
+at most 10 per word for binary FC and conv 3x3 / 5x5.
 
-Then ``make -C firmware count-m4`` counts the binary kernels alone (same image, SysTick
-around each call) for the same shapes, so the kernel's share is visible.
+Then ``make -C firmware count-m4`` counts the kernels alone (same image, SysTick around each
+call) for the same shapes, so the kernel's share is visible.
 
 Under ``-icount`` the counts are deterministic: every INFER of a net is repeated ``--repeat``
 times and the spread (max - min) printed: at most one SysTick tick (40 instructions), the phase
@@ -132,7 +133,7 @@ def main() -> None:
     console.print("counts resolve 40 instructions (one SysTick tick at 25 MHz under -icount shift=0); -icount is "
                   "deterministic, so repeated INFERs differ by at most that tick")
     kernels = kernel_counts()
-    k = Table(title="the binary kernels alone (make -C firmware count-m4)")
+    k = Table(title="the kernels alone (make -C firmware count-m4)")
     for col in ("case", "words (threshold: outputs)", "instructions per call", "per word (output)"):
         k.add_column(col, justify="left" if col == "case" else "right")
     for r in kernels:

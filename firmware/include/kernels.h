@@ -50,6 +50,22 @@ uint32_t fb_bin_conv_buffer_size(const fb_conv_shape *s); /* words: patch + mask
 void fb_bin_conv_ref(const uint32_t *x, const fb_conv_shape *s, const uint32_t *w, int32_t *out);
 void fb_bin_conv_fast(const uint32_t *x, const fb_conv_shape *s, const uint32_t *w, int32_t *out, uint32_t *buf);
 
+/* Binary conv with the threshold stage fused (FORMAT.md B.3/B.4), bit-sliced over output
+ * channels: out gets the bits fb_threshold would make of fb_bin_conv's z, i.e. bit
+ * (pixel*out_c + o) = (z < tau[o]) XOR flip[o] (flip NULL: no flip), fb_words(oh*ow*out_c)
+ * words, tail bits 0. The weights are transposed once per call (word k of channel group g =
+ * bit k of rows 32g..32g+31); per pixel and group, every input bit k inside the input adds
+ * word k XOR (bit ? ~0 : 0) to a carry-save counter of d = popcount(x XOR w_o) for 32
+ * channels at once, and (z < tau) = (2d + K - valid > K - tau) is decided bit-sliced, without
+ * a per-channel popcount. FB_CONV_SLICED: where this beats fb_bin_conv_fast + fb_threshold
+ * (Cortex-M4, no popcount instruction); elsewhere it is correct but slower. */
+#if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+#define FB_CONV_SLICED 1
+#endif
+uint32_t fb_bin_conv_sliced_buffer_size(const fb_conv_shape *s); /* words */
+void fb_bin_conv_sliced(const uint32_t *x, const fb_conv_shape *s, const uint32_t *w, const int32_t *tau, const uint32_t *flip,
+                        uint32_t *out, uint32_t *buf);
+
 /* First layer: int8 inputs, binary weights. */
 void fb_int8_fc_ref(const int8_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out);
 void fb_int8_fc_fast(const int8_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out);
@@ -80,6 +96,10 @@ void fb_maxpool_i32(const int32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32
 void fb_maxpool_i8(const int8_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, int8_t *out);
 void fb_bin_maxpool_ref(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, uint32_t *out);
 void fb_bin_maxpool_fast(const uint32_t *x, uint32_t h, uint32_t w, uint32_t c, uint32_t p, uint32_t st, uint32_t oh, uint32_t ow, uint32_t *out);
+
+/* Binary HWC bit stream of hw pixels x c channels -> CHW (torch flatten order, FORMAT.md B.5):
+ * out bit ch*hw + p = x bit p*c + ch; out gets fb_words(hw*c) words, tail bits 0. */
+void fb_bin_hwc_to_chw(const uint32_t *x, uint32_t hw, uint32_t c, uint32_t *out);
 
 /* Threshold activation (folded BatchNorm + sign, FORMAT.md B.3/B.4) over n_pix*c HWC
  * accumulators: y = +1 iff (acc >= tau[ch]) XOR flip[ch] (flip: bit ch%32 of word ch/32);

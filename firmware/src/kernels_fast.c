@@ -214,6 +214,135 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
         }
     }
 }
+
+/* ---- Cortex-M4/M7: rows of 16n words (K a multiple of 512) or 8 (K = 256), one pass per row -----
+ * Naked Thumb-2 with fixed registers: PW r0 (weights, all rows in turn), PX r1 (x, from the
+ * start for each row), TOT r3 (16 x the counted sixteens carries), planes O r10 (ones), T r11
+ * (twos), F r12 (fours), E lr (eights); r2, r4-r9 scratch. The carry-save adder works in
+ * place without a scratch register: with l ^= a, a & ~l = a & l_old, and with l ^= b then,
+ * b & ~l = b & (l_old ^ a), so
+ *   CSA(l, a, b): l = l ^ a ^ b (sum), a = maj(l_old, a, b) (carry), b clobbered  (5 ops)
+ * The first 16 words of a row go through an adder tree from empty planes (61 operations) to
+ * O, T, F and two eights planes. Rows of 16 words (their own loop) sum these five planes per
+ * nibble and byte with one USAD8. Longer rows add the eights planes (E and a sixteens carry),
+ * then every further 16 words are one Harley-Seal block (15 adders) whose sixteens carry is
+ * counted per byte (SWAR, x16) into TOT with USADA8; their four planes are summed like the
+ * five, USADA8 adding TOT. d = popcount of the row. Per row of 16 words: 9 loads (LDM, LDRD),
+ * 16 EOR, 61 for the tree, 41 for the sums, 6 for the output and the loop. Rows of 8 words:
+ * a tree to O, T, F, E (26 operations), their sums. */
+#define FB_CSA(l, a, b) "eor " l ", " l ", " a "\n\t" "bic " a ", " a ", " l "\n\t" "eor " l ", " l ", " b "\n\t" \
+    "bic " b ", " b ", " l "\n\t" "orr " a ", " a ", " b "\n\t"
+/* x ^ w for 4 words: x by LDM into a, b, c, d (ascending registers), w by two LDRDs through s, t */
+#define FB_XOR4(a, b, c, d, s, t) "ldm r1!, {" a ", " b ", " c ", " d "}\n\t"                       \
+    "ldrd " s ", " t ", [r0], #8\n\t" "eor " a ", " a ", " s "\n\t" "eor " b ", " b ", " t "\n\t"   \
+    "ldrd " s ", " t ", [r0], #8\n\t" "eor " c ", " c ", " s "\n\t" "eor " d ", " d ", " t "\n\t"
+#define FB_XOR2(a, b, s, t) "ldrd " a ", " b ", [r1], #8\n\t" "ldrd " s ", " t ", [r0], #8\n\t"      \
+    "eor " a ", " a ", " s "\n\t" "eor " b ", " b ", " t "\n\t"
+/* v = 16 x the byte sums of popcount(v), t scratch: 2-bit and 4-bit sums (immediate masks),
+ * then each byte's two nibbles added into its high nibble */
+#define FB_POP16(v, t) "lsr " t ", " v ", #1\n\t" "and " t ", " t ", #0x55555555\n\t" "sub " v ", " v ", " t "\n\t" \
+    "and " t ", " v ", #0x33333333\n\t" "lsr " v ", " v ", #2\n\t" "and " v ", " v ", #0x33333333\n\t"              \
+    "add " v ", " v ", " t "\n\t" "add " v ", " v ", " v ", lsl #4\n\t" "and " v ", " v ", #0xF0F0F0F0\n\t"
+/* v = 4-bit sums of popcount(v) (masks m1, m2 in registers, scratch r2); v = byte sums of v's nibbles (m4) */
+#define FB_NIB(v, m1, m2) "and r2, " m1 ", " v ", lsr #1\n\t" "sub " v ", " v ", r2\n\t" "and r2, " m2 ", " v ", lsr #2\n\t" \
+    "and " v ", " v ", " m2 "\n\t" "add " v ", " v ", r2\n\t"
+#define FB_BYTES(v, m4) "and r2, " m4 ", " v ", lsr #4\n\t" "and " v ", " v ", " m4 "\n\t" "add " v ", " v ", r2\n\t"
+
+typedef struct {
+    const uint32_t *x;
+    uint32_t m1, m2, m4;
+    int32_t bias;
+    int32_t *out;
+    const uint32_t *w_end, *x_end;
+    const uint32_t *w;
+} rows16_args;
+/* frame: the first 8 fields; one LDM of {x, m1, m2, m4, bias, out} serves the epilogue and
+ * the next row's start */
+#define ROWS16_FRAME "32"
+/* adder tree of words 0-15 of a row: O r10, T r11, F r12, eights lr and r4 */
+#define ROWS16_TREE                                                                                     \
+    "ldm r1!, {r2, r4, r5, r6}\n\t" "ldm r0!, {r7, r8, r9, r10}\n\t"                                    \
+    "eor r2, r2, r7\n\t" "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r10\n\t"                \
+    "eor r10, r2, r4\n\t" "and r2, r2, r4\n\t"                                                          \
+    FB_CSA("r10", "r5", "r6")                                                                           \
+    "eor r11, r2, r5\n\t" "and r2, r2, r5\n\t"                                                          \
+    "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r8, r9, r12, lr}\n\t"                                    \
+    "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r12\n\t" "eor r7, r7, lr\n\t"                \
+    FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")                      \
+    "eor r12, r2, r4\n\t" "and lr, r2, r4\n\t"                                                          \
+    "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r2, r3, r8, r9}\n\t"                                     \
+    "eor r4, r4, r2\n\t" "eor r5, r5, r3\n\t" "eor r6, r6, r8\n\t" "eor r7, r7, r9\n\t"                 \
+    FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")                      \
+    FB_XOR4("r5", "r6", "r7", "r8", "r3", "r9")                                                         \
+    FB_CSA("r10", "r5", "r6") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r5", "r7")                      \
+    FB_CSA("r12", "r4", "r5")
+/* out = bias - 2d (d in r3, bias in b, out pointer in o), next row (label l) or return */
+#define ROWS16_OUT(b, o, l) "sub r3, " b ", r3, lsl #1\n\t" "str r3, [" o "], #4\n\t" "str " o ", [sp, #20]\n\t" \
+    "ldr r2, [sp, #24]\n\t" "cmp r0, r2\n\t" "bne " l "\n\t" "add sp, #" ROWS16_FRAME "\n\t" "pop {r4-r11, pc}\n\t"
+
+/* out[r] = bias - 2 popcount(x XOR w_r) for rows of x_end - x words (8, or a multiple of 16). */
+static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "sub sp, #" ROWS16_FRAME "\n\t"
+        "ldm r0!, {r1-r8}\n\t"
+        "stm sp, {r1-r8}\n\t"
+        "ldr r0, [r0]\n\t"
+        "sub r8, r8, r1\n\t" "cmp r8, #32\n\t" "beq 4f\n\t" "cmp r8, #64\n\t" "bne 2f\n\t"
+        /* rows of 16 words: d = O + 2T + 4F + 8 (lr + r4) */
+        "1:\n\t"
+        ROWS16_TREE
+        "ldm sp, {r1, r5, r6, r7, r8, r9}\n\t"
+        FB_NIB("r10", "r5", "r6") FB_NIB("r11", "r5", "r6") FB_NIB("r12", "r5", "r6") FB_NIB("lr", "r5", "r6")
+        FB_NIB("r4", "r5", "r6")
+        "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
+        FB_BYTES("r10", "r7") FB_BYTES("r12", "r7") FB_BYTES("r4", "r7")
+        "add r10, r10, r12, lsl #2\n\t" "add r10, r10, r4, lsl #3\n\t"
+        "mov r2, #0\n\t" "usad8 r3, r10, r2\n\t"
+        ROWS16_OUT("r8", "r9", "1b")
+        /* longer rows: E, TOT = 16 popcount(sixteens), then Harley-Seal blocks of 16 words */
+        "2:\n\t"
+        ROWS16_TREE
+        "eor lr, lr, r4\n\t" "bic r4, r4, lr\n\t"
+        FB_POP16("r4", "r2") "mov r2, #0\n\t" "usad8 r3, r4, r2\n\t"
+        "3:\n\t"
+        FB_XOR4("r4", "r5", "r6", "r7", "r8", "r9")
+        FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
+        FB_XOR4("r5", "r6", "r7", "r8", "r2", "r9")
+        FB_CSA("r10", "r5", "r6") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r5", "r7") FB_CSA("r12", "r4", "r5")
+        FB_XOR4("r5", "r6", "r7", "r8", "r2", "r9")
+        FB_CSA("r10", "r5", "r6") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r5", "r7")
+        FB_XOR2("r6", "r7", "r2", "r8") FB_CSA("r10", "r6", "r7")
+        FB_XOR2("r7", "r8", "r2", "r9") FB_CSA("r10", "r7", "r8")
+        FB_CSA("r11", "r6", "r7") FB_CSA("r12", "r5", "r6") FB_CSA("lr", "r4", "r5")
+        FB_POP16("r4", "r2") "mov r2, #0\n\t" "usada8 r3, r4, r2, r3\n\t"
+        "ldr r2, [sp, #28]\n\t" "cmp r1, r2\n\t" "bne 3b\n\t"
+        /* d = O + 2T + 4F + 8E + TOT */
+        "ldm sp, {r1, r4, r5, r6, r7, r8}\n\t"
+        FB_NIB("r10", "r4", "r5") FB_NIB("r11", "r4", "r5") FB_NIB("r12", "r4", "r5") FB_NIB("lr", "r4", "r5")
+        "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
+        FB_BYTES("r10", "r6") FB_BYTES("r12", "r6")
+        "add r10, r10, r12, lsl #2\n\t" "mov r2, #0\n\t" "usada8 r3, r10, r2, r3\n\t"
+        ROWS16_OUT("r7", "r8", "2b")
+        /* rows of 8 words: adder tree to O, T, F, E, d = O + 2T + 4F + 8E */
+        "4:\n\t"
+        "ldm r1!, {r2, r4, r5, r6}\n\t" "ldm r0!, {r7, r8, r9, r10}\n\t"
+        "eor r2, r2, r7\n\t" "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r10\n\t"
+        "eor r10, r2, r4\n\t" "and r2, r2, r4\n\t"
+        FB_CSA("r10", "r5", "r6")
+        "eor r11, r2, r5\n\t" "and r2, r2, r5\n\t"
+        "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r8, r9, r12, lr}\n\t"
+        "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r12\n\t" "eor r7, r7, lr\n\t"
+        FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
+        "eor r12, r2, r4\n\t" "and lr, r2, r4\n\t"
+        "ldm sp, {r1, r4, r5, r6, r7, r8}\n\t"
+        FB_NIB("r10", "r4", "r5") FB_NIB("r11", "r4", "r5") FB_NIB("r12", "r4", "r5") FB_NIB("lr", "r4", "r5")
+        "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
+        FB_BYTES("r10", "r6") FB_BYTES("r12", "r6")
+        "add r10, r10, r12, lsl #2\n\t" "mov r2, #0\n\t" "usad8 r3, r10, r2\n\t"
+        ROWS16_OUT("r7", "r8", "4b"));
+}
+
 #else
 /* ---- hosts (and other targets): 64-bit popcounts over pairs of words, AVX2 where compiled in */
 
@@ -286,6 +415,14 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
 #endif
 
 void fb_bin_fc_fast(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
+#if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+    if ((!(k & 511u) || k == 256u) && n_out) {
+        uint32_t n = k / 32u;
+        rows16_args a = {x, 0x55555555u, 0x33333333u, 0x0F0F0F0Fu, (int32_t)k, out, w + n_out * n, x + n, w};
+        xnor_rows16(&a);
+        return;
+    }
+#endif
     xnor_rows(x, w, 0, fb_words(k), tail_mask(k), n_out, (int32_t)k, out);
 }
 
@@ -339,6 +476,57 @@ static inline __attribute__((always_inline)) void put_const(bit_writer *bw, uint
     }
 }
 static inline void flush_bits(bit_writer *bw) { if (bw->fill) *bw->dst = bw->acc; }
+
+/* 32x32 bit transpose in place: bit j of a[i] <-> bit i of a[j]. Five rounds swap the
+ * off-diagonal j x j blocks, j = 16, 8, 4, 2, 1 [Warren, Hacker's Delight 7-3]; constant
+ * shifts per round. */
+#define TRANSPOSE_ROUND(a, j, m)                                                        \
+    for (uint32_t *p_ = (a); p_ < (a) + 32; p_ += 2u * (j))                             \
+        for (uint32_t i_ = 0; i_ < (j); i_++) {                                         \
+            uint32_t t_ = ((p_[i_] >> (j)) ^ p_[i_ + (j)]) & (m);                        \
+            p_[i_ + (j)] ^= t_;                                                         \
+            p_[i_] ^= t_ << (j);                                                        \
+        }
+static void transpose32(uint32_t *a) {
+    TRANSPOSE_ROUND(a, 16u, 0x0000FFFFu)
+    TRANSPOSE_ROUND(a, 8u, 0x00FF00FFu)
+    TRANSPOSE_ROUND(a, 4u, 0x0F0F0F0Fu)
+    TRANSPOSE_ROUND(a, 2u, 0x33333333u)
+    TRANSPOSE_ROUND(a, 1u, 0x55555555u)
+}
+
+/* HWC bit stream (hw pixels of c channels) -> CHW: out bit ch*hw + p = x bit p*c + ch, tail
+ * bits 0. Blocks of 32 pixels x 32 channels through transpose32; whole words are loaded and
+ * stored directly where c (reads) or hw (writes) is a multiple of 32. */
+void fb_bin_hwc_to_chw(const uint32_t *x, uint32_t hw, uint32_t c, uint32_t *out) {
+    uint32_t blk[32], aligned_out = !(hw & 31u);
+    for (uint32_t i = 0; !aligned_out && i < fb_words(hw * c); i++) out[i] = 0;
+    for (uint32_t c0 = 0; c0 < c; c0 += 32u) {
+        uint32_t nc = c - c0 < 32u ? c - c0 : 32u;
+        for (uint32_t p0 = 0; p0 < hw; p0 += 32u) {
+            uint32_t np = hw - p0 < 32u ? hw - p0 : 32u, i = 0;
+            if (!(c & 31u))
+                for (const uint32_t *src = x + (p0 * c + c0) / 32u; i < np; i++, src += c / 32u) blk[i] = *src;
+            else
+                for (uint32_t off = p0 * c + c0; i < np; i++, off += c) { /* nc bits from bit off */
+                    uint32_t si = off >> 5, sh = off & 31u, v = x[si] >> sh;
+                    if (sh && sh + nc > 32u) v |= x[si + 1u] << (32u - sh);
+                    blk[i] = nc < 32u ? v & ((1u << nc) - 1u) : v;
+                }
+            for (; i < 32u; i++) blk[i] = 0;
+            transpose32(blk); /* row j: channel c0 + j, np bits, the rest 0 */
+            for (uint32_t j = 0, off = c0 * hw + p0; j < nc; j++, off += hw) {
+                uint32_t di = off >> 5, sh = off & 31u;
+                if (aligned_out) {
+                    out[di] = blk[j];
+                    continue;
+                }
+                out[di] |= blk[j] << sh;
+                if (sh && sh + np > 32u) out[di + 1u] |= blk[j] >> (32u - sh);
+            }
+        }
+    }
+}
 
 /* The taps of output pixel (oy, ox) that fall inside the input: rows [y0, y1), cols [x0, x1). */
 typedef struct { uint32_t y0, y1, x0, x1; int32_t iy, ix; } taps;
@@ -426,6 +614,268 @@ void fb_bin_conv_fast(const uint32_t *x, const fb_conv_shape *s, const uint32_t 
             int32_t valid = (int32_t)((t.y1 - t.y0) * (t.x1 - t.x0) * c);
             xnor_rows(patch, w, mask, wpr, 0xFFFFFFFFu, s->out_c, valid, o_px);
         }
+}
+
+/* --- binary conv bit-sliced over output channels (kernels.h fb_bin_conv_sliced) ----------------
+ * Counter of 32 lanes (one per output channel of a group) in Harley-Seal form: planes O, T, F, E
+ * (weights 1, 2, 4, 8) and, per block of 16 input bits, the sixteens carry ("s-word"). A
+ * pixel's input bits come as slots: one word per 16 bits, bit 31 first (bit-reversed), so a
+ * block broadcasts bit 31 of its slot and shifts it left. The s-word of the block at slot i
+ * goes to svec[i]. */
+
+/* l = l ^ a ^ b, returns the carry maj(l, a, b) */
+static inline uint32_t csa(uint32_t *l, uint32_t a, uint32_t b) {
+    uint32_t u = *l ^ a, h = (*l & a) | (u & b);
+    *l = u ^ b;
+    return h;
+}
+
+/* pl[0..3] (O, T, F, E) += the 16 words d; returns the sixteens carry [Harley and Seal] */
+static uint32_t hs16(uint32_t *pl, const uint32_t *d) {
+    uint32_t o = pl[0], t = pl[1], f = pl[2], e = pl[3], ei[2];
+    for (uint32_t h = 0; h < 2u; h++, d += 8) {
+        uint32_t fo0 = csa(&t, csa(&o, d[0], d[1]), csa(&o, d[2], d[3]));
+        uint32_t fo1 = csa(&t, csa(&o, d[4], d[5]), csa(&o, d[6], d[7]));
+        ei[h] = csa(&f, fo0, fo1);
+    }
+    uint32_t s = csa(&e, ei[0], ei[1]);
+    pl[0] = o, pl[1] = t, pl[2] = f, pl[3] = e;
+    return s;
+}
+
+/* bit-sliced p[0..] += c (a 0/1 per lane), carries rippled up */
+static inline void ripple(uint32_t *p, uint32_t c) {
+    for (; c; p++) {
+        uint32_t t = *p & c;
+        *p ^= c;
+        c = t;
+    }
+}
+
+static inline uint32_t bitrev32(uint32_t v) {
+#if defined(__thumb2__)
+    __asm__("rbit %0, %1" : "=r"(v) : "r"(v));
+    return v;
+#else
+    v = ((v >> 1) & 0x55555555u) | ((v & 0x55555555u) << 1);
+    v = ((v >> 2) & 0x33333333u) | ((v & 0x33333333u) << 2);
+    v = ((v >> 4) & 0x0F0F0F0Fu) | ((v & 0x0F0F0F0Fu) << 4);
+    v = ((v >> 8) & 0x00FF00FFu) | ((v & 0x00FF00FFu) << 8);
+    return (v >> 16) | (v << 16);
+#endif
+}
+
+typedef struct {
+    const uint32_t *wt;    /* weight word of the block's first input bit */
+    const uint32_t *slot;  /* the block's first slot */
+    const uint32_t *end;   /* slot after the last block */
+    uint32_t soff;         /* 4 (svec - slots) - 4: from a slot's address + 4 to its s-word */
+    uint32_t *planes;      /* O, T, F, E, in and out */
+} sliced_args;
+
+#if defined(FB_CONV_SLICED)
+/* Cortex-M4: the blocks in Thumb-2 (naked, fixed registers): PW r0, slot pointer r1, end r2,
+ * soff r3, slot bits r4, planes O r10, T r11, F r12, E lr, r5-r9 scratch. Per block: one LDR
+ * of the slot, 8 LDRD, 2 x 16 - 1 for the broadcasts (EOR with the slot ASR #31, LSL), 15
+ * in-place adders (FB_CSA), one STR of the s-word: 118 instructions for 16 input bits. */
+#define FB_BCAST2(a, b) "ldrd " a ", " b ", [r0], #8\n\t" "eor " a ", " a ", r4, asr #31\n\t" "lsl r4, r4, #1\n\t" \
+    "eor " b ", " b ", r4, asr #31\n\t" "lsl r4, r4, #1\n\t"
+static void __attribute__((naked, noinline)) sliced_blocks(const sliced_args *a) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "ldr r4, [r0, #16]\n\t" "push {r4}\n\t"
+        "ldm r4, {r10, r11, r12, lr}\n\t"
+        "ldm r0, {r0, r1, r2, r3}\n\t"
+        "1:\n\t"
+        "ldr r4, [r1], #4\n\t"
+        FB_BCAST2("r5", "r6") FB_CSA("r10", "r5", "r6")
+        FB_BCAST2("r6", "r7") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r5", "r6")
+        FB_BCAST2("r6", "r7") FB_CSA("r10", "r6", "r7")
+        FB_BCAST2("r7", "r8") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r6", "r7") FB_CSA("r12", "r5", "r6")
+        FB_BCAST2("r6", "r7") FB_CSA("r10", "r6", "r7")
+        FB_BCAST2("r7", "r8") FB_CSA("r10", "r7", "r8") FB_CSA("r11", "r6", "r7")
+        FB_BCAST2("r7", "r8") FB_CSA("r10", "r7", "r8")
+        "ldrd r8, r9, [r0], #8\n\t" "eor r8, r8, r4, asr #31\n\t" "lsl r4, r4, #1\n\t" "eor r9, r9, r4, asr #31\n\t"
+        FB_CSA("r10", "r8", "r9") FB_CSA("r11", "r7", "r8") FB_CSA("r12", "r6", "r7") FB_CSA("lr", "r5", "r6")
+        "str r5, [r1, r3]\n\t"
+        "cmp r1, r2\n\t" "bne 1b\n\t"
+        "pop {r4}\n\t"
+        "stm r4, {r10, r11, r12, lr}\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+#endif
+
+/* blocks from a->slot to a->end, s-words to svec (a->soff + 4 bytes after their slot) */
+static void run_blocks(const sliced_args *a, uint32_t *svec, const uint32_t *slots) {
+    if (a->slot == a->end) return;
+#if defined(FB_CONV_SLICED)
+    sliced_blocks(a);
+#else
+    const uint32_t *wt = a->wt;
+    for (const uint32_t *sl = a->slot; sl < a->end; sl++, wt += 16) {
+        uint32_t d[16];
+        for (uint32_t j = 0; j < 16u; j++) d[j] = wt[j] ^ (0u - ((*sl >> (31u - j)) & 1u));
+        svec[sl - slots] = hs16(a->planes, d);
+    }
+#endif
+}
+
+/* The counter's start of one group, 2m words: for lanes o, with U = K - tau[o] clamped to
+ * [-1, 2K] (beyond it the decision no longer changes), B_par = 2^(m-1) - T_par, T_even =
+ * floor(U/2) + 1, T_odd = floor((U-1)/2) + 1, bit-sliced (B_even planes, then B_odd). */
+static void sliced_starts(const int32_t *tau, uint32_t lanes, uint32_t k, uint32_t m, uint32_t *b) {
+    for (uint32_t i = 0; i < 2u * m; i++) b[i] = 0;
+    for (uint32_t i = 0; i < lanes; i++) {
+        int64_t u = (int64_t)k - tau[i];
+        u = u < -1 ? -1 : u > 2 * (int64_t)k ? 2 * (int64_t)k : u;
+        uint32_t be = (1u << (m - 1u)) - (uint32_t)((u + 2) / 2), bo = (1u << (m - 1u)) - (uint32_t)((u + 1) / 2);
+        for (uint32_t j = 0; j < m; j++) {
+            b[j] |= ((be >> j) & 1u) << i;
+            b[m + j] |= ((bo >> j) & 1u) << i;
+        }
+    }
+}
+
+/* A segment: n input bits whose weights are wt[p0..p0+n), their slots from slot0. */
+typedef struct { uint32_t p0, n, slot0; } sliced_seg;
+
+/* slots of a pixel (per 16 bits, bit-reversed) and its segments (one over all valid kernel
+ * rows when the whole kernel width is inside, else one per kernel row); returns the slots
+ * used. Channels in whole words: slots straight from the input words; otherwise a segment's
+ * bits are first packed into stream. */
+static uint32_t sliced_pixel(const uint32_t *x, const fb_conv_shape *s, const taps *t, uint32_t *stream, uint32_t *slots,
+                             sliced_seg *seg, uint32_t *n_seg) {
+    uint32_t c = s->in_c, run = (t->x1 - t->x0) * c, rows = t->y1 - t->y0, ns = 0, next = 0;
+    uint32_t src = ((uint32_t)(t->iy + (int32_t)t->y0) * s->in_w + (uint32_t)(t->ix + (int32_t)t->x0)) * c;
+    uint32_t p0 = (t->y0 * s->kw + t->x0) * c;
+    int whole = t->x0 == 0 && t->x1 == s->kw;
+    if (!(c & 31u)) { /* channels in whole words */
+        const uint32_t *row = x + src / 32u;
+        uint32_t *sl = slots, n = run / 32u, step = (uint32_t)s->in_w * c / 32u;
+        for (uint32_t r = 0; r < rows; r++, row += step) {
+            if (!whole || !r) {
+                seg[ns].p0 = p0 + r * (uint32_t)s->kw * c, seg[ns].n = whole ? rows * run : run, seg[ns].slot0 = (uint32_t)(sl - slots);
+                ns++;
+            }
+            for (uint32_t j = 0; j < n; j++, sl += 2) {
+                uint32_t v = bitrev32(row[j]);
+                sl[0] = v;
+                sl[1] = v << 16;
+            }
+        }
+        *n_seg = ns;
+        return (uint32_t)(sl - slots);
+    }
+    for (uint32_t r = 0; r < rows; r++, src += (uint32_t)s->in_w * c, p0 += (uint32_t)s->kw * c) {
+        if (!whole || !r) {
+            seg[ns].p0 = p0, seg[ns].n = 0, seg[ns].slot0 = next;
+            ns++;
+        }
+        sliced_seg *sg = &seg[ns - 1u];
+        sg->n += run;
+        bit_writer sb = {stream + (sg->n - run) / 32u, 0, (sg->n - run) & 31u};
+        if (sb.fill) sb.acc = *sb.dst & ((1u << sb.fill) - 1u); /* continue the stream of a whole-rows segment */
+        put_bits(&sb, x, src, run);
+        flush_bits(&sb);
+        if (!whole || r + 1u == rows) { /* segment complete: its slots */
+            for (uint32_t q = 0; q < (sg->n + 15u) / 16u; q++) {
+                uint32_t v = bitrev32(stream[q / 2u]);
+                slots[sg->slot0 + q] = q & 1u ? v << 16 : v;
+            }
+            next = sg->slot0 + (sg->n + 15u) / 16u;
+        }
+    }
+    *n_seg = ns;
+    return next;
+}
+
+/* p[0..] += the n words sv (bit-sliced, each 0/1 per lane): blocks of 16 through hs16, their
+ * carries (weight 16) and the last words rippled */
+static void sum_words(const uint32_t *sv, uint32_t n, uint32_t *p) {
+    uint32_t i = 0;
+    for (; i + 16u <= n; i += 16u) ripple(p + 4, hs16(p, sv + i));
+    for (; i < n; i++) ripple(p, sv[i]);
+}
+
+uint32_t fb_bin_conv_sliced_buffer_size(const fb_conv_shape *s) {
+    uint32_t k = fb_conv_k(s), g = (s->out_c + 31u) / 32u, m = 32u - (uint32_t)__builtin_clz(2u * k);
+    uint32_t slots = (k + 15u) / 16u + s->kh; /* each of at most kh segments may add a partial slot */
+    return g * k + 2u * g * m + fb_words(k) + 1u + 2u * slots + 3u * s->kh;
+}
+
+/* One pixel and group: the counter p starts at B_par + half (b: B_par's planes), counts d
+ * over the segments (blocks of 16 in run_blocks, a partial last block in C), the s-words are
+ * summed into the planes of weight 16, 32, ...; returns p[m-1]. */
+static uint32_t sliced_group(const sliced_seg *seg, uint32_t n_seg, const uint32_t *wg, const uint32_t *slots, uint32_t *svec,
+                             uint32_t used, const uint32_t *b, uint32_t m, uint32_t half) {
+    uint32_t p[32];
+    if (!half)
+        for (uint32_t j = 0; j < m; j++) p[j] = b[j];
+    else
+        for (uint32_t j = 0, cy = 0; j < m; j++) { /* p = B_par + half, bit-sliced */
+            uint32_t v = b[j];
+            if ((half >> j) & 1u) {
+                p[j] = ~(v ^ cy);
+                cy |= v;
+            } else {
+                p[j] = v ^ cy;
+                cy &= v;
+            }
+        }
+    for (uint32_t j = m; j < 8u; j++) p[j] = 0; /* sum_words works on p[4..7] */
+    sliced_args a = {0, 0, 0, 4u * (uint32_t)(svec - slots) - 4u, p};
+    for (uint32_t i = 0; i < n_seg; i++) {
+        uint32_t nb = seg[i].n / 16u, rem = seg[i].n & 15u;
+        a.wt = wg + seg[i].p0, a.slot = slots + seg[i].slot0, a.end = a.slot + nb;
+        run_blocks(&a, svec, slots);
+        if (rem) { /* the partial last block, zero words past the segment */
+            uint32_t dd[16], sl = *a.end;
+            const uint32_t *wp = a.wt + 16u * nb;
+            for (uint32_t j = 0; j < 16u; j++) dd[j] = j < rem ? wp[j] ^ (0u - ((sl >> (31u - j)) & 1u)) : 0u;
+            svec[seg[i].slot0 + nb] = hs16(p, dd);
+        }
+    }
+    sum_words(svec, used, p + 4);
+    return p[m - 1u];
+}
+
+/* Per pixel: its slots and segments (sliced_pixel), then per group sliced_group: p[m-1] =
+ * (d >= T) = (z < tau), since z < tau <=> 2d + delta > U <=> d >= floor((U - delta)/2) + 1 =
+ * T_par - floor(delta/2), delta = K - valid. */
+void fb_bin_conv_sliced(const uint32_t *x, const fb_conv_shape *s, const uint32_t *w, const int32_t *tau, const uint32_t *flip,
+                        uint32_t *out, uint32_t *buf) {
+    uint32_t oh = fb_conv_out_h(s), ow = fb_conv_out_w(s), k = fb_conv_k(s), wpr = fb_words(k), oc = s->out_c;
+    uint32_t groups = (oc + 31u) / 32u, m = 32u - (uint32_t)__builtin_clz(2u * k);
+    uint32_t n_slots = (k + 15u) / 16u + s->kh;
+    uint32_t *wt = buf, *start = wt + groups * k, *stream = start + 2u * groups * m, *slots = stream + wpr + 1u, *svec = slots + n_slots;
+    sliced_seg *seg = (sliced_seg *)(void *)(svec + n_slots);
+    uint32_t blk[32];
+    for (uint32_t g = 0; g < groups; g++) {
+        uint32_t lanes = oc - 32u * g < 32u ? oc - 32u * g : 32u;
+        for (uint32_t j = 0; j < wpr; j++) {
+            for (uint32_t i = 0; i < 32u; i++) blk[i] = i < lanes ? w[(32u * g + i) * wpr + j] : 0u;
+            transpose32(blk);
+            for (uint32_t b = 0; b < 32u && 32u * j + b < k; b++) wt[g * k + 32u * j + b] = blk[b];
+        }
+        sliced_starts(tau + 32u * g, lanes, k, m, start + 2u * g * m);
+    }
+    bit_writer bw = {out, 0, 0};
+    for (uint32_t oy = 0; oy < oh; oy++)
+        for (uint32_t ox = 0; ox < ow; ox++) {
+            taps t = valid_taps(s, oy, ox);
+            uint32_t n_seg, used = sliced_pixel(x, s, &t, stream, slots, seg, &n_seg);
+            uint32_t delta = k - (t.y1 - t.y0) * (t.x1 - t.x0) * s->in_c;
+            for (uint32_t g = 0; g < groups; g++) {
+                uint32_t res = sliced_group(seg, n_seg, wt + g * k, slots, svec, used, start + (2u * g + (delta & 1u)) * m, m, delta / 2u);
+                res ^= flip ? flip[g] : 0u;
+                if (!(oc & 31u)) *bw.dst++ = res;
+                else {
+                    uint32_t lanes = oc - 32u * g < 32u ? oc - 32u * g : 32u;
+                    put_word(&bw, lanes < 32u ? res & ((1u << lanes) - 1u) : res, lanes);
+                }
+            }
+        }
+    flush_bits(&bw);
 }
 
 /* --- int8 activations --------------------------------------------------------------------- */
@@ -649,10 +1099,31 @@ static inline uint32_t below(int32_t a, int32_t t) {
 #endif
 }
 
+#if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+/* Bit j = (a[j] < t[j]) for j < 32, given a_end = a + 32, t_end = t + 32: four at a time
+ * from the top (LDMDB), QSUB's sign shifted in by LSLS/ADC (3.5 instructions per channel). */
+#define FB_BELOW4 "ldmdb r0!, {r3, r4, r5, r6}\n\t" "ldmdb r1!, {r7, r8, r9, r12}\n\t"                 \
+    "qsub r6, r6, r12\n\t" "qsub r5, r5, r9\n\t" "qsub r4, r4, r8\n\t" "qsub r3, r3, r7\n\t"          \
+    "lsls r6, r6, #1\n\t" "adc r2, r2, r2\n\t" "lsls r5, r5, #1\n\t" "adc r2, r2, r2\n\t"           \
+    "lsls r4, r4, #1\n\t" "adc r2, r2, r2\n\t" "lsls r3, r3, #1\n\t" "adc r2, r2, r2\n\t"
+static uint32_t __attribute__((naked, noinline)) below32(const int32_t *a_end, const int32_t *t_end) {
+    __asm__ volatile("push {r4-r9}\n\t" "mov r2, #0\n\t"
+                     FB_BELOW4 FB_BELOW4 FB_BELOW4 FB_BELOW4 FB_BELOW4 FB_BELOW4 FB_BELOW4 FB_BELOW4
+                     "mov r0, r2\n\t" "pop {r4-r9}\n\t" "bx lr\n\t");
+}
+#endif
+
 /* Channels in groups of up to 32: the group's "acc < tau" bits are shifted in from the last
  * channel down, XORed with the group's flip word, and streamed out. Stored bit = y == -1 =
- * (acc < tau) XOR flip. */
+ * (acc < tau) XOR flip. Whole groups on the Cortex-M4 through below32. */
 void fb_threshold(const int32_t *acc, uint32_t n_pix, uint32_t c, const int32_t *tau, const uint32_t *flip, uint32_t *out) {
+#if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+    if (!(c & 31u)) {
+        for (uint32_t p = 0; p < n_pix; p++)
+            for (uint32_t g = 0; g < c / 32u; g++, acc += 32) *out++ = below32(acc + 32, tau + 32u * (g + 1u)) ^ flip[g];
+        return;
+    }
+#endif
     bit_writer bw = {out, 0, 0};
     for (uint32_t p = 0; p < n_pix; p++, acc += c)
         for (uint32_t c0 = 0; c0 < c; c0 += 32u) {

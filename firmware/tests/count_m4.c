@@ -4,8 +4,10 @@
  * repeats its kernel until at least 200000 instructions have run, so the 40-instruction
  * resolution costs < 0.02%. -icount is deterministic: the same image gives the same counts.
  * One line per case: name words instructions_per_call (words = 32-bit weight words used; for
- * the threshold, outputs). The memory HAL's block read is counted as the memcpy it is on the
- * RAM HAL. */
+ * the threshold, outputs; for the HWC -> CHW flatten, input words). conv* cases count
+ * fb_bin_conv_fast (int32 z), conv*_sliced the conv fused with its threshold
+ * (fb_bin_conv_sliced, what the runner uses for binary conv layers with binary output). The
+ * memory HAL's block read is counted as the memcpy it is on the RAM HAL. */
 #include <stdint.h>
 #include <string.h>
 #include "kernels.h"
@@ -71,12 +73,18 @@ static void fc(const char *name, uint32_t k, uint32_t n_out) {
     COUNT(name, words, fb_bin_fc_fast(x, w, k, n_out, out));
 }
 
-static void conv(const char *name, uint16_t hw, uint16_t c, uint16_t oc, uint8_t kk) {
+static int32_t tau[256];
+static uint32_t flip[8];
+
+/* the int32 conv (name), and the conv fused with the threshold, bit-sliced (name_sliced) */
+static void conv(const char *name, const char *sliced, uint16_t hw, uint16_t c, uint16_t oc, uint8_t kk) {
     fb_conv_shape s = {hw, hw, c, oc, kk, kk, 1, (uint8_t)(kk / 2)};
     uint32_t k = fb_conv_k(&s), oh = fb_conv_out_h(&s), ow = fb_conv_out_w(&s);
     fill(x, fb_words((uint32_t)hw * hw * c));
     fill(w, oc * fb_words(k));
     COUNT(name, oh * ow * oc * fb_words(k), fb_bin_conv_fast(x, &s, w, out, buf));
+    for (uint32_t o = 0; o < oc; o++) tau[o] = (int32_t)(rnd() % 64u) - 32;
+    COUNT(sliced, oh * ow * oc * fb_words(k), fb_bin_conv_sliced(x, &s, w, tau, flip, bits, buf));
 }
 
 int main(void) {
@@ -86,14 +94,17 @@ int main(void) {
     fc("fc_k1024_o256", 1024, 256);
     fc("fc_k512_o1024", 512, 1024);
     fc("fc_k256_o10", 256, 10);
-    conv("conv3x3_c32_o64_16x16", 16, 32, 64, 3);
-    conv("conv5x5_c64_o64_16x16", 16, 64, 64, 5);
-    conv("conv3x3_c64_o64_8x8", 8, 64, 64, 3);
+    conv("conv3x3_c32_o64_16x16", "conv3x3_c32_o64_16x16_sliced", 16, 32, 64, 3);
+    conv("conv5x5_c64_o64_16x16", "conv5x5_c64_o64_16x16_sliced", 16, 64, 64, 5);
+    conv("conv3x3_c64_o64_8x8", "conv3x3_c64_o64_8x8_sliced", 8, 64, 64, 3);
+    fill(x, 128);
+    COUNT("hwc_to_chw_64x64", 128, fb_bin_hwc_to_chw(x, 64, 64, bits));
+    COUNT("hwc_to_chw_16x64", 32, fb_bin_hwc_to_chw(x, 16, 64, bits));
     fill(w, 8192);
     COUNT("hal_read_8192", 8192, memcpy(wcopy, w, 4u * 8192u));
     fill((uint32_t *)out, 16384);
-    int32_t tau[64] = {0};
-    uint32_t flip[2] = {0x5555AAAAu, 0x0F0F0F0Fu};
+    for (uint32_t o = 0; o < 64u; o++) tau[o] = 0;
+    flip[0] = 0x5555AAAAu, flip[1] = 0x0F0F0F0Fu;
     COUNT("threshold_256x64", 16384, fb_threshold(out, 256, 64, tau, flip, bits));
     return 0;
 }
