@@ -1,6 +1,10 @@
 """The virtual lab: the simulated supply plus a board, started and stopped together [HARDWARE 2].
 
-``VirtualLab(chip_file=None, qemu=False)`` is a context manager. On entry it creates a private
+``VirtualLab(chip_file=None, qemu=False, supply=None, physics="realistic")`` is a context
+manager. ``supply`` names the supply model the simulator presents (a file of
+``drivers/supplies/models/``; default the N6705C with an N6781A); ``physics="ideal"`` makes it
+measure exactly, drops the chip's static current and the link latency (tests that need exact
+numbers). On entry it creates a private
 directory with the lab state file, starts the SCPI supply simulator (which creates that file)
 and then the board: the host firmware with the virtual chip of ``chip_file`` (options derived
 by :meth:`Chip.host_options`), or with ``qemu=True`` the Cortex-M4 firmware under QEMU (nominal
@@ -27,10 +31,13 @@ from pathlib import Path
 
 from drivers.firmware_process import (FirmwareProcess, FirmwareProcessError, spawn, start_host,
                                       start_qemu, stop_process, wait_for_line)
+from drivers.supplies.spec import load_spec
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
+from drivers.virtual_lab.scpi_server import DEFAULT_SUPPLY
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
+PHYSICS = ("realistic", "ideal")
 
 
 class LabError(RuntimeError):
@@ -40,10 +47,14 @@ class LabError(RuntimeError):
 class VirtualLab:
     """Supply simulator + board on ephemeral loopback ports; see the module docstring."""
 
-    def __init__(self, chip_file: str | os.PathLike | None = None, qemu: bool = False, power_on: bool = True):
+    def __init__(self, chip_file: str | os.PathLike | None = None, qemu: bool = False, power_on: bool = True,
+                 supply: str | os.PathLike | None = None, physics: str = "realistic"):
         self.chip_file = Path(chip_file) if chip_file else DEFAULT_CHIP
         self.chip = Chip.load(self.chip_file)  # fails early with the file named
-        self.qemu, self.power_on = qemu, power_on
+        if physics not in PHYSICS:
+            raise ValueError(f"physics {physics!r}: expected one of {PHYSICS}")
+        self.supply_spec = load_spec(supply or DEFAULT_SUPPLY)  # likewise
+        self.qemu, self.power_on, self.physics = qemu, power_on, physics
         self.board_url: str | None = None
         self.supply_resource: str | None = None
         self._dir: Path | None = None
@@ -73,7 +84,8 @@ class VirtualLab:
             # its own session: a terminal's Ctrl-C must not kill it before the bench's shutdown()
             self._supply = spawn(
                 [sys.executable, "-m", "drivers.virtual_lab.scpi_server", "--lab-state", str(state),
-                 "--chip", str(self.chip_file), *(["--power-on"] if self.power_on else [])],
+                 "--chip", str(self.chip_file), "--supply", str(self.supply_spec.path),
+                 *(["--power-on"] if self.power_on else []), *(["--ideal"] if self.physics == "ideal" else [])],
                 stdout=subprocess.PIPE, stderr=stderr, cwd=REPO)
         pattern = r"LISTENING (\d+)"
         m, out = wait_for_line(self._supply, pattern, START_TIMEOUT_S)
@@ -87,7 +99,8 @@ class VirtualLab:
             if self.qemu:
                 self._board = start_qemu()
             else:
-                self._board = start_host(["--lab-state", str(state), *self.chip.host_options()])
+                chip = self.chip.ideal() if self.physics == "ideal" else self.chip
+                self._board = start_host(["--lab-state", str(state), *chip.host_options()])
         except FirmwareProcessError as exc:
             raise LabError(f"board: {exc}") from None
         self.board_url = self._board.url
