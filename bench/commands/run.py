@@ -35,7 +35,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help=f"training epochs (default {DEFAULTS['epochs']})")
     add_seed(p, None, f"master seed; every other seed derives from it (default {DEFAULTS['seed']})")
     p.add_argument("--uniform-eps", type=float, help="eps of the uniform-noise baseline (default: geometric mean of LaNMax's eps)")
-    p.add_argument("--energy-inputs", type=int, help=f"board inputs with per-layer energy capture (default {DEFAULTS['energy_inputs']})")
+    p.add_argument("--energy-target", type=float, help=f"per-layer energy: capture until its 95%% interval is +- this fraction (default {DEFAULTS['energy_target']})")
     p.add_argument("--test-subset", type=int, help=f"test inputs run on the board (default {DEFAULTS['test_subset']})")
     p.set_defaults(func=main)
 
@@ -45,7 +45,7 @@ def main(args) -> int:
     overrides = {"dataset": args.dataset, "arch": args.arch, "width": args.width, "method": args.method,
                  "lambda": args.lambda_, "epochs": args.epochs, "seed": args.seed, "hardware": args.hardware,
                  "uniform_eps": args.uniform_eps, "test_subset": args.test_subset,
-                 "energy_inputs": args.energy_inputs}
+                 "energy_target": args.energy_target}
     profile, run_dir, config = prepare(args.profile, args.out, quick=args.quick, data_dir=args.data_dir, **overrides)
     with make_progress(console) as progress:
         def started(name):

@@ -1,7 +1,8 @@
 """The board and the supply for stages 4 and 5, opened once per run as a shared resource.
 
-``hardware: virtual`` (or ``{kind: virtual, chip: FILE}``) starts the virtual lab
-(drivers/virtual_lab) and stops it when the run ends; ``{kind: board, board: URL, supply:
+``hardware: virtual`` (or ``{kind: virtual, chip: FILE, supply: MODEL, physics: realistic|ideal}``)
+starts the virtual lab (drivers/virtual_lab; default the realistic physics and the N6705C
+model) and stops it when the run ends; ``{kind: board, board: URL, supply:
 RESOURCE, channel: N, vmax: V}`` (or ``--hardware FILE`` holding that mapping) uses real
 instruments. Whatever ends the run (success, error, Ctrl-C, a lost board), the supply's
 ``shutdown()`` runs (output off) before the board and the lab are closed.
@@ -21,20 +22,14 @@ import yaml
 
 from bench.errors import BenchError
 from drivers.board import Board
+from drivers.energy import CaptureLog, CaptureSettings, IdleBaseline, RepeatedCapture, SupplyMeter
 from drivers.supplies import open_supply
-from drivers.supplies.base import EnergyWindowError
-from drivers.virtual_lab.lab import VirtualLab
+from drivers.virtual_lab.lab import PHYSICS, VirtualLab
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 from models.profile import Profile
 
 VMAX_MARGIN = 1.2
 CURRENT_LIMIT_A = 0.5
-#: First capture window for one layer step (a step takes ~1 ms), doubled on overrun. Measured
-#: on the virtual supply: windows of 10-20 ms often miss the step's energy (the simulator
-#: turns access counters into energy every 1 ms, later under load), 50 ms capture it exactly.
-ENERGY_WINDOW_S = 0.05
-MAX_ENERGY_WINDOW_S = 1.0
-SETTLE_S = 0.0           # the virtual supply applies a setpoint at once; real rails may need more
 
 
 def hardware_spec(value: Any) -> dict:
@@ -53,6 +48,8 @@ def hardware_spec(value: Any) -> dict:
         raise BenchError(f"hardware {value}: kind board needs 'board' (serial URL) and 'supply' (VISA resource)")
     if spec.get("kind") not in ("virtual", "board"):
         raise BenchError(f"hardware {value}: kind must be 'virtual' or 'board'")
+    if spec.get("physics", "realistic") not in PHYSICS:
+        raise BenchError(f"hardware {value}: physics must be one of {', '.join(PHYSICS)}")
     return spec
 
 
@@ -62,8 +59,6 @@ class Bench:
     def __init__(self, board, supply, nominal_volts: float, label: str):
         self.board, self.supply, self.nominal_volts, self.label = board, supply, nominal_volts, label
         self.loaded_blob: bytes | None = None
-        self.energy_method = "unknown"
-        self.window_s = ENERGY_WINDOW_S
         self._volts: float | None = None
         self._on = False
 
@@ -102,19 +97,9 @@ class Bench:
         r = self.board.step()
         return r.scores if r.done else None
 
-    @contextlib.contextmanager
-    def energy(self):
-        """Energy drawn while the body runs. A fixed-length capture that the body outlasts
-        raises ``EnergyWindowError`` after doubling ``window_s``: the caller redoes the work."""
-        try:
-            with self.supply.energy(self.window_s) as result:
-                yield result
-        except EnergyWindowError:
-            if self.window_s >= MAX_ENERGY_WINDOW_S:
-                raise
-            self.window_s = min(2 * self.window_s, MAX_ENERGY_WINDOW_S)
-            raise
-        self.energy_method = result.method
+    def energy_capture(self, settings: CaptureSettings, log: CaptureLog) -> RepeatedCapture:
+        """The repeated, baseline-corrected energy method (drivers/energy) on this supply and board."""
+        return RepeatedCapture(SupplyMeter(self.supply), IdleBaseline(self.board), settings, log)
 
 
 def known_memory_words(spec: Mapping[str, Any]) -> int | None:
@@ -164,7 +149,8 @@ def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile: Profi
     v_nom = profile.nominal_volts
     vmax = float(spec.get("vmax", VMAX_MARGIN * v_nom))
     if spec["kind"] == "virtual":
-        lab = stack.enter_context(VirtualLab(spec.get("chip")))
+        lab = stack.enter_context(VirtualLab(spec.get("chip"), supply=spec.get("supply"),
+                                             physics=spec.get("physics", "realistic")))
         board_url, resource, channel, label = lab.board_url, lab.supply_resource, 1, f"virtual lab ({lab.chip_id})"
     else:
         board_url, resource, channel, label = spec["board"], spec["supply"], int(spec.get("channel", 1)), spec["board"]

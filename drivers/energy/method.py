@@ -19,8 +19,10 @@ so :class:`RepeatedCapture` measures it as a real bench must, the same way for a
    the target's share of ``N`` times the predicted energy [choice: room for noise the
    datasheet does not state]; without a prediction a pilot pair gives one;
 5. *interval and floor*: half-width ``sqrt((t s/sqrt(n))^2 + (g E)^2)`` with Student's ``t``
-   over the pairs' spread ``s`` and the instrument's gain accuracy ``g`` (a systematic error
-   repeats cannot remove); the *floor* is what the instrument alone resolves for these
+   over the pairs' spread ``s``, but never below the spread the instrument's stated noise
+   gives a pair, ``sqrt(2) sigma_w / N`` (a small sample can look quieter than the instrument
+   is), and the instrument's gain accuracy ``g`` (a systematic error repeats cannot remove);
+   the *floor* is what the instrument alone resolves for these
    windows, ``(t sqrt(2) sigma_w / sqrt(n) + r_w) / N`` (``sigma_w``, ``r_w``: one window's
    noise and resolution). An energy whose interval reaches zero or whose mean is below the
    floor is *below resolution* and is reported as "below resolution: floor X", never as a number.
@@ -42,7 +44,7 @@ from drivers.energy.log import CaptureLog
 from drivers.energy.meter import Capture, CaptureOverrun, EnergyMeter
 from drivers.energy.work import IdleBaseline, WorkRun
 
-PILOT_WINDOW_S = 0.02   # the first baseline at a voltage: the rail's static current (current range)
+PILOT_WINDOW_S = 0.03   # the first baseline at a voltage: the rail's static current (current range)
 PILOT_WORK_S = 0.01     # without a prediction, a pilot pair runs the work this long [choice]
 NOISE_SHARE = 0.25      # N: the instrument's noise uses this share of the target (step 4) [choice]
 
@@ -60,7 +62,7 @@ class CaptureSettings:
     max_pairs: int = 20
     confidence: float = 0.95
     window_s: float | None = None  # first capture window; None: sized from the work's duration
-    window_factor: float = 1.5    # window = factor * (link + N runs) + margin
+    window_factor: float = 2.0    # window = factor * (link + N runs) + margin
     window_margin_s: float = 0.005
     max_overruns: int = 16
 
@@ -118,7 +120,8 @@ def summarize(per_pair: list[float], repeat: int, sigma_window_j: float, resolut
     n = len(d)
     mean = float(d.mean())
     t = float(student_t.ppf(0.5 + confidence / 2, n - 1))
-    half = math.hypot(t * float(d.std(ddof=1)) / math.sqrt(n), gain_accuracy * abs(mean))
+    spread = max(float(d.std(ddof=1)), math.sqrt(2) * sigma_window_j / repeat)
+    half = math.hypot(t * spread / math.sqrt(n), gain_accuracy * abs(mean))
 
     def floor(pairs: int, tq: float) -> float:
         return (tq * math.sqrt(2) * sigma_window_j / math.sqrt(pairs) + resolution_window_j) / repeat
@@ -149,7 +152,7 @@ class RepeatedCapture:
         key = round(volts, 6)
         window, overruns = PILOT_WINDOW_S, 0
         while key not in self._static:
-            like = WorkRun(None, window / 2)
+            like = WorkRun(None, window / 3)
             try:
                 cap = self._capture(label, "pilot-baseline", None, 1, window, lambda: self._idle(like))[0]
             except CaptureOverrun:
@@ -218,18 +221,21 @@ class RepeatedCapture:
         s = self.settings
         amps = self.static_amps(volts, label)
         work.prepare()
-        probe = work.run(1)
-        t_run = max(self.baseline.seconds(probe), 1e-7)
-        overhead = max(probe.seconds - t_run, 0.0)
+        single = work.run(1)                 # warms the caches; its link time is the overhead
+        work.prepare()
+        probe = work.run(work.probe_repeat)
+        t_run = max(self.baseline.seconds(probe) / work.probe_repeat, 1e-8)
+        overhead = max(single.seconds - t_run, 0.0)
         window = s.window_s
         overruns = 0
         guess = predicted_j
         if guess is None or not guess > 0:
             n_pilot = int(min(max(1, PILOT_WORK_S // t_run), work.max_repeat))
             w = window or self.window_for(n_pilot, t_run, overhead)
+            like = WorkRun(None if single.count is None else round(t_run * n_pilot * self.baseline.rate), t_run * n_pilot)
             while True:
                 try:
-                    cw, cb, _ = self._pair(label + " (pilot)", work, 0, n_pilot, w, probe, n_pilot * t_run, True)
+                    cw, cb, _ = self._pair(label + " (pilot)", work, 0, n_pilot, w, like, n_pilot * t_run, True)
                     break
                 except CaptureOverrun:
                     overruns += 1
@@ -238,7 +244,7 @@ class RepeatedCapture:
             guess = max(self.per_run(cw, cb, n_pilot), (noise.sigma_j + noise.resolution_j) / n_pilot)
         repeat = self.choose_repeat(guess, t_run, overhead, volts, amps, work.max_repeat)
         window = window or self.window_for(repeat, t_run, overhead)
-        like = WorkRun(None if probe.count is None else probe.count * repeat, probe.seconds * repeat)
+        like = WorkRun(None if probe.count is None else round(t_run * repeat * self.baseline.rate), t_run * repeat)
         per_pair: list[float] = []
         powers: list[float] = []
         while len(per_pair) < s.max_pairs:

@@ -5,7 +5,7 @@ firmware itself (``STEP`` with a repeat count: one layer reads its weights ``rep
 PROTOCOL.md "Repeats"), :class:`HostLoop` by the host, request after request (programming a
 region with ``LOAD``, reading one with ``PATTERN``) where the firmware has no repeat.
 ``prepare()`` runs before each work window, uncaptured (a layer step needs the earlier layers
-stepped first). :class:`IdleBaseline` fills a baseline window of the same length with ``IDLE``
+stepped first); ``probe_repeat`` is how many runs the method times to size the window. :class:`IdleBaseline` fills a baseline window of the same length with ``IDLE``
 (the core running, the memory quiet): the count the work took, in the board's count unit, or
 the host-measured seconds of a host loop converted with the board's count rate.
 """
@@ -34,6 +34,7 @@ class LayerStep:
     """The layer at ``position`` of the deployed model on input ``x``, ``STEP(repeat)``."""
 
     max_repeat = MAX_REPEAT
+    probe_repeat = 256   # a run this long tells the time per repeat (the first run is slower: cold caches)
 
     def __init__(self, board: Board, x, position: int):
         self.board, self.x, self.position = board, x, position
@@ -53,6 +54,7 @@ class HostLoop:
     """``once()`` (one request) ``repeat`` times; the board reports no count for it."""
 
     max_repeat = MAX_REPEAT
+    probe_repeat = 2
 
     def __init__(self, once: Callable[[], object]):
         self.once = once

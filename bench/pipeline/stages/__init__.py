@@ -36,7 +36,8 @@ def headline(run_dir: Path) -> dict[str, str]:
     r = json.loads(path.read_text())
     e, a = r["compare"]["energy"], r["compare"]["accuracy"]
     return {"report": str(Path(run_dir) / "report" / "report.html"),
-            "energy R^2 (measured vs predicted)": e["r2_note"] if e["r2"] is None else f"{e['r2']:.3f}",
+            "energy R^2 (measured vs predicted)": e["r2_note"] if e["r2"] is None else
+            f"{e['r2']:.3f} [{e['r2_ci'][0]:.3f}, {e['r2_ci'][1]:.3f}]",
             "operating points hold on the board": "yes" if not r["compare"].get("ber_flagged") else
             "NO for layer(s) " + ", ".join(r["compare"]["ber_flagged"]),
             "board accuracy": f"{a['board']['accuracy']:.3f} [{a['board']['ci_low']:.3f}, {a['board']['ci_high']:.3f}]",
