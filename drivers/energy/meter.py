@@ -7,10 +7,12 @@ window and say what it can resolve. The method (``drivers/energy/method.py``) ne
   ``"array"`` digitised samples, ``"meter"`` an integrating energy meter, ``"polling"`` spot
   readings; a new instrument may name its own);
 * ``capture(window_s)``: a context manager. On entry the capture is running (any start latency
-  already waited out); the body runs the work; on exit the capture stops (a start/stop meter)
-  or the record ends (a fixed record of at least ``window_s``), and the yielded
-  :class:`CaptureBox` holds a :class:`Capture`. If the body outlasted a fixed record it
-  raises :class:`CaptureOverrun` instead (the method lengthens the window and captures again);
+  already waited out); the body runs the work; on exit the capture ends after at least
+  ``window_s`` (a fixed record of that length, or a start/stop meter held open until then), so
+  that a work window and its baseline window are equally long; the yielded
+  :class:`CaptureBox` holds a :class:`Capture`. If the body outlasted a fixed record, or the
+  window held no reading, it raises :class:`CaptureOverrun` instead (the method lengthens the
+  window and captures again);
 * ``window_noise(window_s, volts, amps)``: a ``WindowNoise(sigma_j, resolution_j)``: the RMS
   energy the instrument's own noise adds to one window of that length at that rail voltage and
   current, and the step below which it sees nothing (readings that do not dither, an energy
@@ -29,6 +31,8 @@ same five members.
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 
@@ -79,22 +83,32 @@ class SupplyMeter:
     its figures come from the supply's model file (``supply.spec``)."""
 
     max_window_s = 10.0  # [choice] longer windows make a capture pair slower than the run it serves
+    MIN_READINGS = 4     # a polled or metered window holds at least this many readings [choice]
 
     def __init__(self, supply: ScpiSupply):
         self.supply = supply
         self.spec = supply.spec
         self.name = f"{self.spec.model} ({supply.resource_name}, channel {supply.channel})"
         self.method = supply.energy_method
+        per_reading = {"polling": 2 * self.spec.readback_s + supply.poll_interval_s,
+                       "meter": self.spec.meter_update_s}.get(self.method, 0.0)
+        self.min_window_s = self.MIN_READINGS * per_reading
 
     @contextlib.contextmanager
     def capture(self, window_s: float) -> Iterator[CaptureBox]:
         box = CaptureBox()
+        window_s = max(window_s, self.min_window_s)
         try:  # the driver waits out the start latency inside the record: the body still gets window_s
             with self.supply.energy(window_s + self.spec.start_latency_s) as result:
+                t0 = time.monotonic()
                 yield box
+                if self.method != "array":   # a start/stop window as long as a fixed record would be
+                    time.sleep(max(0.0, window_s - (time.monotonic() - t0)))
         except EnergyWindowError as exc:
             raise CaptureOverrun(str(exc)) from None
         r = result.reading
+        if not math.isfinite(r.joules):
+            raise CaptureOverrun(f"{self.name}: no reading within the {window_s:.3f} s window")
         box.capture = Capture(r.joules, r.duration_s, r.fixed_length, r.volts,
                               np.asarray(r.currents, dtype=np.float64) if r.currents else None,
                               np.asarray(r.voltages, dtype=np.float64) if r.voltages else None,
