@@ -29,6 +29,16 @@ class CaptureLog:
         self.records: list[dict] = []
         self.traces: dict[str, np.ndarray] = {}
 
+    @classmethod
+    def load(cls, directory: str | Path) -> "CaptureLog":
+        """The captures saved in ``directory`` (empty if none), to add to (a resumed sweep)."""
+        log = cls()
+        if (Path(directory) / CAPTURES_FILE).is_file():
+            log.records = read_captures(directory)
+            with np.load(Path(directory) / TRACES_FILE) as traces:
+                log.traces = {k: traces[k] for k in traces.files}
+        return log
+
     def add(self, measurement: str, kind: str, pair: int | None, repeat: int, run: WorkRun | None, count_unit: str,
             window_s: float, capture: Capture | None, overrun: bool = False) -> None:
         cid = len(self.records)

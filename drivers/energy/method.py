@@ -15,7 +15,7 @@ so :class:`RepeatedCapture` measures it as a real bench must, the same way for a
    a half-width of at most ``target`` times the mean, between ``min_pairs`` and ``max_pairs``
    (the Monte-Carlo stopping rule of ``models``' evaluation);
 4. *N from the instrument and the prediction*: the smallest ``N`` for which the instrument's
-   own noise over ``min_pairs`` pairs (``window_noise``) and its resolution are a quarter of
+   own noise over ``min_pairs`` pairs (``window_noise``) and its resolution are half of
    the target's share of ``N`` times the predicted energy [choice: room for noise the
    datasheet does not state]; without a prediction a pilot pair gives one;
 5. *interval and floor*: half-width ``sqrt((t s/sqrt(n))^2 + (g E)^2)`` with Student's ``t``
@@ -46,7 +46,7 @@ from drivers.energy.work import IdleBaseline, WorkRun
 
 PILOT_WINDOW_S = 0.03   # the first baseline at a voltage: the rail's static current (current range)
 PILOT_WORK_S = 0.01     # without a prediction, a pilot pair runs the work this long [choice]
-NOISE_SHARE = 0.25      # N: the instrument's noise uses this share of the target (step 4) [choice]
+NOISE_SHARE = 0.5       # N: the instrument's noise uses this share of the target (step 4) [choice]
 
 
 class EnergyCaptureError(RuntimeError):
@@ -62,8 +62,8 @@ class CaptureSettings:
     max_pairs: int = 20
     confidence: float = 0.95
     window_s: float | None = None  # first capture window; None: sized from the work's duration
-    window_factor: float = 2.0    # window = factor * (link + N runs) + margin
-    window_margin_s: float = 0.005
+    window_factor: float = 1.3    # window = factor * (link + N runs) + margin
+    window_margin_s: float = 0.01
     max_overruns: int = 16
 
     def __post_init__(self):
