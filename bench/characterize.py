@@ -48,8 +48,8 @@ from bench.errors import BenchError, user_errors
 from bench.lab import chip_technology, virtual_lab
 from drivers import atomic
 from drivers.board import Board, BoardError, pattern_words
-from drivers.energy import CaptureLog, CaptureSettings, EnergyCaptureError, HostLoop, IdleBaseline, RepeatedCapture, \
-    SupplyMeter
+from drivers.energy import CaptureLog, CaptureSettings, EnergyCaptureError, HostLoop, IdleBaseline, RepeatedCapture
+from drivers.energy.supply_meter import SupplyMeter
 from drivers.faultmap import FaultMap, write_faultmap
 from drivers.supplies import ScpiSupply, SupplyError, open_supply
 from models.plots import plt, save_figure

@@ -14,12 +14,15 @@ __all__ = ["DEFAULT_CHIP", "chip_technology", "virtual_lab"]
 
 
 @contextlib.contextmanager
-def virtual_lab(chip: str | Path | None = None, qemu: bool = False) -> Iterator[VirtualLab]:
+def virtual_lab(chip: str | Path | None = None, qemu: bool = False, supply: str | None = None,
+                physics: str = "realistic") -> Iterator[VirtualLab]:
     """A running virtual lab (``.board_url``, ``.supply_resource``, ``.chip_id``), stopped on
-    exit whatever happens; a bad chip file or a lab that cannot start is one CLI line."""
+    exit whatever happens: ``supply`` the supply model it presents (drivers/supplies/models;
+    default the N6705C with an N6781A), ``physics`` ``realistic`` (default) or ``ideal``. A bad
+    chip or supply file or a lab that cannot start is one CLI line."""
     with contextlib.ExitStack() as stack:
         with user_errors(LabError, ValueError, prefix="virtual lab: "):
-            lab = stack.enter_context(VirtualLab(chip, qemu=qemu))
+            lab = stack.enter_context(VirtualLab(chip, qemu=qemu, supply=supply, physics=physics))
         yield lab
 
 

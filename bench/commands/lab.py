@@ -13,6 +13,10 @@ def configure(p) -> None:
     up = lab_sub.add_parser("up", help="start the virtual lab in the foreground; Ctrl-C stops it")
     up.add_argument("--chip", help="chip file (default drivers/virtual_lab/chips/sram_demo.yaml)")
     up.add_argument("--qemu", action="store_true", help="board: Cortex-M4 firmware under QEMU (nominal memory)")
+    up.add_argument("--supply", help="supply model the simulator presents: n6705c_n6781a (default), e36312a, dp832, "
+                                     "hmc8043, or a model file (drivers/supplies/models/)")
+    up.add_argument("--ideal", action="store_true",
+                    help="ideal physics: exact measurements, no rail leakage, no link latency (default: realistic)")
     up.set_defaults(func=up_command)
 
 
@@ -20,9 +24,11 @@ def up_command(args) -> int:
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with virtual_lab(args.chip, qemu=args.qemu) as lab:
+        with virtual_lab(args.chip, qemu=args.qemu, supply=args.supply,
+                         physics="ideal" if args.ideal else "realistic") as lab:
             print(f"board:  {lab.board_url}")
             print(f"supply: {lab.supply_resource}")
+            print(f"model:  {lab.supply_spec.model} ({lab.supply_spec.path.name}), {lab.physics} physics")
             if args.qemu:
                 print("chip:   none: the QEMU board has nominal memory (no faults, no energy coupling)")
             else:

@@ -22,7 +22,8 @@ import yaml
 
 from bench.errors import BenchError
 from drivers.board import Board
-from drivers.energy import CaptureLog, CaptureSettings, IdleBaseline, RepeatedCapture, SupplyMeter
+from drivers.energy import CaptureLog, CaptureSettings, IdleBaseline, RepeatedCapture
+from drivers.energy.supply_meter import SupplyMeter
 from drivers.supplies import open_supply
 from drivers.virtual_lab.lab import PHYSICS, VirtualLab
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from drivers.energy.meter import WindowNoise
+
 MODELS_DIR = Path(__file__).with_name("models")
 METHODS = ("array", "meter", "polling")
 
@@ -62,19 +64,6 @@ class VoltageReadback:
 
     def noise_at(self, interval_s: float) -> float:
         return _interpolate(self.noise_v, interval_s)
-
-
-@dataclass(frozen=True)
-class WindowNoise:
-    """What one capture window of an instrument can resolve, in joules.
-
-    ``sigma_j``: the RMS of the energy the instrument adds to a window (noise of its readings);
-    ``resolution_j``: a systematic step it cannot see below (readings that do not dither
-    because their noise is under one digit, or the reading's own digit); 0 if none.
-    """
-
-    sigma_j: float
-    resolution_j: float
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from drivers.board import Board
-from drivers.energy import (CaptureLog, CaptureSettings, HostLoop, IdleBaseline, LayerStep, RepeatedCapture,
-                            SupplyMeter, read_captures, summarize)
+from drivers.energy import (CaptureLog, CaptureSettings, HostLoop, IdleBaseline, LayerStep, RepeatedCapture, read_captures, summarize)
 from drivers.energy.log import CAPTURES_FILE, TRACES_FILE
+from drivers.energy.supply_meter import SupplyMeter
 from drivers.supplies import open_supply
 from drivers.virtual_lab.lab import VirtualLab
 from drivers.virtual_lab.physics import CHIPS_DIR

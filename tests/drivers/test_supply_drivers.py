@@ -104,12 +104,12 @@ def test_unknown_model_is_named():
 
 def test_energy_by_digitiser_arrays(rm):
     with open_supply("TCPIP0::192.168.0.51::5025::SOCKET", resource_manager=rm, vmax=1.2, imax=0.05) as supply:
-        supply.spec = dataclasses.replace(supply.spec, points=4)  # a 4-sample record: TINT 1 ms
-        with supply.energy(0.004) as e:
+        supply.spec = dataclasses.replace(supply.spec, points=4)  # a 4-sample record: TINT 10 ms
+        with supply.energy(0.04) as e:
             pass
-    assert e.method == "array" and e.samples == 4 and e.fixed_length and e.duration_s == pytest.approx(0.004)
-    assert e.joules == pytest.approx(0.001 * 0.8 * (1 + 2 + 3 + 4) * 1e-3)  # TINT * sum(V I)
-    assert e.currents == pytest.approx((1e-3, 2e-3, 3e-3, 4e-3)) and e.interval_s == 0.001 and e.volts == 0.8
+    assert e.method == "array" and e.samples == 4 and e.fixed_length and e.duration_s == pytest.approx(0.04)
+    assert e.joules == pytest.approx(0.01 * 0.8 * (1 + 2 + 3 + 4) * 1e-3)  # TINT * sum(V I)
+    assert e.currents == pytest.approx((1e-3, 2e-3, 3e-3, 4e-3)) and e.interval_s == 0.01 and e.volts == 0.8
 
 
 def test_energy_by_meter(rm):
