@@ -20,11 +20,12 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
-from bench.errors import BenchError
+from bench.errors import BenchError, user_errors
 from drivers.board import Board
 from drivers.energy import CaptureLog, CaptureSettings, IdleBaseline, RepeatedCapture
 from drivers.energy.supply_meter import SupplyMeter
 from drivers.supplies import open_supply
+from drivers.supplies.spec import SpecError, load_spec
 from drivers.virtual_lab.lab import PHYSICS, VirtualLab
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 from models.profile import Profile
@@ -51,6 +52,9 @@ def hardware_spec(value: Any) -> dict:
         raise BenchError(f"hardware {value}: kind must be 'virtual' or 'board'")
     if spec.get("physics", "realistic") not in PHYSICS:
         raise BenchError(f"hardware {value}: physics must be one of {', '.join(PHYSICS)}")
+    if spec["kind"] == "virtual" and spec.get("supply"):
+        with user_errors(SpecError, prefix=f"hardware {value}: supply: "):
+            load_spec(spec["supply"])
     return spec
 
 

@@ -4,6 +4,8 @@ instrument and method produced each energy with how many repeats."""
 
 from __future__ import annotations
 
+from matplotlib.ticker import NullFormatter
+
 from bench.report.text import energy
 from models.plots import plt, png_bytes
 
@@ -47,6 +49,9 @@ def figures(results: dict) -> dict[str, bytes]:
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="measured = predicted")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):   # decade labels only: minor labels of a short span overlap
+        axis.set_minor_formatter(NullFormatter())
+    ax.tick_params(labelsize=7)
     ax.set_xlabel(f"predicted energy per {e['energy_per']} (J)", fontsize=8)
     ax.set_ylabel(f"measured energy per {e['energy_per']} (J)", fontsize=8)
     ax.set_title(r2_text(e), fontsize=9)

@@ -44,26 +44,17 @@ def _interpolate(table: tuple[tuple[float, float], ...], t: float) -> float:
 
 
 @dataclass(frozen=True)
-class CurrentRange:
-    range_a: float
-    resolution_a: float
+class Readback:
+    """One measurement range: a current range (A) or the voltage readback (V)."""
+
+    span: float          # the largest magnitude it measures (inf: the voltage readback's one range)
+    resolution: float    # one digit
     gain: float          # +- fraction of reading
-    offset_a: float      # +- amperes
-    noise_a: tuple[tuple[float, float], ...]
+    offset: float        # +- in its unit
+    noise: tuple[tuple[float, float], ...]   # (averaging time s, RMS of one reading)
 
     def noise_at(self, interval_s: float) -> float:
-        return _interpolate(self.noise_a, interval_s)
-
-
-@dataclass(frozen=True)
-class VoltageReadback:
-    resolution_v: float
-    gain: float
-    offset_v: float
-    noise_v: tuple[tuple[float, float], ...]
-
-    def noise_at(self, interval_s: float) -> float:
-        return _interpolate(self.noise_v, interval_s)
+        return _interpolate(self.noise, interval_s)
 
 
 @dataclass(frozen=True)
@@ -71,8 +62,8 @@ class SupplySpec:
     name: str
     model: str
     method: str
-    current: tuple[CurrentRange, ...]
-    voltage: VoltageReadback
+    current: tuple[Readback, ...]
+    voltage: Readback
     readback_s: float
     start_latency_s: float
     stop_latency_s: float
@@ -84,10 +75,10 @@ class SupplySpec:
     lab: dict = field(default_factory=dict)
     path: Path | None = None
 
-    def range_for(self, amps: float) -> CurrentRange:
+    def range_for(self, amps: float) -> Readback:
         """The lowest range that holds ``amps`` (seamless ranging), else the highest."""
         for r in self.current:
-            if abs(amps) <= r.range_a:
+            if abs(amps) <= r.span:
                 return r
         return self.current[-1]
 
@@ -100,7 +91,7 @@ class SupplySpec:
     def gain_accuracy(self, volts: float) -> float:
         """Bound on the relative error of an energy (current and voltage gain, voltage offset)."""
         worst = max(r.gain for r in self.current)
-        return worst + self.voltage.gain + (self.voltage.offset_v / volts if volts > 0 else 0.0)
+        return worst + self.voltage.gain + (self.voltage.offset / volts if volts > 0 else 0.0)
 
     def window_noise(self, window_s: float, volts: float, amps: float) -> WindowNoise:
         """The noise and resolution of one capture of ``window_s`` at ``volts`` and ``amps``."""
@@ -114,7 +105,7 @@ class SupplySpec:
         sigma_i = rng.noise_at(interval)
         sigma_j = volts * interval * sigma_i * math.sqrt(n) if self.method != "polling" else \
             volts * window_s * sigma_i / math.sqrt(n)
-        resolution = volts * rng.resolution_a * window_s if sigma_i < rng.resolution_a else 0.0
+        resolution = volts * rng.resolution * window_s if sigma_i < rng.resolution else 0.0
         if self.meter_resolution_j:
             resolution = max(resolution, self.meter_resolution_j)
         return WindowNoise(sigma_j, resolution)
@@ -144,19 +135,18 @@ def load_spec(name_or_path: str | Path) -> SupplySpec:
         method = raw["method"]
         if method not in METHODS:
             raise SpecError(f"supply model {path}: method {method!r}: expected one of {METHODS}")
-        current = tuple(CurrentRange(float(r["range_a"]), float(r["resolution_a"]), float(r["gain"]),
-                                     float(r["offset_a"]), _pairs(path, f"current range {r['range_a']} noise_a",
-                                                                  r["noise_a"]))
+        current = tuple(Readback(float(r["range_a"]), float(r["resolution_a"]), float(r["gain"]), float(r["offset_a"]),
+                                 _pairs(path, f"current range {r['range_a']} noise_a", r["noise_a"]))
                         for r in raw["current"])
         v = raw["voltage"]
-        voltage = VoltageReadback(float(v["resolution_v"]), float(v["gain"]), float(v["offset_v"]),
-                                  _pairs(path, "voltage noise_v", v["noise_v"]))
+        voltage = Readback(math.inf, float(v["resolution_v"]), float(v["gain"]), float(v["offset_v"]),
+                           _pairs(path, "voltage noise_v", v["noise_v"]))
         dig, meter, lat = raw.get("digitiser") or {}, raw.get("meter") or {}, raw["latency"]
         if method == "array" and not dig:
             raise SpecError(f"supply model {path}: method array needs a 'digitiser' section")
         if method == "meter" and not meter:
             raise SpecError(f"supply model {path}: method meter needs a 'meter' section")
-        spec = SupplySpec(path.stem, str(raw["model"]), method, tuple(sorted(current, key=lambda r: r.range_a)), voltage,
+        spec = SupplySpec(path.stem, str(raw["model"]), method, tuple(sorted(current, key=lambda r: r.span)), voltage,
                           float(raw["readback_s"]), float(lat["start_s"]), float(lat["stop_s"]),
                           float(dig["min_interval_s"]) if dig else None, int(dig["max_points"]) if dig else None,
                           int(dig["points"]) if dig else None, float(meter["update_s"]) if meter else None,
