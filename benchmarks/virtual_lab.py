@@ -6,6 +6,10 @@
    N6705C: the capture waits for its whole window), per call.
 3. Energy per bit from the capture vs the chip file's E(V) (the accuracy of the coupling).
 
+The lab runs its ideal physics (exact readings, no leakage, no link latency): these are the
+costs and the coupling of the simulation itself; benchmarks/energy_fidelity.py measures what
+the bench gets under the realistic physics.
+
     OMP_NUM_THREADS=1 python benchmarks/virtual_lab.py [--words 16384] [--reads 20]
 """
 
@@ -49,7 +53,7 @@ def main() -> int:
 
     with start_host(["--mem-words", str(args.words)]) as fw:
         nominal = read_rate(fw.url, args.words, args.reads)
-    with VirtualLab() as lab:
+    with VirtualLab(physics="ideal") as lab:
         with open_supply(lab.supply_resource, vmax=1.2, imax=0.1) as supply:
             supply.volts = 0.55
             supply.output_enabled = True

@@ -60,8 +60,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uniform-eps", type=float,
                    help="eps of the uniform-noise baseline (default: the profile's experiment.uniform_eps, else the "
                         "geometric mean of the main method's final eps)")
-    p.add_argument("--energy-inputs", type=int,
-                   help=_default("energy_inputs", "board inputs with per-layer energy capture"))
+    p.add_argument("--energy-target", type=float,
+                   help=_default("energy_target", "per-layer energy: capture until its 95%% interval is +- this fraction"))
     p.add_argument("--test-subset", type=int, help=_default("test_subset", "test inputs run on the board"))
     p.set_defaults(func=main)
 
@@ -71,7 +71,7 @@ def main(args) -> int:
     overrides = {"dataset": args.dataset, "arch": args.arch, "width": args.width, "method": args.method,
                  "lambda": args.lambda_, "epochs": args.epochs, "seed": args.seed, "hardware": args.hardware,
                  "uniform_eps": args.uniform_eps, "test_subset": args.test_subset,
-                 "energy_inputs": args.energy_inputs}
+                 "energy_target": args.energy_target}
     with make_progress(console) as progress:
         profile, run_dir, config = prepare(args.profile, args.out, quick=args.quick, data_dir=args.data_dir,
                                            download=args.download, mirror=args.mirror, checksums=args.checksums,

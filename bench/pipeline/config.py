@@ -5,8 +5,9 @@
 
 Defaults [choice] where the profile is silent (also in ``bench run --help``): digits, ``mlp``
 at width 1/8 (hidden layers of 256, so the weights fit the virtual chip's 16 KiB memory
-under test), LaNMax with lambda 0.5, 30 epochs, the virtual lab, 200 board test inputs (energy captured on the first 15: each capture costs ~0.1 s),
-Monte-Carlo to a 95% CI half-width of 1 point (5 to 100 repetitions).
+under test), LaNMax with lambda 0.5, 30 epochs, the virtual lab (realistic physics), 200 board
+test inputs, each layer's energy to a 95% interval of +-5% (drivers/energy), Monte-Carlo to a
+95% CI half-width of 1 point (5 to 100 repetitions).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "epochs": 30, "batch_size": 64, "lr": 0.01, "seed": 0, "chip_seed": 0, "hardware": "virtual",
     "uniform_eps": None,      # None: the geometric mean of LaNMax's final per-layer eps
     "test_subset": 200,       # test inputs run on the board, layer by layer
-    "energy_inputs": 15,      # of those, the first N run with an energy capture around every layer
+    "energy_target": 0.05,    # per-layer energy: captures until its 95% interval is +- this fraction
+    "energy_window_s": None,  # first capture window (s); None: sized from the layer's duration
     "train_subset": None,     # None: the whole training set
     "ci_target": 0.01,        # Monte-Carlo: stop at this 95% CI half-width (accuracy fraction)
     "mc_min": 5, "mc_max": 100,
@@ -31,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
 #: ``--quick``: about a minute on two CPU cores (README's first command, CI).
 QUICK: dict[str, Any] = {
     "dataset": "digits", "arch": "mlp", "width": 1 / 32, "epochs": 4,
-    "test_subset": 40, "energy_inputs": 7, "ci_target": 0.03, "mc_min": 4, "mc_max": 16,
+    "test_subset": 40, "ci_target": 0.03, "mc_min": 4, "mc_max": 16,
 }
 
 #: Keys of the profile's ``experiment`` section this command does not use itself.
@@ -57,9 +59,11 @@ def resolve(profile: Profile, overrides: Mapping[str, Any], quick: bool) -> dict
         opts.update(QUICK)
         opts.update(profile_quick)
     opts.update({k: v for k, v in overrides.items() if v is not None})
-    for key in ("epochs", "test_subset", "energy_inputs", "mc_min"):
+    for key in ("epochs", "test_subset", "mc_min"):
         if int(opts[key]) < 1:
             raise BenchError(f"--{key.replace('_', '-')} {opts[key]}: must be at least 1")
+    if not 0 < float(opts["energy_target"]) < 1:
+        raise BenchError(f"--energy-target {opts['energy_target']}: must lie in (0, 1) (a relative half-width)")
     seeds = derive_seeds(int(opts["seed"]), int(opts["chip_seed"]))
     return {
         "quick": bool(quick),
@@ -70,5 +74,6 @@ def resolve(profile: Profile, overrides: Mapping[str, Any], quick: bool) -> dict
                                         "batch_size", "lr", "uniform_eps", "train_subset")},
         "evaluation": {k: opts[k] for k in ("ci_target", "mc_min", "mc_max")},
         "hardware": hardware_spec(opts["hardware"]),
-        "board": {"test_subset": int(opts["test_subset"]), "energy_inputs": int(opts["energy_inputs"])},
+        "board": {"test_subset": int(opts["test_subset"]), "energy_target": float(opts["energy_target"]),
+                  "energy_window_s": opts["energy_window_s"]},
     }

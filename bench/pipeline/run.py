@@ -51,7 +51,7 @@ def prepare(profile: str | Path | Profile, out: str | Path | None = None, *, qui
     (validated once), the resolved settings, a network that fits the board's memory.
     ``overrides``: ``bench run``'s options by name (``dataset``, ``arch``, ``width``,
     ``method``, ``lambda``, ``epochs``, ``seed``, ``hardware``, ``uniform_eps``,
-    ``test_subset``, ``energy_inputs``); ``None`` keeps the profile's value. ``download``:
+    ``test_subset``, ``energy_target``); ``None`` keeps the profile's value. ``download``:
     fetch the data set into ``data_dir`` first (``mirror``, ``checksums``, ``on_download``:
     :func:`bench.datasets.download`)."""
     if not isinstance(profile, Profile):
