@@ -3,8 +3,8 @@
 ``VirtualLab(chip_file=None, qemu=False, supply=None, physics="realistic", ppk2=None)`` is a
 context manager. ``supply`` names the supply model the simulator presents (a file of
 ``drivers/supplies/models/``; default the N6705C with an N6781A); ``physics="ideal"`` makes the
-supply measure exactly, drops the chip's static current and the link latency (tests that need
-exact numbers).
+supply measure exactly (the simulated PPK2: no gain error; its noise stays, it dithers the
+codes), drops the chip's static current and the link latency (tests that need exact numbers).
 On entry it creates a private directory with the lab state file, starts the SCPI supply
 simulator (which creates that file) and then the board: the host firmware with the virtual
 chip of ``chip_file`` (options derived by :meth:`Chip.host_options`), or with ``qemu=True`` the
@@ -114,7 +114,7 @@ class VirtualLab:
         if self.ppk2:
             self._ppk2, self.ppk2_port = self._simulator(
                 "PPK2", "drivers.virtual_lab.ppk2_sim", ["--lab-state", str(state), "--role", self.ppk2,
-                                                         "--seed", str(self.chip.seed)], r"PTY (\S+)\n")
+                                                         "--seed", str(self.chip.seed), *ideal], r"PTY (\S+)\n")
         try:
             if self.qemu:
                 self._board = start_qemu()
