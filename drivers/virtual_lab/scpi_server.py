@@ -237,7 +237,7 @@ class SupplySimulator:
         self._last_counters = (reads, writes)
         v = self.rail_volts()
         if (d_r or d_w) and v > 0:
-            d_e = 32 * (d_r * self.chip.read_energy(v) + d_w * self.chip.write_energy(v))
+            d_e = self.chip.access_energy(d_r, d_w, v)
             self.rail.add_access(self._last_look, min(t_access, now), d_e, d_e / v)
         self._last_look = max(self._last_look, now)
 
