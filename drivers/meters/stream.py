@@ -5,9 +5,11 @@
 A stream has no fixed record: :meth:`StreamMeter.capture` starts taking samples on entry, lets
 the body run, holds the window open until ``window_s`` has passed since entry, then stops; the
 capture's ``duration_s`` is the time its samples cover (a start/stop window: the method scales
-the baseline by the ratio of the two durations). Samples lost on the way count at the mean of
-the others; a window that holds no sample, or lost more than :data:`MAX_LOST` of them, is a
-:class:`~drivers.energy.meter.CaptureOverrun` (the method captures the pair again).
+the baseline by the ratio of the two durations). A window that holds no sample, or lost any
+on the way, is a :class:`~drivers.energy.meter.CaptureOverrun` (the method captures the pair
+again): the energy of a lost sample is unknown, and the work of a window comes in bursts that
+the window's mean would miss [choice]. Raw samples (:meth:`StreamMeter.record`) count lost ones
+at the mean of the others.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import numpy as np
 
 from drivers.energy.meter import Capture, CaptureBox, CaptureOverrun
 
-MAX_LOST = 0.1          # a window that lost more than this share of its samples is captured again [choice]
 MAX_WINDOW_S = 10.0     # longer windows make a capture pair slower than the run it serves [choice]
 
 
@@ -66,9 +67,9 @@ class Samples:
 
     def capture(self, name: str) -> Capture:
         """The window as the energy method takes it; :class:`CaptureOverrun` when it holds no
-        sample or lost more than :data:`MAX_LOST` of them."""
+        sample or lost any (module docstring)."""
         n = len(self.current_a) + self.missing
-        if n == 0 or self.lost() > MAX_LOST * n:
+        if n == 0 or self.lost():
             raise CaptureOverrun(f"{name}: {self.lost()} of {n} samples lost in the window")
         volts = np.asarray(self.volts, dtype=np.float64)
         return Capture(self.energy_j(), self.duration_s, False, float(np.nanmean(volts)),

@@ -31,8 +31,10 @@ the gain errors and the noise generator are seeded too. ``--ideal`` drops the st
 and the gain errors; the noise stays (it dithers the 14-bit codes the protocol carries, without
 which a reading would be biased by up to half a code).
 
-The device buffers at most :data:`BACKLOG_S` of samples when the host does not read; beyond
-that samples are dropped (the 6-bit counter jumps), as a real PPK2 loses data.
+The device buffers at most :data:`BACKLOG_S` of samples the host has not read; once that is
+full, new samples are dropped (the 6-bit counter jumps), as a real PPK2 loses data. A tick the
+simulator itself makes late (a busy machine) queues all the samples it owes: the device made
+them in real time, while the host could read them.
 
 Commands handled: AVERAGE_START/STOP, DEVICE_RUNNING_SET, REGULATOR_SET (millivolts clamped to
 800-5000), SET_POWER_MODE, GET_META_DATA, RESET; the others (triggers, ranges, switch points,
@@ -207,8 +209,8 @@ class PPK2Simulator:
         self._static_from(now)
 
     def _send(self, data: bytes) -> None:
-        """Queue samples unless the device's buffer is full (then they are lost)."""
-        if len(self.out) + len(data) > BACKLOG_S * SAMPLE_RATE_HZ * 4:
+        """Queue samples unless the device's buffer of unread samples is full (then they are lost)."""
+        if len(self.out) >= BACKLOG_S * SAMPLE_RATE_HZ * 4:
             self.dropped += len(data) // 4
             return
         self.out += data

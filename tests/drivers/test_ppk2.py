@@ -131,9 +131,14 @@ def test_the_device_drops_samples_a_host_does_not_read(sim_state):
     sim = PPK2Simulator(Chip.load(CHIP), sim_state, "meter", seed=1)
     t0 = sim._last_poll + 1.0
     sim.feed(bytes([Cmd.AVERAGE_START]), t0)
-    sim.tick(t0 + 0.5)                                 # nobody read for 0.5 s: more than the device holds
-    sim.tick(t0 + 0.6)
-    assert sim.dropped > 0 and len(sim.out) <= 0.1 * 100_000 * 4
+    for k in range(1, 51):                             # nobody reads for 0.5 s: more than the device holds
+        sim.tick(t0 + 0.01 * k)
+    assert sim.dropped > 0 and len(sim.out) <= (0.1 + 0.01) * 100_000 * 4
+    late = PPK2Simulator(Chip.load(CHIP), sim_state, "meter", seed=1)
+    t0 = late._last_poll + 1.0
+    late.feed(bytes([Cmd.AVERAGE_START]), t0)
+    late.tick(t0 + 0.3)                                # the simulator itself ran late: nothing is lost
+    assert late.dropped == 0 and len(late.out) == 0.3 * 100_000 * 4
 
 
 @pytest.fixture
