@@ -19,7 +19,8 @@ its metadata.
 
 Energy: a :class:`~drivers.energy.meter.EnergyMeter` (``drivers/meters/stream.py``), so the
 repeated, baseline-corrected method of ``drivers/energy`` measures through it: a capture is the
-samples streamed from ``AVERAGE_START`` until the window has passed, ``E = V * sum(I_k) * 10 us``
+samples streamed from ``AVERAGE_START`` (its body starts once the first samples have arrived:
+the start latency waited out) until the window has passed, ``E = V * sum(I_k) * 10 us``
 with ``V`` the source voltage (source meter) or :attr:`PPK2.rail_volts` (ampere meter: the PPK2
 does not measure voltage, so the rail's is the supply's setpoint). Samples lost on the way (the
 counter jumps) are counted and filled with the window's mean current.
@@ -69,6 +70,7 @@ ADC_MAX = (1 << ADC_BITS) - 1
 ADC_VOLTS = 1.8 / 163840      # volts per unit of ``a = 4 * adc`` [HARDWARE 8]
 VDD_MIN_MV, VDD_MAX_MV = 800, 5000
 METADATA_TIMEOUT_S = 2.0
+STREAM_START_S = 2.0          # the first samples of a stream arrive within this long, or the PPK2 is silent
 DRAIN_QUIET_S = 0.05          # after AVERAGE_STOP: the stream is over once the port is quiet this long [choice]
 MEASURE_CURRENT_S = 0.02      # measure_current(): mean over this long a capture (one power-line cycle)
 NOISE_COUNTS = 1.5            # ADC noise, rms codes per sample [estimate: no published figure]
@@ -221,6 +223,7 @@ class _Stream:
     def __init__(self, port: serial.Serial):
         self.port, self.buf = port, bytearray()
         self.stopping = threading.Event()
+        self.flowing = threading.Event()   # the first samples arrived: the device is streaming
         self.error: Exception | None = None
         self.thread = threading.Thread(target=self._run, name="ppk2-stream", daemon=True)
         self.thread.start()
@@ -232,6 +235,7 @@ class _Stream:
                 chunk = self.port.read(max(1, self.port.in_waiting))
                 if chunk:
                     self.buf += chunk
+                    self.flowing.set()
                     quiet_since = None
                 elif self.stopping.is_set():
                     quiet_since = quiet_since or time.monotonic()
@@ -445,10 +449,16 @@ class PPK2(StreamMeter):
         return super().capture(window_s)
 
     def _begin(self) -> _Stream:
+        """Streaming started, its start latency waited out: the first samples have arrived, so
+        the work that follows falls inside the stream."""
         with self._lock:
             self._port.reset_input_buffer()
             self._send(bytes([Cmd.AVERAGE_START]))
-            return _Stream(self._port)
+            stream = _Stream(self._port)
+        if not stream.flowing.wait(STREAM_START_S):
+            self._end(stream, 0.0)
+            raise PPK2Error(f"PPK2 {self.port_name}: no samples within {STREAM_START_S:g} s of AVERAGE_START")
+        return stream
 
     def _end(self, stream: _Stream, elapsed_s: float) -> Samples:
         with self._lock:
