@@ -17,7 +17,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -220,6 +220,52 @@ def negate_at(flat: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     return flat.scatter_(0, positions, -1.0, reduce="multiply")
 
 
+class Flips(NamedTuple):
+    """One read's faults in one layer, sparse: ``index`` (int64) are the flat indices, in
+    torch weight order, of the weights that read wrong; ``xor`` the XOR of each over its
+    stored code for multi-bit words, ``None`` for single-bit words (each listed weight reads
+    its other value). Memory: the flips, not the layer."""
+
+    index: torch.Tensor
+    xor: torch.Tensor | None = None
+
+    @classmethod
+    def from_positions(cls, positions: torch.Tensor, bits: int) -> "Flips":
+        """From the sorted flat indices of flipped bits (``[*weight_shape, bits]`` flattened)."""
+        if bits == 1:
+            return cls(positions)
+        index, inverse = torch.unique_consecutive(torch.div(positions, bits, rounding_mode="floor"),
+                                                  return_inverse=True)
+        bit = 1 << (positions % bits)  # distinct bits of one word: their sum is their XOR
+        return cls(index, torch.zeros_like(index).scatter_add_(0, inverse, bit))
+
+    @classmethod
+    def from_mask(cls, mask: torch.Tensor, bits: int) -> "Flips":
+        """From a dense XOR mask over the layer's codes (:meth:`FaultModel.flip_mask`)."""
+        flat = mask.reshape(-1)
+        index = flat.nonzero().squeeze(1)
+        return cls(index, None if bits == 1 else flat[index])
+
+
+def draw_flips(model: FaultModel, layer, rate: float | None, generator: torch.Generator,
+               draws: int | None = None) -> list[Flips]:
+    """Independent reads of ``layer``'s weight memory (``draws`` of them, or one) as
+    :class:`Flips`, with the generator calls of ``model.flip_mask(..., draws)``: through the
+    model's sparse :meth:`FaultModel.flip_positions` where it has one (no dense mask is
+    built: cost and memory grow with the flips), its dense mask otherwise."""
+    site, n = layer.fault_site, layer.weight.numel()
+    bits, k = site.bits_per_weight, draws or 1
+    pos = model.flip_positions(site, k * n * bits, rate, generator, layer.weight.device)
+    if pos is None:
+        mask = model.flip_mask(site, layer.stored_codes(), rate, generator, draws)
+        return [Flips.from_mask(m, bits) for m in (mask if draws else [mask])]
+    if k == 1:
+        return [Flips.from_positions(pos, bits)]
+    step = n * bits
+    bounds = torch.searchsorted(pos, torch.arange(1, k, device=pos.device) * step).tolist()
+    return [Flips.from_positions(p - d * step, bits) for d, p in enumerate(torch.tensor_split(pos, bounds))]
+
+
 class FlipSigns(torch.autograd.Function):
     """Binary weights read with the signs at flat ``positions`` flipped (sparse fast path).
 
@@ -282,6 +328,10 @@ class FaultInjector:
 
     def rate(self, site: FaultSite) -> float | None:
         return self.rates.get(site.name, self.default_rate)
+
+    def read_flips(self, layer) -> Flips:
+        """This read's faults in ``layer`` (one read: the generator calls of :meth:`corrupt`)."""
+        return draw_flips(self.model, layer, self.rate(layer.fault_site), self.generator)[0]
 
     def corrupt(self, layer, weight_q: torch.Tensor, inplace: bool = False) -> torch.Tensor:
         """Quantised weights as read back from faulty memory (gradients per ``gradient``).
