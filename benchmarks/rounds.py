@@ -1,0 +1,50 @@
+"""Interleaved, repeated timing shared by the benchmark scripts: median and spread.
+
+Every round runs every path once (the order rotates from round to round), so a busy shared
+machine slows all paths of a round alike; ratios are taken per round (``a[i] / b[i]``) and
+reported as their median with the min-max over the rounds.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import Callable, Mapping, Sequence
+
+MIN_ROUNDS = 5
+
+
+def calls_for(fn: Callable[[], object], min_seconds: float) -> int:
+    """How many back-to-back calls of ``fn`` take about ``min_seconds`` (one warm-up call,
+    then one timed call; at least 1): short calls are timed in blocks, above timer noise."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    return max(1, math.ceil(min_seconds / max(time.perf_counter() - t0, 1e-9)))
+
+
+def interleaved(paths: Mapping[str, Callable[[], object]], rounds: int,
+                calls: Mapping[str, int] | None = None) -> dict[str, list[float]]:
+    """Seconds per call of each path in each round (``calls[name]`` calls per block, default 1)."""
+    names = list(paths)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            n = (calls or {}).get(name, 1)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                paths[name]()
+            times[name].append((time.perf_counter() - t0) / n)
+    return times
+
+
+def per_round(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    """``a[i] / b[i]``: the ratio within each round."""
+    return [x / y for x, y in zip(a, b)]
+
+
+def spread(values: Sequence[float], fmt: str = ".3g", scale: float = 1.0) -> str:
+    """``median [min-max]`` of ``values * scale``."""
+    v = [x * scale for x in values]
+    return f"{statistics.median(v):{fmt}} [{min(v):{fmt}}-{max(v):{fmt}}]"
