@@ -25,17 +25,27 @@ def calls_for(fn: Callable[[], object], min_seconds: float) -> int:
 
 
 def interleaved(paths: Mapping[str, Callable[[], object]], rounds: int,
-                calls: Mapping[str, int] | None = None) -> dict[str, list[float]]:
-    """Seconds per call of each path in each round (``calls[name]`` calls per block, default 1)."""
+                calls: Mapping[str, int] | None = None, alternate: bool = False) -> dict[str, list[float]]:
+    """Seconds per call of each path in each round (``calls[name]`` calls per round, default
+    1). ``alternate``: within a round the paths' calls take turns one by one (each sees the
+    same load), instead of each path's calls back to back (each keeps its data in the caches)."""
     names = list(paths)
+    calls = {name: (calls or {}).get(name, 1) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            n = (calls or {}).get(name, 1)
+        order = names[r % len(names):] + names[:r % len(names)]
+        spent = dict.fromkeys(names, 0.0)
+        if alternate:
+            schedule = [(name, 1) for i in range(max(calls.values())) for name in order if i < calls[name]]
+        else:
+            schedule = [(name, calls[name]) for name in order]
+        for name, n in schedule:
             t0 = time.perf_counter()
             for _ in range(n):
                 paths[name]()
-            times[name].append((time.perf_counter() - t0) / n)
+            spent[name] += time.perf_counter() - t0
+        for name in names:
+            times[name].append(spent[name] / calls[name])
     return times
 
 
