@@ -13,22 +13,27 @@ import time
 from typing import Callable, Mapping, Sequence
 
 MIN_ROUNDS = 5
+#: The process's CPU time: for single-threaded paths in this process it is the time an idle
+#: core would take, while wall time on a shared, oversubscribed machine adds the other jobs'
+#: turns (caches and memory bandwidth stay shared either way).
+CPU_TIME = time.process_time
 
 
-def calls_for(fn: Callable[[], object], min_seconds: float) -> int:
+def calls_for(fn: Callable[[], object], min_seconds: float, clock: Callable[[], float] = time.perf_counter) -> int:
     """How many back-to-back calls of ``fn`` take about ``min_seconds`` (one warm-up call,
     then one timed call; at least 1): short calls are timed in blocks, above timer noise."""
     fn()
-    t0 = time.perf_counter()
+    t0 = clock()
     fn()
-    return max(1, math.ceil(min_seconds / max(time.perf_counter() - t0, 1e-9)))
+    return max(1, math.ceil(min_seconds / max(clock() - t0, 1e-9)))
 
 
-def interleaved(paths: Mapping[str, Callable[[], object]], rounds: int,
-                calls: Mapping[str, int] | None = None, alternate: bool = False) -> dict[str, list[float]]:
+def interleaved(paths: Mapping[str, Callable[[], object]], rounds: int, calls: Mapping[str, int] | None = None,
+                alternate: bool = False, clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Seconds per call of each path in each round (``calls[name]`` calls per round, default
     1). ``alternate``: within a round the paths' calls take turns one by one (each sees the
-    same load), instead of each path's calls back to back (each keeps its data in the caches)."""
+    same load), instead of each path's calls back to back (each keeps its data in the caches).
+    ``clock``: wall time by default; :data:`CPU_TIME` for paths that run in this process."""
     names = list(paths)
     calls = {name: (calls or {}).get(name, 1) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}
@@ -40,10 +45,10 @@ def interleaved(paths: Mapping[str, Callable[[], object]], rounds: int,
         else:
             schedule = [(name, calls[name]) for name in order]
         for name, n in schedule:
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(n):
                 paths[name]()
-            spent[name] += time.perf_counter() - t0
+            spent[name] += clock() - t0
         for name in names:
             times[name].append(spent[name] / calls[name])
     return times

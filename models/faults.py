@@ -87,6 +87,25 @@ def bits_to_mask(flips: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return (flips.to(torch.int64) * weights).sum(-1).to(dtype)
 
 
+#: From this many draws on, :func:`geometric_gaps` transforms uniforms itself on the CPU [choice:
+#: below it the three extra tensor calls cost more than torch's per-draw ``geometric_`` loop saves]
+VECTOR_GEOMETRIC_FROM = 1024
+
+
+def geometric_gaps(m: int, p: float, generator: torch.Generator, device) -> torch.Tensor:
+    """``m`` Geometric(p) draws on {1, 2, ...} (int64): the draws of ``Tensor.geometric_``.
+
+    On the CPU ``geometric_`` draws one float64 uniform ``u`` per value, as ``torch.rand``
+    does, and returns ``ceil(ln u / ln(1 - p))``; for ``m >= VECTOR_GEOMETRIC_FROM`` the same
+    uniforms are transformed here with vectorised calls, 1.3-1.7x faster (equal on 1.2e8
+    draws over p in [1e-5, 0.24]; other devices draw their uniforms differently and keep
+    ``geometric_``).
+    """
+    if torch.device(device).type != "cpu" or m < VECTOR_GEOMETRIC_FROM:
+        return torch.empty(m, dtype=torch.long, device=device).geometric_(p, generator=generator)
+    return torch.rand(m, dtype=torch.float64, generator=generator).log_().div_(math.log1p(-p)).ceil_().long()
+
+
 def bernoulli_positions(n: int, p: float, generator: torch.Generator, device, chunk: int | None = None) -> torch.Tensor:
     """Sorted indices ``i < n`` of an i.i.d. Bernoulli(p) sequence, in O(n p) work.
 
@@ -101,8 +120,7 @@ def bernoulli_positions(n: int, p: float, generator: torch.Generator, device, ch
     m = chunk or int(n * p + 6 * math.sqrt(n * p) + 16)
     chunks, last = [], -1
     while True:
-        pos = torch.empty(m, dtype=torch.long, device=device).geometric_(p, generator=generator)
-        pos = pos.cumsum_(0).add_(last)  # int64 draws equal float64 draws cast to int64
+        pos = geometric_gaps(m, p, generator, device).cumsum_(0).add_(last)
         chunks.append(pos)
         below = int(torch.searchsorted(pos, n))  # positions < n (sorted)
         if below < m:
