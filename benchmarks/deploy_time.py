@@ -3,11 +3,11 @@
 A deploy is the weight image (LOAD chunks) plus the blob (MODEL_CHUNK + MODEL_COMMIT), as
 ``Board.deploy`` sends it: LOADs pipelined (up to ``Board.load_window`` in flight), and, side
 by side, one LOAD at a time (``window=1``: each waits for its reply). The link rate is
-measured on the same connection: as many bytes as the deploy sends, as one oversized frame
-that the firmware drops as it reads it and answers once (OVERSIZE), when all were read. Every round runs the three measurements (order rotating); the
-table gives median [min-max] over the rounds and the per-round ratio of each deploy's rate
-(weights + blob bytes per second) to the link rate. Target: the pipelined QEMU deploy at
-least 0.8x the link rate.
+measured on the same connection: as many bytes as the deploy carries, as one oversized
+frame that the firmware drops as it reads it and answers once (OVERSIZE), when all were
+read. Every round runs the three measurements (order rotating); the table gives median
+[min-max] over the rounds and the per-round ratio of each deploy's rate (weights + blob bytes
+per second) to the link rate. Target: the pipelined QEMU deploy at least 0.8x the link rate.
 
     python benchmarks/deploy_time.py [--weight-kib 100] [--rounds 5] [--targets mps2-an386 host] [--json out.json]
 """

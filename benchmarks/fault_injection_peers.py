@@ -28,8 +28,9 @@ round, order rotating; short calls in blocks of at least ``--block-s``):
    per draw, the float bound one clean forward (targets: faultbench >= mrfi and >= 0.85x the
    float bound).
 
-Ratios are per round; the table gives median [min-max] over the rounds. The peers are an
-optional extra: ``pip install "faultbench[peers]" torch==2.13.0`` (README).
+Ratios are per round; the table gives median [min-max] over the rounds. Times are the
+process's CPU time by default (``--clock wall`` for wall time; benchmarks/rounds.py). The
+peers are an optional extra: ``pip install "faultbench[peers]" torch==2.13.0`` (README).
 
     python benchmarks/fault_injection_peers.py [--width 0.25 1] [--eps 0.01] [--rounds 7]
 """
@@ -56,7 +57,7 @@ from models.data import load_dataset  # noqa: E402
 from models.evaluation import mc_accuracy  # noqa: E402
 from models.faults import BinarySymmetric, FaultInjector  # noqa: E402
 from models.layers import attach_faults, stored_layers  # noqa: E402
-from rounds import MIN_ROUNDS, calls_for, interleaved, per_round, spread  # noqa: E402
+from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, calls_for, interleaved, per_round, spread  # noqa: E402
 
 FORWARD_TARGET, BOUND_TARGET = 1.3, 0.85
 MRFI_CONFIG = """
@@ -125,7 +126,9 @@ def main() -> int:
     ap.add_argument("--block-s", type=float, default=0.2, help="shortest timed block of calls (default 0.2 s)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for every contender (default 1)")
     ap.add_argument("--seed", type=int, default=0)
+    add_clock_arg(ap)
     args = ap.parse_args()
+    clock = CLOCKS[args.clock]
     if args.rounds < MIN_ROUNDS:
         ap.error(f"--rounds must be at least {MIN_ROUNDS}")
     try:
@@ -141,7 +144,7 @@ def main() -> int:
     xb = x[:args.batch]
     console = Console(width=140)
     table = Table(title=escape(f"mlp (BinaryConnect) on digits, eps {args.eps}, torch threads {args.threads}, "
-                               f"{args.rounds} interleaved rounds: median [min-max]"))
+                               f"{args.rounds} interleaved rounds, {args.clock} time: median [min-max]"))
     for col in ("width", "contender", f"forward, batch {args.batch} (ms)", "x torch clean",
                 f"MC draws/s ({len(y)} inputs)", "x float bound", "flips per forward"):
         table.add_column(col, justify="left" if col == "contender" else "right")
@@ -157,36 +160,31 @@ def main() -> int:
         mc_gen = torch.Generator().manual_seed(args.seed)
         k = args.draws_per_pass
 
-        @torch.no_grad()
-        def fb(inputs, faults, net=net, injector=injector):
-            attach_faults(net, injector if faults else None)
-            return net(inputs)
+        faulty = copy.deepcopy(net)  # the same weights, the injector attached once
+        attach_faults(faulty, injector)
 
         def fb_mc(net=net, rates=rates):
-            attach_faults(net, None)
             return mc_accuracy(net, x, y, rates, mc_gen, target=0.0, min_reps=k, max_reps=k, draws_per_pass=k)
 
         @torch.no_grad()
         def acc(model):
             return float((model(x).argmax(-1) == y).float().mean())
 
-        forward = {"torch clean": torch.no_grad()(lambda bound=bound: bound(xb)),
-                   "faultbench clean": lambda: fb(xb, False),
-                   "faultbench BSC": lambda: fb(xb, True),
-                   "mrfi": lambda m=mrfi_net: m(xb),
-                   "pytorchfi": lambda p=pfi: p(xb)}
+        forward = {name: torch.no_grad()(lambda m=m: m(xb))
+                   for name, m in (("torch clean", bound), ("faultbench clean", net), ("faultbench BSC", faulty))}
+        forward |= {"mrfi": lambda m=mrfi_net: m(xb),
+                    "pytorchfi": lambda p=pfi: p(xb)}
         mc = {"torch clean": lambda bound=bound: acc(bound), "faultbench BSC": fb_mc,
               "mrfi": lambda m=mrfi_net: acc(m), "pytorchfi": lambda p=pfi: acc(p)}
         with console.status(f"width {width}: calibrating blocks"):
-            calls = {name: calls_for(fn, args.block_s) for name, fn in forward.items()}
-            mc_calls = {name: calls_for(fn, args.block_s) for name, fn in mc.items()}
+            calls = {name: calls_for(fn, args.block_s, clock) for name, fn in forward.items()}
+            mc_calls = {name: calls_for(fn, args.block_s, clock) for name, fn in mc.items()}
         with console.status(f"width {width}: {args.rounds} rounds of forward passes"):
-            t_fwd = interleaved(forward, args.rounds, calls)
+            t_fwd = interleaved(forward, args.rounds, calls, clock=clock)
         with console.status(f"width {width}: {args.rounds} rounds of Monte-Carlo draws"):
-            t_mc = interleaved(mc, args.rounds, mc_calls)
+            t_mc = interleaved(mc, args.rounds, mc_calls, clock=clock)
         t_mc["faultbench BSC"] = [t / k for t in t_mc["faultbench BSC"]]  # one call: k draws
-        flips = flip_counts(net, injector, bound, mrfi_net, pfi, xb)
-        attach_faults(net, None)
+        flips = flip_counts(faulty, injector, bound, mrfi_net, pfi, xb)
         n_weights = sum(m.weight.numel() for _, m in stored_layers(net))
         for name in forward:
             rate = [1 / t for t in t_mc[name]] if name in t_mc else None

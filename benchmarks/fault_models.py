@@ -3,8 +3,9 @@
 Times ``flip_mask`` for one layer (default 1024 x 1024 binary weights) with ``--draws``
 stacked draws (Monte-Carlo evaluation calls this once per layer and pass), in interleaved
 rounds: per round each model is called for about ``--block-s`` seconds (the fast sparse BSC
-many times), the models' calls taking turns one by one so that each sees the same load. Each model's time is divided by the BSC's of the same round; the table
-gives median [min-max] over the rounds.
+many times), the models' calls taking turns one by one so that each sees the same load;
+process CPU time by default (``--clock wall``). Each model's time is divided by the BSC's of
+the same round; the table gives median [min-max] over the rounds.
 
     OMP_NUM_THREADS=1 python benchmarks/fault_models.py [--rows 1024] [--cols 1024] [--draws 16] [--rounds 7]
 """
@@ -29,7 +30,7 @@ from models.faults import BinarySymmetric, FaultSite  # noqa: E402
 from models.profile.faults import ProfileFaultModel  # noqa: E402
 from models.profile.points import OperatingPoint  # noqa: E402
 from models.replay import ReplayFaults  # noqa: E402
-from rounds import MIN_ROUNDS, calls_for, interleaved, per_round, spread  # noqa: E402
+from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, calls_for, interleaved, per_round, spread  # noqa: E402
 
 
 def main() -> None:
@@ -40,7 +41,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7, help=f"interleaved rounds (default 7, at least {MIN_ROUNDS})")
     ap.add_argument("--block-s", type=float, default=0.5, help="calls per model and round: about this many seconds (default 0.5)")
     ap.add_argument("--eps", type=float, default=0.01)
+    add_clock_arg(ap)
     args = ap.parse_args()
+    clock = CLOCKS[args.clock]
     if args.rounds < MIN_ROUNDS:
         ap.error(f"--rounds must be at least {MIN_ROUNDS}")
     torch.set_num_threads(1)
@@ -60,10 +63,10 @@ def main() -> None:
         models = {"bsc": BinarySymmetric(args.eps), "profile (persistent 90%)": ProfileFaultModel([op], 1, "op"),
                   f"replay ({args.draws} reads)": ReplayFaults.from_files([path])}
         paths = {name: (lambda m=m: m.flip_mask(site, codes, args.eps, gen, args.draws)) for name, m in models.items()}
-        calls = {name: calls_for(fn, args.block_s) for name, fn in paths.items()}  # warms the caches up
-        times = interleaved(paths, args.rounds, calls, alternate=True)
+        calls = {name: calls_for(fn, args.block_s, clock) for name, fn in paths.items()}  # warms the caches up
+        times = interleaved(paths, args.rounds, calls, alternate=True, clock=clock)
     table = Table(title=escape(f"flip_mask, {shape[0]}x{shape[1]} binary weights, {args.draws} draws, eps {args.eps}, "
-                               f"{args.rounds} interleaved rounds, 1 thread: median [min-max]"))
+                               f"{args.rounds} interleaved rounds, 1 thread, {args.clock} time: median [min-max]"))
     for col in ("fault model", "time (ms)", "x BSC"):
         table.add_column(col, justify="right" if col != "fault model" else "left")
     for name, t in times.items():

@@ -14,11 +14,11 @@ test set:
   per draw (one read per forward pass; the test set is one chunk).
 
 Timed in interleaved rounds (every path once per round, order rotating), ``--draws`` draws
-per path and round; the table gives draws/s median [min-max] over the rounds and the ratio
-to ``in place`` within each round. Then the peak resident memory of one pass of
-``--draws-per-pass`` draws at ``--memory-width`` (default 2; target below 1 GB for the
-in-place path), each path in a fresh process (``ru_maxrss``), beside the process's resident
-memory just before the pass.
+per path and round (process CPU time by default, ``--clock wall``); the table gives
+draws/s median [min-max] over the rounds and the ratio to ``in place`` within each round.
+Then the peak resident memory of one pass of ``--draws-per-pass`` draws at
+``--memory-width`` (default 2; target below 1 GB for the in-place path), each path in a
+fresh process (``ru_maxrss``), beside the process's resident memory just before the pass.
 
     python benchmarks/mc_eval.py [--width 0.25] [--draws-per-pass 16] [--rounds 5] [--memory-width 2]
 """
@@ -43,7 +43,7 @@ from models.data import load_dataset  # noqa: E402
 from models.evaluation import correct_counts, faults_attached, mc_accuracy, sample_masks  # noqa: E402
 from models.faults import BinarySymmetric, FaultInjector, FixedMasks  # noqa: E402
 from models.layers import stored_layers  # noqa: E402
-from rounds import MIN_ROUNDS, interleaved, per_round, spread  # noqa: E402
+from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, interleaved, per_round, spread  # noqa: E402
 from settings import add_model_args  # noqa: E402  (benchmarks/settings.py)
 
 MEMORY_TARGET_GB = 1.0
@@ -100,6 +100,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5, help=f"interleaved rounds (default 5, at least {MIN_ROUNDS})")
     p.add_argument("--memory-width", type=float, default=2.0, help="width of the peak-memory check (default 2; 0: skip)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    add_clock_arg(p)
     args = p.parse_args()
     if args.rounds < MIN_ROUNDS:
         p.error(f"--rounds must be at least {MIN_ROUNDS}")
@@ -111,10 +112,10 @@ def main() -> int:
     with console.status(f"{args.rounds} interleaved rounds of {args.draws} draws per path"):
         for fn in paths.values():  # warm-up: allocator, kernels, the clean-weight cache, scipy
             fn()
-        times = interleaved(paths, args.rounds)
+        times = interleaved(paths, args.rounds, clock=CLOCKS[args.clock])
     table = Table(title=escape(f"{args.arch} width {args.width:g} ({args.mode}) on {args.dataset}, {len(y)} test inputs, "
                                f"eps {args.eps}, {args.draws} draws x {args.rounds} rounds, torch threads "
-                               f"{args.threads}: median [min-max]"))
+                               f"{args.threads}, {args.clock} time: median [min-max]"))
     for col in ("path", "draws/s", "x in place"):
         table.add_column(col, justify="left" if col == "path" else "right")
     for name, t in times.items():

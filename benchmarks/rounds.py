@@ -7,16 +7,23 @@ reported as their median with the min-max over the rounds.
 
 from __future__ import annotations
 
+import argparse
 import math
 import statistics
 import time
 from typing import Callable, Mapping, Sequence
 
 MIN_ROUNDS = 5
-#: The process's CPU time: for single-threaded paths in this process it is the time an idle
-#: core would take, while wall time on a shared, oversubscribed machine adds the other jobs'
-#: turns (caches and memory bandwidth stay shared either way).
-CPU_TIME = time.process_time
+#: ``cpu``: this process's CPU time. For single-threaded paths in this process it is the time
+#: an idle core would take, while wall time on a shared, oversubscribed machine adds the other
+#: jobs' turns (caches and memory bandwidth stay shared either way). ``wall``: wall time.
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def add_clock_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--clock", choices=CLOCKS, default="cpu",
+                        help="cpu: this process's CPU time (default; the shared machine's other jobs do not "
+                             "count), wall: wall time")
 
 
 def calls_for(fn: Callable[[], object], min_seconds: float, clock: Callable[[], float] = time.perf_counter) -> int:
@@ -33,7 +40,7 @@ def interleaved(paths: Mapping[str, Callable[[], object]], rounds: int, calls: M
     """Seconds per call of each path in each round (``calls[name]`` calls per round, default
     1). ``alternate``: within a round the paths' calls take turns one by one (each sees the
     same load), instead of each path's calls back to back (each keeps its data in the caches).
-    ``clock``: wall time by default; :data:`CPU_TIME` for paths that run in this process."""
+    ``clock``: wall time by default; ``CLOCKS["cpu"]`` for paths that run in this process."""
     names = list(paths)
     calls = {name: (calls or {}).get(name, 1) for name in names}
     times: dict[str, list[float]] = {name: [] for name in names}

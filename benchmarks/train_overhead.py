@@ -5,8 +5,9 @@ seed; epochs are interleaved (one epoch of each method per round, the order rota
 rounds) so a busy shared machine slows all three alike. Timed: the training pass and the
 method's end-of-epoch work (LaNMax: OLS and the SGDO step), not the evaluation. Per round the
 epoch of uniform and of LaNMax is divided by the reliable epoch of the same round; the table
-gives median [min-max] over the rounds. Targets: lanmax <= 1.10x reliable (seed 1:
-"negligible overhead"), uniform <= 1.10x reliable, at every width.
+gives median [min-max] over the rounds (process CPU time by default, ``--clock wall``).
+Targets: lanmax <= 1.10x reliable (seed 1: "negligible overhead"), uniform <= 1.10x
+reliable, at every width.
 
     OMP_NUM_THREADS=1 python benchmarks/train_overhead.py [--width 0.25 0.5 1 2] [--epochs 5]
 """
@@ -25,7 +26,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from models.training import TrainConfig, build_session, train_epoch  # noqa: E402
-from rounds import MIN_ROUNDS, interleaved, per_round, spread  # noqa: E402
+from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, interleaved, per_round, spread  # noqa: E402
 
 METHODS = {"reliable": {}, "uniform": {"eps": 1e-2}, "lanmax": {"t_stop": 1000}}
 TARGET = 1.10
@@ -50,14 +51,15 @@ def main() -> int:
     p.add_argument("--limit-train", type=int)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--device", default="cpu")
+    add_clock_arg(p)
     args = p.parse_args()
     if args.epochs < MIN_ROUNDS:
         p.error(f"--epochs must be at least {MIN_ROUNDS}")
     torch.set_num_threads(args.threads)
     console = Console(width=120)
     table = Table(title=escape(f"{args.arch} ({args.mode}) on {args.dataset}, batch {args.batch_size}, {args.epochs} "
-                               f"interleaved epochs per method after a warm-up, torch threads {args.threads}: "
-                               f"median [min-max]"))
+                               f"interleaved epochs per method after a warm-up, torch threads {args.threads}, "
+                               f"{args.clock} time: median [min-max]"))
     for col in ("width", "reliable ms/epoch", "uniform ms/epoch", "uniform x reliable", "lanmax ms/epoch",
                 "lanmax x reliable"):
         table.add_column(col, justify="right")
@@ -74,7 +76,7 @@ def main() -> int:
         with console.status(f"width {width:g}: warm-up and {args.epochs} rounds"):
             for fn in paths.values():  # epoch 0 warms up allocator and kernels
                 fn()
-            times = interleaved(paths, args.epochs)
+            times = interleaved(paths, args.epochs, clock=CLOCKS[args.clock])
         ratios = {name: per_round(times[name], times["reliable"]) for name in ("uniform", "lanmax")}
         table.add_row(f"{width:g}", spread(times["reliable"], ".0f", 1e3), spread(times["uniform"], ".0f", 1e3),
                       spread(ratios["uniform"], ".2f"), spread(times["lanmax"], ".0f", 1e3), spread(ratios["lanmax"], ".2f"))
