@@ -382,8 +382,8 @@ class FaultInjector:
 class FixedMasks(FaultModel):
     """Replays masks drawn once: ``masks[layer name]`` (with a leading draw axis when batched).
 
-    Monte-Carlo evaluation draws one mask set per repetition and keeps it for the whole
-    test set (one "chip" per repetition), and compares batched with one-by-one evaluation.
+    The same faulty memory for every read (one "chip"): read-path tests, stacked evaluation
+    (``benchmarks/mc_eval.py``) and replays of recorded masks through the layers.
     """
 
     def __init__(self, masks: Mapping[str, torch.Tensor]):
