@@ -40,7 +40,7 @@ log = logging.getLogger("drivers.board")
 PROTOCOL_VERSION = 2
 MSG = {"HELLO": 0x01, "LOAD": 0x02, "READ": 0x03, "PATTERN": 0x04, "MODEL_CHUNK": 0x05,
        "MODEL_COMMIT": 0x06, "INFER": 0x07, "STEP_INPUT": 0x08, "STEP": 0x09, "RESET": 0x0A, "INPUT": 0x0B,
-       "IDLE": 0x0C}
+       "IDLE": 0x0C, "IDENT": 0x0D}
 MSG_BOOT, MSG_ERROR, REPLY = 0x7E, 0x7F, 0x80
 MSG_NAMES = {v: k for k, v in MSG.items()} | {MSG_BOOT: "BOOT", MSG_ERROR: "ERROR"}
 FRAMING_SEQ = 0xFFFF  # seq of error replies to frames the firmware could not decode
@@ -57,6 +57,7 @@ MAX_MODEL_CHUNK = 1024           # MODEL_CHUNK data bytes per frame
 PATTERN_MAX_REPORT = 255         # bit addresses one PATTERN reply holds
 MAX_REPEAT = 65535               # STEP / INFER repeat count
 MAX_IDLE_COUNT = 0xFFFFFFFF      # IDLE count, in count_unit
+MAX_CHIP_ID = 63                 # IDENT: characters of the chip id
 #: LOAD requests in flight at once where the link holds the bytes the firmware has not read yet
 #: (the host build's socket, QEMU's chardev) [choice: 8 frames, about 8 KiB, covers the round
 #: trip many times over]; a real board's UART is polled and drops bytes sent while the firmware
@@ -70,6 +71,7 @@ ERROR_FIELDS = struct.Struct("<HBBI")
 INFER_REPLY = struct.Struct("<HBBIQ")   # n_scores, n_layers, count_unit, repeat, total_count
 STEP_REPLY = struct.Struct("<BBBxIIQ")  # layer, done, count_unit, count, repeat, total_count
 IDLE_REPLY = struct.Struct("<BxxxQ")    # count_unit, count
+IDENT_REPLY = struct.Struct("<Bxxx")     # length of the chip id that follows
 
 
 class BoardError(Exception):
@@ -545,6 +547,19 @@ class Board:
             timeout = self.timeout + (count * 1e-9 if self.info.count_unit == "ns" else 0.0)
         unit, spent = IDLE_REPLY.unpack(self._request("IDLE", struct.pack("<I", int(count)), timeout=timeout))
         return IdleResult(spent, COUNT_UNITS.get(unit, str(unit)))
+
+    def chip_id(self) -> str | None:
+        """IDENT: the identity of the memory under test as the board knows it (the virtual
+        chip's id on the host build), None when the board cannot tell (an empty id, or firmware
+        without IDENT, which answers UNKNOWN_CMD)."""
+        try:
+            f = self._request("IDENT")
+        except ProtocolError as exc:
+            if exc.code_name == "UNKNOWN_CMD":
+                return None
+            raise
+        (n,) = IDENT_REPLY.unpack_from(f)
+        return f[IDENT_REPLY.size:IDENT_REPLY.size + n].decode("ascii", "replace") or None
 
     def reset(self, timeout: float = 5.0) -> HelloInfo:
         """Soft reset: the firmware acknowledges, drops model and step state, sends BOOT."""

@@ -148,6 +148,19 @@ def ci_half_width(values: torch.Tensor, confidence: float = 0.95) -> float:
     return t * float(values.double().std(unbiased=True)) / math.sqrt(n)
 
 
+#: two-sided 95% standard normal quantile
+Z95 = 1.959963984540054
+
+
+def wilson(correct: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion ``correct / n`` [Wilson 1927]: inside
+    [0, 1] and never zero-width, so honest for few trials (unlike ``p +- z sqrt(p(1-p)/n)``)."""
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
 @dataclass
 class MCResult:
     mean: float

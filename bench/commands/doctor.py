@@ -25,7 +25,7 @@ def run(args) -> int:
     checks = run_checks(args.board, args.supply, args.visa_backend, args.channel, args.nominal, args.imax, args.words)
     table = Table(title="bench doctor")
     for col in ("check", "", "detail", "fix"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for c in checks:
         mark = {True: "[green]OK[/]", False: "[red]FAIL[/]", None: "[yellow]skip[/]"}[c.ok]
         table.add_row(c.name, mark, c.detail, c.fix)

@@ -3,7 +3,10 @@
 ``hardware: virtual`` (or ``{kind: virtual, chip: FILE}``) starts the virtual lab
 (drivers/virtual_lab) and stops it when the run ends; ``{kind: board, board: URL, supply:
 RESOURCE, channel: N, vmax: V}`` (or ``--hardware FILE`` holding that mapping) uses real
-instruments. Whatever ends the run (success, error, Ctrl-C, a lost board), the supply's
+instruments. An energy meter beside the supply: ``meter: ppk2:PORT`` or
+``meter: joulescope[:SERIAL]``; a PPK2 powering the rail: ``supply: ppk2:PORT``; in the
+virtual lab ``meter: ppk2`` or ``supply: ppk2`` use its simulated PPK2 (``bench/instruments.py``).
+Whatever ends the run (success, error, Ctrl-C, a lost board), the supply's
 ``shutdown()`` runs (output off) before the board and the lab are closed.
 
 Nominal voltage: the profile's (``Profile.nominal_volts``); ``vmax`` defaults to
@@ -20,8 +23,8 @@ import numpy as np
 import yaml
 
 from bench.errors import BenchError
+from bench.instruments import check_specs, lab_ppk2_role, open_rail
 from drivers.board import Board
-from drivers.supplies import open_supply
 from drivers.supplies.base import EnergyWindowError
 from drivers.virtual_lab.lab import VirtualLab
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
@@ -53,6 +56,7 @@ def hardware_spec(value: Any) -> dict:
         raise BenchError(f"hardware {value}: kind board needs 'board' (serial URL) and 'supply' (VISA resource)")
     if spec.get("kind") not in ("virtual", "board"):
         raise BenchError(f"hardware {value}: kind must be 'virtual' or 'board'")
+    check_specs(spec.get("supply"), spec.get("meter"), spec["kind"] == "virtual", f"hardware {value}")
     return spec
 
 
@@ -163,14 +167,15 @@ def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile: Profi
     spec = hardware_spec(config["hardware"])
     v_nom = profile.nominal_volts
     vmax = float(spec.get("vmax", VMAX_MARGIN * v_nom))
+    lab = None
     if spec["kind"] == "virtual":
-        lab = stack.enter_context(VirtualLab(spec.get("chip")))
-        board_url, resource, channel, label = lab.board_url, lab.supply_resource, 1, f"virtual lab ({lab.chip_id})"
+        lab = stack.enter_context(VirtualLab(spec.get("chip"), ppk2=lab_ppk2_role(spec.get("supply"), spec.get("meter"))))
+        board_url, channel, label = lab.board_url, 1, f"virtual lab ({lab.chip_id})"
     else:
-        board_url, resource, channel, label = spec["board"], spec["supply"], int(spec.get("channel", 1)), spec["board"]
-    # errors name the resource; bench run turns them into one resumable error line
-    supply = open_supply(resource, channel=channel, vmax=vmax, imax=CURRENT_LIMIT_A)
-    stack.callback(supply.close)   # close() = shutdown() (output off), then release
-    supply.configure()
+        board_url, channel, label = spec["board"], int(spec.get("channel", 1)), spec["board"]
+    # errors name the instrument; bench run turns them into one resumable error line. Leaving
+    # the stack shuts the rail down (output off), then releases it.
+    supply = stack.enter_context(open_rail(spec.get("supply"), spec.get("meter"), lab=lab, channel=channel,
+                                           vmax=vmax, imax=CURRENT_LIMIT_A))
     board = stack.enter_context(Board(board_url))
     return Bench(board, supply, v_nom, label)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from bench.datasets import download as download_data
 from bench.errors import BenchError, user_errors
 from bench.pipeline.config import resolve
 from bench.pipeline.framework import StageRecord
@@ -43,12 +44,16 @@ def default_run_dir(profile: Path, quick: bool) -> Path:
 
 
 def prepare(profile: str | Path | Profile, out: str | Path | None = None, *, quick: bool = False,
-            data_dir: str | Path | None = None, **overrides: Any) -> tuple[Profile, Path, dict]:
+            data_dir: str | Path | None = None, download: bool = False, mirror: str | None = None,
+            checksums: Any = None, on_download: Callable[[str, int, int | None], None] | None = None,
+            **overrides: Any) -> tuple[Profile, Path, dict]:
     """``(profile, run_dir, config)`` of a run, checked before anything runs: the profile
     (validated once), the resolved settings, a network that fits the board's memory.
     ``overrides``: ``bench run``'s options by name (``dataset``, ``arch``, ``width``,
     ``method``, ``lambda``, ``epochs``, ``seed``, ``hardware``, ``uniform_eps``,
-    ``test_subset``, ``energy_inputs``); ``None`` keeps the profile's value."""
+    ``test_subset``, ``energy_inputs``); ``None`` keeps the profile's value. ``download``:
+    fetch the data set into ``data_dir`` first (``mirror``, ``checksums``, ``on_download``:
+    :func:`bench.datasets.download`)."""
     if not isinstance(profile, Profile):
         if not Path(profile).is_file():
             raise BenchError(f"--profile {profile}: no such file")
@@ -57,6 +62,8 @@ def prepare(profile: str | Path | Profile, out: str | Path | None = None, *, qui
     config = resolve(profile, overrides, quick)
     config["data_dir"] = None if data_dir is None else str(data_dir)
     t = config["train"]
+    if download:
+        download_data(t["dataset"], data_dir, mirror=mirror, checksums=checksums, progress=on_download)
     train_config = TrainConfig(arch=t["arch"], dataset=t["dataset"], data_dir=config["data_dir"],
                                width=float(t["width"]), method=t["method"], limit_train=1)
     check_memory(weight_words(train_config, load_data(train_config)), config)
@@ -64,7 +71,8 @@ def prepare(profile: str | Path | Profile, out: str | Path | None = None, *, qui
 
 
 def run_pipeline(profile: str | Path | Profile, out: str | Path | None = None, *, quick: bool = False,
-                 force: Iterable[str] = (), data_dir: str | Path | None = None, progress: Any = None,
+                 force: Iterable[str] = (), data_dir: str | Path | None = None, download: bool = False,
+                 mirror: str | None = None, checksums: Any = None, progress: Any = None,
                  on_plan: Callable[[dict[str, str], Path], None] | None = None,
                  on_start: Callable[[str], None] | None = None, on_done: Callable[[str], None] | None = None,
                  **overrides: Any) -> PipelineResult:
@@ -73,7 +81,8 @@ def run_pipeline(profile: str | Path | Profile, out: str | Path | None = None, *
     stages, ``force`` redoes the named stages and what depends on them. ``progress``: a
     ``rich`` Progress the stages add their tasks to; ``on_plan(plan, run_dir)`` sees which
     stages will run before any does. See :func:`prepare` for ``overrides``."""
-    profile, run_dir, config = prepare(profile, out, quick=quick, data_dir=data_dir, **overrides)
+    profile, run_dir, config = prepare(profile, out, quick=quick, data_dir=data_dir, download=download, mirror=mirror,
+                                       checksums=checksums, **overrides)
     return execute(profile, run_dir, config, force=force, progress=progress, on_plan=on_plan,
                    on_start=on_start, on_done=on_done)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.report.text import energy
+from bench.report.text import energy, energy_per, figure
 from models.plots import plt, png_bytes
 
 
@@ -15,7 +15,8 @@ def figures(results: dict) -> dict[str, bytes]:
         e = sw[key]["energy_J"]
         x = e / ref if ref else e
         ax.errorbar([x], [sw[key]["mean"]], yerr=[sw[key]["half_width"]], fmt=marker, capsize=4, label=label)
-    ax.set_xlabel("memory energy / reliable" if ref else "memory energy (J)")
+    per = energy_per(results)
+    ax.set_xlabel(f"memory energy per {per} / reliable network's" if ref else f"memory energy per {per} (J)")
     ax.set_ylabel("test accuracy (95% CI)")
     ax.legend()
     ax.grid(alpha=0.3)
@@ -26,7 +27,12 @@ def markdown(results: dict, image_src) -> list[str]:
     sw, s = results["software_eval"], results["sources"]
     lines = ["## Accuracy and energy (software, Monte-Carlo 95% CI)",
              f"Source: `{s['software_eval']}`. Each repetition is a fresh chip (a new chip seed for the persistent faults).", "",
-             "| network | accuracy | CI half-width | repetitions | memory energy | vs reliable |", "|---|---:|---:|---:|---:|---:|"]
+             f"Accuracy on all {sw.get('n_test', '?')} test inputs; the CI half-width is the Student-t 95% interval of "
+             f"the mean over the repetitions (fault draws) on those same inputs, so it covers the faults, not the "
+             f"choice of inputs. The reliable network runs fault-free: one exact evaluation. Memory energy: predicted "
+             f"energy per {energy_per(results)} of the weights (each layer's bits times its energy per bit).", "",
+             f"| network | accuracy | CI half-width | repetitions | memory energy per {energy_per(results)} | vs reliable |",
+             "|---|---:|---:|---:|---:|---:|"]
     ref = sw["reliable"]["energy_J"]
     for key in ("reliable", "uniform", "main"):
         r = sw[key]
@@ -35,4 +41,6 @@ def markdown(results: dict, image_src) -> list[str]:
         if key == "uniform":
             label += f" (eps {results['uniform_eps']:.3g})"
         lines.append(f"| {label} | {r['mean']:.4f} | {r['half_width']:.4f} | {r['reps']} | {energy(r['energy_J'])} | {ratio} |")
-    return lines + ["", f"![accuracy vs energy]({image_src('accuracy_vs_energy')})", ""]
+    return lines + ["", *figure("accuracy vs energy", image_src("accuracy_vs_energy"),
+                                "Up and to the left is better: higher accuracy for less memory energy. Error bars are "
+                                "the 95% Monte-Carlo intervals; points whose bars overlap are not told apart.")]

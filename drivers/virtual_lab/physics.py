@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from drivers.board import MAX_CHIP_ID
 from drivers.cell_hash import STREAM_STUCK, STREAM_THRESHOLD, STREAM_WRITE, uniforms
 
 GENERATION_SHIFT = 40  # RRAM draw: bit address + (generation << 40)
@@ -57,6 +58,9 @@ class Chip:
 
     def __post_init__(self):
         where = f"chip {self.chip_id!r}"
+        if not (0 < len(self.chip_id) <= MAX_CHIP_ID and self.chip_id.isascii() and self.chip_id.isprintable()):
+            raise ValueError(f"{where}: chip_id must be 1..{MAX_CHIP_ID} printable ASCII characters (the board "
+                             f"answers it to IDENT)")
         if self.technology not in TECHNOLOGIES:
             raise ValueError(f"{where}: technology must be one of {TECHNOLOGIES}, got {self.technology!r}")
         if not (0 < self.p_max <= 1 and 0 <= self.p_stuck_one <= 1 and 0 <= self.transient_ratio <= 1):
@@ -95,6 +99,10 @@ class Chip:
 
     def write_energy(self, volts: float) -> float:
         return self.c_write * volts * volts + self.l_write * volts
+
+    def access_energy(self, words_read: int, words_written: int, volts: float) -> float:
+        """J drawn by that many 32-bit word reads and writes at rail voltage ``volts``."""
+        return 32 * (words_read * self.read_energy(volts) + words_written * self.write_energy(volts))
 
     def fault_probability(self, energy: float) -> float:
         """``min(p_max, exp(-(E - E0) / beta))`` [ALGORITHMS 3; seed 1 eq. 1]."""
@@ -159,7 +167,8 @@ class Chip:
                 "--chip-c-read": repr(self.c_read), "--chip-l-read": repr(self.l_read),
                 "--chip-c-write": repr(self.c_write), "--chip-l-write": repr(self.l_write),
                 "--chip-e0": repr(self.e0), "--chip-beta": repr(self.beta), "--chip-pmax": repr(self.p_max),
-                "--chip-p1": repr(self.p_stuck_one), "--chip-transient": repr(self.transient_ratio)}
+                "--chip-p1": repr(self.p_stuck_one), "--chip-transient": repr(self.transient_ratio),
+                "--chip-id": self.chip_id}
         return [x for kv in opts.items() for x in kv]
 
 

@@ -20,9 +20,11 @@ static void clear_tail(uint32_t *v, uint32_t n) {
 static int same(const int32_t *a, const int32_t *b, uint32_t n) { return memcmp(a, b, 4u * n) == 0; }
 
 static void test_fc(void) {
-    static const uint32_t ks[] = {1, 31, 32, 33, 63, 100, 257, 784, 1000};
+    /* rows of < 8, 8-15 and more words (with and without leftovers past the 8-word blocks),
+     * more than 31 blocks, partial last words; row counts across the 4-row and 16-row groups */
+    static const uint32_t ks[] = {1, 31, 32, 33, 63, 100, 256, 257, 288, 480, 512, 576, 784, 1000, 1600, 8300};
     for (unsigned t = 0; t < sizeof ks / sizeof *ks; t++) {
-        uint32_t k = ks[t], n_out = 1u + rnd() % 23u;
+        uint32_t k = ks[t], n_out = 1u + rnd() % (k > 4000u ? 30u : 41u);
         fill(x, fb_words(k)); clear_tail(x, k);
         fill(w, n_out * fb_words(k)); fill(w2, n_out * fb_words(k));
         fb_bin_fc_ref(x, w, k, n_out, out_ref);
@@ -32,6 +34,13 @@ static void test_fc(void) {
         fb_int8_fc_ref(xi8, w, k, n_out, out_ref);
         fb_int8_fc_fast(xi8, w, k, n_out, out_fast);
         CHECK(same(out_ref, out_fast, n_out), "int8 fc k=%u", k);
+        int32_t sx = 0;
+        for (uint32_t i = 0; i < k; i++) sx += xi8[i];
+        CHECK(fb_int8_planes_words(k) <= MAXW, "planes buffer");
+        fill(buf, fb_int8_planes_words(k)); /* every plane word must be written */
+        fb_int8_planes(xi8, k, buf);
+        fb_int8_fc_planes(buf, sx, w, k, n_out, out_fast);
+        CHECK(same(out_ref, out_fast, n_out), "int8 fc through bit planes k=%u", k);
         fb_tern_fc_ref(xi8, w, w2, k, n_out, out_ref);
         fb_tern_fc_fast(xi8, w, w2, k, n_out, out_fast);
         CHECK(same(out_ref, out_fast, n_out), "ternary fc k=%u", k);
@@ -45,7 +54,26 @@ static void test_fc(void) {
     CHECK(out_fast[0] == -100, "dot of opposite vectors %d (padding bits set must not count)", out_fast[0]);
 }
 
+static void check_bin_conv(const fb_conv_shape *s, const char *what) {
+    uint32_t k = fb_conv_k(s), n_in = (uint32_t)s->in_h * s->in_w * s->in_c;
+    uint32_t n_out = fb_conv_out_h(s) * fb_conv_out_w(s) * s->out_c;
+    CHECK(n_out <= MAXW && s->out_c * fb_words(k) <= MAXW && fb_words(n_in) + 2u <= MAXW, "%s: test buffers", what);
+    fill(x, fb_words(n_in)); clear_tail(x, n_in);
+    fill(w, s->out_c * fb_words(k));
+    CHECK(fb_bin_conv_buffer_size(s) <= MAXW, "buffer");
+    fill(buf, fb_bin_conv_buffer_size(s)); /* the kernel must not rely on a cleared buffer */
+    fb_bin_conv_ref(x, s, w, out_ref);
+    fb_bin_conv_fast(x, s, w, out_fast, buf);
+    CHECK(same(out_ref, out_fast, n_out), "bin conv %s k=%u c=%u out_c=%u pad=%u stride=%u", what, k, s->in_c, s->out_c, s->pad, s->stride);
+}
+
 static void test_conv(void) {
+    /* channels in whole words (word-copy im2col, word masks), long rows, many output channels */
+    static const fb_conv_shape word_shapes[] = {
+        {9, 9, 32, 20, 3, 3, 1, 1}, {8, 7, 64, 37, 5, 5, 1, 2}, {7, 9, 32, 5, 3, 3, 2, 1},
+        {6, 6, 96, 17, 3, 3, 1, 2}, {5, 5, 64, 3, 3, 3, 1, 0}, {4, 4, 32, 9, 5, 5, 1, 3},
+    };
+    for (unsigned i = 0; i < sizeof word_shapes / sizeof *word_shapes; i++) check_bin_conv(&word_shapes[i], "word channels");
     for (int t = 0; t < 40; t++) {
         fb_conv_shape s;
         s.kh = s.kw = (t & 1) ? 5 : 3;
@@ -58,12 +86,8 @@ static void test_conv(void) {
         s.pad = (uint8_t)(t % 3 == 0 ? 0 : s.kh / 2);
         uint32_t k = fb_conv_k(&s), n_in = (uint32_t)s.in_h * s.in_w * s.in_c;
         uint32_t n_out = fb_conv_out_h(&s) * fb_conv_out_w(&s) * s.out_c;
-        fill(x, fb_words(n_in)); clear_tail(x, n_in);
-        fill(w, s.out_c * fb_words(k)); fill(w2, s.out_c * fb_words(k));
-        CHECK(fb_bin_conv_buffer_size(&s) <= MAXW, "buffer");
-        fb_bin_conv_ref(x, &s, w, out_ref);
-        fb_bin_conv_fast(x, &s, w, out_fast, buf);
-        CHECK(same(out_ref, out_fast, n_out), "bin conv t=%d k=%u c=%u pad=%u", t, k, s.in_c, s.pad);
+        check_bin_conv(&s, "random");
+        fill(w2, s.out_c * fb_words(k));
         fill_i8(xi8, n_in);
         fb_int8_conv_ref(xi8, &s, w, out_ref);
         fb_int8_conv_fast(xi8, &s, w, out_fast, buf);
@@ -88,6 +112,22 @@ static void test_pool_threshold(void) {
     }
     CHECK(fb_pool_out(7, 2, 2, 0) == 3 && fb_pool_out(7, 2, 2, 1) == 4 && fb_pool_out(5, 1, 3, 1) == 2, "pool sizes");
     /* threshold: +1 iff (acc >= tau) XOR flip; stored bit 1 = -1 */
+    for (int t = 0; t < 20; t++) { /* random channel counts (groups of 32 and a partial one) */
+        uint32_t c = 1u + rnd() % 75u, n_pix = 1u + rnd() % 9u, n = n_pix * c;
+        int32_t *acc = out_ref, *tau = out_fast;
+        for (uint32_t i = 0; i < n; i++) acc[i] = (int32_t)(rnd() % 41u) - 20;
+        for (uint32_t i = 0; i < c; i++) tau[i] = (int32_t)(rnd() % 41u) - 20;
+        tau[0] = INT32_MIN, tau[c - 1] = INT32_MAX; /* the folded BatchNorm's constant channels */
+        fill(xr, fb_words(c));
+        memset(xo, 0xEE, 4u * (fb_words(n) + 1u));
+        fb_threshold(acc, n_pix, c, tau, xr, xo);
+        int ok = 1;
+        for (uint32_t i = 0; i < 32u * fb_words(n); i++) {
+            uint32_t ch = i % c, want = i < n ? (uint32_t)(acc[i] < tau[ch]) ^ ((xr[ch >> 5] >> (ch & 31u)) & 1u) : 0u;
+            ok &= ((xo[i >> 5] >> (i & 31u)) & 1u) == want;
+        }
+        CHECK(ok && xo[fb_words(n)] == 0xEEEEEEEEu, "threshold c=%u n_pix=%u", c, n_pix);
+    }
     int32_t acc[6] = {5, 5, 4, 6, -3, 9}, tau[2] = {5, 6};
     uint32_t flip = 2u, bits = 0xFFFFFFFFu;
     fb_threshold(acc, 3, 2, tau, &flip, &bits);

@@ -64,7 +64,7 @@ def test_report_exists_and_is_self_contained(run_dir):
     html = (run_dir / "report" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4
     assert "src=\"figures/" not in html
-    assert (run_dir / "report" / "report.md").read_text().startswith("# bench run report")
+    assert (run_dir / "report" / "report.md").read_text().startswith("# faultbench run report")
     assert (run_dir / "config.yaml").is_file() and (run_dir / "seeds.json").is_file()
     r = results(run_dir)
     for rel in r["sources"].values():   # every section names a file that exists
