@@ -31,7 +31,7 @@ from drivers.board import ERROR_FIELDS, ERRORS, MSG_ERROR, Board  # noqa: E402
 from drivers.framing import FrameError  # noqa: E402
 from drivers.firmware_process import start_host, start_qemu  # noqa: E402
 from models.blob import BIN, FC, INT32, W_BINARY  # noqa: E402
-from rounds import MIN_ROUNDS, interleaved, per_round, spread  # noqa: E402
+from rounds import MIN_ROUNDS, interleaved, per_round, spread, verdicts  # noqa: E402
 from tests.firmware_nets import build_net  # noqa: E402
 
 TARGET = 0.8
@@ -102,7 +102,7 @@ def main() -> int:
                            f"{args.rounds} interleaved rounds: median [min-max]"))
     for col in ("target", "link KiB/s", "deploy", "s", "KiB/s", "x link"):
         t.add_column(col, justify="left" if col in ("target", "deploy") else "right")
-    verdicts = []
+    results = []
     for target, r in rows.items():
         kib = r["payload_bytes"] / 1024
         t.add_row(target, spread([kib / s for s in r["seconds"]["link"]], ".1f"), "", "", "", "")
@@ -112,15 +112,13 @@ def main() -> int:
                       spread(r["ratio"][name], ".2f"))
         if target != "host":
             ratio = statistics.median(r["ratio"]["pipelined"])
-            verdicts.append((f"{target}: pipelined deploy {ratio:.2f}x the link rate (target >= {TARGET})",
-                             ratio >= TARGET))
+            results.append((f"{target}: pipelined deploy {ratio:.2f}x the link rate (target >= {TARGET})",
+                            ratio >= TARGET))
     console.print(t)
-    for text, ok in verdicts:
-        console.print(f"{'PASS' if ok else 'FAIL'}  {text}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
-    return 0 if all(ok for _, ok in verdicts) else 1
+    return verdicts(console, results)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ from models.data import load_dataset  # noqa: E402
 from models.evaluation import mc_accuracy  # noqa: E402
 from models.faults import BinarySymmetric, FaultInjector  # noqa: E402
 from models.layers import attach_faults, stored_layers  # noqa: E402
-from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, calls_for, interleaved, per_round, spread  # noqa: E402
+from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, calls_for, interleaved, per_round, spread, verdicts  # noqa: E402
 
 FORWARD_TARGET, BOUND_TARGET = 1.3, 0.85
 MRFI_CONFIG = """
@@ -148,7 +148,7 @@ def main() -> int:
     for col in ("width", "contender", f"forward, batch {args.batch} (ms)", "x torch clean",
                 f"MC draws/s ({len(y)} inputs)", "x float bound", "flips per forward"):
         table.add_column(col, justify="left" if col == "contender" else "right")
-    verdicts = []
+    results = []
     for width in args.width:
         net = build_model("mlp", data.in_shape, data.n_classes, width, "binaryconnect",
                           generator=torch.Generator().manual_seed(args.seed)).eval()
@@ -196,16 +196,14 @@ def main() -> int:
         fwd_ratio = statistics.median(per_round(t_fwd["faultbench BSC"], t_fwd["torch clean"]))
         bound_ratio = statistics.median(per_round(t_mc["torch clean"], t_mc["faultbench BSC"]))
         mrfi_ratio = statistics.median(per_round(t_mc["mrfi"], t_mc["faultbench BSC"]))
-        verdicts += [(f"width {width:g}: faulty forward {fwd_ratio:.2f}x torch clean (target <= {FORWARD_TARGET})",
+        results += [(f"width {width:g}: faulty forward {fwd_ratio:.2f}x torch clean (target <= {FORWARD_TARGET})",
                       fwd_ratio <= FORWARD_TARGET),
                      (f"width {width:g}: MC draws/s {bound_ratio:.2f}x the float bound (target >= {BOUND_TARGET})",
                       bound_ratio >= BOUND_TARGET),
                      (f"width {width:g}: MC draws/s {mrfi_ratio:.2f}x mrfi's (target >= 1)", mrfi_ratio >= 1.0)]
         table.add_section()
     console.print(table)
-    for text, ok in verdicts:
-        console.print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    return 0 if all(ok for _, ok in verdicts) else 1
+    return verdicts(console, results)
 
 
 if __name__ == "__main__":

@@ -70,3 +70,10 @@ def spread(values: Sequence[float], fmt: str = ".3g", scale: float = 1.0) -> str
     """``median [min-max]`` of ``values * scale``."""
     v = [x * scale for x in values]
     return f"{statistics.median(v):{fmt}} [{min(v):{fmt}}-{max(v):{fmt}}]"
+
+
+def verdicts(console, results: Sequence[tuple[str, bool]]) -> int:
+    """Prints each target's line as PASS or FAIL; the exit status: 0 when all pass."""
+    for text, ok in results:
+        console.print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    return 0 if all(ok for _, ok in results) else 1

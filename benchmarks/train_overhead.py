@@ -26,7 +26,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from models.training import TrainConfig, build_session, train_epoch  # noqa: E402
-from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, interleaved, per_round, spread  # noqa: E402
+from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, interleaved, per_round, spread, verdicts  # noqa: E402
 
 METHODS = {"reliable": {}, "uniform": {"eps": 1e-2}, "lanmax": {"t_stop": 1000}}
 TARGET = 1.10
@@ -63,7 +63,7 @@ def main() -> int:
     for col in ("width", "reliable ms/epoch", "uniform ms/epoch", "uniform x reliable", "lanmax ms/epoch",
                 "lanmax x reliable"):
         table.add_column(col, justify="right")
-    verdicts = []
+    results = []
     for width in args.width:
         sessions = {}
         for name, options in METHODS.items():
@@ -82,11 +82,9 @@ def main() -> int:
                       spread(ratios["uniform"], ".2f"), spread(times["lanmax"], ".0f", 1e3), spread(ratios["lanmax"], ".2f"))
         for name, r in ratios.items():
             med = statistics.median(r)
-            verdicts.append((f"width {width:g}: {name} {med:.2f}x reliable (target <= {TARGET:.2f}x)", med <= TARGET))
+            results.append((f"width {width:g}: {name} {med:.2f}x reliable (target <= {TARGET:.2f}x)", med <= TARGET))
     console.print(table)
-    for text, ok in verdicts:
-        console.print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    return 0 if all(ok for _, ok in verdicts) else 1
+    return verdicts(console, results)
 
 
 if __name__ == "__main__":

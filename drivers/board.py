@@ -305,16 +305,32 @@ class Board:
                  timeout: float | None = None) -> bytes:
         """One request, resent (same seq) until a reply; ``timeout`` overrides the per-attempt
         deadline for long-running commands (INFER of a large net under QEMU, big PATTERNs)."""
+        return self._exchange(name, [fields], 1, timeout, during_handshake)[0]
+
+    def _exchange(self, name: str, requests: Iterable[bytes], window: int = 1, timeout: float | None = None,
+                  during_handshake: bool = False) -> list[bytes]:
+        """Requests of one command with up to ``window`` in flight, each with its own seq; the
+        replies' fields in request order. Replies are matched by seq; ERROR with a request's
+        seq raises :class:`ProtocolError`; other frames are stale and ignored. After
+        ``timeout`` (default :attr:`timeout`) without a reply, a corrupt reply or a framing
+        error report, every request still unanswered is resent with its seq after a lone 0x00,
+        up to ``retries`` times in a row. A window above 1 is for idempotent requests (LOAD):
+        the firmware handles requests in the order they arrive and caches only the last reply,
+        so a resent request may run again; a duplicate reply that comes later is stale."""
         timeout = self.timeout if timeout is None else float(timeout)
-        msg_id, seq = MSG[name], self._next_seq()
-        payload = pack_payload(msg_id, seq, fields)
-        why = "no reply"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                log.debug("retry %d of %s seq=%d (%s)", attempt, name, seq, why)
-                self.resync()
-            self._send(payload)
-            for item in self._frames(time.monotonic() + timeout):
+        msg_id, todo, in_flight, replies = MSG[name], deque(enumerate(requests)), {}, {}
+        progress, attempt, why = time.monotonic(), 0, "no reply"
+
+        def refill() -> None:
+            while todo and len(in_flight) < window:
+                index, fields = todo.popleft()
+                seq = self._next_seq()
+                in_flight[seq] = index, pack_payload(msg_id, seq, fields)
+                self._send(in_flight[seq][1])
+
+        refill()
+        while in_flight:
+            for item in self._frames(lambda: progress + timeout):
                 if isinstance(item, FrameError):
                     why = f"corrupt reply: {item}"
                     break
@@ -326,47 +342,6 @@ class Board:
                 if rid == MSG_ERROR:
                     if len(rfields) < ERROR_FIELDS.size:
                         raise BoardError(f"board {self.url}: malformed ERROR reply to {name}: {item.hex()}")
-                    code, req_id, _, detail = ERROR_FIELDS.unpack_from(rfields)
-                    if rseq == FRAMING_SEQ:
-                        why = f"firmware saw a corrupt frame ({ERRORS.get(code, code)})"
-                        break
-                    if rseq == seq:
-                        raise ProtocolError(name, code, detail, self.url)
-                elif rid == msg_id | REPLY and rseq == seq:
-                    return rfields
-                log.debug("ignoring stale frame id=%#x seq=%d", rid, rseq)
-            else:
-                why = f"no reply within {timeout:g} s"
-        raise BoardTimeout(f"board {self.url}: {name} failed after {self.retries + 1} attempts: {why}")
-
-    def _pipelined(self, name: str, requests: Iterable[bytes], window: int) -> None:
-        """Requests of an idempotent command (LOAD) with up to ``window`` in flight, each with its
-        own seq, replies matched by seq. After ``timeout`` without a reply, a corrupt reply or a
-        framing-error report, every request still unanswered is resent with its seq (after a
-        lone 0x00), up to ``retries`` times: the firmware handles requests in the order they
-        arrive and caches only the last reply, so a resent request may run again, which an
-        idempotent one allows; a duplicate reply that comes later is stale and ignored."""
-        msg_id, todo, in_flight = MSG[name], deque(requests), {}
-        progress, attempt, why = time.monotonic(), 0, "no reply"
-
-        def refill() -> None:
-            while todo and len(in_flight) < window:
-                seq = self._next_seq()
-                in_flight[seq] = pack_payload(msg_id, seq, todo.popleft())
-                self._send(in_flight[seq])
-
-        refill()
-        while in_flight:
-            for item in self._frames(lambda: progress + self.timeout):
-                if isinstance(item, FrameError):
-                    why = f"corrupt reply: {item}"
-                    break
-                rid, rseq, rfields = unpack_payload(item)
-                if rid == MSG_BOOT:
-                    self._after_reset(name)
-                if rid == MSG_ERROR:
-                    if len(rfields) < ERROR_FIELDS.size:
-                        raise BoardError(f"board {self.url}: malformed ERROR reply to {name}: {item.hex()}")
                     code, _, _, detail = ERROR_FIELDS.unpack_from(rfields)
                     if rseq == FRAMING_SEQ:
                         why = f"firmware saw a corrupt frame ({ERRORS.get(code, code)})"
@@ -374,24 +349,28 @@ class Board:
                     if rseq in in_flight:
                         raise ProtocolError(name, code, detail, self.url)
                 elif rid == msg_id | REPLY and rseq in in_flight:
-                    del in_flight[rseq]
+                    replies[in_flight.pop(rseq)[0]] = rfields
                     progress, attempt = time.monotonic(), 0
                     refill()
                     if not in_flight:
-                        return
+                        break
                     continue
                 log.debug("ignoring stale frame id=%#x seq=%d", rid, rseq)
             else:
-                why = f"no reply within {self.timeout:g} s"
+                why = f"no reply within {timeout:g} s"
+            if not in_flight:
+                break
             attempt += 1
             if attempt > self.retries:
-                raise BoardTimeout(f"board {self.url}: {name} failed after {self.retries + 1} attempts: {why} "
-                                   f"({len(in_flight)} requests unanswered)")
-            log.debug("retry %d of %d %s requests (%s)", attempt, len(in_flight), name, why)
+                unanswered = f" ({len(in_flight)} requests unanswered)" if window > 1 else ""
+                raise BoardTimeout(f"board {self.url}: {name} failed after {self.retries + 1} attempts: {why}"
+                                   + unanswered)
+            log.debug("retry %d of %d %s request(s) (%s)", attempt, len(in_flight), name, why)
             self.resync()
-            for payload in in_flight.values():
+            for _, payload in in_flight.values():
                 self._send(payload)
             progress = time.monotonic()
+        return [replies[i] for i in range(len(replies))]
 
     def _after_reset(self, during: str) -> None:
         self.model = None
@@ -443,7 +422,7 @@ class Board:
         step = self._io_words
         requests = (struct.pack("<IHH", base_word + i, len(words[i:i + step]), 0) + words[i:i + step].tobytes()
                     for i in range(0, len(words), step))
-        self._pipelined("LOAD", requests, max(1, self.load_window if window is None else int(window)))
+        self._exchange("LOAD", requests, max(1, self.load_window if window is None else int(window)))
 
     def read(self, base_word: int, n_words: int) -> np.ndarray:
         """Reads ``n_words`` words back (each read is a fresh read of the cells)."""
