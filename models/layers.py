@@ -59,7 +59,8 @@ class StoredWeights:
     bypass the counter, as they bypass autograd). A read's faults are then applied to
     the cached weights in place and undone after the forward (:meth:`flip_`), so a faulty
     read costs its flips, not a pass over the weights. Reads with autograd quantise afresh
-    (the straight-through graph). ``effective_weight`` must act elementwise.
+    (the straight-through graph). ``effective_weight`` must act elementwise. Because of the
+    in-place flips, one network is not evaluated from several threads at once.
     """
 
     encoding = "binary"
@@ -105,7 +106,7 @@ class StoredWeights:
         :meth:`unflip_` undoes it)."""
         cache = self._stored()
         if "weight" not in cache:
-            with torch.no_grad():
+            with torch.inference_mode(False), torch.no_grad():  # a normal tensor: flipped in any mode
                 cache["weight"] = self.effective_weight(self.quantized_weight()).contiguous()
         return cache["weight"]
 
@@ -114,7 +115,7 @@ class StoredWeights:
         update and shared: callers must not change it."""
         cache = self._stored()
         if "codes" not in cache:
-            with torch.no_grad():
+            with torch.inference_mode(False), torch.no_grad():
                 cache["codes"] = self.to_codes(self.quantized_weight()).contiguous()
         return cache["codes"]
 

@@ -152,3 +152,18 @@ def test_quantize_input_without_autograd_gives_the_same_values():
     with torch.no_grad():
         fast = q(x)
     assert torch.equal(fast, q(x).detach())  # as numbers: a zero may come out as -0.0
+
+
+def test_faulty_reads_under_inference_mode_and_no_grad_share_the_cache():
+    from models.faults import BinarySymmetric
+
+    layer = BinaryLinear(8, 4)
+    attach_faults(layer, FaultInjector(BinarySymmetric(), torch.Generator().manual_seed(0), default_rate=0.2))
+    x = torch.randn(2, 8)
+    with torch.inference_mode():
+        layer(x)  # the cache is made here, as a normal tensor
+    with torch.no_grad():
+        layer(x)  # and flipped in place here
+    with torch.inference_mode():
+        layer(x)
+    assert torch.equal(layer.clean_weight(), torch.where(layer.weight >= 0, 1.0, -1.0))
