@@ -6,7 +6,8 @@ rounds); the table gives, as median [min-max] over the rounds, trials per minute
 over sequential within the round, and the per-trial overhead of each executor:
 ``(wall * workers - sum of the trials' own seconds) / trials``, i.e. the time a worker spends
 on anything but running a trial (process start, imports, Ray scheduling and the tar round
-trip of the run directory). Without Ray the local executors are measured alone.
+trip of the run directory). Without Ray the local executors are measured alone. Ray's workers
+import faultbench as installed, or from ``PYTHONPATH`` (set it to a checkout to measure that).
 
     python benchmarks/sweep_throughput.py [--trials 4] [--epochs 5] [--workers 2] [--rounds 5]
 """
@@ -40,9 +41,9 @@ def timed_sweep(run, trials, workers: int, overheads: list) -> None:
         wall = time.perf_counter() - start
     finally:
         shutil.rmtree(out)
-    failed = [r["name"] for r in records if r["status"] != "done"]
+    failed = [r for r in records if r["status"] != "done"]
     if failed:
-        raise SystemExit(f"trials failed: {failed}")
+        raise SystemExit(f"{len(failed)} trials failed; {failed[0]['name']}: {failed[0]['error']}")
     overheads.append((wall * workers - sum(r["seconds"] for r in records)) / len(records))
 
 
