@@ -37,6 +37,10 @@ peers are an optional extra: ``pip install "faultbench[peers]" torch==2.13.0`` (
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy and torch: no idle pool threads spinning
+
 import argparse
 import copy
 import statistics

@@ -12,6 +12,10 @@ the same round; the table gives median [min-max] over the rounds.
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy and torch: no idle pool threads spinning
+
 import argparse
 import sys
 import tempfile

@@ -25,6 +25,10 @@ fresh process (``ru_maxrss``), beside the process's resident memory just before 
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy and torch: no idle pool threads spinning
+
 import argparse
 import multiprocessing
 import resource
