@@ -13,6 +13,10 @@ Robustness (PROTOCOL.md "Client rules"):
   from its reply cache without applying it again, so *all* requests are retried after a
   timeout, a corrupt reply or a framing error report (a lone 0x00 is sent first to
   resynchronise the receiver);
+* LOAD chunks are pipelined where the link holds the bytes the firmware has not read yet
+  (host build, QEMU): up to ``load_window`` in flight, replies matched by seq, the unanswered
+  ones resent with their seqs (a LOAD that runs twice writes the same words); a board's
+  polled UART gets one at a time;
 * an unsolicited ``BOOT`` banner means the board restarted: the client runs the handshake
   again and raises :class:`BoardResetError` (the committed model and step state are gone;
   recover by deploying again);
