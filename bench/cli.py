@@ -14,6 +14,7 @@ import logging
 import sys
 
 from bench.errors import BenchError
+from drivers import stop_signals
 
 #: command -> one-line summary (``bench --help``); ``bench.commands.<command>`` holds the rest.
 COMMANDS = {
@@ -52,18 +53,42 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record comes (rich's live progress display
+    swaps it for a proxy that prints above the bars)."""
+
+    stream = property(lambda self: sys.stderr, lambda self, value: None)
+
+
+def _logging(verbose: bool) -> None:
+    """Warnings as ``name: message``; the supply's closing line (``drivers.supplies``, INFO:
+    output OFF read back, or the loud failure) as a plain line of its own."""
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
+    closing = logging.getLogger("drivers.supplies.closing")
+    closing.setLevel(logging.INFO)
+    closing.propagate = False
+    if not any(isinstance(h, _Stderr) for h in closing.handlers):
+        plain = _Stderr()
+        plain.setFormatter(logging.Formatter("%(message)s"))
+        closing.addHandler(plain)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    _logging(args.verbose)
     try:
-        return int(args.func(args) or 0)
+        with stop_signals.interrupting():  # SIGTERM and SIGHUP take the Ctrl-C path
+            return int(args.func(args) or 0)
     except BenchError as exc:
         print(f"bench {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"bench {args.command}: interrupted; the run can be resumed", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"bench {args.command}: stopped by {stop_signals.signal_name(exc)}; the run can be resumed",
+              file=sys.stderr)
+        return stop_signals.exit_code(exc)
 
 
 if __name__ == "__main__":
