@@ -249,7 +249,8 @@ def test_cli_sweep_terminated_leaves_output_off_and_resumes(virtual_lab, tmp_pat
            "--words", "256", "--settle", "0.3", "--out", str(out)]
     code, _, err = interrupt_bench(cmd, sig=signal.SIGTERM, timeout=90, ready=lambda: (out / "sweep.json").exists()
                                    and bool(json.loads((out / "sweep.json").read_text())["points"]))
-    assert code == 130 and "can be resumed" in err
+    assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err and "can be resumed" in err
+    assert f"supply {virtual_lab.supply_resource} channel 1: output OFF (read back)" in err
     assert output_is_off(virtual_lab.supply_resource)
     assert not json.loads((out / "sweep.json").read_text())["complete"]
     again = subprocess.run([sys.executable, "-m", "bench.cli", *cmd], capture_output=True, text=True, timeout=120,
