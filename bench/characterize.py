@@ -25,7 +25,6 @@ import contextlib
 import csv
 import io
 import json
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -36,12 +35,14 @@ from typing import Callable
 import numpy as np
 
 from bench.errors import BenchError, user_errors
-from bench.lab import chip_technology, virtual_lab
-from drivers import atomic
+from bench.lab import DEFAULT_CHIP, chip_technology, virtual_lab
+from bench.rail_limits import RailLimits, check_vmax
+from drivers import atomic, stop_signals
 from drivers.board import Board, BoardError, pattern_words
 from drivers.faultmap import FaultMap, write_faultmap
 from drivers.supplies import EnergyWindowError, ScpiSupply, SupplyError, open_supply
 from models.plots import plt, save_figure
+from models.profile import ProfileError, load_profile
 
 CSV_COLUMNS = ["voltage_V", "pattern", "repeat", "bits", "flips_0to1", "flips_1to0", "ber", "ber_0to1",
                "ber_1to0", "energy_per_bit_J"]
@@ -340,25 +341,28 @@ class Characterization:
     plots: list[Path]
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, board: str | None = None,
                  supply: str | None = None, visa_backend: str = "@py", chip: str | None = None,
                  chip_id: str | None = None, channel: int = 1, patterns: str | tuple[str, ...] = "checkerboard,random",
                  repeats: int = 5, base_word: int = 0, words: int = 1024, settle: float = 0.05, imax: float = 0.1,
                  seed: int = 1, technology: str | None = None, energy_of: str | None = None,
-                 progress: Callable[[int, str], None] | None = None,
+                 profile: str | Path | None = None, progress: Callable[[int, str], None] | None = None,
                  on_lab: Callable[[str, str], None] | None = None) -> Characterization:
     """The voltage sweep of ``bench characterize`` into ``out`` (resumable); without ``board``
     and ``supply`` the virtual lab is started (``chip``) and ``on_lab(board_url, resource)``
-    says where. ``progress(advance_reads, description)`` as reads complete. The supply is
-    left off on every exit, SIGTERM included (it takes the Ctrl-C path)."""
+    says where. ``progress(advance_reads, description)`` as reads complete. ``vmax`` is
+    refused above the absolute maximum that the chip file (virtual lab) or ``profile`` states
+    (``bench.rail_limits``). The supply is left off on every exit, SIGTERM and SIGHUP included
+    (they take the Ctrl-C path)."""
     if (board is None) != (supply is None):
         raise BenchError("give both --board and --supply, or neither (then the virtual lab is started)")
     if board is not None and chip:
         raise BenchError("--chip only applies to the virtual lab (without --board/--supply)")
+    limits = RailLimits() if board is not None else RailLimits.of_chip(chip or DEFAULT_CHIP)
+    if profile is not None:
+        with user_errors(ProfileError):
+            limits = RailLimits.of_profile(load_profile(profile)).tightest(limits)
+    check_vmax(vmax, limits, "--vmax")
     technology = technology or (chip_technology(chip) if board is None else "sram")
     with user_errors(SweepError):
         settings = SweepSettings(vmin=vmin, vmax=vmax, steps=steps, channel=channel, patterns=pattern_list(patterns),
@@ -367,8 +371,7 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
                                  energy_of=energy_of or ("write" if technology == "rram" else "read"))
     out = Path(out)
     with contextlib.ExitStack() as stack:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-        stack.callback(signal.signal, signal.SIGTERM, previous)
+        stack.enter_context(stop_signals.interrupting())
         if board is None:
             lab = stack.enter_context(virtual_lab(chip))
             board, supply, chip_id = lab.board_url, lab.supply_resource, chip_id or lab.chip_id

@@ -39,7 +39,10 @@ def configure(p) -> None:
     p.add_argument("--channel", type=int, default=1, help="supply output powering the memory (default 1)")
     p.add_argument("--vmin", type=float, required=True, help="lowest voltage (V)")
     p.add_argument("--vmax", type=float, required=True, help="highest voltage (V); also the supply's safety "
-                                                                "limit and OVP level")
+                                                                "limit and OVP level; refused above the absolute "
+                                                                "maximum of the chip file or --profile")
+    p.add_argument("--profile", help="profile of the memory under test: its absolute_max_voltage bounds --vmax "
+                                     "(real hardware; the virtual lab's chip file states its own)")
     p.add_argument("--steps", type=int, default=13, help="voltages from vmax down to vmin (default 13)")
     p.add_argument("--patterns", default="checkerboard,random", help="comma list: checkerboard,random,zeros,ones")
     p.add_argument("--repeats", type=int, default=5, help="write/read repeats per voltage and pattern (default 5)")
@@ -67,7 +70,7 @@ def run(args) -> int:
                          visa_backend=args.visa_backend, chip=args.chip, chip_id=args.chip_id, channel=args.channel,
                          patterns=args.patterns, repeats=args.repeats, base_word=args.base_word, words=args.words,
                          settle=args.settle, imax=args.imax, seed=args.seed, technology=args.technology,
-                         energy_of=args.energy_of,
+                         energy_of=args.energy_of, profile=args.profile,
                          progress=lambda n, what: bar.update(task, advance=n, description=what),
                          on_lab=lambda url, res: bar.console.print(f"virtual lab: board {url}, supply {res}"))
     console.print(sweep_table(c.summary, f"sweep {c.out} (chip {c.chip_id})"))

@@ -2,12 +2,16 @@
 
 ``hardware: virtual`` (or ``{kind: virtual, chip: FILE}``) starts the virtual lab
 (drivers/virtual_lab) and stops it when the run ends; ``{kind: board, board: URL, supply:
-RESOURCE, channel: N, vmax: V}`` (or ``--hardware FILE`` holding that mapping) uses real
-instruments. Whatever ends the run (success, error, Ctrl-C, a lost board), the supply's
-``shutdown()`` runs (output off) before the board and the lab are closed.
+RESOURCE, channel: N, vmax: V, watchdog_s: S}`` (or ``--hardware FILE`` holding that mapping)
+uses real instruments. Whatever ends the run (success, error, Ctrl-C, SIGTERM, SIGHUP, a lost
+board), the supply's ``close()`` runs (output off, read back, one line saying so) before the
+board and the lab are closed; on a supply with an output watchdog (``watchdog_s``, default
+``drivers.supplies.base.WATCHDOG_S``) a killed run's output goes off by itself.
 
 Nominal voltage: the profile's (``Profile.nominal_volts``); ``vmax`` defaults to
-``VMAX_MARGIN`` x nominal [choice].
+``VMAX_MARGIN`` x nominal [choice], capped at the absolute maximum that the profile or the
+virtual lab's chip file states (``bench.rail_limits``); a ``vmax`` above it is refused before
+any training.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
-from bench.errors import BenchError
+from bench.errors import BenchError, user_errors
+from bench.rail_limits import RailLimits, check_vmax
 from drivers.board import Board
 from drivers.supplies import open_supply
-from drivers.supplies.base import EnergyWindowError
+from drivers.supplies.base import WATCHDOG_S, EnergyWindowError
 from drivers.virtual_lab.lab import VirtualLab
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 from models.profile import Profile
+from models.profile.units import parse_quantity
 
 VMAX_MARGIN = 1.2
 CURRENT_LIMIT_A = 0.5
@@ -145,6 +151,22 @@ def virtual_chip(spec: Mapping[str, Any], profile: Profile) -> dict | None:
                          f"and was not calibrated on it")}
 
 
+def rail_vmax(spec: Mapping[str, Any], profile: Profile) -> float:
+    """The run's ``vmax``: the hardware's, else ``VMAX_MARGIN`` x nominal capped at the stated
+    absolute maximum; refused above that maximum (profile and, on the virtual lab, chip file)."""
+    limits = RailLimits.of_profile(profile)
+    if spec["kind"] == "virtual":
+        limits = limits.tightest(RailLimits.of_chip(spec.get("chip") or DEFAULT_CHIP))
+    if spec.get("vmax") is not None:
+        with user_errors(ValueError, prefix="hardware vmax: "):
+            vmax = parse_quantity(spec["vmax"], "voltage")
+    else:
+        vmax = VMAX_MARGIN * profile.nominal_volts
+        vmax = vmax if limits.abs_max is None else min(vmax, limits.abs_max)
+    check_vmax(vmax, limits, "hardware vmax")
+    return vmax
+
+
 def check_memory(need_words: int, config: Mapping[str, Any]) -> None:
     """Fail before training when the network does not fit the board's memory (when known)."""
     available = known_memory_words(hardware_spec(config["hardware"]))
@@ -162,15 +184,16 @@ def open_bench(ctx) -> Bench:
 def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile: Profile) -> Bench:
     spec = hardware_spec(config["hardware"])
     v_nom = profile.nominal_volts
-    vmax = float(spec.get("vmax", VMAX_MARGIN * v_nom))
+    vmax = rail_vmax(spec, profile)
     if spec["kind"] == "virtual":
         lab = stack.enter_context(VirtualLab(spec.get("chip")))
         board_url, resource, channel, label = lab.board_url, lab.supply_resource, 1, f"virtual lab ({lab.chip_id})"
     else:
         board_url, resource, channel, label = spec["board"], spec["supply"], int(spec.get("channel", 1)), spec["board"]
     # errors name the resource; bench run turns them into one resumable error line
-    supply = open_supply(resource, channel=channel, vmax=vmax, imax=CURRENT_LIMIT_A)
-    stack.callback(supply.close)   # close() = shutdown() (output off), then release
+    supply = open_supply(resource, channel=channel, vmax=vmax, imax=CURRENT_LIMIT_A,
+                         watchdog_s=float(spec.get("watchdog_s", WATCHDOG_S)))
+    stack.callback(supply.close)   # close() = shutdown() (output off, read back), then release
     supply.configure()
     board = stack.enter_context(Board(board_url))
     return Bench(board, supply, v_nom, label)

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 
 import jsonschema
 
+from drivers.virtual_lab.physics import Chip
 from models.profile.points import mean_ber
 from models.profile.profile import ROOT, Problem, resolve
 from models.profile.units import HINT_UNIT, PLAUSIBLE, SI_UNIT, UNITS, parse_quantity
@@ -94,6 +95,9 @@ def _quantity_fields(data: dict) -> Iterable[tuple[tuple, str]]:
     """(path, kind) of every quantity present in a profile."""
     if "temperature" in data:
         yield ("temperature",), "temperature"
+    for key in ("nominal_voltage", "absolute_max_voltage"):
+        if key in data:
+            yield (key,), "voltage"
     for i, op in enumerate(_list(data.get("operating_points"))):
         if isinstance(op, dict):
             for key, kind in (("voltage", "voltage"), ("energy_read_per_bit", "energy"),
@@ -181,6 +185,25 @@ def semantic_problems(data: dict, base: Path, report: Report) -> None:
         _energy_range_problem(em, ops, report)
     _file_problems(data, base, report)
     _experiment_problems(data, report)
+    _rail_problems(data, ops, report)
+
+
+def _rail_problems(data: dict, ops: list[dict], report: Report) -> None:
+    """The absolute maximum voltage bounds the nominal voltage, every point's voltage and the
+    experiment's ``hardware.vmax``."""
+    abs_max = data.get("absolute_max_voltage")
+    if not isinstance(abs_max, float):
+        return
+    checked = [(("nominal_voltage",), data.get("nominal_voltage"), "the nominal voltage")]
+    checked += [(("operating_points", i, "voltage"), op.get("voltage"), f"point {op.get('name')!r}")
+                for i, op in enumerate(ops)]
+    exp = data.get("experiment")
+    hw = exp.get("hardware") if isinstance(exp, dict) else None
+    if isinstance(hw, dict):
+        checked.append((("experiment", "hardware", "vmax"), hw.get("vmax"), "the experiment's vmax"))
+    for path, volts, what in checked:
+        if isinstance(volts, float) and volts > abs_max:
+            report.add(path, f"{volts:g} V is above absolute_max_voltage {abs_max:g} V ({what})")
 
 
 def _energy_range_problem(em: dict, ops: list[dict], report: Report) -> None:
@@ -238,6 +261,11 @@ def _file_problems(data: dict, base: Path, report: Report) -> None:
     for path, ref in refs:
         if isinstance(ref, str) and not resolve(base, ref).exists():
             report.add(path, f"referenced file {ref!r} does not exist (looked for {resolve(base, ref)})")
+        elif path[-1] == "chip":
+            try:
+                Chip.load(resolve(base, ref))
+            except ValueError as exc:
+                report.add(path, f"linked chip file does not load: {exc}")
 
 
 def _experiment_problems(data: dict, report: Report) -> None:
