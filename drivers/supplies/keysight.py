@@ -46,7 +46,7 @@ class KeysightN6705C(_KeysightDialect):
     tripped_query = "STAT:QUES:COND? (@{ch})"
     watchdog_state_cmd = "OUTP:PROT:WDOG {value}"
     watchdog_delay_cmd = "OUTP:PROT:WDOG:DEL {value}"
-    host_loss_protection = "output watchdog (armed by the bench, 10 s) and OVP at vmax"
+    host_loss_protection = "output watchdog armed by the bench (output off watchdog_s after the last I/O, default 10 s) and OVP at vmax"
     energy_method = "array"
     array_points = 1024
     tint_min_s = 5.12e-6
