@@ -11,6 +11,7 @@ take the Ctrl-C path.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -52,7 +53,7 @@ def prepare(profile: str | Path | Profile, out: str | Path | None = None, *, qui
     ``method``, ``lambda``, ``epochs``, ``seed``, ``hardware``, ``uniform_eps``,
     ``test_subset``, ``energy_inputs``); ``None`` keeps the profile's value."""
     if not isinstance(profile, Profile):
-        if not Path(profile).is_file():
+        if not os.path.lexists(profile):  # anything else there is the profile check's to judge
             raise BenchError(f"--profile {profile}: no such file")
         with user_errors(ProfileError):
             profile = load_profile(profile)

@@ -42,6 +42,7 @@ class Report:
 
     def __init__(self, file: str, positions: dict):
         self.file, self.positions, self.problems = file, positions, []
+        self.invalid: set[tuple] = set()  # values already reported as wrong: the later checks skip them
 
     def line(self, path: tuple) -> int:
         for n in range(len(path), -1, -1):
@@ -56,10 +57,16 @@ class Report:
 
 # --- schema errors -> problems -------------------------------------------------------------
 
+#: Schema checks about an object's keys, not about the value at the error's path.
+KEY_VALIDATORS = ("required", "additionalProperties", "anyOf")
+
+
 def schema_problems(data: Any, report: Report) -> None:
     validator = jsonschema.Draft202012Validator(schema())
     for err in sorted(validator.iter_errors(data), key=lambda e: (report.line(tuple(e.absolute_path)), str(e.message))):
         path = tuple(err.absolute_path)
+        if path and err.validator not in KEY_VALIDATORS:
+            report.invalid.add(path)
         if err.validator == "additionalProperties":
             allowed = sorted(err.schema.get("properties", {}))
             for key in sorted(set(err.instance) - set(allowed)):
@@ -144,10 +151,27 @@ def normalise_quantities(data: dict, report: Report) -> dict:
         lo, hi = PLAUSIBLE[kind]
         magnitude = abs(v) if kind == "energy" else v
         if not (lo <= magnitude <= hi):
+            report.invalid.add(path)
             written = _get(data, path)
             report.add(path, f"{written!r} is an implausible {kind} ({v:g} {SI_UNIT[kind]}; expected "
                              f"{lo:g}..{hi:g} {SI_UNIT[kind]}): wrong unit? write e.g. '{written} {HINT_UNIT[kind]}'")
         _set(out, path, v)
+    return out
+
+
+def without(data: dict, paths: Iterable[tuple]) -> dict:
+    """A copy of ``data`` without the values at ``paths`` (those already reported as wrong), so
+    that the checks beyond the schema never stack a second problem on the same wrong value."""
+    out = copy.deepcopy(data)
+    for path in sorted(paths, key=len, reverse=True):
+        try:
+            parent = _get(out, path[:-1])
+            if isinstance(parent, list):
+                parent[path[-1]] = None  # keeps the other items' indices
+            else:
+                del parent[path[-1]]
+        except (KeyError, IndexError, TypeError):
+            continue
     return out
 
 

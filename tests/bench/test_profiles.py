@@ -122,7 +122,7 @@ def test_yaml_syntax_error_is_one_line_with_file_line_column(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and "<unicode string>" not in err, err
-        assert f"{bad}:4:4: YAML syntax error: expected ',' or ']'" in err
+        assert f"{bad}:4:4: YAML syntax error: " in err and "expected ',' or ']'" in err  # libyaml: "did not find ..."
 
 
 def test_quantities_and_yaml12_floats():

@@ -1,0 +1,40 @@
+"""Every malformed profile of the corpus (``tests/profile_corpus.py``: types, NaN and
+infinities, bounds, structure, encodings, size, aliases, nesting, links) gets one clear line
+``FILE:LINE[:COLUMN]: [field: ]message`` from ``bench profile check`` and from ``bench run
+--profile``, never a traceback or a hang. Speed is by construction (size, depth and alias
+caps ahead of any parsing); ``benchmarks/bad_profiles.py`` times each case."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from bench.cli import main
+from tests.profile_corpus import CASES
+
+KINDS = Counter(c.kind for c in CASES)
+
+
+def test_corpus_covers_every_kind_of_defect():
+    assert len(CASES) >= 60 and len({c.name for c in CASES}) == len(CASES)
+    assert set(KINDS) == {"types", "nan-inf", "bounds", "structure", "encoding", "size", "aliases", "nesting", "links"}
+    assert all(n >= 3 for n in KINDS.values()), KINDS
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_malformed_profile_is_one_clear_line(case, tmp_path, capsys):
+    path = case.make(tmp_path)
+    for argv, prefix in ((["profile", "check", str(path)], "bench profile: error: "),
+                         (["run", "--profile", str(path), "--out", str(tmp_path / "run")], "bench run: error: ")):
+        assert main(argv) == 2, argv
+        captured = capsys.readouterr()
+        err = captured.err.strip()
+        assert "\n" not in err and "Traceback" not in err, err
+        assert err.startswith(prefix), err
+        line = err[len(prefix):]
+        assert re.match(rf"{re.escape(str(path))}:\d+(:\d+)?: ", line) or line.startswith(f"--profile {path}"), line
+        assert case.expect in line, line
+        assert len(line) < 600, line
+    assert not (tmp_path / "run").exists()
