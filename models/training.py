@@ -23,6 +23,7 @@ bit-exactly from the last completed epoch.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,10 @@ class TrainConfig:
             raise ValueError(f"mode {self.mode!r}: expected one of {MODES}")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset {self.dataset!r}: expected one of {', '.join(DATASETS)}")
+        for name in ("width", "lr", "lr_decay", "momentum", "bet_reg", "bet_lambda"):
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name} {value}: must be a finite number")
         if not self.width > 0 or (self.arch == "wrn" and self.width != int(self.width)):
             raise ValueError(f"width {self.width}: must be > 0 (wrn: an integer widening factor k >= 1)")
         if self.optimizer not in OPTIMIZERS:
@@ -184,8 +189,16 @@ def param_bytes(config: TrainConfig, in_shape: tuple[int, ...], n_classes: int) 
 
 
 def check_model_size(config: TrainConfig, in_shape: tuple[int, ...], n_classes: int) -> None:
-    """``ValueError`` naming ``width`` when the parameters exceed :data:`MAX_PARAM_BYTES`."""
-    need = param_bytes(config, in_shape, n_classes)
+    """``ValueError`` naming ``width`` when the parameters exceed :data:`MAX_PARAM_BYTES`
+    (a layer too large even to describe, whose size overflows torch's storage arithmetic, too)."""
+    try:
+        need = param_bytes(config, in_shape, n_classes)
+    except (RuntimeError, TypeError, OverflowError) as exc:  # what torch raises for sizes past int64
+        if "overflow" not in str(exc).lower():
+            raise
+        raise ValueError(f"width {config.width:g}: {config.arch} on {config.dataset} would need more parameter "
+                         f"memory than torch can even count, far above the cap of {MAX_PARAM_BYTES / 2**30:g} GiB "
+                         f"(models.training.MAX_PARAM_BYTES); choose a smaller width") from None
     if need > MAX_PARAM_BYTES:
         raise ValueError(f"width {config.width:g}: {config.arch} on {config.dataset} would need "
                          f"{need / 2**30:.1f} GiB of parameters (training: about 4x), above the cap of "

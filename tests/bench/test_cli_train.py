@@ -103,6 +103,24 @@ except ValueError as exc:
     assert r.stdout.startswith("width 11: out of memory building mlp on cpu") and len(r.stdout.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("width", ["1e6", "1e300", "inf", "nan"])
+def test_absurd_width_is_one_line_and_nothing_else(width, tmp_path, capsys):
+    """Above the documented cap (even past what torch can count), or not a number: one line."""
+    assert main(["train", "--width", width, "--epochs", "1", "--out", str(tmp_path / "w")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "", captured.out
+    err = captured.err.strip()
+    assert "\n" not in err and err.startswith(f"bench train: error: width "), err
+    assert ("MAX_PARAM_BYTES" in err) == (width in ("1e6", "1e300")), err
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("option", [["--lambda", "nan"], ["--lambda", "inf"], ["-o", "lambda=nan"]])
+def test_non_finite_method_option_is_one_line(option, tmp_path, capsys):
+    assert main(["train", "--method", "lanmax", *option, "--epochs", "1", "--out", str(tmp_path / "l")]) == 2
+    assert capsys.readouterr().err.strip().endswith("is not a finite number")
+
+
 def test_method_help_lists_options(capsys):
     assert main(["train", "--out", "unused", "--method", "uniform", "--method-help"]) == 0
     assert "eps" in capsys.readouterr().out
