@@ -42,6 +42,7 @@ from models.faults import GRADIENT_MODES, FaultInjector
 from models.layers import attach_faults, clip_latent_weights, layer_memory
 from models.method_registry import build_method, method_spec, resolve_options
 from models.methods import MethodContext, NoiseMethod
+from drivers.atomic import remove_strays
 from models.run_dir import CHECKPOINTS, CONFIG, RunDir, RunDirError
 
 OPTIMIZERS = ("adam", "sgd")
@@ -308,15 +309,18 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, data: Data
     if resume:
         config = TrainConfig.from_dict(run.read_config())
         s = build_session(config, data)
+        remove_strays(run.path)
+        run.complete_files(derive_seeds(config.seed), layer_memory(s.net), layer_labels(s.net))
         state = run.load_checkpoint(map_location=config.device)
         if state is not None:
             s.load_state_dict(state)
         run.truncate_metrics(s.epoch)
     else:
         config = config.resolved()
-        run.create(config.to_dict(), derive_seeds(config.seed))
+        if (run.path / CONFIG).exists():  # before building: a used directory is refused at once
+            raise RunDirError(f"{run.path} already holds a run ({CONFIG}); resume it or choose another --out")
         s = build_session(config, data)
-        run.write_layers(layer_memory(s.net), layer_labels(s.net))
+        run.create(config.to_dict(), derive_seeds(config.seed), layer_memory(s.net), layer_labels(s.net))
     while s.epoch < config.epochs:
         start = time.perf_counter()
         record = {"epoch": s.epoch + 1}

@@ -191,6 +191,7 @@ class Pipeline:
         (or reuse), ``on_start(name)`` before a stage runs; ``profile`` reaches every stage."""
         run_dir = Path(run_dir)
         (run_dir / MARKER_DIR).mkdir(parents=True, exist_ok=True)
+        atomic.remove_strays(run_dir)  # half-written files of a killed attempt are no output
         forced = self.check_force(force)
         records: list[StageRecord] = []
         own_resources = resources is None
