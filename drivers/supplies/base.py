@@ -540,8 +540,11 @@ class ScpiSupply:
         t0 = time.monotonic()
         try:
             yield result
-        finally:
-            result.reading = stop(token, time.monotonic() - t0)
+        except BaseException:  # the body's error (a lost board, Ctrl-C) is what the caller must see
+            with contextlib.suppress(SupplyError):
+                stop(token, time.monotonic() - t0)
+            raise
+        result.reading = stop(token, time.monotonic() - t0)
 
     def _start_polling(self, window_s: float):
         stop = threading.Event()

@@ -24,8 +24,10 @@ digitiser ``SENS:SWE:POIN n``, ``SENS:SWE:TINT t``, ``TRIG:ACQ:SOUR BUS|IMM``, `
 ``MEAS:ENER:RES``, ``MEAS:ENER?`` (joules); ``INST:NSEL n``; ``SYST:ERR?`` (queue of real SCPI
 errors: -100 command error, -102 syntax error, -109 missing parameter, -113 undefined header,
 -221 settings conflict, -222 data out of range, -224 illegal parameter value, -230 data stale,
--350 queue overflow). Simulator only (never used by drivers): ``SIM:DROP`` closes the
-connection, for the dropped-connection tests.
+-350 queue overflow). Simulator only (never used by drivers), for the fault-path tests:
+``SIM:DROP`` closes the connection, ``SIM:DROP ALL`` every connection (another client's
+dropped link); ``SIM:REFUSE [n]`` refuses the next ``n`` (1) voltage setpoints of any client
+with -221 (settings conflict), as an instrument in a state that forbids them would.
 
 Run: ``python -m drivers.virtual_lab.scpi_server --lab-state PATH [--chip FILE] [--power-on]``
 (``--power-on``: start with the rail output on at the chip's ``nominal_v``, as a supply whose
@@ -69,7 +71,11 @@ class ScpiError(Exception):
 
 
 class DropConnection(Exception):
-    """SIM:DROP: close this client's connection."""
+    """SIM:DROP: close this client's connection (``everyone``: every client's)."""
+
+    def __init__(self, everyone: bool = False):
+        super().__init__()
+        self.everyone = everyone
 
 
 @dataclass
@@ -157,7 +163,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("SENSe:SWEep:TINTerval", "tint"), ("SENSe:SWEep:TINTerval?", "tint_q"),
     ("TRIGger:ACQuire:SOURce", "trig_source"), ("INITiate[:IMMediate]:ACQuire", "init_acq"),
     ("FETCh:ARRay:CURRent[:DC]?", "fetch_curr"), ("FETCh:ARRay:VOLTage[:DC]?", "fetch_volt"),
-    ("SIMulation:DROP", "sim_drop"),
+    ("SIMulation:DROP", "sim_drop"), ("SIMulation:REFuse", "sim_refuse"),
 ]
 _TABLE = [(re.compile(_mnemonic_regex(spec) + r"\Z", re.IGNORECASE), name) for spec, name in COMMANDS]
 _CHANLIST = re.compile(r"\(@\s*(\d+)(?:\s*[,:]\s*\d+)*\s*\)")
@@ -204,6 +210,7 @@ class SupplySimulator:
         self.errors: list[ScpiError] = []
         self.watchdog_on, self.watchdog_delay = False, float(WATCHDOG_RESET_S)
         self.last_io = time.monotonic()   # any command on any connection feeds the watchdog
+        self.refusals = 0                 # SIM:REFUSE: voltage setpoints still to refuse
         self.acc = Accumulator()
         self._last_counters = state.activity()[:2]
         self.acc.add(time.monotonic(), 0.0, 0.0)
@@ -323,7 +330,11 @@ class SupplySimulator:
     async def _nsel_q(self, ch, args): return str(self.selected)
 
     async def _volt(self, ch, args):
-        ch.volts = _number(self._need(args)[0], *RANGES["volts"])
+        volts = _number(self._need(args)[0], *RANGES["volts"])
+        if self.refusals:
+            self.refusals -= 1
+            raise ScpiError(-221, "Settings conflict;setpoint refused (SIM:REFUSE)")
+        ch.volts = volts
         self._changed(ch)
 
     async def _volt_q(self, ch, args): return _fmt(ch.volts)
@@ -445,7 +456,10 @@ class SupplySimulator:
         return await self._fetch(ch, lambda c: [c.volts if self.enabled(c) else 0.0] * c.points)
 
     async def _sim_drop(self, ch, args):
-        raise DropConnection()
+        raise DropConnection(everyone=bool(args) and args[0].upper() == "ALL")
+
+    async def _sim_refuse(self, ch, args):
+        self.refusals = int(_number(args[0], 1, 1000)) if args else 1
 
 
 async def _sampler(sim: SupplySimulator) -> None:
@@ -459,12 +473,17 @@ async def _sampler(sim: SupplySimulator) -> None:
 async def serve(sim: SupplySimulator, port: int = 0, ready=None) -> None:
     """Serve until cancelled; calls ``ready(port)`` once listening on 127.0.0.1."""
 
+    writers: set[asyncio.StreamWriter] = set()
+
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.add(writer)
         try:
             while line := await reader.readline():
                 try:
                     reply = await sim.execute(line.decode("ascii", "replace").strip())
-                except DropConnection:
+                except DropConnection as drop:
+                    for other in list(writers) if drop.everyone else ():
+                        other.close()
                     break
                 if reply is not None:
                     writer.write(reply.encode() + b"\n")
@@ -472,6 +491,7 @@ async def serve(sim: SupplySimulator, port: int = 0, ready=None) -> None:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            writers.discard(writer)
             writer.close()
 
     server = await asyncio.start_server(client, "127.0.0.1", port)

@@ -176,6 +176,19 @@ def test_reply_of_an_interrupted_query_is_drained_before_shutdown(virtual_lab, c
     assert virtual_lab.rail() == (0.0, False)
 
 
+def test_an_error_inside_an_energy_capture_is_not_masked_by_the_capture(virtual_lab):
+    """A board lost mid-capture outlasts the capture window too: the caller must see the lost
+    board, not an energy-window overrun (which would make it redo the work)."""
+    class Lost(Exception):
+        pass
+
+    with open_supply(virtual_lab.supply_resource, vmax=1.0, imax=0.1) as supply:
+        with pytest.raises(Lost):
+            with supply.energy(0.01):
+                time.sleep(0.2)   # the capture is over long before
+                raise Lost
+
+
 def test_closing_line_is_loud_when_the_output_cannot_be_read_back(virtual_lab, caplog):
     supply = open_supply(virtual_lab.supply_resource, vmax=1.0, imax=0.1, timeout_ms=500)
     supply.configure()
