@@ -2,6 +2,9 @@
 with file, YAML line and field path; the published JSON Schema is the one we validate with."""
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 
 import jsonschema
@@ -13,6 +16,7 @@ from models.profile import ProfileError, check_profile, list_profiles, load_prof
 from models.profile.checks import SCHEMA_PATH
 from models.profile.loading import _Loader
 from models.profile.units import parse_quantity
+from tests.shipped import PROFILES_DIR, SHIPPED_PROFILES
 
 BROKEN = textwrap.dedent("""\
     schema_version: 1
@@ -48,10 +52,8 @@ BROKEN = textwrap.dedent("""\
 
 
 def test_shipped_profiles_are_valid():
-    paths = list_profiles()
-    names = {p.name for p in paths}
-    assert {"rram_lowpower.yaml", "sram_lowvoltage.yaml"} <= names
-    for path in paths:
+    assert {p.name for p in SHIPPED_PROFILES} <= {p.name for p in list_profiles()}
+    for path in SHIPPED_PROFILES:
         profile = load_profile(path)
         assert profile.experiment["hardware"]["kind"] == "virtual"
         assert profile.data["provenance"]["illustrative"] or profile.data["provenance"]["source"] == "calibrated"
@@ -60,7 +62,7 @@ def test_shipped_profiles_are_valid():
 def test_published_schema_validates_shipped_yaml_as_editors_would():
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
-    for path in list_profiles():
+    for path in SHIPPED_PROFILES:
         raw = yaml.load(path.read_text(), Loader=_Loader)
         assert not list(jsonschema.Draft202012Validator(schema).iter_errors(raw)), path
 
@@ -85,9 +87,26 @@ def test_every_problem_reported_with_line_and_field(tmp_path):
     }
     assert expected <= found, text
     assert all(p.file == str(path) for p in problems)
-    # BER falls from point b (0.355) to the last point (1e-4): non-monotone curve
-    assert any(p.line == 21 and "BER" in p.message and "must not fall" in p.message for p in problems), text
+    # one wrong value, one problem: point b's out-of-range BER (0.7) and implausible voltage are
+    # not compared with their neighbours again (no "BER must not fall", no "voltage does not fall")
+    assert sum(p.path[:2] == ("operating_points", 1) for p in problems) == 4, text
+    assert not any("must not fall" in p.message or "does not fall" in p.message for p in problems), text
     assert "unknown key 'colour'" in text and "'3 V' is not a valid energy" in text
+
+
+def test_curves_must_be_monotone(tmp_path):
+    """Along the points, most reliable first: BER must not fall, energy must not rise, voltage must fall."""
+    text = open("profiles/sram_lowvoltage.yaml").read()
+    for old, new, field, words in (
+            ("ber_0to1: 7.2e-4\n    ber_1to0: 4.8e-4", "ber_0to1: 1.0e-5\n    ber_1to0: 1.0e-5", "operating_points[5]",
+             "BER must not fall"),
+            ("energy_read_per_bit: 5.832 fJ", "energy_read_per_bit: 6.5 fJ", "operating_points[5].energy_read_per_bit",
+             "rises above the previous point's"),
+            ("voltage: 0.54 V", "voltage: 0.57 V", "operating_points[5].voltage", "does not fall below")):
+        path = tmp_path / "p.yaml"
+        path.write_text(text.replace(old, new))
+        _, problems = check_profile(path)
+        assert [(p.field, words in p.message) for p in problems] == [(field, True)], problems
 
 
 def test_cli_check_reports_all_problems_and_fails(tmp_path, capsys):
@@ -98,6 +117,25 @@ def test_cli_check_reports_all_problems_and_fails(tmp_path, capsys):
     assert f"{path}:4: colour: unknown key" in err and f"{path}:29: experiment.method" in err
     assert main(["profile", "check", "profiles/sram_lowvoltage.yaml"]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_users_profile_in_the_folder_leaves_the_shipped_profile_tests_passing():
+    """The README's own example leaves a calibrated profile (linking no virtual chip) in
+    profiles/; the tests of the shipped profiles must still pass: they name what they check."""
+    user = PROFILES_DIR / f"zz_user_{os.getpid()}.yaml"
+    try:
+        assert main(["calibrate", "tests/data/faultmaps/sweep_sram_demo", "-o", str(user)]) == 0
+        assert user.is_file()
+        tests = ["tests/drivers/test_virtual_chips.py", "tests/bench/test_profiles.py::test_shipped_profiles_are_valid",
+                 "tests/bench/test_profiles.py::test_published_schema_validates_shipped_yaml_as_editors_would",
+                 "tests/drivers/test_faultmap.py::test_shipped_profile_maps_cover_the_quick_mlp_of_every_shipped_profile"]
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", *tests], cwd=PROFILES_DIR.parent, capture_output=True,
+                           text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert r.returncode == 0, r.stdout[-3000:]
+    finally:
+        for path in PROFILES_DIR.glob(f"{user.stem}*"):
+            path.unlink()
 
 
 def test_cli_list_shows_each_profile(capsys):
