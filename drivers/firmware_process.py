@@ -36,6 +36,10 @@ QEMU = "qemu-system-arm"
 #: one of them (mps2-an386: UART0; netduinoplus2: USART2, the Nucleo's ST-LINK port, after USART1)
 QEMU_MACHINES = {"mps2-an386": ("mps2-an386", 0), "netduinoplus2": ("netduinoplus2", 1)}
 APT_HINT = "sudo apt-get install -y --no-install-recommends gcc-arm-none-eabi qemu-system-arm"
+#: How long a helper process may take to say it is ready [choice: generous, for a machine whose
+#: cores other jobs keep busy; a working process says so in well under a second, so the bound
+#: only limits how long a broken one is waited for].
+READY_TIMEOUT_S = 120.0
 
 _live: set["FirmwareProcess"] = set()
 
@@ -143,7 +147,8 @@ def _free_port() -> int:
 class FirmwareProcess:
     """A running firmware process with the serial URL to reach it."""
 
-    def __init__(self, argv: list[str], url: str | None = None, kind: str = "host", banner_timeout: float = 10.0):
+    def __init__(self, argv: list[str], url: str | None = None, kind: str = "host",
+                 banner_timeout: float = READY_TIMEOUT_S):
         self.argv, self.kind = argv, kind
         self._stderr = tempfile.TemporaryFile()
         self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr)
@@ -209,7 +214,7 @@ def start_qemu(target: str = "mps2-an386", elf: Path | None = None, icount: bool
     for attempt in range(attempts):
         port = _free_port()
         fp = FirmwareProcess(qemu_argv(elf, port, icount, target), url=f"socket://127.0.0.1:{port}", kind="qemu")
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline and fp.running:
             with socket.socket() as s:  # probe only once QEMU listens: no connect (it would start the guest)
                 try:

@@ -21,7 +21,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 
 
 def interrupt_bench(args: list[str], ready: Callable[[], bool], sig: int = signal.SIGINT,
-                    group: bool = False, timeout: float = 60) -> tuple[int, str, str]:
+                    group: bool = False, timeout: float = 300) -> tuple[int, str, str]:
     """Start ``python -m bench.cli ARGS``, wait until ``ready()`` (or the child exits, or
     ``timeout``), send ``sig`` (to the child's whole process group when ``group``, like a
     terminal's Ctrl-C to its foreground job) and return ``(returncode, stdout, stderr)``.

@@ -25,13 +25,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from drivers.firmware_process import (FirmwareProcess, FirmwareProcessError, spawn, start_host,
+from drivers.firmware_process import (READY_TIMEOUT_S, FirmwareProcess, FirmwareProcessError, spawn, start_host,
                                       start_qemu, stop_process, wait_for_line)
 from drivers.virtual_lab.lab_state import LabState
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 
 REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = READY_TIMEOUT_S
 
 
 class LabError(RuntimeError):

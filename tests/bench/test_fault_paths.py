@@ -172,7 +172,7 @@ def test_interpreter_exit_switches_output_off(virtual_lab):
             "s.configure(); s.volts = 0.8; s.output_enabled = True\n"
             "print(s.output_enabled)\n"
             "raise SystemExit(3)  # no close(), no context manager: atexit must do it\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           cwd=os.path.dirname(os.path.dirname(__file__)))
     assert proc.returncode == 3 and proc.stdout.strip() == "True", proc.stderr
     assert output_is_off(virtual_lab.supply_resource)
@@ -184,13 +184,13 @@ def test_cli_sweep_terminated_leaves_output_off_and_resumes(virtual_lab, tmp_pat
     cmd = ["characterize", "--board", virtual_lab.board_url, "--supply",
            virtual_lab.supply_resource, "--vmin", "0.5", "--vmax", "0.8", "--steps", "4", "--repeats", "2",
            "--words", "256", "--settle", "0.3", "--out", str(out)]
-    code, _, err = interrupt_bench(cmd, sig=signal.SIGTERM, timeout=90, ready=lambda: (out / "sweep.json").exists()
+    code, _, err = interrupt_bench(cmd, sig=signal.SIGTERM, timeout=300, ready=lambda: (out / "sweep.json").exists()
                                    and bool(json.loads((out / "sweep.json").read_text())["points"]))
     assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err and "can be resumed" in err
     assert f"supply {virtual_lab.supply_resource} channel 1: output OFF (read back)" in err
     assert output_is_off(virtual_lab.supply_resource)
     assert not json.loads((out / "sweep.json").read_text())["complete"]
-    again = subprocess.run([sys.executable, "-m", "bench.cli", *cmd], capture_output=True, text=True, timeout=120,
+    again = subprocess.run([sys.executable, "-m", "bench.cli", *cmd], capture_output=True, text=True, timeout=300,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert again.returncode == 0, again.stderr
     state = json.loads((out / "sweep.json").read_text())

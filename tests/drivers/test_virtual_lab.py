@@ -178,12 +178,12 @@ def test_bench_lab_up_and_doctor_cli():
         board, supply = m.groups()
         assert board.startswith("socket://") and supply.endswith("::SOCKET")
         doc = subprocess.run([sys.executable, "-m", "bench.cli", "doctor", "--board", board, "--supply", supply,
-                              "--chip", str(DEFAULT_CHIP)], capture_output=True, text=True, env=env, timeout=120)
+                              "--chip", str(DEFAULT_CHIP)], capture_output=True, text=True, env=env, timeout=300)
         assert doc.returncode == 0, doc.stdout + doc.stderr
         assert "pattern read-back" in doc.stdout and "0 flipped bits" in doc.stdout
         assert f"set {Chip.load(DEFAULT_CHIP).nominal_v} V" in doc.stdout and "output reads OFF" in doc.stdout
         bad = subprocess.run([sys.executable, "-m", "bench.cli", "doctor", "--board", "socket://127.0.0.1:9"],
-                             capture_output=True, text=True, env=env, timeout=120)
+                             capture_output=True, text=True, env=env, timeout=300)
         assert bad.returncode == 1 and "board connect" in bad.stdout
         lab.send_signal(signal.SIGINT)
         out, err = lab.communicate(timeout=READY_S)
