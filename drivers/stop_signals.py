@@ -51,6 +51,13 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def install() -> None:
+    """From now on (a worker process's initializer), SIGTERM and SIGHUP raise
+    :class:`StopSignal` and SIGINT ``KeyboardInterrupt``, as :func:`interrupting` does for a block."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else _raise_stop)
+
+
 @contextlib.contextmanager
 def interrupting() -> Iterator[None]:
     """Inside the block SIGTERM and SIGHUP raise :class:`StopSignal` (SIGINT keeps raising

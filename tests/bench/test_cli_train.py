@@ -1,6 +1,10 @@
 """``bench train`` and ``bench evaluate`` end to end on tiny settings."""
 
 import json
+import os
+import signal
+import threading
+import time
 
 import pytest
 
@@ -119,6 +123,32 @@ def test_absurd_width_is_one_line_and_nothing_else(width, tmp_path, capsys):
 def test_non_finite_method_option_is_one_line(option, tmp_path, capsys):
     assert main(["train", "--method", "lanmax", *option, "--epochs", "1", "--out", str(tmp_path / "l")]) == 2
     assert capsys.readouterr().err.strip().endswith("is not a finite number")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_training_the_ctrl_c_way(sig, tmp_path, capsys):
+    """A kill or a closed terminal mid-training: the same exit as Ctrl-C (a resumable run,
+    one line naming the signal, exit 128 + signal), not a process killed mid-write."""
+    from models.run_dir import RunDir
+
+    out, finished = tmp_path / "t", threading.Event()
+
+    def stop_at_first_checkpoint():
+        while not finished.is_set() and not list((out / "checkpoints").glob("epoch_*.pt")):
+            time.sleep(0.01)
+        if not finished.is_set():   # only while bench train (and its handlers) still run
+            os.kill(os.getpid(), sig)
+
+    threading.Thread(target=stop_at_first_checkpoint, daemon=True).start()
+    try:
+        code = main(["train", *TINY, "--limit-train", "100", "--epochs", "400", "--method", "uniform", "--eps", "0.01",
+                     "--out", str(out)])
+    finally:
+        finished.set()
+    err = capsys.readouterr().err.strip()
+    assert code == 128 + sig and err == f"bench train: stopped by {signal.Signals(sig).name}; the run can be resumed"
+    status = RunDir(out).status()
+    assert not status["complete"] and 1 <= status["epochs_done"] < 400
 
 
 def test_method_help_lists_options(capsys):
