@@ -60,15 +60,18 @@ class _Stderr(logging.StreamHandler):
     stream = property(lambda self: sys.stderr, lambda self, value: None)
 
 
+CLOSING_LOG = "drivers.supplies.closing"
+
+
 def _logging(verbose: bool) -> None:
-    """Warnings as ``name: message``; the supply's closing line (``drivers.supplies``, INFO:
-    output OFF read back, or the loud failure) as a plain line of its own."""
+    """Warnings as ``name: message``; the supply's closing line (``drivers.supplies.closing``,
+    INFO: output OFF read back, or the loud failure) as a plain line of its own."""
     handler = _Stderr()
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler.addFilter(lambda record: record.name != CLOSING_LOG)  # printed once, by its own handler
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
-    closing = logging.getLogger("drivers.supplies.closing")
+    closing = logging.getLogger(CLOSING_LOG)
     closing.setLevel(logging.INFO)
-    closing.propagate = False
     if not any(isinstance(h, _Stderr) for h in closing.handlers):
         plain = _Stderr()
         plain.setFormatter(logging.Formatter("%(message)s"))

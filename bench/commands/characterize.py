@@ -7,6 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.characterize import characterize, pattern_list
+from bench.commands.common import finite
 
 
 def _bits(n: int, total: int) -> str:
@@ -37,8 +38,8 @@ def configure(p) -> None:
     p.add_argument("--chip-id", help="name of the chip under test, stored in the fault maps (default: the "
                                      "virtual chip's id, else 'unknown-chip')")
     p.add_argument("--channel", type=int, default=1, help="supply output powering the memory (default 1)")
-    p.add_argument("--vmin", type=float, required=True, help="lowest voltage (V)")
-    p.add_argument("--vmax", type=float, required=True, help="highest voltage (V); also the supply's safety "
+    p.add_argument("--vmin", type=finite, required=True, help="lowest voltage (V)")
+    p.add_argument("--vmax", type=finite, required=True, help="highest voltage (V); also the supply's safety "
                                                                 "limit and OVP level; refused above the absolute "
                                                                 "maximum of the chip file or --profile")
     p.add_argument("--profile", help="profile of the memory under test: its absolute_max_voltage bounds --vmax "
@@ -48,8 +49,8 @@ def configure(p) -> None:
     p.add_argument("--repeats", type=int, default=5, help="write/read repeats per voltage and pattern (default 5)")
     p.add_argument("--base-word", type=int, default=0, help="first word under test (default 0)")
     p.add_argument("--words", type=int, default=1024, help="words under test (default 1024 = 4 KiB)")
-    p.add_argument("--settle", type=float, default=0.05, help="seconds to wait after each voltage change (0.05)")
-    p.add_argument("--imax", type=float, default=0.1, help="current limit in A (default 0.1)")
+    p.add_argument("--settle", type=finite, default=0.05, help="seconds to wait after each voltage change (0.05)")
+    p.add_argument("--imax", type=finite, default=0.1, help="current limit in A (default 0.1)")
     p.add_argument("--seed", type=int, default=1, help="seed of the random pattern (default 1)")
     p.add_argument("--technology", choices=("sram", "rram"),
                    help="memory technology, stored in sweep.json (default: the virtual chip's, else sram)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.commands.common import add_profile, add_seed
+from bench.commands.common import add_profile, add_seed, finite
 from bench.pipeline.config import DEFAULTS, QUICK
 from bench.pipeline.display import make_progress, plan_table, summary_table
 from bench.pipeline.run import execute, prepare
@@ -29,12 +29,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", help=f"data set (default {DEFAULTS['dataset']})")
     p.add_argument("--data-dir", type=Path, help="folder with the data set files (mnist, fashion-mnist, cifar10)")
     p.add_argument("--arch", help=f"architecture (default {DEFAULTS['arch']})")
-    p.add_argument("--width", type=float, help=f"width multiplier (default {DEFAULTS['width']})")
+    p.add_argument("--width", type=finite, help=f"width multiplier (default {DEFAULTS['width']})")
     p.add_argument("--method", help=f"training method (default {DEFAULTS['method']})")
-    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float, help=f"LaNMax accuracy/energy trade-off (default {DEFAULTS['lambda']})")
+    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=finite, help=f"LaNMax accuracy/energy trade-off (default {DEFAULTS['lambda']})")
     p.add_argument("--epochs", type=int, help=f"training epochs (default {DEFAULTS['epochs']})")
     add_seed(p, None, f"master seed; every other seed derives from it (default {DEFAULTS['seed']})")
-    p.add_argument("--uniform-eps", type=float, help="eps of the uniform-noise baseline (default: geometric mean of LaNMax's eps)")
+    p.add_argument("--uniform-eps", type=finite, help="eps of the uniform-noise baseline (default: geometric mean of LaNMax's eps)")
     p.add_argument("--energy-inputs", type=int, help=f"board inputs with per-layer energy capture (default {DEFAULTS['energy_inputs']})")
     p.add_argument("--test-subset", type=int, help=f"test inputs run on the board (default {DEFAULTS['test_subset']})")
     p.set_defaults(func=main)

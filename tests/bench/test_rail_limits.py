@@ -26,6 +26,15 @@ def test_characterize_refuses_vmax_above_the_chips_absolute_maximum(tmp_path, ca
     assert "sram_demo.yaml" in err and not (tmp_path / "sw").exists()
 
 
+@pytest.mark.parametrize("argv", [["characterize", "--vmin", "0.5", "--vmax", "inf", "--out", "x"],
+                                  ["characterize", "--vmin", "nan", "--vmax", "1.0", "--out", "x"],
+                                  ["doctor", "--nominal", "nan"], ["run", "--profile", "p.yaml", "--width", "inf"]])
+def test_non_finite_voltages_and_sizes_are_refused_by_the_options(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and "is not a finite number" in capsys.readouterr().err
+
+
 def test_characterize_refuses_vmax_above_the_profiles_absolute_maximum(tmp_path, capsys):
     """Real instruments (never reached here): the profile of the memory states the bound."""
     argv = ["characterize", "--board", "socket://127.0.0.1:9", "--supply", "TCPIP0::127.0.0.1::9::SOCKET",
