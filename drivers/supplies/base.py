@@ -267,6 +267,7 @@ class ScpiSupply:
 
     def query(self, cmd: str) -> str:
         with self._lock:
+            self._drain()     # a late reply to an earlier query must not answer this one
             self._owed = cmd  # until its reply is read: an interrupt or a timeout leaves it owed
             reply = self._io(lambda: self._res.query(cmd)).strip()
             self._owed = None

@@ -22,7 +22,7 @@ import pytest
 import pyvisa
 
 from drivers.firmware_process import spawn, stop_process, wait_for_line
-from drivers.supplies import KeysightN6705C, SafetyLimitError, open_supply
+from drivers.supplies import KeysightN6705C, SafetyLimitError, SupplyError, open_supply
 from drivers.supplies.base import format_number
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,6 +174,19 @@ def test_reply_of_an_interrupted_query_is_drained_before_shutdown(virtual_lab, c
     assert closing == [f"supply {virtual_lab.supply_resource} channel 1: output OFF (read back)"]
     assert all(len(r.getMessage()) < 300 for r in caplog.records), [r.getMessage()[:100] for r in caplog.records]
     assert virtual_lab.rail() == (0.0, False)
+
+
+def test_a_late_reply_never_answers_the_next_query(virtual_lab):
+    """A query that timed out gets its reply later; the next query must read its own."""
+    with open_supply(virtual_lab.supply_resource, vmax=1.0, imax=0.1, timeout_ms=500) as supply:
+        supply.volts = 0.7
+        os.kill(virtual_lab._supply.pid, signal.SIGSTOP)   # the instrument is busy for a while
+        try:
+            with pytest.raises(SupplyError, match="no answer"):
+                supply.query("*IDN?")
+        finally:
+            os.kill(virtual_lab._supply.pid, signal.SIGCONT)
+        assert supply.volts == pytest.approx(0.7)   # not "Keysight Technologies,N6705C,..."
 
 
 def test_an_error_inside_an_energy_capture_is_not_masked_by_the_capture(virtual_lab):
