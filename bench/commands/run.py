@@ -21,7 +21,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     add_profile(p, "error profile YAML (its `experiment` section gives the defaults)", required=True)
     p.add_argument("--out", type=Path, help="run directory (default: runs/<profile name>[-quick])")
-    p.add_argument("--hardware", help="'virtual' (start the virtual lab) or a YAML file with board: URL, supply: RESOURCE, channel:")
+    p.add_argument("--hardware", help="'virtual' (start the virtual lab) or a YAML file with board: URL, supply: RESOURCE, "
+                                      "channel:, vmax:, watchdog_s:")
     p.add_argument("--quick", action="store_true",
                    help=f"small settings for CI and a first try: {', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in QUICK.items())}")
     p.add_argument("--force", action="append", default=[], metavar="STAGE",
