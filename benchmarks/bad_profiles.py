@@ -1,6 +1,6 @@
 """How fast each malformed profile of the test corpus (``tests/profile_corpus.py``) is refused.
 
-Target: every one in well under a second (the issue's bound: 2 s), through the same entry point
+Target: every one in well under a second (bound: 2 s), through the same entry point
 as ``bench profile check`` and ``bench run --profile`` (``models.profile.check_profile``). Each
 case is timed ``--repeats`` times, interleaved with the others; the script prints the median
 and the spread per kind of defect, and the slowest cases.

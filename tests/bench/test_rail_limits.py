@@ -57,7 +57,7 @@ def test_vmax_far_above_nominal_or_without_a_maximum_is_warned(caplog):
 
 
 def test_doctor_takes_the_nominal_voltage_from_the_chip_file(virtual_lab):
-    """A 1.0 V chip is checked at 1.0 V (the old default was 1.1 V for every chip)."""
+    """A 1.0 V chip is checked at 1.0 V, not at a fixed default."""
     nominal = Chip.load(LOWVOLTAGE_CHIP).nominal_v
     checks = {c.name: c for c in run_checks(supply=virtual_lab.supply_resource, chip=str(LOWVOLTAGE_CHIP))}
     assert checks["supply nominal voltage"].detail.startswith(f"set {nominal} V"), checks["supply nominal voltage"]

@@ -84,7 +84,7 @@ def test_report_exists_and_is_self_contained(run_dir):
 
 def test_files_follow_the_users_umask(run_dir):
     """config.yaml, report.html, results.json, the .fbm, the fault maps, checkpoints, arrays,
-    plots: each with the mode the umask gives (atomic writes used to leave 0600)."""
+    plots: each with the mode the umask gives (a temporary file is created 0600)."""
     paths = [run_dir, *run_dir.rglob("*")]
     for rel in ("config.yaml", "report/report.html", "report/results.json", "deploy/model.fbm"):
         assert (run_dir / rel) in paths, rel

@@ -77,8 +77,8 @@ def test_local_process_pool(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_sigterm_stops_the_sweep_and_a_rerun_finishes_it(tmp_path):
-    """A stop signal stops the sweep (it used to end only the running trial, recorded as
-    failed, and go on with the next); no trial it cut short counts as done; a re-run finishes."""
+    """A stop signal stops the sweep, not only its running trial (which must not be recorded as
+    failed while the sweep goes on); no trial it cut short counts as done; a re-run finishes."""
     out = tmp_path / "grid"
     args = ["sweep", "--set", "epochs=200", "--set", "width=0.125", "--set", "limit_train=100", "--set",
             "limit_test=100", "--set", "method=uniform", "--grid", "eps=0.01,0.03", "--out", str(out)]
