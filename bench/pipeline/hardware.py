@@ -123,12 +123,18 @@ class Bench:
         self.energy_method = result.method
 
 
+def lab_chip(spec: Mapping[str, Any]) -> Chip:
+    """The chip the virtual lab of ``spec`` emulates; a file that is no chip file is one line."""
+    with user_errors(ValueError, prefix="experiment.hardware.chip: "):
+        return Chip.load(spec.get("chip") or DEFAULT_CHIP)
+
+
 def known_memory_words(spec: Mapping[str, Any]) -> int | None:
     """Size of the memory under test when it is known before connecting: the virtual lab's
     chip file states it (like a board's datasheet); a real board tells it in HELLO."""
     if spec["kind"] != "virtual":
         return None
-    return Chip.load(spec.get("chip") or DEFAULT_CHIP).mem_words
+    return lab_chip(spec).mem_words
 
 
 def virtual_chip(spec: Mapping[str, Any], profile: Profile) -> dict | None:
@@ -140,7 +146,7 @@ def virtual_chip(spec: Mapping[str, Any], profile: Profile) -> dict | None:
     if spec["kind"] != "virtual":
         return None
     path = Path(spec.get("chip") or DEFAULT_CHIP)
-    chip = Chip.load(path)
+    chip = lab_chip(spec)
     linked = (profile.experiment.get("hardware") or {}).get("chip")
     same_file = linked is not None and Path(linked).resolve() == path.resolve()
     calibrated_on = profile.data.get("provenance", {}).get("chip_id") == chip.chip_id

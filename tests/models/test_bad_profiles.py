@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from bench.cli import main
-from tests.profile_corpus import CASES
+from tests.profile_corpus import CASES, link, not_a_chip
 
 KINDS = Counter(c.kind for c in CASES)
 
@@ -38,3 +38,14 @@ def test_malformed_profile_is_one_clear_line(case, tmp_path, capsys):
         assert case.expect in line, line
         assert len(line) < 600, line
     assert not (tmp_path / "run").exists()
+
+
+def test_a_linked_file_that_is_no_chip_file_stops_bench_run_in_one_line(tmp_path, capsys):
+    """The profile check sees a regular file; the run, which loads the chip, names what is wrong."""
+    path = link("not_a_chip", not_a_chip)(tmp_path)
+    assert main(["profile", "check", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["run", "--profile", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("bench run: error: experiment.hardware.chip: chip file "), err
+    assert "unknown field(s) ['colour']" in err and not (tmp_path / "run").exists()
