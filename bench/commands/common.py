@@ -4,6 +4,7 @@ data set download."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from bench.datasets import DOWNLOADABLE, MIRROR_ENV
@@ -69,3 +70,12 @@ def download_progress(progress):
         progress.update(tasks[name], completed=done, total=total)
 
     return update
+def finite(text: str) -> float:
+    """A finite number (argparse's ``float`` takes ``nan`` and ``inf``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value

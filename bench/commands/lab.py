@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import threading
+import time
 
 from bench.lab import virtual_lab
 
@@ -20,26 +19,24 @@ def configure(p) -> None:
 
 
 def up_command(args) -> int:
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        with virtual_lab(args.chip, qemu=args.qemu, ppk2=args.ppk2) as lab:
-            print(f"board:  {lab.board_url}")
-            print(f"supply: {lab.supply_resource or 'none: the PPK2 powers the rail'}")
-            if lab.ppk2_port:
-                print(f"ppk2:   {lab.ppk2_port} ({args.ppk2})")
-            if args.qemu:
-                print("chip:   none: the QEMU board has nominal memory (no faults, no energy coupling)")
-            else:
-                print(f"chip:   {lab.chip_id} ({lab.chip_file})")
-            print("try:    bench doctor --board {} --supply {}".format(lab.board_url, lab.supply_resource))
-            print("Ctrl-C stops the lab.", flush=True)
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
-            print("stopping the virtual lab", flush=True)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    """Runs until a stop signal: Ctrl-C, SIGTERM and SIGHUP all arrive as ``KeyboardInterrupt``
+    (``bench.cli``), and the lab stops in order."""
+    with virtual_lab(args.chip, qemu=args.qemu, ppk2=args.ppk2) as lab:
+        print(f"board:  {lab.board_url}")
+        print(f"supply: {lab.supply_resource or 'none: the PPK2 powers the rail'}")
+        if lab.ppk2_port:
+            print(f"ppk2:   {lab.ppk2_port} ({args.ppk2})")
+        if args.qemu:
+            print("chip:   none: the QEMU board has nominal memory (no faults, no energy coupling)")
+        else:
+            print(f"chip:   {lab.chip_id} ({lab.chip_file})")
+        chip = "" if args.qemu else f" --chip {lab.chip_file}"
+        print(f"try:    bench doctor --board {lab.board_url} --supply {lab.supply_resource}{chip}")
+        print("Ctrl-C stops the lab.", flush=True)
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        print("stopping the virtual lab", flush=True)
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.commands.common import add_download, add_profile, add_seed, download_progress
+from bench.commands.common import add_download, add_profile, add_seed, download_progress, finite
 from bench.pipeline.config import DEFAULTS, QUICK
 from bench.pipeline.display import make_progress, plan_table, summary_table
 from bench.pipeline.run import execute, prepare
@@ -42,7 +42,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "defaults)", required=True)
     p.add_argument("--out", type=Path, help="run directory (default: runs/<profile name>[-quick])")
     p.add_argument("--hardware", help=_default("hardware", "'virtual' (start the virtual lab) or a YAML file with "
-                                                           "board: URL, supply: RESOURCE, channel:"))
+                                                           "board: URL, supply: RESOURCE, channel:, vmax:, watchdog_s:"))
     p.add_argument("--quick", action="store_true",
                    help=f"small settings for CI and a first try: {', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in QUICK.items())}")
     p.add_argument("--force", action="append", default=[], metavar="STAGE",
@@ -51,13 +51,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="folder with the data set files (mnist, fashion-mnist, cifar10)")
     add_download(p)
     p.add_argument("--arch", help=_default("arch", "architecture"))
-    p.add_argument("--width", type=float, help=_default("width", "width multiplier"))
+    p.add_argument("--width", type=finite, help=_default("width", "width multiplier"))
     p.add_argument("--method", help=_default("method", "training method"))
-    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float,
+    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=finite,
                    help=_default("lambda", "LaNMax accuracy/energy trade-off"))
     p.add_argument("--epochs", type=int, help=_default("epochs", "training epochs"))
     add_seed(p, None, _default("seed", "master seed; every other seed derives from it"))
-    p.add_argument("--uniform-eps", type=float,
+    p.add_argument("--uniform-eps", type=finite,
                    help="eps of the uniform-noise baseline (default: the profile's experiment.uniform_eps, else the "
                         "geometric mean of the main method's final eps)")
     p.add_argument("--energy-inputs", type=int,
