@@ -207,14 +207,15 @@ def results(run: Path) -> dict:
 
 
 def accuracies_and_noise(r: dict) -> dict:
-    """What must be equal exactly: every accuracy and every noise level (eps) of the run."""
+    """What must be equal exactly: every accuracy and every noise level (eps) of the run (not when
+    and by which version it was made: ``provenance``)."""
     def strip(x):
         if isinstance(x, dict):
             return {k: strip(v) for k, v in x.items() if not k.endswith("seconds") and k not in ("energy", "path")}
         if isinstance(x, list):
             return [strip(v) for v in x]
         return x
-    return strip({k: v for k, v in r.items() if k not in ("compare", "board", "sources", "header", "run")})
+    return strip({k: v for k, v in r.items() if k not in ("compare", "board", "sources", "header", "run", "provenance")})
 
 
 def energy_tolerance(layer: dict) -> float:
