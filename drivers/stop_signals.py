@@ -10,6 +10,13 @@ the supply's own output watchdog covers it (``drivers/supplies``).
 supply off, forking a helper process): a second Ctrl-C must not abort the shutdown it
 triggered. The signal is raised when the section ends.
 
+A signal's ``KeyboardInterrupt`` can also be lost without any of this: Python runs a handler
+wherever the main thread happens to be, and an exception raised inside a finalizer
+(``__del__``, a weakref callback, the garbage collector) or an at-fork callback is printed
+("Exception ignored in ...") and dropped. So the handler also *latches* the signal, and long
+loops call :func:`check` at safe points (each training batch, each trial, each pipeline
+stage): a stop whose exception was dropped is raised there.
+
 Python runs signal handlers in the main thread only; elsewhere both context managers do
 nothing (the main thread's handlers stay in charge).
 """
@@ -26,7 +33,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class StopSignal(KeyboardInterrupt):
-    """A stop signal other than SIGINT, taken the Ctrl-C way; ``signum`` says which."""
+    """A stop signal taken the Ctrl-C way; ``signum`` says which."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
@@ -43,36 +50,60 @@ def exit_code(exc: BaseException) -> int:
     return 128 + int(getattr(exc, "signum", signal.SIGINT))
 
 
+#: The first stop signal received inside :func:`interrupting` (or after :func:`install`).
+_received: int | None = None
+
+
 def _raise_stop(signum, frame) -> None:
+    global _received
+    if _received is None:
+        _received = signum
     raise StopSignal(signum)
+
+
+def check() -> None:
+    """Raise :class:`StopSignal` if a stop signal has arrived: a safe point in a long loop,
+    where a stop whose first exception Python dropped (see the module's note) is raised again."""
+    if _received is not None:
+        raise StopSignal(_received)
 
 
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _takes_over_sigint() -> bool:
+    """Python's own Ctrl-C handler (or none) is replaced; a handler someone installed stays."""
+    return signal.getsignal(signal.SIGINT) in (signal.default_int_handler, signal.SIG_DFL, signal.SIG_IGN, None)
+
+
 def install() -> None:
-    """From now on (a worker process's initializer), SIGTERM and SIGHUP raise
-    :class:`StopSignal` and SIGINT ``KeyboardInterrupt``, as :func:`interrupting` does for a block."""
+    """From now on (a worker process's initializer) every stop signal raises (and latches)
+    :class:`StopSignal`, as :func:`interrupting` does for a block."""
+    global _received
+    _received = None
     for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else _raise_stop)
+        signal.signal(sig, _raise_stop)
 
 
 @contextlib.contextmanager
 def interrupting() -> Iterator[None]:
-    """Inside the block SIGTERM and SIGHUP raise :class:`StopSignal` (SIGINT keeps raising
-    ``KeyboardInterrupt``, unless something ignores it); the previous handlers come back after."""
+    """Inside the block every stop signal raises :class:`StopSignal` (a ``KeyboardInterrupt``)
+    and latches it for :func:`check` (SIGINT only where Python's own handler, or none, is in
+    place); the previous handlers and an unlatched state come back after."""
+    global _received
     if not _main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, _raise_stop) for sig in STOP_SIGNALS if sig != signal.SIGINT}
-    if signal.getsignal(signal.SIGINT) in (signal.SIG_DFL, signal.SIG_IGN, None):
-        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
+    _received = None
+    ours = [sig for sig in STOP_SIGNALS if sig != signal.SIGINT or _takes_over_sigint()]
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in ours}
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _received = None  # the stop went out with the block's exception (or the work was done)
 
 
 @contextlib.contextmanager

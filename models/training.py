@@ -42,6 +42,7 @@ from models.faults import GRADIENT_MODES, FaultInjector
 from models.layers import attach_faults, clip_latent_weights, layer_memory
 from models.method_registry import build_method, method_spec, resolve_options
 from models.methods import MethodContext, NoiseMethod
+from drivers import stop_signals
 from drivers.atomic import remove_strays
 from models.run_dir import CHECKPOINTS, CONFIG, RunDir, RunDirError
 
@@ -258,6 +259,7 @@ def train_epoch(s: Session, on_batch: Callable[[int, int], None] | None = None) 
     total_loss, correct, seen = 0.0, 0, 0
     n = n_batches(len(s.data.train_y), cfg.batch_size)
     for b, (x, y) in enumerate(iterate_batches(s.data.train_x, s.data.train_y, cfg.batch_size, s.generators["shuffle"])):
+        stop_signals.check()  # a stop whose exception Python dropped is raised here
         x, y = x.to(device), y.to(device)
         if s.data.augment:
             x = augment(x, s.generators["augment"])

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from bench.errors import BenchError
-from drivers import atomic
+from drivers import atomic, stop_signals
 from bench.pipeline.hashing import hash_dir, hash_json
 
 MARKER_DIR = "stages"
@@ -198,6 +198,7 @@ class Pipeline:
         resources = resources or Resources()
         try:
             for i, s in enumerate(self.stages):
+                stop_signals.check()
                 if s.name not in forced and self.is_fresh(s, run_dir, config):
                     m = self.read_marker(run_dir, s.name)
                     records.append(StageRecord(s.name, "skipped", m.get("seconds", 0.0), m.get("summary", {})))

@@ -107,6 +107,7 @@ def run_local(trials: list[Trial], sweep_dir: Path, jobs: int, cpus_per_trial: i
     if jobs == 1:
         results = []
         for t in trials:
+            stop_signals.check()
             results.append(run_trial(t, _prepare(sweep_dir, t), cpus_per_trial))
             on_done(results[-1])
         return results

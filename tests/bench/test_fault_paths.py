@@ -19,7 +19,7 @@ from bench.characterize import SweepSettings, run_sweep
 from drivers.board import Board, BoardResetError, BoardTimeout
 from drivers.framing import encode_frame, pack_payload
 from drivers.supplies import Control, KeysightN6705C, SafetyLimitError, SupplyError, SupplyTripped, open_supply
-from tests.processes import interrupt_bench
+from tests.processes import REPO, interrupt_bench
 from tests.serial_proxy import FaultyLink, frames_of
 
 MSG_READ, MSG_LOAD, MSG_RESET = 0x03, 0x02, 0x0A
@@ -173,7 +173,7 @@ def test_interpreter_exit_switches_output_off(virtual_lab):
             "print(s.output_enabled)\n"
             "raise SystemExit(3)  # no close(), no context manager: atexit must do it\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          cwd=os.path.dirname(os.path.dirname(__file__)))
+                          cwd=REPO)
     assert proc.returncode == 3 and proc.stdout.strip() == "True", proc.stderr
     assert output_is_off(virtual_lab.supply_resource)
 
