@@ -34,7 +34,14 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float, help=f"LaNMax accuracy/energy trade-off (default {DEFAULTS['lambda']})")
     p.add_argument("--epochs", type=int, help=f"training epochs (default {DEFAULTS['epochs']})")
     add_seed(p, None, f"master seed; every other seed derives from it (default {DEFAULTS['seed']})")
-    p.add_argument("--uniform-eps", type=float, help="eps of the uniform-noise baseline (default: geometric mean of LaNMax's eps)")
+    p.add_argument("--lambdas", type=lambda v: [float(x) for x in v.split(",")], metavar="L1,L2",
+                   help="lambdas of the main method in the comparison with uniform noise (default: just --lambda)")
+    p.add_argument("--train-seeds", type=int, help=f"training seeds of every network in the comparison "
+                                                   f"(default {DEFAULTS['train_seeds']}, --quick {QUICK['train_seeds']})")
+    p.add_argument("--front-points", type=int, help=f"operating points of the uniform-noise front "
+                                                    f"(default {DEFAULTS['front_points']}, --quick {QUICK['front_points']})")
+    p.add_argument("--tolerance", type=float, help=f"iso-accuracy: within this of reliable "
+                                                   f"(default {DEFAULTS['tolerance']}: 0.5 point)")
     p.add_argument("--energy-inputs", type=int, help=f"board inputs with per-layer energy capture (default {DEFAULTS['energy_inputs']})")
     p.add_argument("--test-subset", type=int, help=f"test inputs run on the board (default {DEFAULTS['test_subset']})")
     p.set_defaults(func=main)
@@ -44,7 +51,8 @@ def main(args) -> int:
     console = Console()
     overrides = {"dataset": args.dataset, "arch": args.arch, "width": args.width, "method": args.method,
                  "lambda": args.lambda_, "epochs": args.epochs, "seed": args.seed, "hardware": args.hardware,
-                 "uniform_eps": args.uniform_eps, "test_subset": args.test_subset,
+                 "lambdas": args.lambdas, "train_seeds": args.train_seeds, "front_points": args.front_points,
+                 "tolerance": args.tolerance, "test_subset": args.test_subset,
                  "energy_inputs": args.energy_inputs}
     profile, run_dir, config = prepare(args.profile, args.out, quick=args.quick, data_dir=args.data_dir, **overrides)
     with make_progress(console) as progress:

@@ -47,8 +47,9 @@ def prepare(profile: str | Path | Profile, out: str | Path | None = None, *, qui
     """``(profile, run_dir, config)`` of a run, checked before anything runs: the profile
     (validated once), the resolved settings, a network that fits the board's memory.
     ``overrides``: ``bench run``'s options by name (``dataset``, ``arch``, ``width``,
-    ``method``, ``lambda``, ``epochs``, ``seed``, ``hardware``, ``uniform_eps``,
-    ``test_subset``, ``energy_inputs``); ``None`` keeps the profile's value."""
+    ``method``, ``lambda``, ``lambdas``, ``epochs``, ``seed``, ``hardware``, ``train_seeds``,
+    ``front_points``, ``tolerance``, ``test_subset``, ``energy_inputs``); ``None`` keeps the
+    profile's value."""
     if not isinstance(profile, Profile):
         if not Path(profile).is_file():
             raise BenchError(f"--profile {profile}: no such file")
