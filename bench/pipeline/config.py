@@ -70,9 +70,8 @@ def resolve(profile: Profile, overrides: Mapping[str, Any], quick: bool) -> dict
             raise BenchError(f"--{key.replace('_', '-')} {opts[key]}: must be at least 1")
     if not 0 <= float(opts["tolerance"]) < 1:
         raise BenchError(f"--tolerance {opts['tolerance']}: must lie in [0, 1) (an accuracy fraction)")
-    lambdas = [float(v) for v in (opts["lambdas"] or [opts["lambda"]])]
-    if float(opts["lambda"]) not in lambdas:
-        lambdas.insert(0, float(opts["lambda"]))  # the deployed network is part of the comparison
+    main_lambda = float(opts["lambda"])  # the deployed network's, first: it is part of the comparison
+    lambdas = [main_lambda] + [float(v) for v in opts["lambdas"] or [] if float(v) != main_lambda]
     seeds = derive_seeds(int(opts["seed"]), int(opts["chip_seed"]), int(opts["train_seeds"]))
     return {
         "quick": bool(quick),
