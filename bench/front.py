@@ -85,7 +85,8 @@ def point_from_seeds(name: str, method: str, setting: str, accuracies: Sequence[
         raise ValueError(f"point {name}: need one accuracy, half-width and energy per seed")
     seeds_ci = t_half_width(accuracies)
     draws_ci = math.sqrt(sum(h * h for h in draw_half_widths)) / n
-    energy_ci = t_half_width(energies) or 0.0
+    same = max(energies) - min(energies) <= 1e-9 * max(abs(e) for e in energies)  # sums in another order
+    energy_ci = 0.0 if same else t_half_width(energies) or 0.0
     return Point(name, method, setting, sum(accuracies) / n, max(seeds_ci or 0.0, draws_ci),
                  sum(energies) / n, energy_ci, n, seeds_ci, draws_ci)
 
