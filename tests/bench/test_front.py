@@ -95,3 +95,23 @@ def test_verdict_without_the_points_it_needs():
     only = verdict([P("r", "reliable", 0.95, 10.0), P("u", "uniform", 0.80, 1.0), P("l", "lanmax", 0.95, 2.0)])
     assert only["kind"] == "no_baseline" and only["supported"] and only["saving_x"] is None
     assert verdict(FRONT, method="uniform")["kind"] == "incomplete"
+
+
+def test_a_cheaper_uniform_point_iso_accurate_within_its_interval_blocks_the_claim():
+    """The best uniform point by mean is u-mid (4.0); u-near misses the target by 0.1 point with
+    an interval of 0.5 point, so it may be iso-accurate too, and against it the method saves
+    nothing: no win is claimed, and the text and `why` name that point."""
+    near = P("u-near", "uniform", 0.944, 1.9, 0.005)
+    v = verdict(FRONT + [near, P("l", "lanmax", 0.947, 2.0, 0.003, 0.1)])
+    assert v["baseline_point"]["name"] == "u-mid" and v["saving_x"] == pytest.approx(2.0)
+    assert v["plausible_baseline_point"]["name"] == "u-near" and v["plausible_saving_x"] == pytest.approx(0.95)
+    assert v["kind"] == "undecided" and not v["supported"] and not v["meets_target"]
+    assert "uniform (u-near) misses the target by only 0.10 point" in v["text"]
+    assert "cheaper uniform point (u-near) is iso-accurate within its interval" in v["why"]
+    tight = verdict(FRONT + [P("u-near", "uniform", 0.944, 1.9, 0.0005), P("l", "lanmax", 0.947, 1.0, 0.003, 0.1)])
+    assert tight["plausible_baseline_point"]["name"] == "u-mid" and tight["kind"] == "win"
+
+
+def test_a_method_point_iso_accurate_only_within_its_interval_is_said_so():
+    v = verdict(FRONT + [P("l", "lanmax", 0.9452, 2.0, 0.01, 0.1)])
+    assert v["kind"] == "win" and "lanmax itself is iso-accurate by 0.02 point, inside its own interval" in v["text"]
