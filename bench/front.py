@@ -274,7 +274,8 @@ def _ratio_interval(u: Point, m: Point) -> tuple[float, float]:
 def draw(ax, points: Sequence[Point], result: dict | None = None, unit_J: float | None = None) -> None:
     """Accuracy (%) against energy (relative to ``unit_J``, else joules) on ``ax``: one line per
     method through its points with both intervals, the reference as a star, the iso-accuracy
-    target of ``result`` (a :func:`verdict`) as a dotted line and its saving as a label."""
+    target of ``result`` (a :func:`verdict`) as a dotted line and its saving as a label (marked
+    when the intervals do not support it)."""
     scale = unit_J or 1.0
     markers = {"reliable": "*", "uniform": "s"}
     for method in sorted({p.method for p in points}):
@@ -288,8 +289,9 @@ def draw(ax, points: Sequence[Point], result: dict | None = None, unit_J: float 
                    label=f"iso-accuracy (reliable - {100 * result['tolerance']:.1f} point)")
         m = result.get("method_point")
         if m and result.get("saving_x"):
-            ax.annotate(f"{result['saving_x']:.2f}x vs {result['baseline']}", (m["energy_J"] / scale, 100 * m["accuracy"]),
-                        textcoords="offset points", xytext=(5, -12), fontsize=8)
+            label = f"{result['saving_x']:.2f}x vs {result['baseline']}" + ("" if result["supported"] else " (not supported)")
+            ax.annotate(label, (m["energy_J"] / scale, 100 * m["accuracy"]), textcoords="offset points",
+                        xytext=(5, -12), fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("memory energy / reliable" if unit_J else "memory energy (J)")
     ax.set_ylabel("test accuracy (%), 95% interval")
