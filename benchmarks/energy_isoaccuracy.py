@@ -9,7 +9,9 @@ comparison (within ``--tolerance``, 0.5 point, of reliable) and the saving of La
 best iso-accurate uniform point with its interval are ``bench.front``'s, the same code as
 ``bench run`` and ``bench sweep report``. ``floor``: every layer at LaNMax's least reliable
 eps (``theta_max``), the lowest energy it can reach. Targets (seed 1 on CIFAR10): LaNMax >=
-3.3x less energy than reliable; against the best uniform point the verdict's 1.3x.
+3.3x less energy than reliable; against uniform noise the verdict's 1.3x, met only when the
+low end of the saving's interval reaches it, against the best iso-accurate uniform point and
+against any cheaper one that is iso-accurate within its interval.
 Runs are kept (and reused) under ``--out/runs``; the plot is ``--out/accuracy_vs_energy.png``.
 
     OMP_NUM_THREADS=1 python benchmarks/energy_isoaccuracy.py
@@ -106,6 +108,11 @@ def main(argv=None) -> int:
         lo, hi = result["saving_ci"]
         print(f"LaNMax vs best iso-accurate uniform point: {result['saving_x']:.2f}x less energy "
               f"(95% interval {lo:.2f}-{hi:.2f}x)")
+        near = result["plausible_baseline_point"]
+        if near["name"] != result["baseline_point"]["name"]:
+            p_lo, p_hi = result["plausible_saving_ci"]
+            print(f"LaNMax vs the cheapest uniform point iso-accurate within its interval ({near['setting']}): "
+                  f"{result['plausible_saving_x']:.2f}x less energy (95% interval {p_lo:.2f}-{p_hi:.2f}x)")
     print(f"target LaNMax >= {TARGET_X}x less than the best uniform point (interval's low end): "
           f"{'PASS' if result['meets_target'] else 'FAIL'}" + ("" if result["meets_target"] else f" ({result['why']})"))
     out = Path(args.out)
