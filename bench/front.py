@@ -234,7 +234,7 @@ def verdict(points: Sequence[Point], method: str = "lanmax", baseline: str = "un
         d = min(doms, key=lambda p: p.energy_J)
         out.update(kind="dominated", dominated_by=d.to_dict(),
                    text=f"{method} is dominated here: {_name(d)} reaches {_acc(d)} at {_energy(d, unit)} "
-                        f"against {_name(m)} {_acc(m)} at {_energy(m, unit)} ({iso_text}).")
+                        f"against {_name(m)} {_acc(m)} at {_energy(m, unit)}; both reach {iso_text}.")
     elif lo > 1 and p_lo > 1 and same_accuracy:
         out.update(kind="win", supported=True, meets_target=min(lo, p_lo) >= target_x,
                    text=f"At {iso_text}, {method} uses {interval} less memory energy than {baseline} "
@@ -249,7 +249,10 @@ def verdict(points: Sequence[Point], method: str = "lanmax", baseline: str = "un
                        + f" ({pair}{near}).{marginal}")
     if not out["meets_target"]:
         headroom = out["headroom_x"]
-        if headroom is not None and headroom < target_x:
+        if out["kind"] == "dominated" and not (headroom is not None and headroom < target_x):
+            out["why"] = (f"{_name(min(doms, key=lambda p: p.energy_J))} is at least as accurate as {_name(m)} "
+                          f"and uses less energy")
+        elif headroom is not None and headroom < target_x:
             out["why"] = (f"the target {target_x:g}x cannot be met here: every layer at the cheapest operating point "
                           f"would use only {headroom:.2f}x less energy than the best iso-accurate {baseline} point")
         elif out["kind"] == "win":

@@ -115,3 +115,9 @@ def test_a_cheaper_uniform_point_iso_accurate_within_its_interval_blocks_the_cla
 def test_a_method_point_iso_accurate_only_within_its_interval_is_said_so():
     v = verdict(FRONT + [P("l", "lanmax", 0.9452, 2.0, 0.01, 0.1)])
     assert v["kind"] == "win" and "lanmax itself is iso-accurate by 0.02 point, inside its own interval" in v["text"]
+
+
+def test_dominated_at_iso_accuracy_says_by_what():
+    v = verdict(FRONT + [P("l", "lanmax", 0.945, 5.0, 0.002)], floor_J=1.0)
+    assert v["kind"] == "dominated" and "both reach iso-accuracy" in v["text"]
+    assert v["why"] == "uniform (u-mid) is at least as accurate as lanmax (l) and uses less energy"
