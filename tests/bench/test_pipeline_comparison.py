@@ -16,8 +16,9 @@ PROFILES = Path(__file__).parents[2] / "profiles"
 
 def test_deployed_lambda_comes_first_and_seeds_follow_the_master_seed():
     profile = load_profile(PROFILES / "rram_lowpower.yaml")
-    cfg = resolve(profile, {"lambdas": [0.3, 1, 3], "seed": 7}, quick=False)
-    assert cfg["front"]["lambdas"] == [1.0, 0.3, 3.0]   # the profile's lambda 1 is the deployed network's
+    cfg = resolve(profile, {"lambdas": [0.1, 1, 3], "seed": 7}, quick=False)
+    assert cfg["front"]["lambdas"] == [0.1, 1.0, 3.0]   # the profile's lambda 0.1 is the deployed network's
+    assert resolve(profile, {"lambdas": [0.3, 1], "lambda": 1}, quick=False)["front"]["lambdas"] == [1.0, 0.3]
     assert cfg["seeds"]["train"] == 7 and cfg["seeds"]["front"] == [7, 8, 9]
     assert resolve(profile, {"lambda": 2.0}, quick=False)["front"]["lambdas"] == [2.0]
     quick = resolve(profile, {}, quick=True)
