@@ -10,6 +10,8 @@ voltage and only step down), after ``settle_s``: for each pattern and repeat, wr
   flips_1to0,ber,ber_0to1,ber_1to0,energy_per_bit_J`` (``ber_0to1`` = 0->1 flips over the
   written zeros, ``energy_per_bit_J`` = the read's energy over the bits read; with
   ``energy_of="write"``, for RRAM, the write's (programming) energy over the bits written);
+* ``sweep.nc``: the same as labelled arrays over voltage, pattern and repeat, with units
+  (``bench/labelled.py``; needs the ``xarray`` extra);
 * in ``sweep.json``: identities, settings, seeds, timestamps, the voltage measured at each
   setpoint after settling (``measured_voltage_V``), and per (voltage, pattern) the
   persistent / transient split across repeats: a flipped bit is *persistent* when every repeat
@@ -25,7 +27,6 @@ import contextlib
 import csv
 import io
 import json
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -36,16 +37,21 @@ from typing import Callable
 import numpy as np
 
 from bench.errors import BenchError, user_errors
-from bench.lab import chip_technology, virtual_lab
-from drivers import atomic
+from bench.instruments import check_specs, describe, lab_ppk2_role, open_rail
+from bench.lab import DEFAULT_CHIP, chip_technology, virtual_lab
+from bench.labelled import SWEEP_FILE, save_netcdf, sweep_dataset
+from bench.rail_limits import RailLimits, check_vmax
+from drivers import atomic, stop_signals
 from drivers.board import Board, BoardError, pattern_words
 from drivers.faultmap import FaultMap, write_faultmap
-from drivers.supplies import EnergyWindowError, ScpiSupply, SupplyError, open_supply
+from drivers.supplies import EnergyWindowError, ScpiSupply, SupplyError
 from models.plots import plt, save_figure
+from models.profile import ProfileError, load_profile
 
 CSV_COLUMNS = ["voltage_V", "pattern", "repeat", "bits", "flips_0to1", "flips_1to0", "ber", "ber_0to1",
                "ber_1to0", "energy_per_bit_J"]
 _INT_COLUMNS = {"repeat", "bits", "flips_0to1", "flips_1to0"}
+UNKNOWN_CHIP = "unknown-chip"   # chip_id when neither --chip-id nor the board names the chip
 SWEEP_FORMAT = "faultbench-sweep"
 SWEEP_VERSION = 1
 PATTERNS = ("checkerboard", "random", "zeros", "ones")
@@ -304,7 +310,9 @@ def ber_figure(rows: list[dict]):
                         label=f"{pattern}: 0 errors (<= {ZERO_ERRORS_UPPER:g}/N)")
     ax.set_xlabel("supply voltage (V)")
     ax.set_ylabel("bit-error rate (errors per bit read)")
-    ax.set_title("BER vs voltage" + (f"\nhollow: {zero_label}" if zero_label else ""), fontsize=9)
+    fig.suptitle("Bit-error rate vs supply voltage", fontsize=12)
+    if zero_label:
+        ax.set_title(f"hollow: {zero_label}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -338,27 +346,40 @@ class Characterization:
     summary: list[dict]
     chip_id: str
     plots: list[Path]
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
+    netcdf: Path | None = None   # sweep.nc (bench/labelled.py); None without the xarray extra
+    chip_id_source: str = ""   # where chip_id came from: --chip-id, the board (IDENT), or none
 
 
 def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, board: str | None = None,
-                 supply: str | None = None, visa_backend: str = "@py", chip: str | None = None,
+                 supply: str | None = None, meter: str | None = None, visa_backend: str = "@py", chip: str | None = None,
                  chip_id: str | None = None, channel: int = 1, patterns: str | tuple[str, ...] = "checkerboard,random",
                  repeats: int = 5, base_word: int = 0, words: int = 1024, settle: float = 0.05, imax: float = 0.1,
                  seed: int = 1, technology: str | None = None, energy_of: str | None = None,
-                 progress: Callable[[int, str], None] | None = None,
+                 profile: str | Path | None = None, progress: Callable[[int, str], None] | None = None,
                  on_lab: Callable[[str, str], None] | None = None) -> Characterization:
     """The voltage sweep of ``bench characterize`` into ``out`` (resumable); without ``board``
     and ``supply`` the virtual lab is started (``chip``) and ``on_lab(board_url, resource)``
-    says where. ``progress(advance_reads, description)`` as reads complete. The supply is
-    left off on every exit, SIGTERM included (it takes the Ctrl-C path)."""
-    if (board is None) != (supply is None):
+    says where. ``meter``: an energy meter beside the supply (``ppk2:PORT``, ``joulescope[:SERIAL]``);
+    ``supply`` ``ppk2:PORT``: a PPK2 source meter powers the rail; in the virtual lab ``ppk2``
+    (no port) for either uses its simulated PPK2 (``bench/instruments.py``).
+    ``progress(advance_reads, description)`` as reads complete. ``vmax`` is refused above the
+    absolute maximum that the chip file (virtual lab) or ``profile`` states (``bench.rail_limits``).
+    The supply is left off on every exit, SIGTERM and SIGHUP included (they take the Ctrl-C
+    path). The chip's identity: ``chip_id``, else what the board answers to IDENT
+    (firmware/PROTOCOL.md; the virtual lab's chip id), else ``unknown-chip``; ``sweep.json``
+    records which (``chip_id_source``)."""
+    virtual = board is None
+    if virtual != (supply is None or str(supply).lower() == "ppk2"):
         raise BenchError("give both --board and --supply, or neither (then the virtual lab is started)")
+    check_specs(supply, meter, virtual, "--supply/--meter")
+    supply_spec = supply
     if board is not None and chip:
         raise BenchError("--chip only applies to the virtual lab (without --board/--supply)")
+    limits = RailLimits() if board is not None else RailLimits.of_chip(chip or DEFAULT_CHIP)
+    if profile is not None:
+        with user_errors(ProfileError):
+            limits = RailLimits.of_profile(load_profile(profile)).tightest(limits)
+    check_vmax(vmax, limits, "--vmax")
     technology = technology or (chip_technology(chip) if board is None else "sram")
     with user_errors(SweepError):
         settings = SweepSettings(vmin=vmin, vmax=vmax, steps=steps, channel=channel, patterns=pattern_list(patterns),
@@ -367,25 +388,29 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
                                  energy_of=energy_of or ("write" if technology == "rram" else "read"))
     out = Path(out)
     with contextlib.ExitStack() as stack:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-        stack.callback(signal.signal, signal.SIGTERM, previous)
-        if board is None:
-            lab = stack.enter_context(virtual_lab(chip))
-            board, supply, chip_id = lab.board_url, lab.supply_resource, chip_id or lab.chip_id
+        stack.enter_context(stop_signals.interrupting())
+        lab = None
+        if virtual:
+            lab = stack.enter_context(virtual_lab(chip, ppk2=lab_ppk2_role(supply, meter)))
+            board = lab.board_url
+            supply = lab.ppk2_port if lab.ppk2 == "source" else lab.supply_resource
             if on_lab:
                 on_lab(board, supply)
         with user_errors(BoardError, prefix=f"--board {board}: "):
             b = stack.enter_context(Board(board))
+            chip_id, chip_id_source = (chip_id, "--chip-id") if chip_id else (b.chip_id(), "the board (IDENT)")
         with user_errors(SupplyError, prefix=f"--supply {supply}: "):
-            s = stack.enter_context(open_supply(supply, backend=visa_backend, channel=channel, vmax=vmax, imax=imax))
+            s = stack.enter_context(open_rail(supply_spec, meter, lab=lab, channel=channel, vmax=vmax,
+                                              imax=imax, backend=visa_backend))
         if base_word + words > b.info.mem_words:
             raise BenchError(f"--base-word/--words: [{base_word}, {base_word + words}) exceeds the "
                              f"board's {b.info.mem_words}-word memory")
-        meta = {"chip_id": chip_id or "unknown-chip", "technology": technology,
+        if chip_id is None:
+            chip_id_source = "none: the board cannot tell; give --chip-id"
+        meta = {"chip_id": chip_id or UNKNOWN_CHIP, "chip_id_source": chip_id_source, "technology": technology,
                 "board": {"url": board, "fw_version": b.info.fw_version, "target": b.info.target,
                           "boot_id": b.info.boot_id, "mem_words": b.info.mem_words},
-                "supply": {"resource": supply, "identity": s.identify(), "driver": type(s).__name__,
-                           "channel": channel, "energy_method": s.energy_method}}
+                "supply": {"resource": supply, "channel": channel, **describe(s)}}
         with user_errors(SweepError):
             with user_errors(BoardError, prefix=f"board {board} lost mid-sweep: ",
                              suffix="; supply output switched off; run the same command again to resume"):
@@ -393,8 +418,9 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
                                  suffix="; run the same command again to resume"):
                     sweep = run_sweep(b, s, settings, out, meta, progress=progress)
     rows = read_rows(sweep.csv_path)
+    netcdf, _ = save_netcdf(out / SWEEP_FILE, sweep_dataset(rows, sweep.state))
     return Characterization(out, sweep, rows, summarize(rows, sweep.state["points"]), meta["chip_id"],
-                            plot_sweep(rows, out))
+                            plot_sweep(rows, out), netcdf, chip_id_source)
 
 
 def pattern_list(patterns: str | tuple[str, ...]) -> tuple[str, ...]:

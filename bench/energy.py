@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError, user_errors
+from bench.runs import training_run
 from models.energy import EnergyModel, EnergyReport, deployed_eps, energy_report
 from models.run_dir import LAYERS, RunDir, RunDirError
 
@@ -19,12 +20,16 @@ class EnergyTable:
     report: EnergyReport
     source: str               # which eps the table uses, in words
     labels: dict[str, str]    # layer -> label for tables
+    network: str = ""         # which network the table is of, in words (bench.runs.Network)
 
 
 def run_energy(run: str | Path, E0: float = DEFAULT_MODEL.E0, beta: float = DEFAULT_MODEL.beta,
-               eps_ref: float = DEFAULT_MODEL.eps_ref) -> EnergyTable:
+               eps_ref: float = DEFAULT_MODEL.eps_ref, network: str | None = None) -> EnergyTable:
     """``sum_l N_l b_l E(eps_l)`` of a run from its final eps (while it trains: its latest
-    epoch's eps; a reliable run: every layer at ``eps_ref``)."""
+    epoch's eps; a reliable run: every layer at ``eps_ref``); a bench run folder's ``network``
+    (default its main network)."""
+    used = training_run(run, network)
+    run = used.path
     with user_errors(ValueError, prefix="energy model options: "):
         model = EnergyModel(E0, beta, eps_ref)
     with user_errors(RunDirError, json.JSONDecodeError, KeyError, prefix=f"{run}: "):
@@ -40,4 +45,5 @@ def run_energy(run: str | Path, E0: float = DEFAULT_MODEL.E0, beta: float = DEFA
                 eps, source = records[-1]["eps"], f"eps of epoch {records[-1]['epoch']} (run not finished)"
         if eps is None:
             source = "reliable run: every layer at eps_ref"
-        return EnergyTable(energy_report(layers, deployed_eps(layers, eps, model), model), source, rd.layer_labels())
+        return EnergyTable(energy_report(layers, deployed_eps(layers, eps, model), model), source, rd.layer_labels(),
+                           used.describe())

@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from bench.errors import BenchError, user_errors
+from bench.runs import training_run
 from bench.training import check_device
 from drivers import atomic
 from models.architectures import layer_labels
@@ -43,23 +44,26 @@ class EvaluationResult:
     points: dict[str, str] = field(default_factory=dict)  # layer -> operating point (profile faults)
     notes: list[str] = field(default_factory=list)        # things the user should know
     target: float = 0.01
+    network: str = ""                  # which network was evaluated, in words (bench.runs.Network)
 
     @property
     def reached(self) -> bool:
         return self.result is None or self.result.half_width < self.target
 
     def to_dict(self) -> dict:
-        return {"run": str(self.run), "epoch": self.epoch, "clean_accuracy": self.clean, "rates": self.rates,
+        return {"run": str(self.run), "network": self.network, "epoch": self.epoch, "clean_accuracy": self.clean, "rates": self.rates,
                 "faults": self.label, "operating_points": self.points or None, "target_half_width": self.target,
                 **(self.result.to_dict() if self.result is not None else {})}
 
 
-def evaluate_run(run: str | Path, *, eps: float | None = None, per_layer: bool = False, ci: float = 0.01,
+def evaluate_run(run: str | Path, *, network: str | None = None, eps: float | None = None, per_layer: bool = False, ci: float = 0.01,
                  min_reps: int | None = None, max_reps: int = 1000, draws_per_pass: int = 16, epoch: int | None = None,
                  seed: int = 0, device: str | None = None, profile: str | Path | None = None,
                  operating_point: str | None = None, json_out: str | Path | None = None,
                  on_progress: Callable[[MCResult], None] | None = None) -> EvaluationResult:
-    """Evaluate ``run`` (``bench evaluate``); ``json_out`` also writes the result as JSON."""
+    """Evaluate ``run`` (``bench evaluate``): a training run, or a bench run folder's
+    ``network`` (default its main network; ``bench.runs.training_run``); ``json_out`` also
+    writes the result as JSON."""
     if eps is not None and not 0.0 <= eps <= 1.0:
         raise BenchError(f"--eps {eps}: a bit-error rate lies in [0, 1]")
     if eps is not None and per_layer:
@@ -75,6 +79,8 @@ def evaluate_run(run: str | Path, *, eps: float | None = None, per_layer: bool =
         raise BenchError(f"--draws-per-pass {draws_per_pass}: must be >= 1")
     device = device or "cpu"
     check_device(device)
+    used = training_run(run, network)
+    run = used.path
     with user_errors(RunDirError, FileNotFoundError, ValueError, KeyError):
         net, config, extra = load_run(run, epoch=epoch, device=device)
     data = extra["data"]
@@ -93,7 +99,7 @@ def evaluate_run(run: str | Path, *, eps: float | None = None, per_layer: bool =
                              min_reps=min_reps, max_reps=max_reps, draws_per_pass=draws_per_pass,
                              on_progress=on_progress)
     out = EvaluationResult(Path(run), config, extra["epoch"], len(data.test_y), clean, label, rates, result,
-                           layer_labels(net), _points(fault_model, rates), notes, ci)
+                           layer_labels(net), _points(fault_model, rates), notes, ci, used.describe())
     if json_out is not None:
         atomic.write_json(json_out, out.to_dict(), indent=1)
     return out

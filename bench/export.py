@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from bench.errors import BenchError, user_errors
+from bench.runs import training_run
 from drivers.atomic import write_bytes
 from models import reference
 from models.blob import OP_NAMES, TYPE_NAMES, W_NONE
@@ -31,6 +32,7 @@ class ExportResult:
     exported: Exported
     checked: int = 0           # test inputs on which interpreter == PyTorch (0: not checked)
     accuracy: float | None = None  # the interpreter's accuracy on them
+    network: str = ""              # which network was exported, in words (bench.runs.Network)
 
     def layer_rows(self) -> list[list[str]]:
         """Per blob layer: index, stored layer name, kind, in, out, weights, region (words)."""
@@ -53,9 +55,13 @@ def check_deployment(ex: Exported, net, x: torch.Tensor, y: torch.Tensor) -> tup
     return int((got != want).any(axis=1).sum()), float((got.argmax(1) == y.numpy()).mean())
 
 
-def export_run(run: str | Path, out: str | Path, epoch: int | None = None, check: int = 256) -> ExportResult:
-    """Export ``run`` to blob ``out`` and image ``out`` with suffix ``.fbw``; ``check`` test
-    inputs must give the same integer scores in the interpreter and in PyTorch (0 skips)."""
+def export_run(run: str | Path, out: str | Path, epoch: int | None = None, check: int = 256,
+               network: str | None = None) -> ExportResult:
+    """Export ``run`` (a training run, or a bench run folder's ``network``, default its main
+    network) to blob ``out`` and image ``out`` with suffix ``.fbw``; ``check`` test inputs must
+    give the same integer scores in the interpreter and in PyTorch (0 skips)."""
+    used = training_run(run, network)
+    run = used.path
     out = Path(out)
     if out.suffix == IMAGE_SUFFIX:
         raise BenchError(f"-o {out}: the blob must not use the weight image suffix {IMAGE_SUFFIX}")
@@ -67,7 +73,7 @@ def export_run(run: str | Path, out: str | Path, epoch: int | None = None, check
     image_path = out.with_suffix(IMAGE_SUFFIX)
     write_bytes(out, ex.blob_bytes())
     write_bytes(image_path, ex.image_bytes())
-    result = ExportResult(out, image_path, extra["epoch"], ex)
+    result = ExportResult(out, image_path, extra["epoch"], ex, network=used.describe())
     if check > 0:
         n = min(check, len(data.test_y))
         bad, acc = check_deployment(ex, net, data.test_x[:n], data.test_y[:n])

@@ -14,12 +14,13 @@ __all__ = ["DEFAULT_CHIP", "chip_technology", "virtual_lab"]
 
 
 @contextlib.contextmanager
-def virtual_lab(chip: str | Path | None = None, qemu: bool = False) -> Iterator[VirtualLab]:
-    """A running virtual lab (``.board_url``, ``.supply_resource``, ``.chip_id``), stopped on
-    exit whatever happens; a bad chip file or a lab that cannot start is one CLI line."""
+def virtual_lab(chip: str | Path | None = None, qemu: bool = False, ppk2: str | None = None) -> Iterator[VirtualLab]:
+    """A running virtual lab (``.board_url``, ``.supply_resource``, ``.chip_id``; with ``ppk2``
+    ``"meter"`` or ``"source"`` also ``.ppk2_port``), stopped on exit whatever happens; a bad
+    chip file or a lab that cannot start is one CLI line."""
     with contextlib.ExitStack() as stack:
         with user_errors(LabError, ValueError, prefix="virtual lab: "):
-            lab = stack.enter_context(VirtualLab(chip, qemu=qemu))
+            lab = stack.enter_context(VirtualLab(chip, qemu=qemu, ppk2=ppk2))
         yield lab
 
 

@@ -14,7 +14,9 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from bench.datasets import download as download_data
 from bench.errors import BenchError, user_errors
+from bench.tensorboard import TrainingLog
 from drivers.memory_layout import memory_map, total_words
 from models.architectures import ARCHITECTURES, MODES, build_model, layer_labels
 from models.data import DATASETS, Dataset, DatasetError, load_dataset
@@ -131,6 +133,9 @@ def weight_words(config: TrainConfig, data: Dataset) -> int:
 
 def train_run(out: str | Path, *, resume: bool = False, profile: str | Path | Profile | None = None,
               operating_point: str | None = None, chip_seed: int | None = None, plots: bool = True,
+              download: bool = False, mirror: str | None = None, checksums: Any = None,
+              on_download: Callable[[str, int, int | None], None] | None = None,
+              tensorboard: bool = False,
               on_start: Callable[[TrainConfig, int], None] | None = None,
               on_batch: Callable[[int, int], None] | None = None, on_epoch: Callable[[dict], None] | None = None,
               **options) -> TrainResult:
@@ -142,6 +147,10 @@ def train_run(out: str | Path, *, resume: bool = False, profile: str | Path | Pr
     checkpoint (options are then read from its ``config.yaml``). ``profile``: train under that
     memory error profile (a path or a loaded :class:`Profile`); ``operating_point`` fixes
     every layer at one of its points. ``plots``: draw ``plots/`` when training ends.
+    ``download``: fetch the data set into its ``data_dir`` first (``mirror``, ``checksums``,
+    ``on_download(file, bytes_done, bytes_total)``: :func:`bench.datasets.download`).
+    ``tensorboard``: also log every epoch to ``out/tensorboard`` (``bench.tensorboard``; needs
+    the optional tensorboard package).
     ``on_start(config, epochs_done)`` before the first epoch; ``on_batch(done, total)`` and
     ``on_epoch(metrics record)`` as training goes.
     Bad options, a used ``out``, a missing data set: one :class:`BenchError` line.
@@ -164,13 +173,29 @@ def train_run(out: str | Path, *, resume: bool = False, profile: str | Path | Pr
                 raise BenchError("--operating-point needs --profile FILE (a point of that profile)")
             config = config.resolved()
         check_device(config.device)
+        if download:
+            download_data(config.dataset, config.data_dir, mirror=mirror, checksums=checksums, progress=on_download)
         data = load_data(config)
         check_model_size(config, data.in_shape, data.n_classes)  # before a run directory exists
     resumed_at = run.status()["epochs_done"] if resume else None
+    log = None
+    if tensorboard:
+        log = TrainingLog(out, (resumed_at or 0) + 1)
     if on_start is not None:
         on_start(config, resumed_at or 0)
-    with user_errors(RunDirError, ValueError):  # ValueError: options that don't fit the run (e.g. lanmax OLS)
-        session = train(config, out, resume=resume, data=data, on_batch=on_batch, on_epoch=on_epoch)
+
+    def epoch_done(record: dict) -> None:
+        if log is not None:
+            log.epoch(record, run.layer_labels())
+        if on_epoch is not None:
+            on_epoch(record)
+
+    try:
+        with user_errors(RunDirError, ValueError):  # ValueError: options that don't fit the run (e.g. lanmax OLS)
+            session = train(config, out, resume=resume, data=data, on_batch=on_batch, on_epoch=epoch_done)
+    finally:
+        if log is not None:
+            log.close()
     eps = session.method.eps()
     result = TrainResult(out, config, session, resumed_at, None if eps is None else dict(eps),
                          layer_labels(session.net))

@@ -131,9 +131,8 @@ class ReplayFaults(FaultModel):
     def check_coverage(self, net) -> None:
         """``ValueError`` unless the maps cover every stored layer of ``net``: it says how many
         words the whole model needs and how to record maps that large."""
-        ensure_memory_map(net)
-        regions = [m.fault_site.region for _, m in stored_layers(net)]
-        lo, hi = min(r.base_word for r in regions), max(r.end_word for r in regions)
+        lo, hi = weight_words(net)
+        regions = stored_layers(net)
         first, end = self.reads[0].first_bit // 32, self.reads[0].end_bit // 32
         if lo < first or hi > end:
             raise ValueError(f"the model's weights occupy words {lo}..{hi - 1} ({hi - lo} words, {len(regions)} "
@@ -163,6 +162,13 @@ class ReplayFaults(FaultModel):
         return {"kind": "replay", "paths": self.sources, "mode": self.mode, "reads": self.n_reads}
 
 
+def weight_words(net) -> tuple[int, int]:
+    """``[first, end)``: the words of weight memory the stored layers of ``net`` occupy."""
+    ensure_memory_map(net)
+    regions = [m.fault_site.region for _, m in stored_layers(net)]
+    return min(r.base_word for r in regions), max(r.end_word for r in regions)
+
+
 def record_hint(first_word: int, end_word: int) -> str:
     """How to record maps over words ``[first_word, end_word)`` (docs/FAULTMAP_FORMAT.md)."""
     return (f"record maps over at least {end_word - first_word} words from word {first_word}: bench characterize "
@@ -171,7 +177,7 @@ def record_hint(first_word: int, end_word: int) -> str:
 
 
 def replay_accuracies(net, x: torch.Tensor, y: torch.Tensor, model: ReplayFaults) -> list[float]:
-    """Accuracy under each recorded read of ``model``, in read order (one batched pass)."""
+    """Accuracy under each recorded read of ``model``, in read order."""
     model.check_coverage(net)
     model.reset()
     masks = sample_masks(net, model, {}, torch.Generator(), model.n_reads)

@@ -12,6 +12,7 @@ from pathlib import Path
 from bench.analyses.common import open_run
 from bench.errors import user_errors
 from bench.output import TableResult, write_table
+from bench.runs import training_run
 from models.bet import CONVENTIONS, BetReport, bit_error_tolerance
 from models.plots import fit_title, plt, save_figure
 
@@ -39,14 +40,18 @@ def plot(report: BetReport, title: str, path: Path) -> None:
 
 
 def bet_metric(run: str | Path, out: str | Path | None = None, split: str = "test",
-               convention: str = "sign0") -> TableResult:
-    """The metric of ``run``'s last checkpoint; files under ``out`` (default ``RUN/analyses``)."""
+               convention: str = "sign0", network: str | None = None) -> TableResult:
+    """The metric of ``run``'s last checkpoint (a training run, or a bench run folder's
+    ``network``, default its main network); files under ``out`` (default ``RUN/analyses`` of
+    the training run used)."""
+    used = training_run(run, network)
+    run = used.path
     net, config, extra = open_run(run)
     report = run_metric(net, extra["data"], split, convention, str(run))
     header = ["layer", "sign neurons", "mean tolerance (flips)"]
     rows = [[n, report.neurons[n], f"{v:.3f}"] for n, v in report.layers.items()]
     rows.append(["network", sum(report.neurons.values()), f"{report.network:.3f}"])
-    title = f"bit-error tolerance of {run} ({config.arch} on {config.dataset}, {split} split)"
+    title = f"bit-error tolerance of {used.short()} ({config.arch} on {config.dataset}, {split} split)"
     out = Path(out) if out else Path(run) / "analyses"
     files = write_table(out, "bet", header, rows, title, {"run": str(run), **report.to_dict()})
     plot(report, title, out / "bet.png")

@@ -20,6 +20,7 @@ from bench.analyses.bet import run_metric
 from bench.analyses.common import Steps, open_run
 from bench.errors import BenchError
 from bench.output import TableResult, pct, write_table
+from bench.runs import training_run
 from models.evaluation import mc_accuracy
 from models.layers import stored_layers
 from models.plots import fit_title, plt, save_figure
@@ -78,7 +79,7 @@ def plot(names, betas, rates, acc, corr, title: str, path: Path) -> None:
 
 def bet_correlation(runs: Sequence[str | Path], out: str | Path = "analyses", rates: Sequence[float] | str = DEFAULT_RATES,
                     ci: float = 0.01, max_reps: int = 100, seed: int = 0, split: str = "test",
-                    convention: str = "sign0", progress=None) -> TableResult:
+                    convention: str = "sign0", progress=None, network: str | None = None) -> TableResult:
     """Monte-Carlo accuracy of each run at each bit-error rate (BSC on every layer) beside its
     network tolerance, and the Pearson r between the two per rate."""
     if len(runs) < 2:
@@ -89,7 +90,7 @@ def bet_correlation(runs: Sequence[str | Path], out: str | Path = "analyses", ra
     betas, acc = [], []
     steps = Steps(progress, "runs x rates", len(runs) * len(rates))
     for name in runs:
-        net, _, extra = open_run(name)
+        net, _, extra = open_run(training_run(name, network).path)   # bench run folders: --network's
         data = extra["data"]
         betas.append(run_metric(net, data, split, convention, str(name)).network)
         gen = torch.Generator().manual_seed(seed)

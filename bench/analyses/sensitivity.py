@@ -19,6 +19,7 @@ import torch.nn as nn
 from bench.analyses.common import Steps, open_run
 from bench.errors import BenchError
 from bench.output import TableResult, layer_bar_plot, pct, write_table
+from bench.runs import training_run
 from models.architectures import layer_labels
 from models.evaluation import MCResult, mc_accuracy
 from models.faults import BinarySymmetric
@@ -45,11 +46,13 @@ def layer_sensitivity(net: nn.Module, x: torch.Tensor, y: torch.Tensor, base: Ma
 
 
 def sensitivity(run: str | Path, out: str | Path | None = None, others: str = "run", ci: float = 0.01,
-                max_reps: int = 200, seed: int = 0, progress=None) -> TableResult:
+                max_reps: int = 200, seed: int = 0, progress=None, network: str | None = None) -> TableResult:
     """Accuracy of ``run`` with each stored layer randomised in turn; the other layers at the
     run's final eps (``others="run"``) or fault-free (``"reliable"``)."""
     if ci <= 0 or max_reps < 2:
         raise BenchError("--ci must be > 0 and --max-reps >= 2")
+    used = training_run(run, network)   # a bench run folder: its main network, or --network
+    run = used.path
     net, config, extra = open_run(run)
     data = extra["data"]
     base = dict(extra["eps"] or {}) if others == "run" else {}
@@ -61,7 +64,7 @@ def sensitivity(run: str | Path, out: str | Path | None = None, others: str = "r
     rows = [[labels.get(name, name), sizes.get(name, ""), pct(r.mean, r.half_width),
              f"{100 * (results['none'].mean - r.mean):.2f}", r.reps] for name, r in results.items()]
     others_text = "the run's final eps" if base else "fault-free"
-    title = f"layer randomisation of {run} ({config.arch} on {config.dataset}; other layers {others_text})"
+    title = f"layer randomisation of {used.short()} ({config.arch} on {config.dataset}; other layers {others_text})"
     out = Path(out) if out else Path(run) / "analyses"
     meta = {"run": str(run), "others": others_text, "layer_labels": labels, "base_eps": base, "random_eps": RANDOM_EPS,
             "ci_target": ci, "seed": seed}

@@ -9,7 +9,7 @@ from bench.analyses.bet import CONVENTIONS, bet_metric
 from bench.analyses.bet_correlation import DEFAULT_RATES, bet_correlation
 from bench.analyses.eps_matrix import DEFAULT_EPS, eps_list, eps_matrix
 from bench.analyses.sensitivity import sensitivity
-from bench.commands.common import add_run, add_seed
+from bench.commands.common import add_network, add_run, add_seed
 from bench.output import progress, rich_table
 
 
@@ -32,17 +32,18 @@ def configure(parser) -> None:
     add_run(p)
     p.add_argument("--out", help="output folder (default RUN/analyses)")
     _metric_options(p)
-    p.set_defaults(func=lambda a: _show(lambda bar: bet_metric(a.run, a.out, a.split, a.convention)))
+    p.set_defaults(func=lambda a: _show(lambda bar: bet_metric(a.run, a.out, a.split, a.convention, network=a.network)))
 
     p = sub.add_parser("bet-correlation", help="accuracy over bit-error rate vs the BET metric for runs (seed 2 Fig. 1)")
-    p.add_argument("runs", nargs="+", help="run directories written by bench train (two or more)")
+    p.add_argument("runs", nargs="+", help="training runs or bench run folders (two or more)")
+    add_network(p)
     p.add_argument("--out", default="analyses", help="output folder (default ./analyses)")
     p.add_argument("--rates", default=DEFAULT_RATES, help=f"comma-separated bit-error rates (default {DEFAULT_RATES})")
     _mc_options(p, 100, "rate")
     add_seed(p, 0, "seed of the fault draws")
     _metric_options(p)
     p.set_defaults(func=lambda a: _show(lambda bar: bet_correlation(
-        a.runs, a.out, a.rates, a.ci, a.max_reps, a.seed, a.split, a.convention, progress=bar)))
+        a.runs, a.out, a.rates, a.ci, a.max_reps, a.seed, a.split, a.convention, progress=bar, network=a.network)))
 
     p = sub.add_parser("eps-matrix", help="train-eps x test-eps accuracy matrix (seed 1 Fig. 1)")
     p.add_argument("--out", default="runs/analyses/eps_matrix", help="output folder (default runs/analyses/eps_matrix)")
@@ -71,7 +72,7 @@ def configure(parser) -> None:
     _mc_options(p, 200, "layer")
     add_seed(p, 0, "seed of the fault draws")
     p.set_defaults(func=lambda a: _show(lambda bar: sensitivity(a.run, a.out, a.others, a.ci, a.max_reps, a.seed,
-                                                                progress=bar)))
+                                                                progress=bar, network=a.network)))
 
 
 def _show(work) -> int:

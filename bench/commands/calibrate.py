@@ -53,7 +53,7 @@ def run(args) -> int:
     meas, fit = c.meas, c.fit
     table = Table(title=f"calibration of {args.source} ({meas.meta.get('chip_id', '?')})")
     for col in ("V", "eps", "0->1", "1->0", "cells", "energy/bit", "fit", "residual", "used"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", overflow="fold")
     for p, used, r, why in zip(meas.points, fit.used, fit.residuals, fit.excluded_why):
         table.add_row(f"{p.voltage:.4g}", f"{p.eps:.3g}", f"{p.ber_0to1:.3g}", f"{p.ber_1to0:.3g}", str(p.n_cells or "-"),
                       format_energy(p.energy_per_bit), format_energy(fit.energy(p.eps)) if p.eps > 0 else "-",

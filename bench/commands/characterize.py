@@ -7,6 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.characterize import characterize, pattern_list
+from bench.commands.common import finite
 
 
 def _bits(n: int, total: int) -> str:
@@ -28,25 +29,33 @@ def sweep_table(summary: list[dict], title: str) -> Table:
 
 def configure(p) -> None:
     p.description = ("Voltage sweep (vmax down to vmin) writing/reading patterns; writes OUT/sweep.csv, "
-                     "OUT/sweep.json, OUT/faultmaps/*.npz and PNG plots. Without --board/--supply it starts the "
+                     "OUT/sweep.json, OUT/faultmaps/*.npz, PNG plots and OUT/sweep.nc (NetCDF, with the "
+                     "faultbench[xarray] extra). Without --board/--supply it starts the "
                      "virtual lab. An interrupted sweep resumes.")
     p.add_argument("--board", help="board serial URL (e.g. /dev/ttyACM0, socket://127.0.0.1:PORT)")
-    p.add_argument("--supply", help="VISA resource of the supply (e.g. TCPIP0::host::5025::SOCKET)")
+    p.add_argument("--supply", help="VISA resource of the supply (e.g. TCPIP0::host::5025::SOCKET), or ppk2:PORT "
+                                    "(a Nordic PPK2 source meter powers the rail, 0.8-5 V); without --board: "
+                                    "ppk2 uses the virtual lab's simulated PPK2")
+    p.add_argument("--meter", help="energy meter beside the supply: ppk2:PORT (PPK2 ampere meter in series with "
+                                   "the rail) or joulescope[:SERIAL]; without --board: ppk2 (the lab's simulated one)")
     p.add_argument("--visa-backend", default="@py", help="pyvisa backend (default @py)")
     p.add_argument("--chip", help="chip file for the virtual lab (only without --board/--supply)")
-    p.add_argument("--chip-id", help="name of the chip under test, stored in the fault maps (default: the "
-                                     "virtual chip's id, else 'unknown-chip')")
+    p.add_argument("--chip-id", help="name of the chip under test, stored in the fault maps (default: what the "
+                                     "board answers to IDENT, e.g. the virtual lab's chip id; else 'unknown-chip')")
     p.add_argument("--channel", type=int, default=1, help="supply output powering the memory (default 1)")
-    p.add_argument("--vmin", type=float, required=True, help="lowest voltage (V)")
-    p.add_argument("--vmax", type=float, required=True, help="highest voltage (V); also the supply's safety "
-                                                                "limit and OVP level")
+    p.add_argument("--vmin", type=finite, required=True, help="lowest voltage (V)")
+    p.add_argument("--vmax", type=finite, required=True, help="highest voltage (V); also the supply's safety "
+                                                                "limit and OVP level; refused above the absolute "
+                                                                "maximum of the chip file or --profile")
+    p.add_argument("--profile", help="profile of the memory under test: its absolute_max_voltage bounds --vmax "
+                                     "(real hardware; the virtual lab's chip file states its own)")
     p.add_argument("--steps", type=int, default=13, help="voltages from vmax down to vmin (default 13)")
     p.add_argument("--patterns", default="checkerboard,random", help="comma list: checkerboard,random,zeros,ones")
     p.add_argument("--repeats", type=int, default=5, help="write/read repeats per voltage and pattern (default 5)")
     p.add_argument("--base-word", type=int, default=0, help="first word under test (default 0)")
     p.add_argument("--words", type=int, default=1024, help="words under test (default 1024 = 4 KiB)")
-    p.add_argument("--settle", type=float, default=0.05, help="seconds to wait after each voltage change (0.05)")
-    p.add_argument("--imax", type=float, default=0.1, help="current limit in A (default 0.1)")
+    p.add_argument("--settle", type=finite, default=0.05, help="seconds to wait after each voltage change (0.05)")
+    p.add_argument("--imax", type=finite, default=0.1, help="current limit in A (default 0.1)")
     p.add_argument("--seed", type=int, default=1, help="seed of the random pattern (default 1)")
     p.add_argument("--technology", choices=("sram", "rram"),
                    help="memory technology, stored in sweep.json (default: the virtual chip's, else sram)")
@@ -63,15 +72,16 @@ def run(args) -> int:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("sweep", total=total)
-        c = characterize(args.out, args.vmin, args.vmax, args.steps, board=args.board, supply=args.supply,
+        c = characterize(args.out, args.vmin, args.vmax, args.steps, board=args.board, supply=args.supply, meter=args.meter,
                          visa_backend=args.visa_backend, chip=args.chip, chip_id=args.chip_id, channel=args.channel,
                          patterns=args.patterns, repeats=args.repeats, base_word=args.base_word, words=args.words,
                          settle=args.settle, imax=args.imax, seed=args.seed, technology=args.technology,
-                         energy_of=args.energy_of,
+                         energy_of=args.energy_of, profile=args.profile,
                          progress=lambda n, what: bar.update(task, advance=n, description=what),
                          on_lab=lambda url, res: bar.console.print(f"virtual lab: board {url}, supply {res}"))
+    console.print(f"chip {c.chip_id} (from {c.chip_id_source})")
     console.print(sweep_table(c.summary, f"sweep {c.out} (chip {c.chip_id})"))
-    for path in c.plots:
+    for path in [*c.plots, *([c.netcdf] if c.netcdf else [])]:
         console.print(f"wrote {path}")
     console.print(f"wrote {c.sweep.csv_path}, {c.sweep.json_path}, {c.out / 'faultmaps'}; supply output is off")
     return 0

@@ -39,11 +39,12 @@ def energy_table(table: EnergyTable, title: str) -> Table:
 
 
 def run(args) -> int:
-    table = run_energy(args.run, args.E0, args.beta, args.eps_ref)
+    table = run_energy(args.run, args.E0, args.beta, args.eps_ref, network=args.network)
     if args.json:
-        print(json.dumps({**table.report.to_dict(), "eps_source": table.source}, indent=1))
+        print(json.dumps({**table.report.to_dict(), "eps_source": table.source, "network": table.network}, indent=1))
     else:
         console = Console()
+        console.print(f"energy of {table.network}")
         console.print(energy_table(table, f"memory energy of {args.run} ({table.source})"))
         console.print(table.report.header())
     return 0

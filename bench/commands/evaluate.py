@@ -24,7 +24,8 @@ def configure(p) -> None:
     p.add_argument("--min-reps", type=int,
                    help=f"minimum fault draws (default {MIN_REPS}, or --max-reps when that is smaller)")
     p.add_argument("--max-reps", type=int, default=1000, help="maximum fault draws (default 1000)")
-    p.add_argument("--draws-per-pass", type=int, default=16, help="fault draws evaluated in one batched pass (default 16)")
+    p.add_argument("--draws-per-pass", type=int, default=16,
+                   help="fault draws sampled together; the interval is checked after each such pass (default 16)")
     add_epoch(p)
     add_seed(p, 0, "seed of the fault draws")
     add_device(p)
@@ -45,10 +46,12 @@ def run(args) -> int:
         def on_progress(r):
             progress.update(task, completed=r.reps, status=f"{100 * r.mean:.2f}% +- {100 * r.half_width:.2f}")
 
-        e = evaluate_run(args.run, eps=args.eps, per_layer=args.per_layer, ci=args.ci, min_reps=args.min_reps,
-                         max_reps=args.max_reps, draws_per_pass=args.draws_per_pass, epoch=args.epoch,
+        e = evaluate_run(args.run, network=args.network, eps=args.eps, per_layer=args.per_layer, ci=args.ci,
+                         min_reps=args.min_reps, max_reps=args.max_reps, draws_per_pass=args.draws_per_pass,
+                         epoch=args.epoch,
                          seed=args.seed, device=args.device, profile=args.profile,
                          operating_point=args.operating_point, json_out=args.json_out, on_progress=on_progress)
+    console.print(f"evaluating {e.network}")
     for note in e.notes:
         console.print(f"[yellow]note: {note}[/yellow]")
     if e.rates is not None:

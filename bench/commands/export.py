@@ -23,13 +23,14 @@ def configure(p) -> None:
 
 
 def run(args) -> int:
-    r = export_run(args.run, args.out, args.epoch, args.check)
+    r = export_run(args.run, args.out, args.epoch, args.check, network=args.network)
     table = Table(title=f"{args.run} epoch {r.epoch} -> {r.blob_path}")
     for col in ("#", "layer", "kind", "in", "out", "weights", "region (words)"):
-        table.add_column(col, justify="right" if col in ("#", "region (words)") else "left")
+        table.add_column(col, justify="right" if col in ("#", "region (words)") else "left", overflow="fold")
     for row in r.layer_rows():
         table.add_row(*row)
     console = Console()
+    console.print(f"exported {r.network}")
     console.print(table)
     words = r.exported.blob.weight_words
     console.print(f"blob {r.blob_path}: {r.blob_path.stat().st_size} bytes; weight image {r.image_path}: "

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import threading
+import time
 
 from bench.lab import virtual_lab
 
@@ -13,28 +12,31 @@ def configure(p) -> None:
     up = lab_sub.add_parser("up", help="start the virtual lab in the foreground; Ctrl-C stops it")
     up.add_argument("--chip", help="chip file (default drivers/virtual_lab/chips/sram_demo.yaml)")
     up.add_argument("--qemu", action="store_true", help="board: Cortex-M4 firmware under QEMU (nominal memory)")
+    up.add_argument("--ppk2", choices=("meter", "source"),
+                    help="add a simulated Nordic PPK2: meter (ampere meter in series with the supply's rail) or "
+                         "source (it powers the rail instead of the supply)")
     up.set_defaults(func=up_command)
 
 
 def up_command(args) -> int:
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        with virtual_lab(args.chip, qemu=args.qemu) as lab:
-            print(f"board:  {lab.board_url}")
-            print(f"supply: {lab.supply_resource}")
-            if args.qemu:
-                print("chip:   none: the QEMU board has nominal memory (no faults, no energy coupling)")
-            else:
-                print(f"chip:   {lab.chip_id} ({lab.chip_file})")
-            print("try:    bench doctor --board {} --supply {}".format(lab.board_url, lab.supply_resource))
-            print("Ctrl-C stops the lab.", flush=True)
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
-            print("stopping the virtual lab", flush=True)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    """Runs until a stop signal: Ctrl-C, SIGTERM and SIGHUP all arrive as ``KeyboardInterrupt``
+    (``bench.cli``), and the lab stops in order."""
+    with virtual_lab(args.chip, qemu=args.qemu, ppk2=args.ppk2) as lab:
+        print(f"board:  {lab.board_url}")
+        print(f"supply: {lab.supply_resource or 'none: the PPK2 powers the rail'}")
+        if lab.ppk2_port:
+            print(f"ppk2:   {lab.ppk2_port} ({args.ppk2})")
+        if args.qemu:
+            print("chip:   none: the QEMU board has nominal memory (no faults, no energy coupling)")
+        else:
+            print(f"chip:   {lab.chip_id} ({lab.chip_file})")
+        chip = "" if args.qemu else f" --chip {lab.chip_file}"
+        print(f"try:    bench doctor --board {lab.board_url} --supply {lab.supply_resource}{chip}")
+        print("Ctrl-C stops the lab.", flush=True)
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        print("stopping the virtual lab", flush=True)
     return 0

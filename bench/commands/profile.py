@@ -37,9 +37,9 @@ def run_check(args) -> int:
 def run_list(args) -> int:
     table = Table(title=f"profiles in {args.dir}")
     for col in ("file", "name", "summary"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for c in list_folder(args.dir):
         table.add_row(c.path.name, c.profile.name if c.ok else "-",
                       c.summary() if c.ok else f"[red]{c.summary()}[/red]")
-    Console(width=200).print(table)
+    Console().print(table)
     return 0

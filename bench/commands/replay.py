@@ -36,15 +36,19 @@ def run(args) -> int:
         def on_job(done, total, description):
             progress.update(task, completed=done, total=total, description=description)
 
-        r = replay_run(args.run, faultmaps=args.faultmaps, profile=args.profile, operating_point=args.operating_point,
-                       mode=args.mode, epoch=args.epoch, json_out=args.json_out, on_job=on_job)
+        r = replay_run(args.run, network=args.network, faultmaps=args.faultmaps, profile=args.profile,
+                       operating_point=args.operating_point, mode=args.mode, epoch=args.epoch, json_out=args.json_out,
+                       on_job=on_job)
+    console.print(f"replaying on {r.network}")
+    for note in r.notes:
+        console.print(f"[yellow]note:[/] {note}")
     if r.skipped:
         console.print(f"skipped {len(r.skipped)} .npz file(s) that are not faultbench fault maps (first: {r.skipped[0]})")
     table = Table(title=f"{args.run}: replay of {len(r.files)} fault map(s) ({r.mode}), "
                         f"{r.n_test} test examples, fault-free {100 * r.fault_free:.2f}%")
     for col, just in (("operating point", "left"), ("maps", "left"), ("reads", "right"), ("accuracy", "right"),
                       ("95% CI", "right"), ("min..max", "right")):
-        table.add_column(col, justify=just)
+        table.add_column(col, justify=just, overflow="fold")
     for row in r.results:
         ci = "-" if row["ci95"] is None else f"+-{100 * row['ci95']:.2f}"
         table.add_row(row["operating_point"], row["maps"], str(row["reads"]), f"{100 * row['accuracy']:.2f}%", ci,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bench.commands.common import add_device, add_profile, add_seed, key_value
+from bench.commands.common import add_device, add_download, add_profile, add_seed, download_progress, key_value
 from bench.errors import BenchError
 from bench.training import ARCHITECTURES, DATASETS, GRADIENT_MODES, MODES, OPTIMIZERS, method_help, train_run
 from bench.output import format_energy
@@ -22,6 +23,7 @@ def configure(p) -> None:
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), help="architecture (default mlp)")
     p.add_argument("--dataset", choices=sorted(DATASETS), help="data set (default digits)")
     p.add_argument("--data-dir", help="folder holding mnist/fashion-mnist idx files or cifar10 batches")
+    add_download(p)
     p.add_argument("--width", type=float, help="width multiplier (wrn: widening factor k; default 1); refused when the "
                                                "parameters would exceed models.training.MAX_PARAM_BYTES (4 GiB)")
     p.add_argument("--mode", choices=MODES, help="bnn: binary activations (default); binaryconnect: float")
@@ -43,6 +45,9 @@ def configure(p) -> None:
     add_device(p)
     p.add_argument("--limit-train", type=int, help="use only the first N training examples")
     p.add_argument("--limit-test", type=int, help="use only the first N test examples")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log loss, accuracy, per-layer eps and energy ratio per epoch to OUT/tensorboard (needs "
+                        "pip install 'faultbench[tensorboard]'; view: tensorboard --logdir OUT/tensorboard)")
     p.add_argument("--keep-checkpoints", type=int, help="keep only the newest N epoch checkpoints (default: all)")
     p.add_argument("--bet-reg", type=float, help="add the bit-error-tolerance hinge regulariser with target b "
                                                  "(BNN nets; models/bet.py)")
@@ -75,10 +80,10 @@ def run(args) -> int:
     options = {k: getattr(args, k) for k in OPTIONS}
     options.update({"lambda": args.lam, "option": dict(args.option)})
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        epochs = progress.add_task("epochs", total=None)
-        batches = progress.add_task("batches", total=None)
-
+    progress = Progress(*columns, console=console)   # shown once training starts: a bad option is one line
+    epochs = progress.add_task("epochs", total=None)
+    batches = progress.add_task("batches", total=None)
+    with contextlib.ExitStack() as stack:
         def on_batch(done, total):
             progress.update(batches, completed=done, total=total)
 
@@ -89,13 +94,17 @@ def run(args) -> int:
                                    f"test {100 * record['test_acc']:.2f}%{faulty}")
 
         def on_start(config, done):
+            progress.start()
+            stack.callback(progress.stop)
             progress.update(epochs, total=config.epochs, completed=done)
             if done:
                 progress.console.print(f"resuming {args.out} at epoch {done} of {config.epochs}")
 
         result = train_run(Path(args.out), resume=args.resume, profile=args.profile,
-                           operating_point=args.operating_point, on_start=on_start, on_batch=on_batch,
-                           on_epoch=on_epoch, **options)
+                           operating_point=args.operating_point, download=args.download, mirror=args.mirror,
+                           checksums=args.checksums, on_download=download_progress(progress),
+                           on_start=on_start, on_batch=on_batch, on_epoch=on_epoch,
+                           tensorboard=args.tensorboard, **options)
     if result.faults_label:
         console.print(f"method {result.config.method}, faults: {result.faults_label}")
     if result.eps:
@@ -116,4 +125,6 @@ def run(args) -> int:
                           f"{c.point.ber:.3g}", format_energy(c.energy_per_bit))
         console.print(table)
     console.print(f"run directory: {result.out}")
+    if args.tensorboard:
+        console.print(f"TensorBoard: tensorboard --logdir {result.out / 'tensorboard'}")
     return 0

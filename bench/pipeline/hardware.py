@@ -2,12 +2,19 @@
 
 ``hardware: virtual`` (or ``{kind: virtual, chip: FILE}``) starts the virtual lab
 (drivers/virtual_lab) and stops it when the run ends; ``{kind: board, board: URL, supply:
-RESOURCE, channel: N, vmax: V}`` (or ``--hardware FILE`` holding that mapping) uses real
-instruments. Whatever ends the run (success, error, Ctrl-C, a lost board), the supply's
-``shutdown()`` runs (output off) before the board and the lab are closed.
+RESOURCE, channel: N, vmax: V, watchdog_s: S}`` (or ``--hardware FILE`` holding that mapping)
+uses real instruments. An energy meter beside the supply: ``meter: ppk2:PORT`` or
+``meter: joulescope[:SERIAL]``; a PPK2 powering the rail: ``supply: ppk2:PORT``; in the
+virtual lab ``meter: ppk2`` or ``supply: ppk2`` use its simulated PPK2 (``bench/instruments.py``).
+Whatever ends the run (success, error, Ctrl-C, SIGTERM, SIGHUP, a lost board), the supply's
+``close()`` runs (output off, read back, one line saying so) before the board and the lab are
+closed; on a supply with an output watchdog (``watchdog_s``, default
+``drivers.supplies.base.WATCHDOG_S``) a killed run's output goes off by itself.
 
 Nominal voltage: the profile's (``Profile.nominal_volts``); ``vmax`` defaults to
-``VMAX_MARGIN`` x nominal [choice].
+``VMAX_MARGIN`` x nominal [choice], capped at the absolute maximum that the profile or the
+virtual lab's chip file states (``bench.rail_limits``); a ``vmax`` above it is refused before
+any training.
 """
 
 from __future__ import annotations
@@ -19,13 +26,15 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
-from bench.errors import BenchError
+from bench.errors import BenchError, user_errors
+from bench.instruments import check_specs, lab_ppk2_role, open_rail
+from bench.rail_limits import RailLimits, check_vmax
 from drivers.board import Board
-from drivers.supplies import open_supply
-from drivers.supplies.base import EnergyWindowError
+from drivers.supplies.base import WATCHDOG_S, EnergyWindowError
 from drivers.virtual_lab.lab import VirtualLab
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 from models.profile import Profile
+from models.profile.units import parse_quantity
 
 VMAX_MARGIN = 1.2
 CURRENT_LIMIT_A = 0.5
@@ -53,6 +62,7 @@ def hardware_spec(value: Any) -> dict:
         raise BenchError(f"hardware {value}: kind board needs 'board' (serial URL) and 'supply' (VISA resource)")
     if spec.get("kind") not in ("virtual", "board"):
         raise BenchError(f"hardware {value}: kind must be 'virtual' or 'board'")
+    check_specs(spec.get("supply"), spec.get("meter"), spec["kind"] == "virtual", f"hardware {value}")
     return spec
 
 
@@ -117,12 +127,18 @@ class Bench:
         self.energy_method = result.method
 
 
+def lab_chip(spec: Mapping[str, Any]) -> Chip:
+    """The chip the virtual lab of ``spec`` emulates; a file that is no chip file is one line."""
+    with user_errors(ValueError, prefix="experiment.hardware.chip: "):
+        return Chip.load(spec.get("chip") or DEFAULT_CHIP)
+
+
 def known_memory_words(spec: Mapping[str, Any]) -> int | None:
     """Size of the memory under test when it is known before connecting: the virtual lab's
     chip file states it (like a board's datasheet); a real board tells it in HELLO."""
     if spec["kind"] != "virtual":
         return None
-    return Chip.load(spec.get("chip") or DEFAULT_CHIP).mem_words
+    return lab_chip(spec).mem_words
 
 
 def virtual_chip(spec: Mapping[str, Any], profile: Profile) -> dict | None:
@@ -134,7 +150,7 @@ def virtual_chip(spec: Mapping[str, Any], profile: Profile) -> dict | None:
     if spec["kind"] != "virtual":
         return None
     path = Path(spec.get("chip") or DEFAULT_CHIP)
-    chip = Chip.load(path)
+    chip = lab_chip(spec)
     linked = (profile.experiment.get("hardware") or {}).get("chip")
     same_file = linked is not None and Path(linked).resolve() == path.resolve()
     calibrated_on = profile.data.get("provenance", {}).get("chip_id") == chip.chip_id
@@ -143,6 +159,22 @@ def virtual_chip(spec: Mapping[str, Any], profile: Profile) -> dict | None:
             "why": ("linked by the profile" if same_file else "the profile was calibrated on it" if calibrated_on
                     else f"the profile {profile.data['name']!r} does not link it (experiment.hardware.chip) "
                          f"and was not calibrated on it")}
+
+
+def rail_vmax(spec: Mapping[str, Any], profile: Profile) -> float:
+    """The run's ``vmax``: the hardware's, else ``VMAX_MARGIN`` x nominal capped at the stated
+    absolute maximum; refused above that maximum (profile and, on the virtual lab, chip file)."""
+    limits = RailLimits.of_profile(profile)
+    if spec["kind"] == "virtual":
+        limits = limits.tightest(RailLimits.of_chip(spec.get("chip") or DEFAULT_CHIP))
+    if spec.get("vmax") is not None:
+        with user_errors(ValueError, prefix="hardware vmax: "):
+            vmax = parse_quantity(spec["vmax"], "voltage")
+    else:
+        vmax = VMAX_MARGIN * profile.nominal_volts
+        vmax = vmax if limits.abs_max is None else min(vmax, limits.abs_max)
+    check_vmax(vmax, limits, "hardware vmax")
+    return vmax
 
 
 def check_memory(need_words: int, config: Mapping[str, Any]) -> None:
@@ -162,15 +194,17 @@ def open_bench(ctx) -> Bench:
 def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile: Profile) -> Bench:
     spec = hardware_spec(config["hardware"])
     v_nom = profile.nominal_volts
-    vmax = float(spec.get("vmax", VMAX_MARGIN * v_nom))
+    vmax = rail_vmax(spec, profile)
+    lab = None
     if spec["kind"] == "virtual":
-        lab = stack.enter_context(VirtualLab(spec.get("chip")))
-        board_url, resource, channel, label = lab.board_url, lab.supply_resource, 1, f"virtual lab ({lab.chip_id})"
+        lab = stack.enter_context(VirtualLab(spec.get("chip"), ppk2=lab_ppk2_role(spec.get("supply"), spec.get("meter"))))
+        board_url, channel, label = lab.board_url, 1, f"virtual lab ({lab.chip_id})"
     else:
-        board_url, resource, channel, label = spec["board"], spec["supply"], int(spec.get("channel", 1)), spec["board"]
-    # errors name the resource; bench run turns them into one resumable error line
-    supply = open_supply(resource, channel=channel, vmax=vmax, imax=CURRENT_LIMIT_A)
-    stack.callback(supply.close)   # close() = shutdown() (output off), then release
-    supply.configure()
+        board_url, channel, label = spec["board"], int(spec.get("channel", 1)), spec["board"]
+    # errors name the instrument; bench run turns them into one resumable error line. Leaving
+    # the stack closes the rail: output off, read back, one line saying so; then released.
+    supply = stack.enter_context(open_rail(spec.get("supply"), spec.get("meter"), lab=lab, channel=channel,
+                                           vmax=vmax, imax=CURRENT_LIMIT_A,
+                                           watchdog_s=float(spec.get("watchdog_s", WATCHDOG_S))))
     board = stack.enter_context(Board(board_url))
     return Bench(board, supply, v_nom, label)

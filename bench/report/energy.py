@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.report.text import energy
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+from bench.report.text import energy, energy_unit, figure, layer_labels
 from models.plots import plt, png_bytes
 
 #: measured/predicted outside [1/SCALE_WARNING, SCALE_WARNING]: the profile does not describe this memory
@@ -15,19 +17,26 @@ def r2_text(e: dict) -> str:
 
 def figures(results: dict) -> dict[str, bytes]:
     e = results["compare"]["energy"]
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    p = [l["predicted_J"] for l in e["layers"]]
-    m = [l["measured_J"] for l in e["layers"]]
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    scale, unit = energy_unit([l["predicted_J"] for l in e["layers"]] + [l["measured_J"] for l in e["layers"]])
+    p = [l["predicted_J"] / scale for l in e["layers"]]
+    m = [l["measured_J"] / scale for l in e["layers"]]
     ax.plot(p, m, "o")
-    for l in e["layers"]:
-        ax.annotate(l["name"], (l["predicted_J"], l["measured_J"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    labels = layer_labels(results)
+    for k, l in enumerate(e["layers"]):   # alternate sides so labels of close points do not overlap
+        ax.annotate(labels.get(l["name"], l["name"]), (p[k], m[k]), fontsize=7, textcoords="offset points",
+                    xytext=(5, -10) if k % 2 else (5, 4))
     lo, hi = min(p + m) * 0.8, max(p + m) * 1.25
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="measured = predicted")
     ax.set_xscale("log")
     ax.set_yscale("log")
     per = "inference" if e["energy_kind"] == "read" else "programming"
-    ax.set_xlabel(f"predicted energy per {per} (J)")
-    ax.set_ylabel(f"measured energy per {per} (J)")
+    ax.set_xlabel(f"predicted energy per {per} ({unit})")
+    ax.set_ylabel(f"measured energy per {per} ({unit})")
+    for axis in (ax.xaxis, ax.yaxis):   # plain 1-2-5 labels: minor log labels collide over a narrow range
+        axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
     ax.set_title(r2_text(e))
     ax.legend()
     return {"energy_measured_vs_predicted": png_bytes(fig, dpi=110)}
@@ -60,11 +69,13 @@ def markdown(results: dict, image_src) -> list[str]:
     en, s = results["compare"]["energy"], results["sources"]
     lines = ["## Energy on the board: measured vs predicted",
              f"Source: `{s['compare']}` (measurements: `board/energy_per_layer.npy`, method `{en['energy_method']}`).", "",
+             "Energies per layer and per " + ("inference (read energy)" if en["energy_kind"] == "read" else
+                                              "programming of the layer's weights (write energy)") + ".", "",
              "| layer | voltage | predicted | measured (median) | mean of captures | outlier captures | relative error |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for l in en["layers"]:
         v = "" if l["voltage"] is None else f"{l['voltage']:.3f} V"
-        lines.append(f"| {l['name']} | {v} | {energy(l['predicted_J'])} | {energy(l['measured_J'])} | "
+        lines.append(f"| {layer_labels(results).get(l['name'], l['name'])} | {v} | {energy(l['predicted_J'])} | {energy(l['measured_J'])} | "
                      f"{energy(l['measured_mean_J'])} | {l['outlier_captures']}/{l['captures']} | "
                      f"{100 * l['relative_error']:+.2f}% |")
     per = "inference" if en["energy_kind"] == "read" else "programming of the layer"
@@ -78,4 +89,7 @@ def markdown(results: dict, image_src) -> list[str]:
             f"{en['pearson_r2']:.4f})."), "",
         *chip_note(en.get("virtual_chip")),
         *([] if en["r2"] is None else scale_note(results["operating_points"]["profile"], en, results["board"]["board"])),
-        f"![measured vs predicted energy]({image_src('energy_measured_vs_predicted')})", ""]
+        *figure("measured vs predicted energy", image_src("energy_measured_vs_predicted"),
+                "Each point is a layer; on the dashed line the measurement equals the prediction. Points above it "
+                "cost more than predicted; a constant offset from the line means the profile's energy scale is not "
+                "this memory's.")]

@@ -9,15 +9,25 @@ from pathlib import Path
 
 from bench.errors import BenchError, user_errors
 from bench.report import accuracy, board, energy, header, operating_points
-from bench.report.text import to_html
+from bench.report.text import slug, to_html
 from drivers import atomic
 
 SECTIONS = (header, accuracy, operating_points, energy, board)
+CONTENTS = "Contents"
+
+
+def contents(lines: list[str]) -> list[str]:
+    """The table of contents: a link to each ``##`` heading of ``lines``."""
+    titles = [line[3:] for line in lines if line.startswith("## ")]
+    return [f"## {CONTENTS}", *(f"- [{t}](#{slug(t)})" for t in titles), ""]
 
 
 def markdown(results: dict, image_src) -> str:
-    """The report; ``image_src(name)`` gives each figure's link (file or data URI)."""
-    return "\n".join(line for section in SECTIONS for line in section.markdown(results, image_src))
+    """The report: the header (context and verdict), the table of contents, the sections;
+    ``image_src(name)`` gives each figure's link (file or data URI)."""
+    head, *rest = [section.markdown(results, image_src) for section in SECTIONS]
+    body = [line for lines in rest for line in lines]
+    return "\n".join(head + contents(body) + body)
 
 
 def render(report_dir: Path, results: dict | None = None) -> tuple[Path, Path]:
@@ -32,7 +42,7 @@ def render(report_dir: Path, results: dict | None = None) -> tuple[Path, Path]:
     md_path = atomic.write_text(report_dir / "report.md", markdown(results, lambda n: f"figures/{n}.png"))
     uris = {n: "data:image/png;base64," + base64.b64encode(d).decode("ascii") for n, d in figs.items()}
     html_path = atomic.write_text(report_dir / "report.html",
-                                  to_html(markdown(results, lambda n: uris[n]), header.TITLE))
+                                  to_html(markdown(results, lambda n: uris[n]), header.title(results)))
     return md_path, html_path
 
 

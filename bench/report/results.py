@@ -10,6 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
+from bench.provenance import provenance
+
 SOURCES = {"config": "config.yaml", "seeds": "seeds.json", "train": "train/summary.json",
            "baselines": "baselines/summary.json", "operating_points": "operating_points/operating_points.json",
            "software_eval": "software_eval/software_eval.json", "deploy": "deploy/deploy.json",
@@ -30,6 +34,8 @@ def build_results(run_dir: Path) -> dict:
             entry.pop("accuracies", None)  # the per-repetition list stays in its own file
     return {
         "sources": dict(src),
+        "provenance": provenance(),
+        "config": yaml.safe_load((run_dir / src["config"]).read_text()),
         "seeds": _load(run_dir, src["seeds"]),
         "train": {k: v for k, v in _load(run_dir, src["train"]).items() if k != "final_epoch"},
         "baselines": {k: v for k, v in _load(run_dir, src["baselines"]).items() if k != "networks"},

@@ -12,7 +12,11 @@ Both run in their own session (process group), so a Ctrl-C at the terminal reach
 bench: its ``finally`` path switches the supply off through SCPI, then closes the lab.
 
 The bench reaches the lab only through :attr:`board_url` (a pyserial URL) and
-:attr:`supply_resource` (a VISA resource string).
+:attr:`supply_resource` (a VISA resource string), and with ``ppk2`` through
+:attr:`ppk2_port` (the pty of the simulated PPK2, ``drivers/virtual_lab/ppk2_sim.py``):
+``ppk2="meter"`` puts it in series with the supply's rail (an ampere meter beside the supply),
+``ppk2="source"`` makes it the rail's source instead of the supply (no supply simulator then:
+``supply_resource`` is None).
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from drivers.firmware_process import (FirmwareProcess, FirmwareProcessError, spawn, start_host,
+from drivers.firmware_process import (READY_TIMEOUT_S, FirmwareProcess, FirmwareProcessError, spawn, start_host,
                                       start_qemu, stop_process, wait_for_line)
+from drivers.virtual_lab.lab_state import LabState
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 
 REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = READY_TIMEOUT_S
 
 
 class LabError(RuntimeError):
@@ -40,14 +45,19 @@ class LabError(RuntimeError):
 class VirtualLab:
     """Supply simulator + board on ephemeral loopback ports; see the module docstring."""
 
-    def __init__(self, chip_file: str | os.PathLike | None = None, qemu: bool = False, power_on: bool = True):
+    def __init__(self, chip_file: str | os.PathLike | None = None, qemu: bool = False, power_on: bool = True,
+                 ppk2: str | None = None):
+        if ppk2 not in (None, "meter", "source"):
+            raise LabError(f"ppk2={ppk2!r}: choose 'meter' (beside the supply) or 'source' (powers the rail)")
         self.chip_file = Path(chip_file) if chip_file else DEFAULT_CHIP
         self.chip = Chip.load(self.chip_file)  # fails early with the file named
-        self.qemu, self.power_on = qemu, power_on
+        self.qemu, self.power_on, self.ppk2 = qemu, power_on, ppk2
         self.board_url: str | None = None
         self.supply_resource: str | None = None
+        self.ppk2_port: str | None = None
         self._dir: Path | None = None
         self._supply: subprocess.Popen | None = None
+        self._ppk2: subprocess.Popen | None = None
         self._board: FirmwareProcess | None = None
 
     @property
@@ -65,24 +75,34 @@ class VirtualLab:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _simulator(self, name: str, module: str, args: list[str], pattern: str) -> tuple[subprocess.Popen, str]:
+        """Start ``python -m module args`` and wait for its ready line; (process, first group)."""
+        stderr_path = self._dir / f"{name}.stderr"
+        with open(stderr_path, "wb") as stderr:  # a file, not a pipe: it can never fill up and block
+            # its own session: a terminal's Ctrl-C must not kill it before the bench's shutdown()
+            proc = spawn([sys.executable, "-m", module, *args, "--chip", str(self.chip_file),
+                          *(["--power-on"] if self.power_on else [])],
+                         stdout=subprocess.PIPE, stderr=stderr, cwd=REPO)
+        m, out = wait_for_line(proc, pattern, START_TIMEOUT_S)
+        if m is None:
+            err = stderr_path.read_text(errors="replace")[-1500:] if stderr_path.exists() else ""
+            code = proc.poll()
+            stop_process(proc)
+            raise LabError(f"the {name} simulator did not start (no line matching {pattern!r} within "
+                           f"{START_TIMEOUT_S:.0f} s; exit code {code}): {out[-500:]}{err}")
+        return proc, m.group(1)
+
     def _start(self) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="faultbench-lab-"))
         state = self._dir / "lab_state.bin"
-        stderr_path = self._dir / "supply.stderr"
-        with open(stderr_path, "wb") as stderr:  # a file, not a pipe: it can never fill up and block
-            # its own session: a terminal's Ctrl-C must not kill it before the bench's shutdown()
-            self._supply = spawn(
-                [sys.executable, "-m", "drivers.virtual_lab.scpi_server", "--lab-state", str(state),
-                 "--chip", str(self.chip_file), *(["--power-on"] if self.power_on else [])],
-                stdout=subprocess.PIPE, stderr=stderr, cwd=REPO)
-        pattern = r"LISTENING (\d+)"
-        m, out = wait_for_line(self._supply, pattern, START_TIMEOUT_S)
-        if m is None:
-            err = stderr_path.read_text(errors="replace")[-1500:] if stderr_path.exists() else ""
-            raise LabError(f"the supply simulator did not start (no line matching {pattern!r} within "
-                           f"{START_TIMEOUT_S:.0f} s; exit code {self._supply.poll()}): {out[-500:]}{err}")
-        port = int(m.group(1))
-        self.supply_resource = f"TCPIP0::127.0.0.1::{port}::SOCKET"
+        if self.ppk2 != "source":
+            self._supply, port = self._simulator("supply", "drivers.virtual_lab.scpi_server",
+                                                 ["--lab-state", str(state)], r"LISTENING (\d+)")
+            self.supply_resource = f"TCPIP0::127.0.0.1::{port}::SOCKET"
+        if self.ppk2:
+            self._ppk2, self.ppk2_port = self._simulator(
+                "PPK2", "drivers.virtual_lab.ppk2_sim", ["--lab-state", str(state), "--role", self.ppk2,
+                                                         "--seed", str(self.chip.seed)], r"PTY (\S+)\n")
         try:
             if self.qemu:
                 self._board = start_qemu()
@@ -91,6 +111,17 @@ class VirtualLab:
         except FirmwareProcessError as exc:
             raise LabError(f"board: {exc}") from None
         self.board_url = self._board.url
+
+    def rail(self) -> tuple[float, bool]:
+        """The rail as the simulated supply delivers it now: ``(volts, on)`` from the lab state
+        file, not over SCPI (a query would feed the supply's output watchdog)."""
+        if self._dir is None:
+            raise LabError("the lab is not running")
+        state = LabState(self._dir / "lab_state.bin")
+        try:
+            return state.rail()
+        finally:
+            state.close()
 
     # --- fault injection for tests (the board process as a whole) ------------------------
 
@@ -111,9 +142,10 @@ class VirtualLab:
         if self._board is not None:
             self._board.proc.send_signal(signal.SIGCONT)  # a paused board cannot act on SIGTERM
             self._board.stop()
-        if self._supply is not None:
-            stop_process(self._supply)
-        self._board = self._supply = None
+        for proc in (self._supply, self._ppk2):
+            if proc is not None:
+                stop_process(proc)
+        self._board = self._supply = self._ppk2 = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

@@ -30,10 +30,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from drivers.board import MAX_CHIP_ID
 from drivers.cell_hash import STREAM_STUCK, STREAM_THRESHOLD, STREAM_WRITE, uniforms
 
 GENERATION_SHIFT = 40  # RRAM draw: bit address + (generation << 40)
 TECHNOLOGIES = ("sram", "rram")
+MAX_CHIP_FILE_BYTES = 64 * 1024  # a chip file is a few hundred bytes
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,20 @@ class Chip:
     p_stuck_one: float = 0.5  # SRAM: P(s_a = 1); != 0.5 gives asymmetric flips
     transient_ratio: float = 0.0
     nominal_v: float = 1.1    # V: the rail's power-on setting in the lab (not a fault parameter)
+    abs_max_v: float | None = None  # V: absolute maximum rating of the rail (a vmax above it is refused)
 
     def __post_init__(self):
         where = f"chip {self.chip_id!r}"
+        if not (0 < len(self.chip_id) <= MAX_CHIP_ID and self.chip_id.isascii() and self.chip_id.isprintable()):
+            raise ValueError(f"{where}: chip_id must be 1..{MAX_CHIP_ID} printable ASCII characters (the board "
+                             f"answers it to IDENT)")
+        numbers = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("chip_id", "technology")}
+        bad = sorted(k for k, v in numbers.items() if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                                                         or not math.isfinite(v)))
+        if bad:
+            raise ValueError(f"{where}: {', '.join(bad)} must be finite numbers")
+        if self.abs_max_v is not None and not 0 < self.nominal_v <= self.abs_max_v:
+            raise ValueError(f"{where}: abs_max_v {self.abs_max_v} V must be at least nominal_v {self.nominal_v} V")
         if self.technology not in TECHNOLOGIES:
             raise ValueError(f"{where}: technology must be one of {TECHNOLOGIES}, got {self.technology!r}")
         if not (0 < self.p_max <= 1 and 0 <= self.p_stuck_one <= 1 and 0 <= self.transient_ratio <= 1):
@@ -68,13 +81,17 @@ class Chip:
     def load(cls, path: str | Path) -> "Chip":
         path = Path(path)
         try:
+            if not path.is_file():  # a folder, a device, a pipe: never read endlessly
+                raise OSError("not a regular file" if path.exists() else "no such file")
+            if path.stat().st_size > MAX_CHIP_FILE_BYTES:
+                raise OSError(f"{path.stat().st_size} bytes, above the {MAX_CHIP_FILE_BYTES} of a chip file")
             raw = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"chip file {path}: cannot read: {exc}") from exc
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+            raise ValueError(f"chip file {path}: cannot read: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
         if not isinstance(raw, dict):
             raise ValueError(f"chip file {path}: expected a mapping of fields")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
+        unknown = sorted(map(str, set(raw) - known))
         if unknown:
             raise ValueError(f"chip file {path}: unknown field(s) {unknown}; known: {sorted(known)}")
         if "chip_id" not in raw:
@@ -95,6 +112,10 @@ class Chip:
 
     def write_energy(self, volts: float) -> float:
         return self.c_write * volts * volts + self.l_write * volts
+
+    def access_energy(self, words_read: int, words_written: int, volts: float) -> float:
+        """J drawn by that many 32-bit word reads and writes at rail voltage ``volts``."""
+        return 32 * (words_read * self.read_energy(volts) + words_written * self.write_energy(volts))
 
     def fault_probability(self, energy: float) -> float:
         """``min(p_max, exp(-(E - E0) / beta))`` [ALGORITHMS 3; seed 1 eq. 1]."""
@@ -159,7 +180,8 @@ class Chip:
                 "--chip-c-read": repr(self.c_read), "--chip-l-read": repr(self.l_read),
                 "--chip-c-write": repr(self.c_write), "--chip-l-write": repr(self.l_write),
                 "--chip-e0": repr(self.e0), "--chip-beta": repr(self.beta), "--chip-pmax": repr(self.p_max),
-                "--chip-p1": repr(self.p_stuck_one), "--chip-transient": repr(self.transient_ratio)}
+                "--chip-p1": repr(self.p_stuck_one), "--chip-transient": repr(self.transient_ratio),
+                "--chip-id": self.chip_id}
         return [x for kv in opts.items() for x in kv]
 
 

@@ -11,16 +11,23 @@ voltage, so a digitised current array integrates back to that energy.
 Commands (long or short forms, case-insensitive, ``;`` separates commands, a channel list
 ``(@n)`` is optional and defaults to the ``INST:NSEL`` channel):
 ``*IDN? *RST *CLS *OPC? *TRG``; ``[SOUR:]VOLT[:LEV] v`` / ``?``; ``[SOUR:]CURR[:LEV] i`` / ``?``;
-``[SOUR:]VOLT:PROT[:LEV] v`` / ``?``, ``VOLT:PROT:TRIP?``, ``STAT:QUES:COND?`` (bit 0: OV), ``OUTP:PROT:CLE`` (OVP trips when the
-set voltage exceeds the level while the output is on: the output goes off and stays off until
-cleared); ``OUTP[:STAT] ON|OFF`` / ``?``; ``MEAS[:SCAL]:VOLT[:DC]?``, ``MEAS[:SCAL]:CURR[:DC]?``;
+``[SOUR:]VOLT:PROT[:LEV] v`` / ``?``, ``VOLT:PROT:TRIP?``, ``STAT:QUES:COND?`` (bit 0: OV, bit 11:
+PROT), ``OUTP:PROT:CLE`` (OVP trips when the set voltage exceeds the level while the output is
+on: the output goes off and stays off until cleared); ``OUTP[:STAT] ON|OFF`` / ``?``; the
+output watchdog of the N6700 family [HARDWARE 7] ``OUTP:PROT:WDOG[:STAT] ON|OFF`` / ``?`` and
+``OUTP:PROT:WDOG:DEL s`` / ``?`` (1-3600 s, reset: OFF, 60 s): while it is on and no command
+arrives on any connection for the delay, every output is disabled (the programmed state that
+``OUTP?`` reports is kept), the PROT bit is set, and ``OUTP:PROT:CLE`` restores the output
+to its programmed state; ``MEAS[:SCAL]:VOLT[:DC]?``, ``MEAS[:SCAL]:CURR[:DC]?``;
 digitiser ``SENS:SWE:POIN n``, ``SENS:SWE:TINT t``, ``TRIG:ACQ:SOUR BUS|IMM``, ``INIT:ACQ``,
 ``FETC:ARR:CURR?``, ``FETC:ARR:VOLT?`` (ASCII); energy meter (R&S style) ``MEAS:ENER:STAT ON|OFF``,
 ``MEAS:ENER:RES``, ``MEAS:ENER?`` (joules); ``INST:NSEL n``; ``SYST:ERR?`` (queue of real SCPI
 errors: -100 command error, -102 syntax error, -109 missing parameter, -113 undefined header,
 -221 settings conflict, -222 data out of range, -224 illegal parameter value, -230 data stale,
--350 queue overflow). Simulator only (never used by drivers): ``SIM:DROP`` closes the
-connection, for the dropped-connection tests.
+-350 queue overflow). Simulator only (never used by drivers), for the fault-path tests:
+``SIM:DROP`` closes the connection, ``SIM:DROP ALL`` every connection (another client's
+dropped link); ``SIM:REFUSE [n]`` refuses the next ``n`` (1) voltage setpoints of any client
+with -221 (settings conflict), as an instrument in a state that forbids them would.
 
 Run: ``python -m drivers.virtual_lab.scpi_server --lab-state PATH [--chip FILE] [--power-on]``
 (``--power-on``: start with the rail output on at the chip's ``nominal_v``, as a supply whose
@@ -52,6 +59,9 @@ IDLE_SAMPLE_PERIOD_S = 0.01  # ... and otherwise (keeps an idle simulator near 0
 MEAS_WINDOW_S = 0.02      # MEAS:CURR? averages over the last 20 ms (one power-line cycle)
 HISTORY_S = 120.0
 ERROR_QUEUE = 30
+OV_BIT, PROT_BIT = 1 << 0, 1 << 11  # questionable condition register
+WATCHDOG_DELAY_S = (1, 3600)
+WATCHDOG_RESET_S = 60
 
 
 class ScpiError(Exception):
@@ -61,7 +71,11 @@ class ScpiError(Exception):
 
 
 class DropConnection(Exception):
-    """SIM:DROP: close this client's connection."""
+    """SIM:DROP: close this client's connection (``everyone``: every client's)."""
+
+    def __init__(self, everyone: bool = False):
+        super().__init__()
+        self.everyone = everyone
 
 
 @dataclass
@@ -69,8 +83,9 @@ class Channel:
     volts: float = 0.0
     amps: float = 0.1
     ovp: float = 22.0
-    output: bool = False
-    tripped: bool = False
+    output: bool = False       # the programmed state (OUTP?)
+    tripped: bool = False      # over-voltage protection latched
+    protected: bool = False    # the watchdog's protection latched (output disabled, OUTP? unchanged)
     points: int = 1024
     tint: float = 1.024e-3
     trig_source: str = "BUS"
@@ -140,13 +155,15 @@ COMMANDS: list[tuple[str, str]] = [
     ("[SOURce:]CURRent[:LEVel][:IMMediate][:AMPLitude]?", "curr_q"),
     ("STATus:QUEStionable:CONDition?", "ques_cond"),
     ("OUTPut:PROTection:CLEar", "prot_clear"), ("OUTPut[:STATe]", "outp"), ("OUTPut[:STATe]?", "outp_q"),
+    ("OUTPut:PROTection:WDOG[:STATe]", "wdog"), ("OUTPut:PROTection:WDOG[:STATe]?", "wdog_q"),
+    ("OUTPut:PROTection:WDOG:DELay", "wdog_delay"), ("OUTPut:PROTection:WDOG:DELay?", "wdog_delay_q"),
     ("MEASure[:SCALar]:VOLTage[:DC]?", "meas_volt"), ("MEASure[:SCALar]:CURRent[:DC]?", "meas_curr"),
     ("MEASure:ENERgy:STATe", "ener_state"), ("MEASure:ENERgy:RESet", "ener_reset"), ("MEASure:ENERgy?", "ener_q"),
     ("SENSe:SWEep:POINts", "points"), ("SENSe:SWEep:POINts?", "points_q"),
     ("SENSe:SWEep:TINTerval", "tint"), ("SENSe:SWEep:TINTerval?", "tint_q"),
     ("TRIGger:ACQuire:SOURce", "trig_source"), ("INITiate[:IMMediate]:ACQuire", "init_acq"),
     ("FETCh:ARRay:CURRent[:DC]?", "fetch_curr"), ("FETCh:ARRay:VOLTage[:DC]?", "fetch_volt"),
-    ("SIMulation:DROP", "sim_drop"),
+    ("SIMulation:DROP", "sim_drop"), ("SIMulation:REFuse", "sim_refuse"),
 ]
 _TABLE = [(re.compile(_mnemonic_regex(spec) + r"\Z", re.IGNORECASE), name) for spec, name in COMMANDS]
 _CHANLIST = re.compile(r"\(@\s*(\d+)(?:\s*[,:]\s*\d+)*\s*\)")
@@ -191,6 +208,9 @@ class SupplySimulator:
             rail.volts, rail.output = chip.nominal_v, True
         self.selected = 1
         self.errors: list[ScpiError] = []
+        self.watchdog_on, self.watchdog_delay = False, float(WATCHDOG_RESET_S)
+        self.last_io = time.monotonic()   # any command on any connection feeds the watchdog
+        self.refusals = 0                 # SIM:REFUSE: voltage setpoints still to refuse
         self.acc = Accumulator()
         self._last_counters = state.activity()[:2]
         self.acc.add(time.monotonic(), 0.0, 0.0)
@@ -198,9 +218,14 @@ class SupplySimulator:
 
     # --- physics coupling ---------------------------------------------------------------
 
+    @staticmethod
+    def enabled(ch: Channel) -> bool:
+        """Whether the output actually delivers: programmed on and no protection latched."""
+        return ch.output and not ch.protected
+
     def rail_volts(self) -> float:
         ch = self.channels[self.rail_channel]
-        return ch.volts if ch.output else 0.0
+        return ch.volts if self.enabled(ch) else 0.0
 
     def account(self) -> None:
         """Turn the accesses since the last call into energy at the present voltage, dated by
@@ -215,7 +240,16 @@ class SupplySimulator:
 
     def _publish(self) -> None:
         ch = self.channels[self.rail_channel]
-        self.state.set_rail(ch.volts, ch.output)
+        self.state.set_rail(ch.volts, self.enabled(ch))
+
+    def watchdog(self, now: float) -> None:
+        """The output watchdog: no command for the delay disables every output."""
+        if self.watchdog_on and now - self.last_io > self.watchdog_delay:
+            if not all(c.protected for c in self.channels.values()):
+                self.account()
+                for c in self.channels.values():
+                    c.protected = True
+                self._publish()
 
     def _changed(self, ch: Channel) -> None:
         if ch.output and ch.volts > ch.ovp:
@@ -232,6 +266,8 @@ class SupplySimulator:
 
     async def execute(self, message: str) -> str | None:
         """Run one line (``;``-separated commands); returns the reply line or None."""
+        self.watchdog(time.monotonic())  # a command after the delay comes too late
+        self.last_io = time.monotonic()
         replies = []
         for command in (c.strip() for c in message.split(";")):
             if not command:
@@ -278,6 +314,7 @@ class SupplySimulator:
     async def _rst(self, ch, args):
         self.channels = {n: Channel() for n in range(1, CHANNELS + 1)}
         self.selected = 1
+        self.watchdog_on, self.watchdog_delay = False, float(WATCHDOG_RESET_S)
         self._publish()
 
     async def _syst_err(self, ch, args):
@@ -293,7 +330,11 @@ class SupplySimulator:
     async def _nsel_q(self, ch, args): return str(self.selected)
 
     async def _volt(self, ch, args):
-        ch.volts = _number(self._need(args)[0], *RANGES["volts"])
+        volts = _number(self._need(args)[0], *RANGES["volts"])
+        if self.refusals:
+            self.refusals -= 1
+            raise ScpiError(-221, "Settings conflict;setpoint refused (SIM:REFUSE)")
+        ch.volts = volts
         self._changed(ch)
 
     async def _volt_q(self, ch, args): return _fmt(ch.volts)
@@ -310,10 +351,21 @@ class SupplySimulator:
     async def _ovp_q(self, ch, args): return _fmt(ch.ovp)
     async def _ovp_trip_q(self, ch, args): return "1" if ch.tripped else "0"
 
-    async def _ques_cond(self, ch, args): return "+1" if ch.tripped else "+0"  # bit 0: over-voltage
+    async def _ques_cond(self, ch, args): return f"+{OV_BIT * ch.tripped + PROT_BIT * ch.protected}"
 
     async def _prot_clear(self, ch, args):
-        ch.tripped = False
+        ch.tripped = ch.protected = False
+        self._publish()
+
+    async def _wdog(self, ch, args):
+        self.watchdog_on = _boolean(self._need(args)[0])
+
+    async def _wdog_q(self, ch, args): return "1" if self.watchdog_on else "0"
+
+    async def _wdog_delay(self, ch, args):
+        self.watchdog_delay = float(round(_number(self._need(args)[0], *WATCHDOG_DELAY_S)))  # 1 s steps
+
+    async def _wdog_delay_q(self, ch, args): return f"{self.watchdog_delay:+.0f}"
 
     async def _outp(self, ch, args):
         on = _boolean(self._need(args)[0])
@@ -326,12 +378,12 @@ class SupplySimulator:
 
     async def _meas_volt(self, ch, args):
         await asyncio.sleep(MEAS_WINDOW_S)
-        return _fmt(ch.volts if ch.output else 0.0)
+        return _fmt(ch.volts if self.enabled(ch) else 0.0)
 
     async def _meas_curr(self, ch, args):
         await asyncio.sleep(MEAS_WINDOW_S)
         self.account()
-        if ch is not self.channels[self.rail_channel] or not ch.output:
+        if ch is not self.channels[self.rail_channel] or not self.enabled(ch):
             return _fmt(0.0)
         t = time.monotonic()
         q = self.acc.at(self.acc.charge, t) - self.acc.at(self.acc.charge, t - MEAS_WINDOW_S)
@@ -401,14 +453,18 @@ class SupplySimulator:
         return await self._fetch(ch, currents)
 
     async def _fetch_volt(self, ch, args):
-        return await self._fetch(ch, lambda c: [c.volts if c.output else 0.0] * c.points)
+        return await self._fetch(ch, lambda c: [c.volts if self.enabled(c) else 0.0] * c.points)
 
     async def _sim_drop(self, ch, args):
-        raise DropConnection()
+        raise DropConnection(everyone=bool(args) and args[0].upper() == "ALL")
+
+    async def _sim_refuse(self, ch, args):
+        self.refusals = int(_number(args[0], 1, 1000)) if args else 1
 
 
 async def _sampler(sim: SupplySimulator) -> None:
     while True:
+        sim.watchdog(time.monotonic())
         sim.account()
         capturing = any(c.armed or c.meter_on for c in sim.channels.values())
         await asyncio.sleep(SAMPLE_PERIOD_S if capturing else IDLE_SAMPLE_PERIOD_S)
@@ -417,12 +473,17 @@ async def _sampler(sim: SupplySimulator) -> None:
 async def serve(sim: SupplySimulator, port: int = 0, ready=None) -> None:
     """Serve until cancelled; calls ``ready(port)`` once listening on 127.0.0.1."""
 
+    writers: set[asyncio.StreamWriter] = set()
+
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.add(writer)
         try:
             while line := await reader.readline():
                 try:
                     reply = await sim.execute(line.decode("ascii", "replace").strip())
-                except DropConnection:
+                except DropConnection as drop:
+                    for other in list(writers) if drop.everyone else ():
+                        other.close()
                     break
                 if reply is not None:
                     writer.write(reply.encode() + b"\n")
@@ -430,6 +491,7 @@ async def serve(sim: SupplySimulator, port: int = 0, ready=None) -> None:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            writers.discard(writer)
             writer.close()
 
     server = await asyncio.start_server(client, "127.0.0.1", port)

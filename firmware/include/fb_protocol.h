@@ -18,6 +18,7 @@
 #define FB_PATTERN_MAX_REPORT ((FB_MAX_PAYLOAD - FB_HEADER - 16u) / 4u) /* 255 bit addresses per reply */
 #define FB_MAX_REPEAT 65535u      /* STEP / INFER repeat count: 1..FB_MAX_REPEAT */
 #define FB_MAX_IDLE_COUNT 0xFFFFFFFFu /* IDLE count: 1..FB_MAX_IDLE_COUNT (count_unit) */
+#define FB_MAX_CHIP_ID 63u        /* IDENT: characters of the chip id */
 
 enum fb_msg {
     FB_MSG_HELLO = 0x01,
@@ -32,6 +33,7 @@ enum fb_msg {
     FB_MSG_RESET = 0x0A,
     FB_MSG_INPUT = 0x0B, /* stages an input larger than one frame, in order */
     FB_MSG_IDLE = 0x0C,  /* busy-waits a count without touching the memory under test */
+    FB_MSG_IDENT = 0x0D, /* the identity of the memory under test (hal_mem_chip_id) */
     FB_MSG_BOOT = 0x7E,  /* unsolicited banner after power-up or RESET, seq 0 */
     FB_MSG_ERROR = 0x7F, /* u16 code, u8 request id, u8 0, u32 detail */
     FB_MSG_REPLY = 0x80,

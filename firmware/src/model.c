@@ -30,6 +30,7 @@ typedef struct {
     uint32_t out_h, out_w;
     uint32_t base, n_words, param_off;
     uint32_t k;            /* row length */
+    uint8_t sliced;        /* BIN conv with BIN output through fb_bin_conv_sliced */
 } layer_t;
 
 static uint32_t blob_words[(FB_MODEL_BYTES + 3u) / 4u];
@@ -182,6 +183,12 @@ int fb_model_commit(uint32_t total, uint32_t *detail) {
         if (work > work_max) work_max = work;
         if (l->out_type != T_INT32 && tensor_words(l->out_type, out_elems) > acts) acts = tensor_words(l->out_type, out_elems);
         if (work_max > FB_SCRATCH_WORDS || acts > FB_SCRATCH_WORDS) BAD(FB_MODEL_E_SCRATCH, i);
+#if defined(FB_CONV_SLICED)
+        /* where it pays, a BIN -> BIN conv runs fused with its threshold when its buffer (after
+         * the pre-pooling bits) fits the area of z, pooled z and the kernel buffer */
+        if (l->op == OP_CONV && l->in_type == T_BIN && l->out_type == T_BIN)
+            l->sliced = (l->pool_k ? tensor_words(T_BIN, z) : 0u) + fb_bin_conv_sliced_buffer_size(&l->cs) <= z + zp + kbuf;
+#endif
         prev_type = l->out_type;
         pc = oc; ph = oh; pw = ow;
     }
@@ -198,21 +205,34 @@ int fb_model_commit(uint32_t total, uint32_t *detail) {
 
 /* --- runner ---------------------------------------------------------------------------- */
 
-/* HWC -> torch (c, h, w) flatten order for an FC input (FORMAT.md B.5). */
+/* HWC -> torch (c, h, w) flatten order for an FC input (FORMAT.md B.5); packed bits word-wise
+ * (fb_bin_hwc_to_chw), int8 codes one by one. */
 static void gather_chw(const layer_t *l, const uint32_t *in, uint32_t *flat) {
-    uint32_t c = l->cs.in_c, h = l->cs.in_h, w = l->cs.in_w, k = 0;
-    if (l->in_type == T_BIN) memset(flat, 0, 4u * fb_words(l->k));
+    uint32_t c = l->cs.in_c, hw = (uint32_t)l->cs.in_h * l->cs.in_w, k = 0;
+    if (l->in_type == T_BIN) {
+        fb_bin_hwc_to_chw(in, hw, c, flat);
+        return;
+    }
     for (uint32_t ch = 0; ch < c; ch++)
-        for (uint32_t y = 0; y < h; y++)
-            for (uint32_t x = 0; x < w; x++, k++) {
-                uint32_t src = (y * w + x) * c + ch;
-                if (l->in_type == T_BIN) flat[k >> 5] |= ((in[src >> 5] >> (src & 31u)) & 1u) << (k & 31u);
-                else ((int8_t *)flat)[k] = ((const int8_t *)in)[src];
-            }
+        for (uint32_t p = 0; p < hw; p++, k++) ((int8_t *)flat)[k] = ((const int8_t *)in)[p * c + ch];
+}
+
+/* bits of n_pix pixels x c channels XOR flip (bit ch % 32 of word ch / 32 per channel) */
+static void flip_channels(uint32_t *bits, uint32_t n_pix, uint32_t c, const uint32_t *flip) {
+    for (uint32_t p = 0, off = 0; p < n_pix; p++)
+        for (uint32_t c0 = 0; c0 < c; c0 += 32u) {
+            uint32_t n = c - c0 < 32u ? c - c0 : 32u, f = flip[c0 / 32u] & (n < 32u ? (1u << n) - 1u : 0xFFFFFFFFu);
+            uint32_t di = off >> 5, sh = off & 31u;
+            bits[di] ^= f << sh;
+            if (sh && sh + n > 32u) bits[di + 1u] ^= f >> (32u - sh);
+            off += n;
+        }
 }
 
 /* One run of layer l from the current activation buffer into the other one (scores for the
- * INT32 layer); the caller flips cur once the layer is done. */
+ * INT32 layer); the caller flips cur once the layer is done. A sliced conv writes the bits
+ * (z < tau) XOR flip directly; pooled, the bits (z < tau) are max-pooled (AND: max z >= tau
+ * iff some z >= tau) and flipped after. */
 static void run_layer(const layer_t *l, int32_t *scores) {
     uint32_t *in = scratch + cur * act_words, *out = scratch + (cur ^ 1u) * act_words, *work = scratch + 2u * act_words;
     uint32_t oc = l->cs.out_c, n_pix = l->out_h * l->out_w;
@@ -225,6 +245,17 @@ static void run_layer(const layer_t *l, int32_t *scores) {
     hal_mem_read_block(l->base, w, l->n_words); /* one read of the layer's cells per run */
     int32_t *z = (int32_t *)(w + l->n_words), *zp = z + l->hc * l->wc * oc;
     uint32_t *kbuf = (uint32_t *)(zp + (l->pool_k ? n_pix * oc : 0u));
+    if (l->out_type == T_INT32 && !l->pool_k) z = scores; /* the last layer's z (1 x 1) are the scores */
+    if (l->sliced) {
+        const uint32_t *tau = blob_words + l->param_off / 4u, *flip = tau + oc;
+        uint32_t *bits = l->pool_k ? (uint32_t *)z : out, pre = l->pool_k ? fb_words(l->hc * l->wc * oc) : 0u;
+        fb_bin_conv_sliced(in, &l->cs, w, (const int32_t *)tau, l->pool_k ? 0 : flip, bits, (uint32_t *)z + pre);
+        if (l->pool_k) {
+            fb_bin_maxpool_fast(bits, l->hc, l->wc, oc, l->pool_k, l->pool_stride, l->out_h, l->out_w, out);
+            flip_channels(out, n_pix, oc, flip);
+        }
+        return;
+    }
     if (l->op == OP_CONV) {
         if (l->in_type == T_BIN) fb_bin_conv_fast(in, &l->cs, w, z, kbuf);
         else if (l->w_enc == W_BINARY) fb_int8_conv_fast((const int8_t *)in, &l->cs, w, z, kbuf);
@@ -245,7 +276,7 @@ static void run_layer(const layer_t *l, int32_t *scores) {
         res = zp;
     }
     if (l->out_type == T_INT32) {
-        memcpy(scores, res, 4u * oc);
+        if (res != scores) memcpy(scores, res, 4u * oc);
         return;
     }
     if (l->out_type == T_BIN) {

@@ -303,6 +303,20 @@ static size_t do_idle(const uint8_t *f, size_t n, uint16_t *code, uint32_t *deta
     return FB_HEADER + 12u;
 }
 
+static size_t do_ident(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
+    (void)f;
+    NEED(0);
+    const char *id = hal_mem_chip_id();
+    size_t len = 0;
+    while (len < FB_MAX_CHIP_ID && id[len] != '\0') len++;
+    uint8_t *o = rep + FB_HEADER;
+    o[0] = (uint8_t)len;
+    o[1] = 0;
+    put16(o + 2, 0);
+    memcpy(o + 4, id, len);
+    return FB_HEADER + 4u + len;
+}
+
 static size_t do_reset(const uint8_t *f, size_t n, uint16_t *code, uint32_t *detail) {
     (void)f;
     NEED(0);
@@ -323,6 +337,7 @@ static handler lookup(uint8_t id) {
     case FB_MSG_RESET: return do_reset;
     case FB_MSG_INPUT: return do_input;
     case FB_MSG_IDLE: return do_idle;
+    case FB_MSG_IDENT: return do_ident;
     default: return 0;
     }
 }

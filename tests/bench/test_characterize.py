@@ -137,15 +137,33 @@ def test_cli_starts_the_virtual_lab_and_writes_everything(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "bench.cli", "characterize", "--vmin", "0.55", "--vmax", "0.75", "--steps", "2",
            "--repeats", "2", "--words", "256", "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in ("sweep.csv", "sweep.json", "ber_vs_voltage.png", "energy_vs_voltage.png"):
         assert (out / name).stat().st_size > 0
     assert len(list((out / "faultmaps").glob("*.npz"))) == 4
     assert "energy/bit" in proc.stdout
     bad = subprocess.run(cmd[:-2] + ["--patterns", "stripes", "--out", str(out)], capture_output=True, text=True,
-                         env=env, timeout=120)
+                         env=env, timeout=300)
     assert bad.returncode == 2 and "--patterns" in bad.stderr
+
+
+def test_running_lab_names_its_chip(virtual_lab, tmp_path):
+    """--board/--supply of a lab started elsewhere, no --chip-id: the board answers IDENT with
+    the lab's chip id (firmware/PROTOCOL.md), recorded in sweep.json and in every fault map."""
+    from bench.characterize import characterize
+
+    with Board(virtual_lab.board_url) as board:
+        assert board.chip_id() == virtual_lab.chip_id
+    c = characterize(tmp_path / "s", 0.7, 0.75, 2, board=virtual_lab.board_url, supply=virtual_lab.supply_resource,
+                     repeats=1, words=64, settle=0.0)
+    assert c.chip_id == virtual_lab.chip_id != "unknown-chip" and c.chip_id_source == "the board (IDENT)"
+    state = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert state["chip_id"] == virtual_lab.chip_id
+    assert {read_faultmap(f).chip_id for f in (tmp_path / "s" / "faultmaps").glob("*.npz")} == {virtual_lab.chip_id}
+    named = characterize(tmp_path / "n", 0.7, 0.75, 2, board=virtual_lab.board_url,
+                         supply=virtual_lab.supply_resource, chip_id="bench-7", repeats=1, words=64, settle=0.0)
+    assert named.chip_id == "bench-7" and named.chip_id_source == "--chip-id"
 
 
 def test_rram_sweep_of_programming_energy(tmp_path):
@@ -191,6 +209,7 @@ def test_ber_plot_shows_zero_error_voltages_at_their_upper_bound():
         assert drawn[(1.1, 1.2)] == pytest.approx([3 / 4096, 3 / 8192])  # hollow markers, 3/N
         assert "(V)" in ax.get_xlabel() and "errors per bit read" in ax.get_ylabel()
         assert "0 errors in N bits read" in ax.get_title()
+        assert fig._suptitle.get_fontsize() >= 12   # the title reads at report size
     finally:
         plt.close(fig)
 

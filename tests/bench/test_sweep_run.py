@@ -1,11 +1,13 @@
 """`bench sweep` end to end: real `bench train` trials, a failing trial, resume, report."""
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
 
 from bench.cli import main
+from tests.processes import interrupt_bench
 
 SWEEP = """
 base: {arch: mlp, dataset: digits, epochs: 1, width: 0.125, limit_train: 300, limit_test: 200}
@@ -71,6 +73,21 @@ def test_local_process_pool(tmp_path, monkeypatch):
                  "--set", "limit_test=100", "--set", "method=uniform", "--grid", "eps=0.01,0.03",
                  "--out", str(out), "--jobs", "2"])
     assert code == 0 and set(status(out).values()) == {"done"} and len(status(out)) == 2
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_sweep_and_a_rerun_finishes_it(tmp_path):
+    """A stop signal stops the sweep, not only its running trial (which must not be recorded as
+    failed while the sweep goes on); no trial it cut short counts as done; a re-run finishes."""
+    out = tmp_path / "grid"
+    args = ["sweep", "--set", "epochs=200", "--set", "width=0.125", "--set", "limit_train=100", "--set",
+            "limit_test=100", "--set", "method=uniform", "--grid", "eps=0.01,0.03", "--out", str(out)]
+    code, _, err = interrupt_bench(args, sig=signal.SIGTERM, ready=lambda: any(
+        (out / "trials").glob("*/checkpoints/epoch_0001.pt")))
+    assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err, err[-2000:]
+    assert "done" not in status(out).values() and "failed" not in status(out).values(), status(out)
+    fast = [a.replace("epochs=200", "epochs=1") for a in args]
+    assert main(fast) == 0 and set(status(out).values()) == {"done"} and len(status(out)) == 2
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ def test_hello_reports_the_target(board, target):
     assert board.info.target == target and board.info.count_unit == "instructions"
     assert board.info.protocol_version == 2 and board.info.mem_words >= 2048 + 1600
     assert board.info.boot_id == 1  # QEMU starts at 1 (PROTOCOL.md "boot_id")
+    assert board.chip_id() is None   # IDENT: the RAM HAL has no identity to give
 
 
 def test_load_read_pattern(board):

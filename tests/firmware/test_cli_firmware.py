@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.commands.firmware import fuzz_summary, run_note
+from bench.firmware import fuzz_summary, run_note
 from drivers.firmware_process import APT_HINT, QEMU
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -145,3 +145,24 @@ def test_bench_replay_of_a_profiles_linked_maps(tiny_run, tmp_path, capsys):
     assert [r["maps"] for r in res] == ["v0.4500_zeros.npz", "v0.4500_ones.npz", "all maps"]
     assert main(["replay", str(tiny_run), "--profile", "profiles/virtual_chip.yaml", "--operating-point", "1V"]) == 2
     assert "no operating point '1V'" in capsys.readouterr().err
+
+
+def test_replay_json_follows_its_documented_schema(tiny_run, tmp_path):
+    """Every key of `bench replay --json`, and only those, as docs/FAULTMAP_FORMAT.md lists them."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "FAULTMAP_FORMAT.md").read_text()
+    section = doc.split("## `bench replay --json` output", 1)[1]
+    top, row = (re.findall(r"^\| `(\w+)` \| ([^|]+) \|", part, re.M) for part in section.split("Each element", 1))
+    types = {"string": str, "number": (int, float), "integer": int, "array of objects": list,
+             "array of strings": list, "array of numbers": list, "number or null": (int, float, type(None))}
+    out = tmp_path / "replay.json"
+    assert main(["replay", str(tiny_run), "--faultmaps", MAPS, "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res) == {k for k, _ in top}
+    assert all(isinstance(res[k], types[t.strip()]) for k, t in top)
+    for r in res["results"]:
+        assert set(r) == {k for k, _ in row}
+        assert all(isinstance(r[k], types[t.strip()]) for k, t in row), r
+        assert len(r["per_read"]) == r["reads"] and all(isinstance(f, str) for f in r["files"])

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from bench.pipeline.framework import Pipeline, Stage
+from bench.report.findings import findings
 from bench.pipeline.stages import board, compare, deploy, operating_points, report, software_eval, train
 
 PIPELINE = Pipeline([
@@ -20,9 +21,10 @@ PIPELINE = Pipeline([
           depends=("train", "baselines", "operating_points"),
           config_keys=("train", "evaluation", "profile", "seeds", "board", "data_dir")),
     Stage("deploy", "export, load over serial, verify by readback", deploy.deploy,
-          depends=("train", "operating_points"), config_keys=("hardware",)),
+          depends=("train", "operating_points"), config_keys=("hardware",), uses=("bench",)),
     Stage("board", "layer-by-layer inference at the operating points with energy capture", board.run_board,
-          depends=("deploy", "operating_points", "software_eval"), config_keys=("hardware", "board", "seeds", "data_dir")),
+          depends=("deploy", "operating_points", "software_eval"), config_keys=("hardware", "board", "seeds", "data_dir"),
+          uses=("bench",)),
     Stage("compare", "measured vs predicted energy, accuracy CIs, fault-map replay", compare.compare,
           depends=("operating_points", "software_eval", "deploy", "board"), config_keys=("train", "seeds", "data_dir")),
     Stage("report", "results.json, report.md, report.html", report.write_report,
@@ -31,16 +33,17 @@ PIPELINE = Pipeline([
 
 
 def headline(run_dir: Path) -> dict[str, str]:
-    """A few key numbers for the summary table (empty before the report exists)."""
+    """The report's path and its verdict, one line per finding (``bench.report.findings``),
+    plus the board accuracy against its software prediction; empty before the report exists."""
     path = Path(run_dir) / "report" / "results.json"
     if not path.is_file():
         return {}
     r = json.loads(path.read_text())
-    e, a = r["compare"]["energy"], r["compare"]["accuracy"]
+    a = r["compare"]["accuracy"]
     return {"report": str(Path(run_dir) / "report" / "report.html"),
-            "vs uniform noise at iso-accuracy": r["software_eval"]["verdict"]["text"],
-            "energy R^2 (measured vs predicted)": e["r2_note"] if e["r2"] is None else f"{e['r2']:.3f}",
-            "operating points hold on the board": "yes" if not r["compare"].get("ber_flagged") else
-            "NO for layer(s) " + ", ".join(r["compare"]["ber_flagged"]),
-            "board accuracy": f"{a['board']['accuracy']:.3f} [{a['board']['ci_low']:.3f}, {a['board']['ci_high']:.3f}]",
-            "software prediction (over chips)": f"{a['software']['accuracy']:.3f} [{a['software']['ci_low']:.3f}, {a['software']['ci_high']:.3f}]"}
+            **{f.topic: f"{f.answer}: {f.short}" for f in findings(r)},
+            "board accuracy": f"{a['board']['accuracy']:.3f} [{a['board']['ci_low']:.3f}, {a['board']['ci_high']:.3f}] "
+                              f"on {a['board']['n_inputs']} inputs (Wilson 95%)",
+            "software prediction (same inputs, over chips)":
+                f"{a['software']['accuracy']:.3f} [{a['software']['ci_low']:.3f}, {a['software']['ci_high']:.3f}] "
+                f"(Monte-Carlo 95% of the mean)"}

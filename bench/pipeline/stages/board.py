@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.labelled import BOARD_FILE, board_dataset, save_netcdf
 from bench.pipeline.hardware import hardware_spec, open_bench, virtual_chip
 from bench.pipeline.stages.common import dataset, read_json
 from drivers import atomic
@@ -127,4 +128,5 @@ def run_board(ctx) -> dict:
               "measured_energy_J": measured.tolist(), "board": bench.identity(),
               "virtual_chip": virtual_chip(hardware_spec(ctx.config["hardware"]), ctx.profile)}
     atomic.write_json(ctx.out / "board.json", result)
+    save_netcdf(ctx.out / BOARD_FILE, board_dataset(result, program[None, :] if kind == "write" else energy))
     return {"accuracy": f"{result['accuracy']:.3f}", "inputs": len(x), "energy": kind}

@@ -28,8 +28,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy.stats import binom
 
@@ -38,20 +36,12 @@ from bench.pipeline.stages.common import dataset, read_json
 from drivers import atomic
 from drivers.faultmap import FaultMapError, read_faultmap
 from models.blob import ModelBlob
+from models.evaluation import wilson
 from models.reference import quantize_input, scores
 
-Z95 = 1.959963984540054
 OUTLIER_TOLERANCE = 0.1
 BER_CHECK_LEVEL = 0.99
 CHIP_MISMATCH = "n/a (the virtual chip is not the profile's chip)"
-
-
-def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion [Wilson 1927]."""
-    p = correct / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def r_squared(measured: np.ndarray, predicted: np.ndarray) -> float:

@@ -6,13 +6,20 @@
 void *memcpy(void *dst, const void *src, size_t n) {
     uint8_t *d = dst;
     const uint8_t *s = src;
-    if ((((uintptr_t)d | (uintptr_t)s) & 3u) == 0) { /* word copy, 4 words per turn (ldm/stm) */
+    if ((((uintptr_t)d | (uintptr_t)s) & 3u) == 0) { /* word copy, 8 words per turn (one ldm, one stm) */
         uint32_t *dw = (uint32_t *)(void *)d;
         const uint32_t *sw = (const uint32_t *)(const void *)s;
-        for (; n >= 16; n -= 16, dw += 4, sw += 4) {
-            uint32_t a = sw[0], b = sw[1], c = sw[2], e = sw[3];
-            dw[0] = a; dw[1] = b; dw[2] = c; dw[3] = e;
-        }
+        size_t blocks = n / 32u;
+        if (blocks)
+            __asm__ volatile("1:\n\t"
+                             "ldmia %[s]!, {r3, r4, r5, r6, r7, r8, r9, r10}\n\t"
+                             "stmia %[d]!, {r3, r4, r5, r6, r7, r8, r9, r10}\n\t"
+                             "subs %[b], %[b], #1\n\t"
+                             "bne 1b"
+                             : [s] "+r"(sw), [d] "+r"(dw), [b] "+r"(blocks)
+                             :
+                             : "r3", "r4", "r5", "r6", "r7", "r8", "r9", "r10", "cc", "memory");
+        n &= 31u;
         for (; n >= 4; n -= 4) *dw++ = *sw++;
         d = (uint8_t *)dw;
         s = (const uint8_t *)sw;

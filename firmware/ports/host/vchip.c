@@ -13,7 +13,7 @@
  *       with the write energy; a failed bit stores the complement of its target.
  * Options: --mem-words N --lab-state PATH --chip-tech sram|rram --chip-seed N --chip-c-read X
  * --chip-l-read X --chip-c-write X --chip-l-write X --chip-e0 X --chip-beta X --chip-pmax X
- * --chip-p1 X --chip-transient X (bench lab up derives them from the chip file). */
+ * --chip-p1 X --chip-transient X --chip-id NAME (bench lab up derives them from the chip file). */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* mmap, clock_gettime */
 #endif
@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include "fb_protocol.h"
 #include "hal_mem.h"
 
 #define GOLDEN 0x9E3779B97F4A7C15ull
@@ -47,6 +48,7 @@ static struct {
     uint64_t seed;
     double c_read, l_read, c_write, l_write, e0, beta, p_max, p_one, transient;
 } chip = {0, 1, 1.0e-15, 0.0, 1.2e-15, 0.0, 7.3e-17, 4.53e-17, 0.5, 0.5, 0.0};
+static char chip_id[FB_MAX_CHIP_ID + 1];
 
 static uint32_t *mem;
 static uint32_t mem_words = 1u << 18; /* 1 MiB default; --mem-words N */
@@ -82,6 +84,7 @@ const char *hal_mem_usage(void) {
     return "  --mem-words N           size of the memory under test, 32-bit words (default 262144)\n"
            "  --lab-state PATH        lab state file (docs/VIRTUAL_LAB.md); without it the memory is nominal\n"
            "  --chip-tech sram|rram   fault mechanism: read faults (sram, default) or write faults (rram)\n"
+           "  --chip-id NAME          the chip's identity, answered to IDENT (default: none)\n"
            "  --chip-seed N  --chip-c-read X  --chip-l-read X  --chip-c-write X  --chip-l-write X\n"
            "  --chip-e0 X  --chip-beta X  --chip-pmax X  --chip-p1 X  --chip-transient X\n"
            "                          chip physics with --lab-state (Chip.host_options() derives them)\n";
@@ -99,6 +102,10 @@ static int parse_options(int argc, char **argv, const char **state_path) {
         if (strcmp(k, "--mem-words") == 0) mem_words = (uint32_t)strtoul(v, NULL, 0);
         else if (strcmp(k, "--lab-state") == 0) *state_path = v;
         else if (strcmp(k, "--chip-seed") == 0) chip.seed = strtoull(v, NULL, 0);
+        else if (strcmp(k, "--chip-id") == 0) {
+            if (strlen(v) > FB_MAX_CHIP_ID) return option_error(k, "longer than 63 characters");
+            strcpy(chip_id, v);
+        }
         else if (strcmp(k, "--chip-tech") == 0) {
             if (strcmp(v, "sram") && strcmp(v, "rram")) {
                 fprintf(stderr, "vchip: --chip-tech must be sram or rram, got %s\n", v);
@@ -152,6 +159,7 @@ int hal_mem_init(int argc, char **argv) {
     return 0;
 }
 uint32_t hal_mem_words(void) { return mem_words; }
+const char *hal_mem_chip_id(void) { return chip_id; }
 
 /* Persistent SRAM faults of word w at the cached voltage. */
 static void refresh_word(uint32_t w) {
