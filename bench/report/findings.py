@@ -61,6 +61,9 @@ def baseline(results: dict) -> Finding:
     target = f"{v['target_x']:g}x target"
     if v["kind"] == "dominated":
         short = f"dominated by {v['baseline']} ({v['dominated_by']['setting']})"
+    elif v["kind"] == "loss":
+        lo, hi = v["saving_ci"]
+        short = f"{v['baseline']} needs less energy at iso-accuracy (saving {v['saving_x']:.2f}x, {lo:.2f}-{hi:.2f}x)"
     elif v["saving_x"] is not None:
         lo, hi = v["saving_ci"]
         short = (f"{v['saving_x']:.2f}x ({lo:.2f}-{hi:.2f}x) less energy than the best iso-accurate "
