@@ -22,12 +22,13 @@ Loss scale ``L_s`` of the surrogate [choice, ALGORITHMS 4 step 5: option ``balan
   term is dimensionless and varies little between profiles (``beta ln 10 / E(eps_ref)``,
   the relative energy saved per decade of eps, is 0.04 to 0.09 for the shipped profiles and
   the default model), so the useful range, from eps barely moved to every layer at
-  ``theta_max``, is about lambda = 0.1 to 10 (README "LaNMax's lambda").
+  ``theta_max``, is about the same on every profile: lambda = 0.03 to 10 (measured in
+  docs/LANMAX.md).
 * ``best`` (seed 1 eq. 7): ``L_s = L_best``, the best mini-batch loss seen so far. As
-  training converges ``L_best`` falls towards 0 (mlp on digits under rram_lowpower: 0.30
-  after the first epoch, 0.0012 after the 15th), so the loss term's weight grows 250-fold
-  during the run and a given lambda means a different trade-off in every epoch; lambda of
-  100 to 1000 is needed before the energy term moves eps at all.
+  training converges ``L_best`` falls towards 0 (mlp on digits under the shipped profiles:
+  0.28-0.31 after the first epoch, 0.0009-0.003 after the last SGDO epoch), so the loss
+  term's weight grows 100- to 350-fold during the run and a given lambda means a different
+  trade-off in every epoch; lambda of 100 to 1000 is needed before every layer's eps rises.
 
 The math is in pure functions (:func:`ols_slope`, :func:`surrogate`,
 :func:`surrogate_gradient`, :func:`nesterov_step`) so it is testable without training.
@@ -139,7 +140,7 @@ class LanmaxOptions:
     """LaNMax hyper-parameters; defaults are the project's choices where seed 1 is unreadable."""
 
     lambda_: float = field(default=1.0, metadata={"help": "accuracy/energy trade-off lambda in J (larger: less energy; "
-                                                          "useful range about 0.1 to 10 with balance=absolute)"})
+                                                          "useful range about 0.03 to 10 with balance=absolute)"})
     mu: float = field(default=1e-3, metadata={"help": "noise-decay weight mu in J, R = ||theta - theta_min||^2 / 2"})
     d: float = field(default=0.5, metadata={"help": "perturbation size: delta uniform in {-d, 0, +d} (decades of eps)"})
     theta_init: float = field(default=-3.0, metadata={"help": "initial log10(eps) of every layer"})
