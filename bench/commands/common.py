@@ -20,7 +20,8 @@ def add_run(p: argparse.ArgumentParser, what: str = RUN_HELP) -> None:
 
 def add_network(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", metavar="NAME", help="in a bench run folder: the network to use, main (default), "
-                                                      "reliable, uniform, ... (the folders under train/ and baselines/)")
+                                                      "reliable/seed-0, uniform/POINT/seed-0, ... (the runs under train/ "
+                                                      "and baselines/)")
 
 
 def add_epoch(p: argparse.ArgumentParser) -> None:

@@ -57,9 +57,15 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help=_default("lambda", "LaNMax accuracy/energy trade-off"))
     p.add_argument("--epochs", type=int, help=_default("epochs", "training epochs"))
     add_seed(p, None, _default("seed", "master seed; every other seed derives from it"))
-    p.add_argument("--uniform-eps", type=finite,
-                   help="eps of the uniform-noise baseline (default: the profile's experiment.uniform_eps, else the "
-                        "geometric mean of the main method's final eps)")
+    p.add_argument("--lambdas", type=lambda v: [finite(x) for x in v.split(",")], metavar="L1,L2",
+                   help="lambdas of the main method in the comparison with uniform noise (default: the profile's "
+                        "experiment.lambdas, else just --lambda)")
+    p.add_argument("--train-seeds", type=int, help=_default("train_seeds", "training seeds of every network in the "
+                                                                           "comparison"))
+    p.add_argument("--front-points", type=int, help=_default("front_points", "operating points of the uniform-noise "
+                                                                             "front"))
+    p.add_argument("--tolerance", type=finite, help=_default("tolerance", "iso-accuracy: within this accuracy "
+                                                                          "fraction of reliable"))
     p.add_argument("--energy-inputs", type=int,
                    help=_default("energy_inputs", "board inputs with per-layer energy capture"))
     p.add_argument("--test-subset", type=int, help=_default("test_subset", "test inputs run on the board"))
@@ -70,7 +76,8 @@ def main(args) -> int:
     console = Console()
     overrides = {"dataset": args.dataset, "arch": args.arch, "width": args.width, "method": args.method,
                  "lambda": args.lambda_, "epochs": args.epochs, "seed": args.seed, "hardware": args.hardware,
-                 "uniform_eps": args.uniform_eps, "test_subset": args.test_subset,
+                 "lambdas": args.lambdas, "train_seeds": args.train_seeds, "front_points": args.front_points,
+                 "tolerance": args.tolerance, "test_subset": args.test_subset,
                  "energy_inputs": args.energy_inputs}
     with make_progress(console) as progress:
         profile, run_dir, config = prepare(args.profile, args.out, quick=args.quick, data_dir=args.data_dir,

@@ -53,10 +53,10 @@ def prepare(profile: str | Path | Profile, out: str | Path | None = None, *, qui
     """``(profile, run_dir, config)`` of a run, checked before anything runs: the profile
     (validated once), the resolved settings, a network that fits the board's memory.
     ``overrides``: ``bench run``'s options by name (``dataset``, ``arch``, ``width``,
-    ``method``, ``lambda``, ``epochs``, ``seed``, ``hardware``, ``uniform_eps``,
-    ``test_subset``, ``energy_inputs``); ``None`` keeps the profile's value. ``download``:
-    fetch the data set into ``data_dir`` first (``mirror``, ``checksums``, ``on_download``:
-    :func:`bench.datasets.download`)."""
+    ``method``, ``lambda``, ``lambdas``, ``epochs``, ``seed``, ``hardware``, ``train_seeds``,
+    ``front_points``, ``tolerance``, ``test_subset``, ``energy_inputs``); ``None`` keeps the
+    profile's value. ``download``: fetch the data set into ``data_dir`` first (``mirror``,
+    ``checksums``, ``on_download``: :func:`bench.datasets.download`)."""
     if not isinstance(profile, Profile):
         if not os.path.lexists(profile):  # anything else there is the profile check's to judge
             raise BenchError(f"--profile {profile}: no such file")

@@ -287,7 +287,7 @@ def test_resume_partial_continues_an_interrupted_attempt(tmp_path):
 
 @pytest.mark.parametrize("option, named", [
     (["--method", "foo"], "--method foo"), (["--arch", "nope"], "--arch nope"),
-    (["--dataset", "nope"], "--dataset nope"), (["--width", "8"], "--width 8"),
+    (["--dataset", "nope"], "--dataset nope"), (["--width", "32"], "--width 32"),
     (["--hardware", "missing.yaml"], "--hardware missing.yaml"), (["--epochs", "0"], "--epochs 0"),
 ])
 def test_bench_run_checks_options_before_training(tmp_path, capsys, option, named):

@@ -53,7 +53,7 @@ def check_report(out):
     rep = json.loads((out / "report.json").read_text())
     assert len(rep["points"]) == 4 and rep["failed"] == ["method-no-such-method_seed-0"]
     assert rep["pareto_front"], "a non-empty set of points has a Pareto front"
-    energies = {p["trial"]: p["energy_J"] for p in rep["points"]}
+    energies = {p["name"]: p["energy_J"] for p in rep["points"]}
     assert energies["method-uniform_eps-0.03_seed-0"] < energies["method-uniform_eps-0.001_seed-0"] \
         < energies["method-reliable_seed-0"]
     assert (out / "pareto.png").stat().st_size > 1000
@@ -127,10 +127,13 @@ def test_sweep_of_bench_run_trials_reports_runs_and_their_baselines(tmp_path, mo
     assert (out / "trials/lambda-0.5_seed-0/report/results.json").exists()
     assert main(["sweep", "report", str(out)]) == 0
     rep = json.loads((out / "report.json").read_text())
-    methods = {p["trial"]: p["method"] for p in rep["points"]}
-    assert methods == {"lambda-0.5_seed-0": "lanmax", "lambda-0.5_seed-0/reliable": "reliable",
-                       "lambda-0.5_seed-0/uniform": "uniform"}
-    assert rep["iso_accuracy"]["reference"]["trial"] == "lambda-0.5_seed-0/reliable"
+    methods = {p["name"]: p["method"] for p in rep["points"]}
+    uniform = {name for name, method in methods.items() if method == "uniform"}
+    assert methods == {"lambda-0.5_seed-0": "lanmax", "lambda-0.5_seed-0/reliable-fault-free": "reliable",
+                       **{name: "uniform" for name in uniform}}
+    assert len(uniform) == 3   # --quick: the uniform front at three of the profile's points
+    assert rep["iso_accuracy"]["reference"]["name"] == "lambda-0.5_seed-0/reliable-fault-free"
+    assert rep["verdict"]["method"] == "lanmax" and rep["verdict"]["text"]
 
 
 def test_sweep_errors_name_the_sweep_command(tmp_path, capsys):
