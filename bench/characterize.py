@@ -36,7 +36,6 @@ import contextlib
 import csv
 import io
 import json
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -48,14 +47,16 @@ import numpy as np
 
 from bench.errors import BenchError, user_errors
 from bench.instruments import check_specs, describe, energy_meter, lab_ppk2_role, open_rail
+from bench.lab import DEFAULT_CHIP, chip_technology, virtual_lab
 from bench.labelled import SWEEP_FILE, save_netcdf, sweep_dataset
-from bench.lab import chip_technology, virtual_lab
-from drivers import atomic
+from bench.rail_limits import RailLimits, check_vmax
+from drivers import atomic, stop_signals
 from drivers.board import Board, BoardError, pattern_words
 from drivers.energy import CaptureLog, CaptureSettings, EnergyCaptureError, HostLoop, IdleBaseline, RepeatedCapture
 from drivers.faultmap import FaultMap, write_faultmap
 from drivers.supplies import SupplyError
 from models.plots import plt, save_figure
+from models.profile import ProfileError, load_profile
 
 CSV_COLUMNS = ["voltage_V", "pattern", "repeat", "bits", "flips_0to1", "flips_1to0", "ber", "ber_0to1",
                "ber_1to0", "energy_per_bit_J"]
@@ -413,27 +414,25 @@ class Characterization:
     chip_id_source: str = ""   # where chip_id came from: --chip-id, the board (IDENT), or none
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, board: str | None = None,
                  supply: str | None = None, meter: str | None = None, visa_backend: str = "@py", chip: str | None = None,
                  chip_id: str | None = None, channel: int = 1, patterns: str | tuple[str, ...] = "checkerboard,random",
                  repeats: int = 5, base_word: int = 0, words: int = 1024, settle: float = 0.05, imax: float = 0.1,
                  seed: int = 1, technology: str | None = None, energy_of: str | None = None,
                  energy_target: float = 0.05, energy_words: int | None = None,
-                 progress: Callable[[int, str], None] | None = None,
+                 profile: str | Path | None = None, progress: Callable[[int, str], None] | None = None,
                  on_lab: Callable[[str, str], None] | None = None) -> Characterization:
     """The voltage sweep of ``bench characterize`` into ``out`` (resumable); without ``board``
     and ``supply`` the virtual lab is started (``chip``) and ``on_lab(board_url, resource)``
     says where. ``meter``: an energy meter beside the supply (``ppk2:PORT``, ``joulescope[:SERIAL]``);
     ``supply`` ``ppk2:PORT``: a PPK2 source meter powers the rail; in the virtual lab ``ppk2``
     (no port) for either uses its simulated PPK2 (``bench/instruments.py``).
-    ``progress(advance_reads, description)`` as reads complete. The supply is left off on every
-    exit, SIGTERM included (it takes the Ctrl-C path). The chip's identity: ``chip_id``, else
-    what the board answers to IDENT (firmware/PROTOCOL.md; the virtual lab's chip id), else
-    ``unknown-chip``; ``sweep.json`` records which (``chip_id_source``)."""
+    ``progress(advance_reads, description)`` as reads complete. ``vmax`` is refused above the
+    absolute maximum that the chip file (virtual lab) or ``profile`` states (``bench.rail_limits``).
+    The supply is left off on every exit, SIGTERM and SIGHUP included (they take the Ctrl-C
+    path). The chip's identity: ``chip_id``, else what the board answers to IDENT
+    (firmware/PROTOCOL.md; the virtual lab's chip id), else ``unknown-chip``; ``sweep.json``
+    records which (``chip_id_source``)."""
     virtual = board is None
     if virtual != (supply is None or str(supply).lower() == "ppk2"):
         raise BenchError("give both --board and --supply, or neither (then the virtual lab is started)")
@@ -441,6 +440,11 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
     supply_spec = supply
     if board is not None and chip:
         raise BenchError("--chip only applies to the virtual lab (without --board/--supply)")
+    limits = RailLimits() if board is not None else RailLimits.of_chip(chip or DEFAULT_CHIP)
+    if profile is not None:
+        with user_errors(ProfileError):
+            limits = RailLimits.of_profile(load_profile(profile)).tightest(limits)
+    check_vmax(vmax, limits, "--vmax")
     technology = technology or (chip_technology(chip) if board is None else "sram")
     with user_errors(SweepError):
         settings = SweepSettings(vmin=vmin, vmax=vmax, steps=steps, channel=channel, patterns=pattern_list(patterns),
@@ -450,8 +454,7 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
                                  energy_target=energy_target, energy_words=energy_words)
     out = Path(out)
     with contextlib.ExitStack() as stack:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-        stack.callback(signal.signal, signal.SIGTERM, previous)
+        stack.enter_context(stop_signals.interrupting())
         lab = None
         if virtual:
             lab = stack.enter_context(virtual_lab(chip, ppk2=lab_ppk2_role(supply, meter)))

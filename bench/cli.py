@@ -16,6 +16,7 @@ import re
 import sys
 
 from bench.errors import BenchError
+from drivers import stop_signals
 
 #: command -> one-line summary (``bench --help``); ``bench.commands.<command>`` holds the rest.
 COMMANDS = {
@@ -117,6 +118,29 @@ def typed(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse
         if sub is None or getattr(args, sub.dest, None) not in sub.choices:
             return parser
         parser = sub.choices[getattr(args, sub.dest)]
+class _Stderr(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record comes (rich's live progress display
+    swaps it for a proxy that prints above the bars)."""
+
+    stream = property(lambda self: sys.stderr, lambda self, value: None)
+
+
+CLOSING_LOG = "drivers.supplies.closing"
+
+
+def _logging(verbose: bool) -> None:
+    """Warnings as ``name: message``; the supply's closing line (``drivers.supplies.closing``,
+    INFO: output OFF read back, or the loud failure) as a plain line of its own."""
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler.addFilter(lambda record: record.name != CLOSING_LOG)  # printed once, by its own handler
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
+    closing = logging.getLogger(CLOSING_LOG)
+    closing.setLevel(logging.INFO)
+    if not any(isinstance(h, _Stderr) for h in closing.handlers):
+        plain = _Stderr()
+        plain.setFormatter(logging.Formatter("%(message)s"))
+        closing.addHandler(plain)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,15 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:   # the typed command's usage and a suggestion, not the top-level usage
         typed(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(name)s: %(message)s")
+    _logging(args.verbose)
     try:
-        return int(args.func(args) or 0)
+        with stop_signals.interrupting():  # SIGTERM and SIGHUP take the Ctrl-C path
+            return int(args.func(args) or 0)
     except BenchError as exc:
         print(f"bench {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"bench {args.command}: interrupted; the run can be resumed", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"bench {args.command}: stopped by {stop_signals.signal_name(exc)}; the run can be resumed",
+              file=sys.stderr)
+        return stop_signals.exit_code(exc)
 
 
 if __name__ == "__main__":

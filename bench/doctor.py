@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import pyvisa
 
-from bench.errors import BenchError
+from bench.errors import BenchError, user_errors
+from bench.rail_limits import RailLimits, check_vmax
 from drivers.board import Board, BoardError
-from drivers.supplies import SupplyError, open_supply
+from drivers.supplies import SupplyError, driver_for, identify, open_supply
+from models.profile import ProfileError, load_profile
 
 
 @dataclass
@@ -51,7 +53,17 @@ def _board_checks(url: str, checks: list[Check]):
     return board
 
 
-def _supply_checks(resource: str, backend: str, channel: int, nominal: float, imax: float, checks: list[Check]):
+def _supply_checks(resource: str, backend: str, channel: int, nominal: float | None, imax: float,
+                   checks: list[Check]):
+    if nominal is None:  # identify only: with no voltage to check at, nothing is set
+        try:
+            identity = identify(resource, backend=backend)
+            checks.append(Check("supply identify", True, f"{identity} -> {driver_for(identity).__name__}"))
+        except SupplyError as exc:
+            checks.append(Check("supply connect", False, str(exc), "check the VISA resource string and the cable"))
+        checks.append(Check("supply nominal voltage", None, "no nominal voltage known: nothing was set",
+                            "give --nominal V, or --profile FILE / --chip FILE that state it"))
+        return None
     try:
         supply = open_supply(resource, backend=backend, channel=channel, vmax=nominal, imax=imax)
     except SupplyError as exc:
@@ -60,7 +72,8 @@ def _supply_checks(resource: str, backend: str, channel: int, nominal: float, im
                             "cable, --visa-backend, and --channel against the model"))
         return None
     checks.append(Check("supply identify", True, f"{supply.identify()} -> {type(supply).__name__}, "
-                                                 f"energy by {supply.energy_method}"))
+                                                 f"energy by {supply.energy_method}; if the host dies: "
+                                                 f"{supply.host_loss_protection}"))
     try:
         supply.configure()
         supply.volts = nominal
@@ -75,12 +88,32 @@ def _supply_checks(resource: str, backend: str, channel: int, nominal: float, im
     return supply
 
 
+def rail_limits(nominal: float | None, profile: str | None, chip: str | None) -> RailLimits:
+    """The nominal voltage to check at: ``nominal``, else the profile's, else the chip file's;
+    with the absolute maximum they state (``nominal`` above it is refused)."""
+    limits = RailLimits()
+    if chip:
+        limits = RailLimits.of_chip(chip)
+    if profile:
+        with user_errors(ProfileError):
+            limits = RailLimits.of_profile(load_profile(profile)).tightest(limits)
+    if nominal is not None:
+        limits = RailLimits(nominal, limits.abs_max, limits.source)
+    if limits.nominal is not None:
+        check_vmax(limits.nominal, limits, "--nominal")
+    return limits
+
+
 def run_checks(board: str | None = None, supply: str | None = None, visa_backend: str = "@py", channel: int = 1,
-               nominal: float = 1.1, imax: float = 0.1, words: int = 256) -> list[Check]:
+               nominal: float | None = None, imax: float = 0.1, words: int = 256, profile: str | None = None,
+               chip: str | None = None) -> list[Check]:
     """Tools, then the board (identify) and the supply (identify, set the nominal voltage,
-    read it back), then a pattern read back at nominal; the supply is left off."""
+    read it back), then a pattern read back at nominal; the supply is left off. The nominal
+    voltage is ``nominal``, else the ``profile``'s, else the ``chip`` file's; with none of
+    them the supply is identified but never switched on."""
     if words < 1:
         raise BenchError("--words must be >= 1")
+    nominal = rail_limits(nominal, profile, chip).nominal
     checks = _tools()
     b = s = None
     try:
@@ -105,11 +138,11 @@ def run_checks(board: str | None = None, supply: str | None = None, visa_backend
     return checks
 
 
-def _readback(board, supply, nominal: float, words: int, checks: list[Check]) -> None:
+def _readback(board, supply, nominal: float | None, words: int, checks: list[Check]) -> None:
     n = min(words, board.info.mem_words)
-    where = f"at {nominal} V" if supply is not None else "(supply not checked)"
+    where = f"at {nominal} V" if supply is not None and nominal is not None else "(supply not checked)"
     try:
-        if supply is not None and "pattern" in board.info.capabilities:
+        if supply is not None and nominal is not None and "pattern" in board.info.capabilities:
             with supply.energy(0.25) as e:
                 result = board.pattern("checkerboard", 0, n)
             detail = f"{n} words {where}: {result.flips} flipped bits; {e.joules:.3g} J by {e.method}"

@@ -135,17 +135,21 @@ def describe(rail: Any) -> dict:
 
 @contextlib.contextmanager
 def open_rail(supply: str | None, meter: str | None = None, *, lab: Any = None, channel: int = 1, vmax: float,
-              imax: float, backend: str = "@py") -> Iterator[Any]:
+              imax: float, backend: str = "@py", watchdog_s: float | None = None) -> Iterator[Any]:
     """The rail's supply (and meter), configured (output off); shut down and closed when the
     block ends, whatever ends it. ``lab``: the running virtual lab that ``ppk2`` and a missing
-    supply refer to. Errors name the instrument (``SupplyError`` and its kind)."""
+    supply refer to; ``watchdog_s``: the delay of a SCPI supply's output watchdog, where the
+    model has one (``drivers.supplies.base``). Errors name the instrument (``SupplyError`` and
+    its kind)."""
     with contextlib.ExitStack() as stack:
         if _is_ppk2(supply):
             port = lab.ppk2_port if lab is not None else str(supply).split(":", 1)[1]
             rail = stack.enter_context(PPK2(port, mode="source", vmax=vmax))
         else:
             resource = lab.supply_resource if lab is not None else supply
-            rail = stack.enter_context(open_supply(resource, backend=backend, channel=channel, vmax=vmax, imax=imax))
+            watchdog = {} if watchdog_s is None else {"watchdog_s": watchdog_s}
+            rail = stack.enter_context(open_supply(resource, backend=backend, channel=channel, vmax=vmax, imax=imax,
+                                                   **watchdog))
         if meter is not None:
             try:
                 device = open_meter(f"ppk2:{lab.ppk2_port}" if lab is not None else meter)

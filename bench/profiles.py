@@ -35,11 +35,11 @@ def check_files(paths: list[str | Path]) -> list[ProfileCheck]:
 
 
 def failures(checks: list[ProfileCheck]) -> BenchError | None:
-    """One :class:`BenchError` listing every problem of every invalid file (a lone YAML
-    syntax error as its own ``FILE:LINE:COLUMN`` line), or None when all are valid."""
+    """One :class:`BenchError` listing every problem of every invalid file (a file with a
+    single problem as its own ``FILE:LINE[:COLUMN]: ...`` line), or None when all are valid."""
     failed = []
     for c in checks:
-        if syntax_error(c.problems):
+        if syntax_error(c.problems) or len(c.problems) == 1:
             failed.append(str(c.problems[0]))
         elif c.problems:
             failed.append(f"{c.path}: {len(c.problems)} problem(s)\n  " + "\n  ".join(str(p) for p in c.problems))

@@ -3,8 +3,8 @@
 A *training run* is what ``bench train`` writes (docs/RUN_DIRECTORY.md): one network. A *bench
 run folder* is what ``bench run`` writes: its ``config.yaml`` holds the resolved pipeline
 configuration (a ``profile_path`` and a ``train`` section), and it holds several trained
-networks, each a training run: ``train/main`` (the profile's method) and the baselines under
-``baselines/`` (``reliable``, ``uniform``, ...).
+networks, each a training run: ``train/main`` (the profile's method) and the comparison's
+networks under ``baselines/`` (``reliable/seed-0``, ``uniform/POINT/seed-0``, ...).
 
 * :func:`training_run` resolves either kind to the training run a command works on: a bench
   run folder gives its ``main`` network unless ``network`` names another, and the result says
@@ -50,12 +50,13 @@ def is_bench_run(path: str | Path) -> bool:
 
 
 def networks(bench_run: str | Path) -> dict[str, Path]:
-    """``{name: training run}`` of the networks trained so far in a bench run folder."""
+    """``{name: training run}`` of the networks trained so far in a bench run folder; a name is
+    the run's path under its stage folder (``main``, ``reliable/seed-0``, ``uniform/low/seed-0``)."""
     found = {}
     for stage in NETWORK_STAGES:
         folder = Path(bench_run) / stage
         if folder.is_dir():
-            found.update({d.name: d for d in sorted(folder.iterdir()) if (d / CONFIG).is_file()})
+            found.update({c.parent.relative_to(folder).as_posix(): c.parent for c in sorted(folder.rglob(CONFIG))})
     return found
 
 
@@ -102,7 +103,9 @@ def training_run(run: str | Path, network: str | None = None) -> Network:
 #: at its eps (``test_acc_faulty``) or a bench run's Monte-Carlo mean under the profile's faults,
 #: ``accuracy_ci95`` its 95% half-width; ``energy_vs_reliable`` is the training run's
 #: ``energy.json`` ratio (bench train's default energy model) or the bench run's prediction at
-#: its operating points (the profile's model).
+#: its operating points (the profile's model); a bench run's ``uniform_accuracy`` and
+#: ``reliable_accuracy`` are those of its best iso-accurate uniform point and its reliable
+#: reference (``bench.front``, means over the training seeds).
 COLUMNS = ("run", "kind", "profile", "method", "dataset", "arch", "width", "epochs", "seed", "quick", "status",
            "accuracy_fault_free", "accuracy_under_faults", "accuracy_ci95", "uniform_accuracy", "reliable_accuracy",
            "energy_vs_reliable", "board_accuracy", "energy_r2", "points_hold", "replay_exact", "finished")
@@ -168,8 +171,8 @@ def bench_run_summary(path: Path) -> dict:
             "accuracy_fault_free": (main.get("final_epoch") or {}).get("test_acc"),
             "accuracy_under_faults": (sw.get("main") or {}).get("mean"),
             "accuracy_ci95": (sw.get("main") or {}).get("half_width"),
-            "uniform_accuracy": (sw.get("uniform") or {}).get("mean"),
-            "reliable_accuracy": (sw.get("reliable") or {}).get("mean"),
+            "uniform_accuracy": ((sw.get("verdict") or {}).get("baseline_point") or {}).get("accuracy"),
+            "reliable_accuracy": ((sw.get("verdict") or {}).get("reference") or {}).get("accuracy"),
             "energy_vs_reliable": ops.get("ratio_to_reliable"),
             "board_accuracy": (acc.get("board") or {}).get("accuracy"), "energy_r2": energy.get("r2"),
             "points_hold": None if flagged is None else "yes" if not flagged else "no: " + ", ".join(flagged),

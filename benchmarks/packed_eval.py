@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -40,34 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from models.architectures import build_model  # noqa: E402
 from models.data import load_dataset  # noqa: E402
 from models.evaluation import mc_accuracy  # noqa: E402
-from models.layers import BinaryActivation, BinaryConv2d, BinaryLinear, QuantizeInput, Scale, stored_layers  # noqa: E402
+from models.layers import stored_layers  # noqa: E402
 from models.packed_eval import packed_mc_accuracy  # noqa: E402
 from tests.netzoo import randomize_batchnorm  # noqa: E402
+from float_bound import float_bound  # noqa: E402  (benchmarks/, the script's folder)
 
 TARGET = 2.0
-
-
-def float_bound(net: nn.Sequential) -> nn.Sequential:
-    """The same shapes as plain float torch: binary layers -> nn.Linear / nn.Conv2d (weights
-    sign(w)), BatchNorm and pooling kept, activations -> Hardtanh, quantisers and scale dropped."""
-    mods = []
-    for m in net:
-        if isinstance(m, (QuantizeInput, Scale)):
-            continue
-        if isinstance(m, BinaryLinear):
-            f = nn.Linear(m.in_features, m.out_features, bias=False)
-        elif isinstance(m, BinaryConv2d):
-            f = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, bias=False)
-        elif isinstance(m, BinaryActivation):
-            mods.append(nn.Hardtanh())
-            continue
-        else:
-            mods.append(m)
-            continue
-        with torch.no_grad():
-            f.weight.copy_(torch.sign(m.weight))
-        mods.append(f)
-    return nn.Sequential(*mods).eval()
 
 
 def main() -> None:

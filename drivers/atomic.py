@@ -28,11 +28,15 @@ def _umask() -> int:
     return mask
 
 
+#: Temporary siblings are named ``.NAME.RANDOM.tmp`` (:func:`remove_strays` finds them by it).
+TMP_PREFIX, TMP_SUFFIX = ".", ".tmp"
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (parent folders are created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.", suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -57,6 +61,15 @@ def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
 
 def write_yaml(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, yaml.safe_dump(obj, sort_keys=False))
+
+
+def remove_strays(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that writers killed mid-write (SIGKILL, power loss) left in
+    ``folder`` and below; returns them. Call it before resuming work in a folder."""
+    strays = [p for p in Path(folder).rglob(f"{TMP_PREFIX}*{TMP_SUFFIX}") if p.is_file() and p.name.count(".") >= 3]
+    for p in strays:
+        p.unlink(missing_ok=True)
+    return strays
 
 
 def commit_dir(partial: str | os.PathLike, final: str | os.PathLike) -> None:

@@ -13,6 +13,10 @@ Robustness (PROTOCOL.md "Client rules"):
   from its reply cache without applying it again, so *all* requests are retried after a
   timeout, a corrupt reply or a framing error report (a lone 0x00 is sent first to
   resynchronise the receiver);
+* LOAD chunks are pipelined where the link holds the bytes the firmware has not read yet
+  (host build, QEMU): up to ``load_window`` in flight, replies matched by seq, the unanswered
+  ones resent with their seqs (a LOAD that runs twice writes the same words); a board's
+  polled UART gets one at a time;
 * an unsolicited ``BOOT`` banner means the board restarted: the client runs the handshake
   again and raises :class:`BoardResetError` (the committed model and step state are gone;
   recover by deploying again);
@@ -24,7 +28,9 @@ from __future__ import annotations
 import logging
 import struct
 import time
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 import numpy as np
 import serial
@@ -56,6 +62,12 @@ PATTERN_MAX_REPORT = 255         # bit addresses one PATTERN reply holds
 MAX_REPEAT = 65535               # STEP / INFER repeat count
 MAX_IDLE_COUNT = 0xFFFFFFFF      # IDLE count, in count_unit
 MAX_CHIP_ID = 63                 # IDENT: characters of the chip id
+#: LOAD requests in flight at once where the link holds the bytes the firmware has not read yet
+#: (the host build's socket, QEMU's chardev) [choice: 8 frames, about 8 KiB, covers the round
+#: trip many times over]; a real board's UART is polled and drops bytes sent while the firmware
+#: handles a request, so boards get 1
+LOAD_WINDOW = 8
+BUFFERED_LINK_TARGETS = frozenset({"host", "mps2-an386", "netduinoplus2"})
 
 HELLO_REPLY = struct.Struct("<IHHIIBBHIII")
 BOOT_FIELDS = struct.Struct("<IHBBI")
@@ -246,10 +258,11 @@ class Board:
         except (serial.SerialException, OSError) as exc:
             raise BoardError(f"board {self.url}: write failed: {exc}") from None
 
-    def _frames(self, deadline: float):
-        """Yields received payloads or FrameErrors until the deadline."""
+    def _frames(self, deadline: float | Callable[[], float]):
+        """Yields received payloads or FrameErrors until the deadline (a time, or a callable
+        giving the current one)."""
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = (deadline() if callable(deadline) else deadline) - time.monotonic()
             if remaining <= 0:
                 return
             try:
@@ -296,16 +309,32 @@ class Board:
                  timeout: float | None = None) -> bytes:
         """One request, resent (same seq) until a reply; ``timeout`` overrides the per-attempt
         deadline for long-running commands (INFER of a large net under QEMU, big PATTERNs)."""
+        return self._exchange(name, [fields], 1, timeout, during_handshake)[0]
+
+    def _exchange(self, name: str, requests: Iterable[bytes], window: int = 1, timeout: float | None = None,
+                  during_handshake: bool = False) -> list[bytes]:
+        """Requests of one command with up to ``window`` in flight, each with its own seq; the
+        replies' fields in request order. Replies are matched by seq; ERROR with a request's
+        seq raises :class:`ProtocolError`; other frames are stale and ignored. After
+        ``timeout`` (default :attr:`timeout`) without a reply, a corrupt reply or a framing
+        error report, every request still unanswered is resent with its seq after a lone 0x00,
+        up to ``retries`` times in a row. A window above 1 is for idempotent requests (LOAD):
+        the firmware handles requests in the order they arrive and caches only the last reply,
+        so a resent request may run again; a duplicate reply that comes later is stale."""
         timeout = self.timeout if timeout is None else float(timeout)
-        msg_id, seq = MSG[name], self._next_seq()
-        payload = pack_payload(msg_id, seq, fields)
-        why = "no reply"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                log.debug("retry %d of %s seq=%d (%s)", attempt, name, seq, why)
-                self.resync()
-            self._send(payload)
-            for item in self._frames(time.monotonic() + timeout):
+        msg_id, todo, in_flight, replies = MSG[name], deque(enumerate(requests)), {}, {}
+        progress, attempt, why = time.monotonic(), 0, "no reply"
+
+        def refill() -> None:
+            while todo and len(in_flight) < window:
+                index, fields = todo.popleft()
+                seq = self._next_seq()
+                in_flight[seq] = index, pack_payload(msg_id, seq, fields)
+                self._send(in_flight[seq][1])
+
+        refill()
+        while in_flight:
+            for item in self._frames(lambda: progress + timeout):
                 if isinstance(item, FrameError):
                     why = f"corrupt reply: {item}"
                     break
@@ -317,18 +346,35 @@ class Board:
                 if rid == MSG_ERROR:
                     if len(rfields) < ERROR_FIELDS.size:
                         raise BoardError(f"board {self.url}: malformed ERROR reply to {name}: {item.hex()}")
-                    code, req_id, _, detail = ERROR_FIELDS.unpack_from(rfields)
+                    code, _, _, detail = ERROR_FIELDS.unpack_from(rfields)
                     if rseq == FRAMING_SEQ:
                         why = f"firmware saw a corrupt frame ({ERRORS.get(code, code)})"
                         break
-                    if rseq == seq:
+                    if rseq in in_flight:
                         raise ProtocolError(name, code, detail, self.url)
-                elif rid == msg_id | REPLY and rseq == seq:
-                    return rfields
+                elif rid == msg_id | REPLY and rseq in in_flight:
+                    replies[in_flight.pop(rseq)[0]] = rfields
+                    progress, attempt = time.monotonic(), 0
+                    refill()
+                    if not in_flight:
+                        break
+                    continue
                 log.debug("ignoring stale frame id=%#x seq=%d", rid, rseq)
             else:
                 why = f"no reply within {timeout:g} s"
-        raise BoardTimeout(f"board {self.url}: {name} failed after {self.retries + 1} attempts: {why}")
+            if not in_flight:
+                break
+            attempt += 1
+            if attempt > self.retries:
+                unanswered = f" ({len(in_flight)} requests unanswered)" if window > 1 else ""
+                raise BoardTimeout(f"board {self.url}: {name} failed after {self.retries + 1} attempts: {why}"
+                                   + unanswered)
+            log.debug("retry %d of %d %s request(s) (%s)", attempt, len(in_flight), name, why)
+            self.resync()
+            for _, payload in in_flight.values():
+                self._send(payload)
+            progress = time.monotonic()
+        return [replies[i] for i in range(len(replies))]
 
     def _after_reset(self, during: str) -> None:
         self.model = None
@@ -366,14 +412,21 @@ class Board:
     def _io_words(self) -> int:
         return min(self.info.max_io_words, (self.info.max_payload - HEADER.size - 8) // 4)
 
-    def load(self, base_word: int, words) -> None:
-        """Writes ``words`` (uint32) into the memory under test from ``base_word``."""
+    @property
+    def load_window(self) -> int:
+        """LOAD requests in flight at once (:data:`LOAD_WINDOW` where the link holds bytes)."""
+        return LOAD_WINDOW if self.info.target in BUFFERED_LINK_TARGETS else 1
+
+    def load(self, base_word: int, words, window: int | None = None) -> None:
+        """Writes ``words`` (uint32) into the memory under test from ``base_word``, in LOAD
+        chunks with up to ``window`` (default :attr:`load_window`) in flight, so the link
+        stays busy; chunks are distinct addresses, and a LOAD written twice writes the same."""
         words = np.ascontiguousarray(words, dtype="<u4").ravel()
         self._check_range(base_word, len(words), "LOAD")
         step = self._io_words
-        for i in range(0, len(words), step):
-            chunk = words[i:i + step]
-            self._request("LOAD", struct.pack("<IHH", base_word + i, len(chunk), 0) + chunk.tobytes())
+        requests = (struct.pack("<IHH", base_word + i, len(words[i:i + step]), 0) + words[i:i + step].tobytes()
+                    for i in range(0, len(words), step))
+        self._exchange("LOAD", requests, max(1, self.load_window if window is None else int(window)))
 
     def read(self, base_word: int, n_words: int) -> np.ndarray:
         """Reads ``n_words`` words back (each read is a fresh read of the cells)."""

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from drivers.stop_signals import STOP_SIGNALS
+
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 TARGET_OUTPUTS = {"host": "build/host/fw-host", "mps2-an386": "build/mps2-an386/fw.elf",
                   "nucleo-f411": "build/nucleo-f411/fw.elf", "netduinoplus2": "build/netduinoplus2/fw.elf"}
@@ -34,6 +36,10 @@ QEMU = "qemu-system-arm"
 #: one of them (mps2-an386: UART0; netduinoplus2: USART2, the Nucleo's ST-LINK port, after USART1)
 QEMU_MACHINES = {"mps2-an386": ("mps2-an386", 0), "netduinoplus2": ("netduinoplus2", 1)}
 APT_HINT = "sudo apt-get install -y --no-install-recommends gcc-arm-none-eabi qemu-system-arm"
+#: How long a helper process may take to say it is ready [choice: generous, for a machine whose
+#: cores other jobs keep busy; a working process says so in well under a second, so the bound
+#: only limits how long a broken one is waited for].
+READY_TIMEOUT_S = 120.0
 
 _live: set["FirmwareProcess"] = set()
 
@@ -65,27 +71,39 @@ def die_with_parent() -> None:  # runs in the child before exec
         pass
 
 
-#: Signals a user or a job scheduler sends to stop a run; held back while a child is spawned.
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-
-
 def spawn(argv: list[str], **kwargs) -> subprocess.Popen:
     """``subprocess.Popen`` of a helper process in its own session that dies with us.
 
     A stop signal arriving while the child is forked is held back until the fork is done:
     Python would otherwise run its handler inside an at-fork callback, where the
     ``KeyboardInterrupt`` is printed and dropped, and the run would go on as if never stopped.
+    Then it is raised here, after the child is stopped again. A terminal's Ctrl-C reaches the
+    child too while it is still in our process group (before its ``setsid``); the child drops
+    it, since it runs in a session of its own precisely so that such signals miss it.
     """
+    keep = {sig: signal.SIG_IGN if signal.getsignal(sig) is signal.SIG_IGN else signal.SIG_DFL
+            for sig in STOP_SIGNALS}
     old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
     def in_child() -> None:  # before exec: the child must not inherit the blocked signals
         die_with_parent()
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)  # discards one that is pending (POSIX)
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, disposition in keep.items():
+            signal.signal(sig, disposition)
 
     try:
-        return subprocess.Popen(argv, preexec_fn=in_child, start_new_session=True, **kwargs)
-    finally:
+        proc = subprocess.Popen(argv, preexec_fn=in_child, start_new_session=True, **kwargs)
+    except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        raise
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a stop signal held back is raised here
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc
 
 
 def wait_for_line(proc: subprocess.Popen, pattern: str, timeout: float) -> tuple[re.Match | None, str]:
@@ -129,7 +147,8 @@ def _free_port() -> int:
 class FirmwareProcess:
     """A running firmware process with the serial URL to reach it."""
 
-    def __init__(self, argv: list[str], url: str | None = None, kind: str = "host", banner_timeout: float = 10.0):
+    def __init__(self, argv: list[str], url: str | None = None, kind: str = "host",
+                 banner_timeout: float = READY_TIMEOUT_S):
         self.argv, self.kind = argv, kind
         self._stderr = tempfile.TemporaryFile()
         self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr)
@@ -195,7 +214,7 @@ def start_qemu(target: str = "mps2-an386", elf: Path | None = None, icount: bool
     for attempt in range(attempts):
         port = _free_port()
         fp = FirmwareProcess(qemu_argv(elf, port, icount, target), url=f"socket://127.0.0.1:{port}", kind="qemu")
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline and fp.running:
             with socket.socket() as s:  # probe only once QEMU listens: no connect (it would start the guest)
                 try:

@@ -1,11 +1,16 @@
 """Accuracy under weight-memory faults, one draw or Monte-Carlo to a target CI.
 
-One *repetition* is one fault draw (one mask per stored layer) kept for the whole test set,
-like one faulty chip. ``K`` repetitions run in one batched pass: masks are drawn with a
-leading axis of ``K`` (:meth:`FaultModel.flip_mask` with ``draws=K``), the input batch is
-repeated ``K`` times draw-major and every stored layer meets each draw's weights
-(``BinaryLinear``/``BinaryConv2d`` accept stacked weights; BatchNorm runs in eval mode, so
-its running statistics treat the ``K * B`` rows independently).
+One *repetition* is one fault draw (one read of every stored layer's memory) kept for the
+whole test set, like one faulty chip. A draw is sparse (:class:`models.faults.Flips`: the
+weights that read wrong): it is applied in place to the layers' cached clean weights
+(:meth:`StoredWeights.flip_`), the test set runs, and it is undone, so a draw costs a
+clean forward pass plus its flips, and its memory is its flips. Draws are sampled
+``draws_per_pass`` at a time with one fault-model call per layer (the calls of
+:func:`sample_masks`, so a seed gives the same chips either way); the test set runs in
+chunks of ``max_rows`` rows. Stacking draws on a leading weight axis (the layers accept
+``[K, ...]`` weights, :func:`correct_counts` with ``draws=K``) costs a copy of every weight
+per draw; on the CPU it is slower than the in-place path (``benchmarks/mc_eval.py``), so the
+Monte-Carlo path does not stack.
 
 Monte-Carlo stopping rule [ALGORITHMS 5; seed 1 sec. IV]: keep adding repetitions until
 the 95% confidence half-width ``t_{0.975, n-1} * s / sqrt(n)`` of the mean accuracy is below
@@ -18,12 +23,12 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn as nn
 
-from models.faults import BinarySymmetric, FaultInjector, FaultModel, FixedMasks
+from models.faults import BinarySymmetric, FaultInjector, FaultModel, Flips, draw_flips
 from models.layers import attach_faults, ensure_memory_map, stored_layers
 
 #: Largest number of rows (``draws * batch``) one forward pass may carry (memory bound).
@@ -69,25 +74,67 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, max_rows: int = D
 
 def sample_masks(net: nn.Module, fault_model: FaultModel, rates: Mapping[str, float],
                  generator: torch.Generator, draws: int) -> dict[str, torch.Tensor]:
-    """``draws`` independent masks per stored layer (``[draws, *weight.shape]``).
+    """``draws`` independent dense masks per stored layer (``[draws, *weight.shape]``).
 
     A layer missing from ``rates`` reads at rate 0.
     """
     ensure_memory_map(net)
-    masks = {}
+    return {name: fault_model.flip_mask(layer.fault_site, layer.stored_codes(), rates.get(name, 0.0), generator, draws)
+            for name, layer in stored_layers(net)}
+
+
+def sample_flips(net: nn.Module, fault_model: FaultModel, rates: Mapping[str, float],
+                 generator: torch.Generator, draws: int) -> list[dict[str, Flips]]:
+    """``draws`` independent fault draws, sparse: per draw, per stored layer, its
+    :class:`Flips` (:func:`models.faults.draw_flips`; the generator calls of
+    :func:`sample_masks`). A layer missing from ``rates`` reads at rate 0."""
+    ensure_memory_map(net)
+    out: list[dict[str, Flips]] = [{} for _ in range(draws)]
     for name, layer in stored_layers(net):
-        codes = layer.to_codes(layer.quantized_weight().detach())
-        masks[name] = fault_model.flip_mask(layer.fault_site, codes, rates.get(name, 0.0), generator, draws)
-    return masks
+        for d, flips in enumerate(draw_flips(fault_model, layer, rates.get(name, 0.0), generator, draws)):
+            out[d][name] = flips
+    return out
+
+
+@contextmanager
+def flipped(net: nn.Module, draw: Mapping[str, Flips]):
+    """The draw's flips applied in place to the stored layers' clean weights for the block
+    (evaluation without autograd), undone after it."""
+    done = []
+    try:
+        for name, layer in stored_layers(net):
+            if name in draw:
+                done.append((layer, draw[name], layer.flip_(draw[name])))
+        yield
+    finally:
+        for layer, flips, saved in reversed(done):
+            layer.unflip_(flips, saved)
+
+
+@torch.no_grad()
+def accuracies_with_flips(net: nn.Module, x: torch.Tensor, y: torch.Tensor, draws: Sequence[Mapping[str, Flips]],
+                          max_rows: int = DEFAULT_MAX_ROWS) -> torch.Tensor:
+    """Accuracy of each fault draw over the whole test set (``[len(draws)]``, float64)."""
+    net.eval()
+    device = next(net.parameters()).device
+    chunks = [(x[s:s + max_rows].to(device), y[s:s + max_rows].to(device)) for s in range(0, len(y), max_rows)]
+    accs = torch.empty(len(draws), dtype=torch.float64)
+    with faults_attached(net, None):
+        for d, draw in enumerate(draws):
+            with flipped(net, draw):
+                correct = sum(int((net(xb).argmax(-1) == yb).sum()) for xb, yb in chunks)
+            accs[d] = correct / len(y)
+    return accs
 
 
 def accuracies_with_masks(net: nn.Module, x: torch.Tensor, y: torch.Tensor,
                           masks: Mapping[str, torch.Tensor], draws: int,
                           max_rows: int = DEFAULT_MAX_ROWS) -> torch.Tensor:
-    """Accuracy of each of ``draws`` stacked mask sets, in one batched pass per input chunk."""
-    injector = FaultInjector(FixedMasks(masks), torch.Generator(), draws=draws)
-    with faults_attached(net, injector):
-        return correct_counts(net, x, y, draws, max_rows).double() / len(y)
+    """Accuracy of each of ``draws`` stacked mask sets (``masks[name]``: ``[draws, *shape]``)."""
+    ensure_memory_map(net)
+    bits = {name: layer.fault_site.bits_per_weight for name, layer in stored_layers(net)}
+    return accuracies_with_flips(net, x, y, [{name: Flips.from_mask(m[d], bits[name]) for name, m in masks.items()}
+                                             for d in range(draws)], max_rows)
 
 
 def ci_half_width(values: torch.Tensor, confidence: float = 0.95) -> float:
@@ -146,7 +193,7 @@ def mc_accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, rates: Mapping
         return MCResult(acc, 0.0, 1, [acc])
     fault_model = fault_model or BinarySymmetric()
     return until_confident(
-        lambda k: accuracies_with_masks(net, x, y, sample_masks(net, fault_model, rates, generator, k), k, max_rows),
+        lambda k: accuracies_with_flips(net, x, y, sample_flips(net, fault_model, rates, generator, k), max_rows),
         target, min_reps, max_reps, draws_per_pass, on_progress)
 
 

@@ -6,12 +6,30 @@ Each stored layer ``l`` gets a noise level ``theta_l = log10(eps_l)`` in
 ``L_b`` is stored. At the epoch end (SGDO):
 
     [1, delta] @ [c, g] ~ L             (OLS with intercept; g = dL/dtheta)
-    J(theta) = L / L_best + lambda * sqrt(E_net(theta) / E_ref) + mu * R(theta)
+    J(theta) = L / L_s + lambda * sqrt(E_net(theta) / E_ref) + mu * R(theta)
     R(theta) = ||theta - theta_min||^2 / 2                 (noise decay)
-    grad J   = g / L_best + lambda * dsqrt(E_net/E_ref)/dtheta + mu * (theta - theta_min)
+    grad J   = g / L_s + lambda * dsqrt(E_net/E_ref)/dtheta + mu * (theta - theta_min)
     theta   <- clip(theta - lr * NesterovSGD(grad J / ||grad J||), theta_min, theta_max)
 
 After epoch ``t_stop`` theta is frozen and the weights fine-tune at the final eps.
+
+Loss scale ``L_s`` of the surrogate [choice, ALGORITHMS 4 step 5: option ``balance``]:
+
+* ``absolute`` (default): ``L_s = 1`` nat. ``J`` is then one fixed function of the mean
+  training loss ``L`` (cross-entropy, nats) and the energy, the same in every epoch, so
+  ``lambda`` is an exchange rate with a fixed meaning: lowering ``sqrt(E_net/E_ref)`` by 0.1
+  is worth ``0.1 * lambda`` nats of training loss, early and late in training. The energy
+  term is dimensionless and varies little between profiles (``beta ln 10 / E(eps_ref)``,
+  the relative energy saved per decade of eps, is 0.04 to 0.09 for the shipped profiles and
+  the default model), so the useful range, from eps barely moved to every layer at
+  ``theta_max``, is about the same on every profile: lambda = 0.03 to 10 (measured in
+  docs/LANMAX.md).
+* ``best`` (seed 1 eq. 7): ``L_s = L_best``, the best mini-batch loss seen so far. As
+  training converges ``L_best`` falls towards 0 (mlp on digits under the shipped profiles:
+  0.28-0.31 after the first epoch, 0.0009-0.003 after the last SGDO epoch), so the loss
+  term's weight grows 100- to 350-fold during the run and a given lambda means a different
+  trade-off in every epoch; lambda of 100 to 1000 is needed before every layer's eps rises.
+
 The math is in pure functions (:func:`ols_slope`, :func:`surrogate`,
 :func:`surrogate_gradient`, :func:`nesterov_step`) so it is testable without training.
 """
@@ -28,6 +46,8 @@ from models.energy import EPS_REF, EnergyModel, LayerMemory
 from models.methods import MethodContext, NoiseMethod
 
 LN10 = math.log(10.0)
+#: loss scales ``L_s`` of the surrogate (module docstring); the first is the default
+BALANCES = ("absolute", "best")
 
 
 # --- pure math ---------------------------------------------------------------------------
@@ -73,17 +93,19 @@ def energy_ratio(theta: torch.Tensor, n_bits: torch.Tensor, model: EnergyModel) 
     return float(energy_in_theta(theta, n_bits, model)) / reliable_in_bits(n_bits, model)
 
 
-def surrogate(theta, loss: float, l_best: float, n_bits, model: EnergyModel,
+def surrogate(theta, loss: float, l_scale: float, n_bits, model: EnergyModel,
               lambda_: float, mu: float, theta_min: float) -> float:
-    """``J = L/L_best + lambda sqrt(E_net/E_ref) + mu ||theta - theta_min||^2 / 2``. [ALGORITHMS 4 step 5]"""
+    """``J = L/L_s + lambda sqrt(E_net/E_ref) + mu ||theta - theta_min||^2 / 2``. [ALGORITHMS 4 step 5]
+
+    ``l_scale`` is ``L_s``: 1 for ``balance=absolute``, ``L_best`` for ``best`` (module docstring)."""
     theta = torch.as_tensor(theta, dtype=torch.float64)
     decay = 0.5 * float(((theta - theta_min) ** 2).sum())
-    return loss / l_best + lambda_ * math.sqrt(energy_ratio(theta, n_bits, model)) + mu * decay
+    return loss / l_scale + lambda_ * math.sqrt(energy_ratio(theta, n_bits, model)) + mu * decay
 
 
-def surrogate_gradient(theta, slope, l_best: float, n_bits, model: EnergyModel,
+def surrogate_gradient(theta, slope, l_scale: float, n_bits, model: EnergyModel,
                        lambda_: float, mu: float, theta_min: float) -> torch.Tensor:
-    """``dJ/dtheta``: regression slope ``g / L_best`` plus the analytic energy and decay parts.
+    """``dJ/dtheta``: regression slope ``g / L_s`` plus the analytic energy and decay parts.
 
     ``d sqrt(E_net/E_ref) / dtheta_l = -N_l b_l beta ln(10) / (2 E_ref sqrt(E_net/E_ref))``.
     [ALGORITHMS 4 step 6]
@@ -95,7 +117,7 @@ def surrogate_gradient(theta, slope, l_best: float, n_bits, model: EnergyModel,
         raise ValueError(f"LaNMax: network energy {ratio:.3g} x reliable is not positive; "
                          f"lower theta_max or raise E0")
     d_energy = -n_bits * model.beta * LN10 / (2.0 * e_ref * math.sqrt(ratio))
-    return torch.as_tensor(slope, dtype=torch.float64) / l_best + lambda_ * d_energy + mu * (theta - theta_min)
+    return torch.as_tensor(slope, dtype=torch.float64) / l_scale + lambda_ * d_energy + mu * (theta - theta_min)
 
 
 def normalised(grad: torch.Tensor) -> torch.Tensor:
@@ -117,7 +139,8 @@ def nesterov_step(theta: torch.Tensor, grad: torch.Tensor, velocity: torch.Tenso
 class LanmaxOptions:
     """LaNMax hyper-parameters; defaults are the project's choices where seed 1 is unreadable."""
 
-    lambda_: float = field(default=0.5, metadata={"help": "accuracy/energy trade-off lambda in J (larger: less energy)"})
+    lambda_: float = field(default=1.0, metadata={"help": "accuracy/energy trade-off lambda in J (larger: less energy; "
+                                                          "useful range about 0.03 to 10 with balance=absolute)"})
     mu: float = field(default=1e-3, metadata={"help": "noise-decay weight mu in J, R = ||theta - theta_min||^2 / 2"})
     d: float = field(default=0.5, metadata={"help": "perturbation size: delta uniform in {-d, 0, +d} (decades of eps)"})
     theta_init: float = field(default=-3.0, metadata={"help": "initial log10(eps) of every layer"})
@@ -126,6 +149,8 @@ class LanmaxOptions:
     lr: float = field(default=0.1, metadata={"help": "SGDO learning rate on theta (constant; step of the unit gradient)"})
     momentum: float = field(default=0.9, metadata={"help": "SGDO Nesterov momentum"})
     t_stop: int = field(default=-1, metadata={"help": "epochs with theta updates, then freeze and fine-tune; -1: 3/4 of the epochs"})
+    balance: str = field(default=BALANCES[0], metadata={"help": "loss scale L_s in J: absolute (L_s = 1 nat: lambda means the same in "
+                                                                 "every epoch) or best (seed 1: L_best, the best mini-batch loss so far)"})
     ridge: float = field(default=0.0, metadata={"help": "ridge on the OLS slopes; 0: plain OLS (needs > layers+1 batches per epoch)"})
     e0: float = field(default=0.0, metadata={"help": "energy model E0 in J per bit (ALGORITHMS 3)"})
     beta: float = field(default=1e-15, metadata={"help": "energy model beta in J per bit and neper"})
@@ -142,6 +167,8 @@ class LanmaxOptions:
                              f"[theta_min={self.theta_min}, theta_max={self.theta_max}]")
         if self.theta_max + self.d > 0:
             raise ValueError(f"options theta_max + d = {self.theta_max + self.d} > 0 would ask for eps > 1")
+        if self.balance not in BALANCES:
+            raise ValueError(f"option balance={self.balance!r} must be one of {', '.join(BALANCES)}")
         if self.d <= 0 or self.lr <= 0 or not 0 <= self.momentum < 1 or self.ridge < 0:
             raise ValueError(f"options need d > 0, lr > 0, 0 <= momentum < 1, ridge >= 0 "
                              f"(got d={self.d}, lr={self.lr}, momentum={self.momentum}, ridge={self.ridge})")
@@ -197,10 +224,11 @@ class Lanmax(NoiseMethod):
             deltas, losses = torch.stack(self._deltas), torch.tensor(self._losses, dtype=torch.float64)
             intercept, slope = ols_slope(deltas, losses, o.ridge)
             args = (self.n_bits, self.model, o.lambda_, o.mu, o.theta_min)
-            grad = surrogate_gradient(self.theta, slope, self.l_best, *args)
+            l_scale = self.l_best if o.balance == "best" else 1.0
+            grad = surrogate_gradient(self.theta, slope, l_scale, *args)
             step = normalised(grad)
             theta, self.velocity = nesterov_step(self.theta, step, self.velocity, o.lr, o.momentum)
-            logs = {"lanmax_J": surrogate(self.theta, float(losses.mean()), self.l_best, *args),
+            logs = {"lanmax_J": surrogate(self.theta, float(losses.mean()), l_scale, *args),
                     "lanmax_L_best": self.l_best, "lanmax_intercept": intercept,
                     "lanmax_slope": dict(zip(self.names, slope.tolist())),
                     "lanmax_grad": dict(zip(self.names, step.tolist()))}

@@ -9,6 +9,7 @@ fields, with defaults and ``metadata={"help": ...}``, are the method's hyper-par
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -84,6 +85,8 @@ def resolve_options(name: str, raw: Mapping[str, Any] | None = None):
         try:
             f = _field_for(spec.options, key)
             values[f.name] = _convert(f, value)
+            if isinstance(values[f.name], float) and not math.isfinite(values[f.name]):
+                raise ValueError(f"option {f.name.rstrip('_')}: {values[f.name]!r} is not a finite number")
         except (KeyError, ValueError) as exc:
             raise ValueError(f"method {name}: {exc.args[0]}") from None
     try:

@@ -177,7 +177,7 @@ def record_hint(first_word: int, end_word: int) -> str:
 
 
 def replay_accuracies(net, x: torch.Tensor, y: torch.Tensor, model: ReplayFaults) -> list[float]:
-    """Accuracy under each recorded read of ``model``, in read order (one batched pass)."""
+    """Accuracy under each recorded read of ``model``, in read order."""
     model.check_coverage(net)
     model.reset()
     masks = sample_masks(net, model, {}, torch.Generator(), model.n_reads)

@@ -53,15 +53,33 @@ class RunDir:
         self.path = Path(path)
 
     # --- creation and config ------------------------------------------------------------
-    def create(self, config: Mapping[str, Any], seeds: Mapping[str, int]) -> None:
+    def create(self, config: Mapping[str, Any], seeds: Mapping[str, int], layers: Sequence[LayerMemory],
+               labels: Mapping[str, str] | None = None) -> None:
+        """A new run: seeds, layers, empty metrics and status, and ``config.yaml`` last, so
+        that a run directory with a config holds every other file too (a process killed
+        while creating it leaves no config: the next attempt starts afresh)."""
         if (self.path / CONFIG).exists():
             raise RunDirError(f"{self.path} already holds a run ({CONFIG}); resume it or choose another --out")
         self.path.mkdir(parents=True, exist_ok=True)
-        write_text(self.path / CONFIG, yaml.safe_dump(dict(config), sort_keys=False))
         write_text(self.path / SEEDS, yaml.safe_dump(
             {"seed": config.get("seed"), "streams": dict(seeds)}, sort_keys=False))
+        self.write_layers(layers, labels)
         write_text(self.path / METRICS, "")
         self.write_status(0, complete=False)
+        write_text(self.path / CONFIG, yaml.safe_dump(dict(config), sort_keys=False))
+
+    def complete_files(self, seeds: Mapping[str, int], layers: Sequence[LayerMemory],
+                       labels: Mapping[str, str] | None = None) -> None:
+        """Write whichever of the files :meth:`create` writes are missing (a run created by a
+        writer that was killed before its layers were written), from the run's config."""
+        config = self.read_config()
+        if not (self.path / SEEDS).is_file():
+            write_text(self.path / SEEDS, yaml.safe_dump({"seed": config.get("seed"), "streams": dict(seeds)},
+                                                         sort_keys=False))
+        if not (self.path / LAYERS).is_file():
+            self.write_layers(layers, labels)
+        if not (self.path / METRICS).is_file():
+            write_text(self.path / METRICS, "")
 
     def read_config(self) -> dict:
         path = self.path / CONFIG
@@ -148,10 +166,13 @@ class RunDir:
             os.fsync(fh.fileno())
 
     def read_metrics(self) -> list[dict]:
+        """The records of completed epochs; a last line without its newline is one that a
+        killed process was still appending, and is dropped."""
         path = self.path / METRICS
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        complete = path.read_text().split("\n")[:-1]
+        return [json.loads(line) for line in complete if line.strip()]
 
     def truncate_metrics(self, epochs_done: int) -> None:
         """Keep the records of completed epochs only (before resuming)."""

@@ -23,6 +23,7 @@ bit-exactly from the last completed epoch.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ from models.faults import GRADIENT_MODES, FaultInjector
 from models.layers import attach_faults, clip_latent_weights, layer_memory
 from models.method_registry import build_method, method_spec, resolve_options
 from models.methods import MethodContext, NoiseMethod
+from drivers import stop_signals
+from drivers.atomic import remove_strays
 from models.run_dir import CHECKPOINTS, CONFIG, RunDir, RunDirError
 
 OPTIMIZERS = ("adam", "sgd")
@@ -100,6 +103,10 @@ class TrainConfig:
             raise ValueError(f"mode {self.mode!r}: expected one of {MODES}")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset {self.dataset!r}: expected one of {', '.join(DATASETS)}")
+        for name in ("width", "lr", "lr_decay", "momentum", "bet_reg", "bet_lambda"):
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name} {value}: must be a finite number")
         if not self.width > 0 or (self.arch == "wrn" and self.width != int(self.width)):
             raise ValueError(f"width {self.width}: must be > 0 (wrn: an integer widening factor k >= 1)")
         if self.optimizer not in OPTIMIZERS:
@@ -184,8 +191,16 @@ def param_bytes(config: TrainConfig, in_shape: tuple[int, ...], n_classes: int) 
 
 
 def check_model_size(config: TrainConfig, in_shape: tuple[int, ...], n_classes: int) -> None:
-    """``ValueError`` naming ``width`` when the parameters exceed :data:`MAX_PARAM_BYTES`."""
-    need = param_bytes(config, in_shape, n_classes)
+    """``ValueError`` naming ``width`` when the parameters exceed :data:`MAX_PARAM_BYTES`
+    (a layer too large even to describe, whose size overflows torch's storage arithmetic, too)."""
+    try:
+        need = param_bytes(config, in_shape, n_classes)
+    except (RuntimeError, TypeError, OverflowError) as exc:  # what torch raises for sizes past int64
+        if "overflow" not in str(exc).lower():
+            raise
+        raise ValueError(f"width {config.width:g}: {config.arch} on {config.dataset} would need more parameter "
+                         f"memory than torch can even count, far above the cap of {MAX_PARAM_BYTES / 2**30:g} GiB "
+                         f"(models.training.MAX_PARAM_BYTES); choose a smaller width") from None
     if need > MAX_PARAM_BYTES:
         raise ValueError(f"width {config.width:g}: {config.arch} on {config.dataset} would need "
                          f"{need / 2**30:.1f} GiB of parameters (training: about 4x), above the cap of "
@@ -244,6 +259,7 @@ def train_epoch(s: Session, on_batch: Callable[[int, int], None] | None = None) 
     total_loss, correct, seen = 0.0, 0, 0
     n = n_batches(len(s.data.train_y), cfg.batch_size)
     for b, (x, y) in enumerate(iterate_batches(s.data.train_x, s.data.train_y, cfg.batch_size, s.generators["shuffle"])):
+        stop_signals.check()  # a stop whose exception Python dropped is raised here
         x, y = x.to(device), y.to(device)
         if s.data.augment:
             x = augment(x, s.generators["augment"])
@@ -295,15 +311,18 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False, data: Data
     if resume:
         config = TrainConfig.from_dict(run.read_config())
         s = build_session(config, data)
+        remove_strays(run.path)
+        run.complete_files(derive_seeds(config.seed), layer_memory(s.net), layer_labels(s.net))
         state = run.load_checkpoint(map_location=config.device)
         if state is not None:
             s.load_state_dict(state)
         run.truncate_metrics(s.epoch)
     else:
         config = config.resolved()
-        run.create(config.to_dict(), derive_seeds(config.seed))
+        if (run.path / CONFIG).exists():  # before building: a used directory is refused at once
+            raise RunDirError(f"{run.path} already holds a run ({CONFIG}); resume it or choose another --out")
         s = build_session(config, data)
-        run.write_layers(layer_memory(s.net), layer_labels(s.net))
+        run.create(config.to_dict(), derive_seeds(config.seed), layer_memory(s.net), layer_labels(s.net))
     while s.epoch < config.epochs:
         start = time.perf_counter()
         record = {"epoch": s.epoch + 1}

@@ -7,6 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bench.characterize import characterize, pattern_list
+from bench.commands.common import finite
 
 
 def _bits(n: int, total: int) -> str:
@@ -53,16 +54,19 @@ def configure(p) -> None:
     p.add_argument("--chip-id", help="name of the chip under test, stored in the fault maps (default: what the "
                                      "board answers to IDENT, e.g. the virtual lab's chip id; else 'unknown-chip')")
     p.add_argument("--channel", type=int, default=1, help="supply output powering the memory (default 1)")
-    p.add_argument("--vmin", type=float, required=True, help="lowest voltage (V)")
-    p.add_argument("--vmax", type=float, required=True, help="highest voltage (V); also the supply's safety "
-                                                                "limit and OVP level")
+    p.add_argument("--vmin", type=finite, required=True, help="lowest voltage (V)")
+    p.add_argument("--vmax", type=finite, required=True, help="highest voltage (V); also the supply's safety "
+                                                                "limit and OVP level; refused above the absolute "
+                                                                "maximum of the chip file or --profile")
+    p.add_argument("--profile", help="profile of the memory under test: its absolute_max_voltage bounds --vmax "
+                                     "(real hardware; the virtual lab's chip file states its own)")
     p.add_argument("--steps", type=int, default=13, help="voltages from vmax down to vmin (default 13)")
     p.add_argument("--patterns", default="checkerboard,random", help="comma list: checkerboard,random,zeros,ones")
     p.add_argument("--repeats", type=int, default=5, help="write/read repeats per voltage and pattern (default 5)")
     p.add_argument("--base-word", type=int, default=0, help="first word under test (default 0)")
     p.add_argument("--words", type=int, default=1024, help="words under test (default 1024 = 4 KiB)")
-    p.add_argument("--settle", type=float, default=0.05, help="seconds to wait after each voltage change (0.05)")
-    p.add_argument("--imax", type=float, default=0.1, help="current limit in A (default 0.1)")
+    p.add_argument("--settle", type=finite, default=0.05, help="seconds to wait after each voltage change (0.05)")
+    p.add_argument("--imax", type=finite, default=0.1, help="current limit in A (default 0.1)")
     p.add_argument("--seed", type=int, default=1, help="seed of the random pattern (default 1)")
     p.add_argument("--technology", choices=("sram", "rram"),
                    help="memory technology, stored in sweep.json (default: the virtual chip's, else sram)")
@@ -88,6 +92,7 @@ def run(args) -> int:
                          patterns=args.patterns, repeats=args.repeats, base_word=args.base_word, words=args.words,
                          settle=args.settle, imax=args.imax, seed=args.seed, technology=args.technology,
                          energy_of=args.energy_of, energy_target=args.energy_target, energy_words=args.energy_words,
+                         profile=args.profile,
                          progress=lambda n, what: bar.update(task, advance=n, description=what),
                          on_lab=lambda url, res: bar.console.print(f"virtual lab: board {url}, supply {res}"))
     console.print(f"chip {c.chip_id} (from {c.chip_id_source})")

@@ -4,6 +4,7 @@ data set download."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from bench.datasets import DOWNLOADABLE, MIRROR_ENV
@@ -19,7 +20,8 @@ def add_run(p: argparse.ArgumentParser, what: str = RUN_HELP) -> None:
 
 def add_network(p: argparse.ArgumentParser) -> None:
     p.add_argument("--network", metavar="NAME", help="in a bench run folder: the network to use, main (default), "
-                                                      "reliable, uniform, ... (the folders under train/ and baselines/)")
+                                                      "reliable/seed-0, uniform/POINT/seed-0, ... (the runs under train/ "
+                                                      "and baselines/)")
 
 
 def add_epoch(p: argparse.ArgumentParser) -> None:
@@ -69,3 +71,12 @@ def download_progress(progress):
         progress.update(tasks[name], completed=done, total=total)
 
     return update
+def finite(text: str) -> float:
+    """A finite number (argparse's ``float`` takes ``nan`` and ``inf``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value

@@ -24,7 +24,8 @@ def configure(p) -> None:
     p.add_argument("--min-reps", type=int,
                    help=f"minimum fault draws (default {MIN_REPS}, or --max-reps when that is smaller)")
     p.add_argument("--max-reps", type=int, default=1000, help="maximum fault draws (default 1000)")
-    p.add_argument("--draws-per-pass", type=int, default=16, help="fault draws evaluated in one batched pass (default 16)")
+    p.add_argument("--draws-per-pass", type=int, default=16,
+                   help="fault draws sampled together; the interval is checked after each such pass (default 16)")
     add_epoch(p)
     add_seed(p, 0, "seed of the fault draws")
     add_device(p)

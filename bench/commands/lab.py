@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import threading
+import time
 
 from bench.lab import virtual_lab
 
@@ -24,32 +23,30 @@ def configure(p) -> None:
 
 
 def up_command(args) -> int:
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        with virtual_lab(args.chip, qemu=args.qemu, supply=args.supply, physics="ideal" if args.ideal else "realistic",
-                         ppk2=args.ppk2) as lab:
-            print(f"board:  {lab.board_url}")
-            if lab.supply_resource:
-                print(f"supply: {lab.supply_resource}")
-                print(f"model:  {lab.supply_spec.model} ({lab.supply_spec.path.name}), {lab.physics} physics")
-            else:
-                print(f"supply: none: the PPK2 powers the rail ({lab.physics} physics)")
-            if lab.ppk2_port:
-                print(f"ppk2:   {lab.ppk2_port} ({args.ppk2})")
-            if args.qemu:
-                print("chip:   none: the QEMU board has nominal memory (no faults, no energy coupling)")
-            else:
-                print(f"chip:   {lab.chip_id} ({lab.chip_file})")
-            if lab.supply_resource:
-                print(f"try:    bench doctor --board {lab.board_url} --supply {lab.supply_resource}")
-            print("Ctrl-C stops the lab.", flush=True)
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
-                pass
-            print("stopping the virtual lab", flush=True)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    """Runs until a stop signal: Ctrl-C, SIGTERM and SIGHUP all arrive as ``KeyboardInterrupt``
+    (``bench.cli``), and the lab stops in order."""
+    with virtual_lab(args.chip, qemu=args.qemu, supply=args.supply, physics="ideal" if args.ideal else "realistic",
+                     ppk2=args.ppk2) as lab:
+        print(f"board:  {lab.board_url}")
+        if lab.supply_resource:
+            print(f"supply: {lab.supply_resource}")
+            print(f"model:  {lab.supply_spec.model} ({lab.supply_spec.path.name}), {lab.physics} physics")
+        else:
+            print(f"supply: none: the PPK2 powers the rail ({lab.physics} physics)")
+        if lab.ppk2_port:
+            print(f"ppk2:   {lab.ppk2_port} ({args.ppk2})")
+        if args.qemu:
+            print("chip:   none: the QEMU board has nominal memory (no faults, no energy coupling)")
+        else:
+            print(f"chip:   {lab.chip_id} ({lab.chip_file})")
+        if lab.supply_resource:
+            chip = "" if args.qemu else f" --chip {lab.chip_file}"
+            print(f"try:    bench doctor --board {lab.board_url} --supply {lab.supply_resource}{chip}")
+        print("Ctrl-C stops the lab.", flush=True)
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        print("stopping the virtual lab", flush=True)
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.commands.common import add_download, add_profile, add_seed, download_progress
+from bench.commands.common import add_download, add_profile, add_seed, download_progress, finite
 from bench.pipeline.config import DEFAULTS, QUICK
 from bench.pipeline.display import make_progress, plan_table, summary_table
 from bench.pipeline.run import execute, prepare
@@ -42,7 +42,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    "defaults)", required=True)
     p.add_argument("--out", type=Path, help="run directory (default: runs/<profile name>[-quick])")
     p.add_argument("--hardware", help=_default("hardware", "'virtual' (start the virtual lab) or a YAML file with "
-                                                           "board: URL, supply: RESOURCE, channel:"))
+                                                           "board: URL, supply: RESOURCE, channel:, vmax:, watchdog_s:"))
     p.add_argument("--quick", action="store_true",
                    help=f"small settings for CI and a first try: {', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in QUICK.items())}")
     p.add_argument("--force", action="append", default=[], metavar="STAGE",
@@ -51,16 +51,22 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="folder with the data set files (mnist, fashion-mnist, cifar10)")
     add_download(p)
     p.add_argument("--arch", help=_default("arch", "architecture"))
-    p.add_argument("--width", type=float, help=_default("width", "width multiplier"))
+    p.add_argument("--width", type=finite, help=_default("width", "width multiplier"))
     p.add_argument("--method", help=_default("method", "training method"))
-    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=float,
+    p.add_argument("--lambda", dest="lambda_", metavar="LAMBDA", type=finite,
                    help=_default("lambda", "LaNMax accuracy/energy trade-off"))
     p.add_argument("--epochs", type=int, help=_default("epochs", "training epochs"))
     add_seed(p, None, _default("seed", "master seed; every other seed derives from it"))
-    p.add_argument("--uniform-eps", type=float,
-                   help="eps of the uniform-noise baseline (default: the profile's experiment.uniform_eps, else the "
-                        "geometric mean of the main method's final eps)")
-    p.add_argument("--energy-target", type=float,
+    p.add_argument("--lambdas", type=lambda v: [finite(x) for x in v.split(",")], metavar="L1,L2",
+                   help="lambdas of the main method in the comparison with uniform noise (default: the profile's "
+                        "experiment.lambdas, else just --lambda)")
+    p.add_argument("--train-seeds", type=int, help=_default("train_seeds", "training seeds of every network in the "
+                                                                           "comparison"))
+    p.add_argument("--front-points", type=int, help=_default("front_points", "operating points of the uniform-noise "
+                                                                             "front"))
+    p.add_argument("--tolerance", type=finite, help=_default("tolerance", "iso-accuracy: within this accuracy "
+                                                                          "fraction of reliable"))
+    p.add_argument("--energy-target", type=finite,
                    help=_default("energy_target", "per-layer energy: capture until its 95%% interval is +- this fraction"))
     p.add_argument("--test-subset", type=int, help=_default("test_subset", "test inputs run on the board"))
     p.set_defaults(func=main)
@@ -70,7 +76,8 @@ def main(args) -> int:
     console = Console()
     overrides = {"dataset": args.dataset, "arch": args.arch, "width": args.width, "method": args.method,
                  "lambda": args.lambda_, "epochs": args.epochs, "seed": args.seed, "hardware": args.hardware,
-                 "uniform_eps": args.uniform_eps, "test_subset": args.test_subset,
+                 "lambdas": args.lambdas, "train_seeds": args.train_seeds, "front_points": args.front_points,
+                 "tolerance": args.tolerance, "test_subset": args.test_subset,
                  "energy_target": args.energy_target}
     with make_progress(console) as progress:
         profile, run_dir, config = prepare(args.profile, args.out, quick=args.quick, data_dir=args.data_dir,

@@ -90,10 +90,11 @@ def report(sweep_dir: Path, tolerance: float) -> int:
     console.print(table)
     if r.iso:
         console.print(f"iso-accuracy: within {100 * tolerance:.1f} point of reliable "
-                      f"{100 * r.iso['reference']['accuracy']:.2f}% ({r.iso['reference']['trial']})")
+                      f"{100 * r.iso['reference']['accuracy']:.2f}% ({r.iso['reference']['name']})")
         for method, m in r.iso["methods"].items():
-            saving = "no point reaches it" if m["trial"] is None else f"{m['energy_saving_x']:.2f}x less energy ({m['trial']})"
+            saving = "no point reaches it" if m["name"] is None else f"{m['energy_saving_x']:.2f}x less energy ({m['name']})"
             console.print(f"  {method}: {saving}")
+        console.print(f"LaNMax against uniform noise: {r.verdict['text']}")
     for f in r.failed:
         console.print(f"[red]trial {f['name']} {f['status']}[/] (not in the report; re-run the sweep to retry)")
     console.print("wrote " + ", ".join(str(f) for f in r.files))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from rich.console import Console
@@ -79,10 +80,10 @@ def run(args) -> int:
     options = {k: getattr(args, k) for k in OPTIONS}
     options.update({"lambda": args.lam, "option": dict(args.option)})
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        epochs = progress.add_task("epochs", total=None)
-        batches = progress.add_task("batches", total=None)
-
+    progress = Progress(*columns, console=console)   # shown once training starts: a bad option is one line
+    epochs = progress.add_task("epochs", total=None)
+    batches = progress.add_task("batches", total=None)
+    with contextlib.ExitStack() as stack:
         def on_batch(done, total):
             progress.update(batches, completed=done, total=total)
 
@@ -93,6 +94,8 @@ def run(args) -> int:
                                    f"test {100 * record['test_acc']:.2f}%{faulty}")
 
         def on_start(config, done):
+            progress.start()
+            stack.callback(progress.stop)
             progress.update(epochs, total=config.epochs, completed=done)
             if done:
                 progress.console.print(f"resuming {args.out} at epoch {done} of {config.epochs}")

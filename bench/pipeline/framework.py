@@ -16,7 +16,8 @@ whose outputs changed. ``force`` redoes the named stages and everything that dep
 them. An exception or Ctrl-C inside a stage leaves its ``.partial`` directory behind (it
 is discarded next time, unless the stage sets ``resume_partial`` and its inputs are
 unchanged: then the stage continues from it, e.g. training from its last checkpoint) and
-every finished stage intact; ``Resources`` (board, supply, virtual lab) are closed in
+every finished stage intact. ``Resources`` (board, supply, virtual lab) are closed as soon as
+no later stage ``uses`` them (the supply is off while software stages run), and in
 ``finally`` whatever happens.
 """
 
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from bench.errors import BenchError
-from drivers import atomic
+from drivers import atomic, stop_signals
 from bench.pipeline.hashing import hash_dir, hash_json
 
 MARKER_DIR = "stages"
@@ -47,21 +48,38 @@ class Stage:
     depends: tuple[str, ...] = ()
     config_keys: tuple[str, ...] = ()
     resume_partial: bool = False  # keep an interrupted attempt's outputs for the next one
+    uses: tuple[str, ...] = ()    # resources it opens (``Resources`` names); closed after their last user
 
 
 class Resources:
     """Long-lived things stages share (a board session, a supply): opened on first use,
-    closed in reverse order when the run ends, however it ends."""
+    closed by :meth:`release` or, in reverse order, when the run ends, however it ends."""
 
     def __init__(self):
         self._stack = contextlib.ExitStack()
-        self._items: dict[str, Any] = {}
+        self._items: dict[str, tuple[Any, contextlib.ExitStack]] = {}
 
     def get(self, name: str, opener: Callable[[contextlib.ExitStack], Any]) -> Any:
         """The resource ``name``; ``opener(stack)`` creates it and registers its cleanup."""
         if name not in self._items:
-            self._items[name] = opener(self._stack)
-        return self._items[name]
+            stack = contextlib.ExitStack()
+            self._stack.callback(stack.close)
+            try:
+                self._items[name] = opener(stack), stack
+            except BaseException:
+                stack.close()
+                raise
+        return self._items[name][0]
+
+    def release(self, name: str) -> None:
+        """Close ``name`` now (if open)."""
+        item = self._items.pop(name, None)
+        if item is not None:
+            item[1].close()
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._items)
 
     def close(self) -> None:
         self._items.clear()
@@ -173,21 +191,24 @@ class Pipeline:
         (or reuse), ``on_start(name)`` before a stage runs; ``profile`` reaches every stage."""
         run_dir = Path(run_dir)
         (run_dir / MARKER_DIR).mkdir(parents=True, exist_ok=True)
+        atomic.remove_strays(run_dir)  # half-written files of a killed attempt are no output
         forced = self.check_force(force)
         records: list[StageRecord] = []
         own_resources = resources is None
         resources = resources or Resources()
         try:
-            for s in self.stages:
+            for i, s in enumerate(self.stages):
+                stop_signals.check()
                 if s.name not in forced and self.is_fresh(s, run_dir, config):
                     m = self.read_marker(run_dir, s.name)
                     records.append(StageRecord(s.name, "skipped", m.get("seconds", 0.0), m.get("summary", {})))
-                    if on_done:
-                        on_done(s.name)
-                    continue
-                if on_start:
-                    on_start(s.name)
-                records.append(self._run_stage(s, run_dir, config, resources, progress, profile))
+                else:
+                    if on_start:
+                        on_start(s.name)
+                    records.append(self._run_stage(s, run_dir, config, resources, progress, profile))
+                for name in resources.names:
+                    if not any(name in later.uses for later in self.stages[i + 1:]):
+                        resources.release(name)
                 if on_done:
                     on_done(s.name)
         finally:

@@ -3,16 +3,20 @@
 ``hardware: virtual`` (or ``{kind: virtual, chip: FILE, supply: MODEL|ppk2, meter: ppk2,
 physics: realistic|ideal}``) starts the virtual lab (drivers/virtual_lab; default the realistic
 physics and the N6705C model) and stops it when the run ends; ``{kind: board, board: URL,
-supply: RESOURCE, channel: N, vmax: V}`` (or ``--hardware FILE`` holding that mapping) uses real
-instruments. An energy meter beside the supply: ``meter: ppk2:PORT`` or
+supply: RESOURCE, channel: N, vmax: V, watchdog_s: S}`` (or ``--hardware FILE`` holding that
+mapping) uses real instruments. An energy meter beside the supply: ``meter: ppk2:PORT`` or
 ``meter: joulescope[:SERIAL]``; a PPK2 powering the rail: ``supply: ppk2:PORT``; in the virtual
 lab ``meter: ppk2`` or ``supply: ppk2`` use its simulated PPK2 (``bench/instruments.py``). The
 energies are measured through the rail's energy meter with the repeated, baseline-corrected
-method (``drivers/energy``). Whatever ends the run (success, error, Ctrl-C, a lost board), the
-supply's ``shutdown()`` runs (output off) before the board and the lab are closed.
+method (``drivers/energy``). Whatever ends the run (success, error, Ctrl-C, SIGTERM, SIGHUP, a
+lost board), the supply's ``close()`` runs (output off, read back, one line saying so) before
+the board and the lab are closed; on a supply with an output watchdog (``watchdog_s``, default
+``drivers.supplies.base.WATCHDOG_S``) a killed run's output goes off by itself.
 
 Nominal voltage: the profile's (``Profile.nominal_volts``); ``vmax`` defaults to
-``VMAX_MARGIN`` x nominal [choice].
+``VMAX_MARGIN`` x nominal [choice], capped at the absolute maximum that the profile or the
+virtual lab's chip file states (``bench.rail_limits``); a ``vmax`` above it is refused before
+any training.
 """
 
 from __future__ import annotations
@@ -24,13 +28,16 @@ from typing import Any, Mapping
 import numpy as np
 import yaml
 
-from bench.errors import BenchError
+from bench.errors import BenchError, user_errors
 from bench.instruments import check_specs, energy_meter, lab_ppk2_role, open_rail, supply_model
+from bench.rail_limits import RailLimits, check_vmax
 from drivers.board import Board
 from drivers.energy import CaptureLog, CaptureSettings, IdleBaseline, RepeatedCapture
+from drivers.supplies.base import WATCHDOG_S
 from drivers.virtual_lab.lab import PHYSICS, VirtualLab
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 from models.profile import Profile
+from models.profile.units import parse_quantity
 
 VMAX_MARGIN = 1.2
 CURRENT_LIMIT_A = 0.5
@@ -108,12 +115,18 @@ class Bench:
         return RepeatedCapture(energy_meter(self.supply), IdleBaseline(self.board), settings, log)
 
 
+def lab_chip(spec: Mapping[str, Any]) -> Chip:
+    """The chip the virtual lab of ``spec`` emulates; a file that is no chip file is one line."""
+    with user_errors(ValueError, prefix="experiment.hardware.chip: "):
+        return Chip.load(spec.get("chip") or DEFAULT_CHIP)
+
+
 def known_memory_words(spec: Mapping[str, Any]) -> int | None:
     """Size of the memory under test when it is known before connecting: the virtual lab's
     chip file states it (like a board's datasheet); a real board tells it in HELLO."""
     if spec["kind"] != "virtual":
         return None
-    return Chip.load(spec.get("chip") or DEFAULT_CHIP).mem_words
+    return lab_chip(spec).mem_words
 
 
 def virtual_chip(spec: Mapping[str, Any], profile: Profile) -> dict | None:
@@ -125,7 +138,7 @@ def virtual_chip(spec: Mapping[str, Any], profile: Profile) -> dict | None:
     if spec["kind"] != "virtual":
         return None
     path = Path(spec.get("chip") or DEFAULT_CHIP)
-    chip = Chip.load(path)
+    chip = lab_chip(spec)
     linked = (profile.experiment.get("hardware") or {}).get("chip")
     same_file = linked is not None and Path(linked).resolve() == path.resolve()
     calibrated_on = profile.data.get("provenance", {}).get("chip_id") == chip.chip_id
@@ -134,6 +147,22 @@ def virtual_chip(spec: Mapping[str, Any], profile: Profile) -> dict | None:
             "why": ("linked by the profile" if same_file else "the profile was calibrated on it" if calibrated_on
                     else f"the profile {profile.data['name']!r} does not link it (experiment.hardware.chip) "
                          f"and was not calibrated on it")}
+
+
+def rail_vmax(spec: Mapping[str, Any], profile: Profile) -> float:
+    """The run's ``vmax``: the hardware's, else ``VMAX_MARGIN`` x nominal capped at the stated
+    absolute maximum; refused above that maximum (profile and, on the virtual lab, chip file)."""
+    limits = RailLimits.of_profile(profile)
+    if spec["kind"] == "virtual":
+        limits = limits.tightest(RailLimits.of_chip(spec.get("chip") or DEFAULT_CHIP))
+    if spec.get("vmax") is not None:
+        with user_errors(ValueError, prefix="hardware vmax: "):
+            vmax = parse_quantity(spec["vmax"], "voltage")
+    else:
+        vmax = VMAX_MARGIN * profile.nominal_volts
+        vmax = vmax if limits.abs_max is None else min(vmax, limits.abs_max)
+    check_vmax(vmax, limits, "hardware vmax")
+    return vmax
 
 
 def check_memory(need_words: int, config: Mapping[str, Any]) -> None:
@@ -153,7 +182,7 @@ def open_bench(ctx) -> Bench:
 def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile: Profile) -> Bench:
     spec = hardware_spec(config["hardware"])
     v_nom = profile.nominal_volts
-    vmax = float(spec.get("vmax", VMAX_MARGIN * v_nom))
+    vmax = rail_vmax(spec, profile)
     lab = None
     if spec["kind"] == "virtual":
         lab = stack.enter_context(VirtualLab(spec.get("chip"), supply=supply_model(spec.get("supply")),
@@ -163,8 +192,9 @@ def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile: Profi
     else:
         board_url, channel, label = spec["board"], int(spec.get("channel", 1)), spec["board"]
     # errors name the instrument; bench run turns them into one resumable error line. Leaving
-    # the stack shuts the rail down (output off), then releases it.
+    # the stack closes the rail: output off, read back, one line saying so; then released.
     supply = stack.enter_context(open_rail(spec.get("supply"), spec.get("meter"), lab=lab, channel=channel,
-                                           vmax=vmax, imax=CURRENT_LIMIT_A))
+                                           vmax=vmax, imax=CURRENT_LIMIT_A,
+                                           watchdog_s=float(spec.get("watchdog_s", WATCHDOG_S))))
     board = stack.enter_context(Board(board_url))
     return Bench(board, supply, v_nom, label)

@@ -3,12 +3,15 @@
 :func:`run_pipeline` loads the profile once, resolves the run configuration
 (``bench.pipeline.config``), checks it against the hardware before any training, saves the
 configuration and seeds, and runs the stages of ``bench.pipeline.stages``. A hardware error
-(lost board, refused setpoint, dropped supply connection) becomes one :class:`BenchError`
-line; the supply was switched off on the way out and the finished stages are kept.
+(lost board, refused setpoint, dropped supply connection, a protection trip) becomes one
+:class:`BenchError` line; on the way out the supply was switched off (the driver's closing line
+says whether its output read back OFF) and the finished stages are kept. SIGTERM and SIGHUP
+take the Ctrl-C path.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -17,10 +20,10 @@ from bench.datasets import download as download_data
 from bench.errors import BenchError, user_errors
 from bench.pipeline.config import resolve
 from bench.pipeline.framework import StageRecord
-from bench.pipeline.hardware import check_memory
+from bench.pipeline.hardware import check_memory, hardware_spec, rail_vmax
 from bench.pipeline.stages import PIPELINE, headline
 from bench.training import load_data, weight_words
-from drivers import atomic
+from drivers import atomic, stop_signals
 from drivers.board import BoardError
 from drivers.supplies import SupplyError
 from drivers.virtual_lab.lab import LabError
@@ -50,12 +53,12 @@ def prepare(profile: str | Path | Profile, out: str | Path | None = None, *, qui
     """``(profile, run_dir, config)`` of a run, checked before anything runs: the profile
     (validated once), the resolved settings, a network that fits the board's memory.
     ``overrides``: ``bench run``'s options by name (``dataset``, ``arch``, ``width``,
-    ``method``, ``lambda``, ``epochs``, ``seed``, ``hardware``, ``uniform_eps``,
-    ``test_subset``, ``energy_target``); ``None`` keeps the profile's value. ``download``:
-    fetch the data set into ``data_dir`` first (``mirror``, ``checksums``, ``on_download``:
-    :func:`bench.datasets.download`)."""
+    ``method``, ``lambda``, ``lambdas``, ``epochs``, ``seed``, ``hardware``, ``train_seeds``,
+    ``front_points``, ``tolerance``, ``test_subset``, ``energy_target``); ``None`` keeps the
+    profile's value. ``download``: fetch the data set into ``data_dir`` first (``mirror``,
+    ``checksums``, ``on_download``: :func:`bench.datasets.download`)."""
     if not isinstance(profile, Profile):
-        if not Path(profile).is_file():
+        if not os.path.lexists(profile):  # anything else there is the profile check's to judge
             raise BenchError(f"--profile {profile}: no such file")
         with user_errors(ProfileError):
             profile = load_profile(profile)
@@ -67,6 +70,7 @@ def prepare(profile: str | Path | Profile, out: str | Path | None = None, *, qui
     train_config = TrainConfig(arch=t["arch"], dataset=t["dataset"], data_dir=config["data_dir"],
                                width=float(t["width"]), method=t["method"], limit_train=1)
     check_memory(weight_words(train_config, load_data(train_config)), config)
+    rail_vmax(hardware_spec(config["hardware"]), profile)
     return profile, Path(out) if out is not None else default_run_dir(profile.path, quick), config
 
 
@@ -96,9 +100,9 @@ def execute(profile: Profile, run_dir: Path, config: dict, *, force: Iterable[st
     if on_plan:
         on_plan(PIPELINE.plan(run_dir, config, force), run_dir)
     try:
-        records = PIPELINE.run(run_dir, config, force=force, progress=progress, profile=profile,
-                               on_start=on_start, on_done=on_done)
+        with stop_signals.interrupting():  # SIGTERM, SIGHUP: the Ctrl-C path (supply off, run resumable)
+            records = PIPELINE.run(run_dir, config, force=force, progress=progress, profile=profile,
+                                   on_start=on_start, on_done=on_done)
     except HARDWARE_ERRORS as exc:
-        raise BenchError(f"{exc}; the supply was switched off and the finished stages are kept: "
-                         f"run the same command again to resume") from exc
+        raise BenchError(f"{exc}; the finished stages are kept: run the same command again to resume") from exc
     return PipelineResult(run_dir, config, records, headline(run_dir))

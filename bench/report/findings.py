@@ -5,10 +5,9 @@ energy was predicted.
 
 Each :class:`Finding` has an answer (``yes``, ``no``, ``partly`` or ``note``), a one-line
 ``short`` form for the terminal and a ``text`` that explains it for the report. No win is
-claimed that the intervals do not support. When the baselines stage wrote its own verdict
-(``results["verdict"]``: a string, or a dict whose ``text`` or ``summary`` is shown, with
-``answer``/``status`` or a boolean ``beats_baseline``), that verdict is shown instead of the
-one derived here from the single uniform-noise point.
+claimed that the intervals do not support. Whether the main method beats its baseline is the
+verdict at iso-accuracy against the uniform-noise front (``software_eval.verdict``, computed
+by ``bench.front.verdict``), shown here, not recomputed.
 
 Intervals [choices]:
 
@@ -31,9 +30,6 @@ from dataclasses import dataclass
 from models.evaluation import wilson
 from bench.report.text import layer_labels
 
-#: energies within this relative difference count as equal in the derived verdict [choice]
-ENERGY_TIE = 0.01
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -50,62 +46,34 @@ def findings(results: dict) -> list[Finding]:
     return [baseline(results), operating_points(results), deploy(results), replay(results), energy(results)]
 
 
-def _interval(entry: dict) -> tuple[float, float]:
-    return entry["mean"] - entry["half_width"], entry["mean"] + entry["half_width"]
-
-
-def _acc(entry: dict) -> str:
-    return f"{entry['mean']:.3f} +- {entry['half_width']:.3f}"
+#: the kind of ``bench.front.verdict`` -> the finding's answer: a supported saving is a yes, a
+#: saving the intervals do not support a partly, no saving a no
+ANSWERS = {"win": "yes", "no_baseline": "yes", "undecided": "partly", "loss": "no", "dominated": "no",
+           "not_iso_accurate": "no", "incomplete": "note"}
 
 
 def baseline(results: dict) -> Finding:
-    """Did the main method beat its baseline (``results["verdict"]`` when present)."""
-    given = results.get("verdict")
-    if given:
-        return _given_verdict(given, results["train"]["method"])
-    sw, method = results["software_eval"], results["train"]["method"]
-    main, uni, rel = sw["main"], sw["uniform"], sw["reliable"]
-    (m_lo, m_hi), (u_lo, u_hi) = _interval(main), _interval(uni)
-    acc = "higher" if m_lo > u_hi else "lower" if m_hi < u_lo else "indistinguishable"
-    ratio = main["energy_J"] / uni["energy_J"] if uni["energy_J"] else math.nan
-    cheaper = ratio < 1 - ENERGY_TIE
-    dearer = not ratio <= 1 + ENERGY_TIE
-    where = (f"Software accuracy on all {sw.get('n_test', '?')} test inputs (mean +- 95% Monte-Carlo interval over "
-             f"fault draws) and predicted memory energy: {method} {_acc(main)} at {ratio:.3g}x the energy of uniform "
-             f"noise (eps {results['uniform_eps']:.3g}) {_acc(uni)}; reliable (fault-free) {rel['mean']:.3f}"
-             + (f", {method} at {main['energy_J'] / rel['energy_J']:.3g}x its energy" if rel.get("energy_J") else "")
-             + ".")
-    point = " This run has one uniform-noise point, not an iso-accuracy front."
-    if acc == "higher" and not dearer:
-        return Finding("Main method beats its baseline", "yes", f"{method} beats uniform noise: higher accuracy at "
-                       f"{ratio:.3g}x the energy", f"{method} is more accurate than uniform noise (the intervals are "
-                       f"disjoint) for no more energy. {where}{point}")
-    if acc == "indistinguishable" and cheaper:
-        return Finding("Main method beats its baseline", "partly", f"{method}: {ratio:.3g}x uniform noise's energy, "
-                       f"accuracy not distinguishable", f"{method} needs less memory energy than uniform noise, but the "
-                       f"accuracy intervals overlap, so this run cannot tell whether it is as accurate: no win is "
-                       f"claimed. {where}{point}")
-    if (acc == "lower" and cheaper) or (acc == "higher" and dearer):
-        trade = "less accurate and cheaper" if acc == "lower" else "more accurate and dearer"
-        return Finding("Main method beats its baseline", "no", f"{method} vs uniform noise: a trade-off ({trade}), "
-                       f"no win", f"{method} is {trade} than uniform noise: a different trade-off, not a win. "
-                       f"{where}{point}")
-    return Finding("Main method beats its baseline", "no", f"{method} does not beat uniform noise "
-                   f"(accuracy {acc}, {ratio:.3g}x the energy)", f"{method} does not beat uniform noise here: its "
-                   f"accuracy is {acc} and it needs {ratio:.3g}x the energy. {where}{point}")
-
-
-def _given_verdict(verdict, method: str) -> Finding:
-    if isinstance(verdict, str):
-        return Finding("Main method beats its baseline", "note", verdict.splitlines()[0], verdict)
-    text = verdict.get("text") or verdict.get("summary")
-    if not text:
-        text = "; ".join(f"{k}: {v}" for k, v in verdict.items() if isinstance(v, (str, int, float, bool)))
-    answer = verdict.get("answer") or verdict.get("status")
-    if answer not in ("yes", "no", "partly", "note"):
-        beats = verdict.get("beats_baseline")
-        answer = "note" if beats is None else "yes" if beats else "no"
-    return Finding("Main method beats its baseline", answer, str(text).splitlines()[0], str(text))
+    """Did the main method beat its baseline: the verdict at iso-accuracy (``bench.front``)."""
+    v = results["software_eval"]["verdict"]
+    answer = ANSWERS[v["kind"]]
+    if answer == "partly" and not (v["saving_x"] or 0) > 1:
+        answer = "no"
+    target = f"{v['target_x']:g}x target"
+    if v["kind"] == "dominated":
+        short = f"dominated by {v['baseline']} ({v['dominated_by']['setting']})"
+    elif v["kind"] == "loss":
+        lo, hi = v["saving_ci"]
+        short = f"{v['baseline']} needs less energy at iso-accuracy (saving {v['saving_x']:.2f}x, {lo:.2f}-{hi:.2f}x)"
+    elif v["saving_x"] is not None:
+        lo, hi = v["saving_ci"]
+        short = (f"{v['saving_x']:.2f}x ({lo:.2f}-{hi:.2f}x) less energy than the best iso-accurate "
+                 f"{v['baseline']} point" + ("" if v["supported"] else ", not supported by the intervals"))
+    else:
+        short = {"not_iso_accurate": "not iso-accurate",
+                 "no_baseline": f"the only iso-accurate method ({v['baseline']} never is)"}.get(v["kind"], v["text"])
+    text = v["text"] + ("" if v["meets_target"] or not v.get("why") else f" It does not meet the {target}: {v['why']}.")
+    return Finding("Main method beats its baseline", answer,
+                   f"{v['method']}: {short}; {target} {'met' if v['meets_target'] else 'not met'}", text)
 
 
 def prediction_interval(entry: dict) -> tuple[float, float] | None:

@@ -1,4 +1,9 @@
-"""``results.json``: the numbers of every stage in one dict, each section naming its source file."""
+"""``results.json``: the numbers of every stage in one dict, each section naming its source file.
+
+The comparison with uniform noise is ``software_eval``: ``networks`` (every trained network of
+the comparison, one seed each), ``front`` (``bench.front.Point`` dicts, one per method and
+setting over the seeds) and ``verdict`` (``bench.front.verdict``: ``kind``, ``text``,
+``supported``, ``meets_target``, ``why``, the saving and its interval)."""
 
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ def build_results(run_dir: Path) -> dict:
         "config": yaml.safe_load((run_dir / src["config"]).read_text()),
         "seeds": _load(run_dir, src["seeds"]),
         "train": {k: v for k, v in _load(run_dir, src["train"]).items() if k != "final_epoch"},
-        "uniform_eps": _load(run_dir, src["baselines"])["uniform_eps"],
+        "baselines": {k: v for k, v in _load(run_dir, src["baselines"]).items() if k != "networks"},
         "operating_points": _load(run_dir, src["operating_points"]),
         "software_eval": sw,
         "deploy": _load(run_dir, src["deploy"]),

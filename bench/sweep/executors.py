@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import tarfile
 import tempfile
 import time
@@ -36,7 +37,7 @@ from bench.errors import BenchError
 from bench.pipeline.run import run_pipeline
 from bench.sweep.spec import Trial
 from bench.training import train_run
-from drivers import atomic
+from drivers import atomic, stop_signals
 
 TRIAL_FILE = "trial.json"
 LOG_FILE = "bench.log"  # the trial command's own console output
@@ -70,6 +71,8 @@ def run_trial(trial: Trial, out_dir: str, threads: int = 1) -> dict:
         error = None
     except BenchError as exc:
         error = f"bench {trial.command}: error: {exc}"
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP stop the sweep (a re-run retries this trial)
+        raise
     except BaseException as exc:  # a trial's crash must not take the sweep down
         error = "".join(traceback.format_exception(exc))[-4000:]
     atomic.write_text(Path(out_dir) / LOG_FILE, log.getvalue())
@@ -104,15 +107,25 @@ def run_local(trials: list[Trial], sweep_dir: Path, jobs: int, cpus_per_trial: i
     if jobs == 1:
         results = []
         for t in trials:
+            stop_signals.check()
             results.append(run_trial(t, _prepare(sweep_dir, t), cpus_per_trial))
             on_done(results[-1])
         return results
     results = []
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=stop_signals.install) as pool:
         futures = [pool.submit(run_trial, t, _prepare(sweep_dir, t), cpus_per_trial) for t in trials]
-        for fut in as_completed(futures):
-            results.append(fut.result())
-            on_done(results[-1])
+        try:
+            for fut in as_completed(futures):
+                results.append(fut.result())
+                on_done(results[-1])
+        except KeyboardInterrupt:  # no new trial starts; the running ones take the Ctrl-C path too
+            workers = list((pool._processes or {}).values())  # the executor offers no other way to reach them
+            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGINT)
+            raise
     return results
 
 

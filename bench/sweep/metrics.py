@@ -4,9 +4,10 @@
 under faults at the trained eps with its Monte-Carlo CI where the method has eps, else the
 fault-free test accuracy) and ``energy.json`` (total predicted memory energy).
 
-``bench run`` trials: ``report/results.json``: the main method's software evaluation under
-the profile's faults, plus the run's own reliable and uniform baselines, so a sweep of runs
-has reliable reference points for its iso-accuracy ratios.
+``bench run`` trials: ``report/results.json``: the points of the run's own comparison
+(``software_eval.front``: the main method at its lambda as the trial's own point, the other
+settings, reliable and uniform noise at each operating point under their own names), so a
+sweep of runs has reliable reference points for its iso-accuracy ratios.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class TrialPoint:
     accuracy: float
     ci: float
     energy_J: float
+    energy_ci: float = 0.0
+    seeds: int = 1
+    setting: str | None = None  # None: from the trial's parameters
 
 
 def _read_json(path: Path) -> dict:
@@ -52,15 +56,13 @@ def train_trial_points(run_dir: Path) -> list[TrialPoint]:
 
 def run_trial_points(run_dir: Path) -> list[TrialPoint]:
     results = _read_json(Path(run_dir) / "report" / "results.json")
-    evals = results.get("software_eval", {})
-    method = results.get("train", {}).get("method")
+    sw = results.get("software_eval", {})
     points = []
-    for key, suffix, name in (("main", "", method), ("reliable", "/reliable", "reliable"),
-                              ("uniform", "/uniform", "uniform")):
-        e = evals.get(key)
-        if e and e.get("energy_J") is not None:
-            points.append(TrialPoint(suffix, name, float(e["mean"]), float(e.get("half_width") or 0.0),
-                                     float(e["energy_J"])))
+    for p in sw.get("front", []):
+        own = p["name"] == sw.get("main_point")
+        points.append(TrialPoint("" if own else "/" + p["name"].replace(" ", "-"), p["method"], float(p["accuracy"]),
+                                 float(p["accuracy_ci"]), float(p["energy_J"]), float(p["energy_ci"]),
+                                 int(p["seeds"]), p["setting"]))
     if not points:
         raise BenchError(f"{run_dir}/report/results.json has no software evaluation with energy")
     return points

@@ -5,12 +5,23 @@ PyMeasure-style [pymeasure.instruments.Instrument.control]: each SCPI control of
 declared once on the concrete class. The base adds what a bench needs around them [HARDWARE 5]:
 
 * terminations ``\\n`` for SOCKET and ASRL resources (otherwise every query hangs);
-* ``vmax`` and ``imax`` checked **before** anything is sent; OVP programmed at or below vmax;
+* ``vmax`` and ``imax`` checked **before** anything is sent, on the number as sent: values are
+  written with :data:`SIGNIFICANT` digits rounded towards zero, never up past a limit; OVP
+  programmed at or below vmax and read back (an instrument that rounds it up is refused);
+* :meth:`ScpiSupply.configure` starts from a clean error queue (``*CLS``): an error another
+  client left is never blamed on our first command;
 * ``SYST:ERR?`` drained after every setpoint, raising :class:`SupplyError` with code and text;
-* an over-voltage trip detected after setpoints (:class:`SupplyTripped`);
-* :meth:`ScpiSupply.shutdown`: output off, setpoint to ``safe_volts``; idempotent, reopens a
-  dropped connection once to do it, and runs on every exit of the context manager (normal,
-  exception, Ctrl-C) and at interpreter exit;
+* a protection trip detected after setpoints (:class:`SupplyTripped`);
+* the output watchdog of models that have one (N6700 family, HARDWARE 7): armed by
+  :meth:`~ScpiSupply.configure` with ``watchdog_s``, fed by a keep-alive thread while the driver
+  is open, so the instrument switches the output off by itself when this process dies
+  (SIGKILL, a crash, a pulled cable) and stays silent for the delay;
+* :meth:`ScpiSupply.shutdown`: replies still owed to an interrupted query are drained, then
+  output off, setpoint to ``safe_volts``, output read back; stop signals are held back while it
+  runs; idempotent, reopens a dropped connection once to do it, and runs on every exit of the
+  context manager (normal, exception, Ctrl-C) and at interpreter exit. :meth:`ScpiSupply.close`
+  ends with one line on the ``drivers.supplies.closing`` logger: the output read back OFF, or,
+  at ERROR level, that it could not be verified;
 * :meth:`ScpiSupply.energy`: a context manager measuring the energy drawn while its body runs,
   with the method the instrument supports (``array``, ``meter`` or ``polling``), returning the
   raw readings too; ``spec`` is the model's measurement figures (``drivers/supplies/models/``),
@@ -26,13 +37,43 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Callable, Iterator
 
 import pyvisa
 
 from drivers.supplies.spec import SupplySpec, load_spec
+from drivers import stop_signals
 
 log = logging.getLogger(__name__)
+#: One line per closed supply: the output read back OFF, or loudly that it could not be verified.
+closing_log = logging.getLogger("drivers.supplies.closing")
+#: Significant digits of the numbers sent [choice: 6, finer than any supported model's resolution].
+SIGNIFICANT = 6
+#: Output watchdog delay armed by default where the model has one [choice: 10 s; the
+#: instruments allow 1-3600 s and ship with 60 s]; the keep-alive talks every quarter of it.
+WATCHDOG_S = 10.0
+#: Longest reply text quoted in an error message (a digitiser array is kilobytes).
+QUOTE_CHARS = 60
+
+
+def quote(reply: str) -> str:
+    """``reply`` for an error message: its start, and how long it was when it is longer."""
+    return repr(reply) if len(reply) <= QUOTE_CHARS else f"{reply[:QUOTE_CHARS]!r}... ({len(reply)} characters)"
+
+
+def format_number(value: float, digits: int = SIGNIFICANT) -> str:
+    """``value`` with ``digits`` significant digits rounded towards zero: the number an
+    instrument receives is never larger in magnitude than the one asked for (``.6g`` would send
+    ``1.23457`` for a vmax of ``1.2345651``). The decimal form of ``repr`` is rounded, so a
+    value such as 0.7 (stored as 0.6999...) is sent as ``0.7``."""
+    exact = Decimal(repr(float(value)))
+    if not exact.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    if exact == 0:
+        return "0"
+    step = Decimal(1).scaleb(exact.adjusted() - digits + 1)
+    return f"{float(exact.quantize(step, rounding=ROUND_DOWN)):.{digits}g}"
 
 
 class SupplyError(Exception):
@@ -66,16 +107,18 @@ class Control:
     hi: float = float("inf")
     map_values: tuple[tuple[Any, str], ...] = ()  # e.g. ((True, "ON"), (False, "OFF"))
 
+    def value_text(self, value: Any) -> str:
+        """The value as it goes on the wire (numbers: :func:`format_number`)."""
+        if self.map_values:
+            return dict(self.map_values)[value]
+        if not self.lo <= float(value) <= self.hi:
+            raise SupplyError(f"{self.name} {value} outside the instrument range [{self.lo}, {self.hi}]")
+        return format_number(value)
+
     def set_command(self, value: Any, ch: int) -> str:
         if self.set is None:
             raise AttributeError(f"{self.name} cannot be set")
-        if self.map_values:
-            text = dict(self.map_values)[value]
-        else:
-            if not self.lo <= float(value) <= self.hi:
-                raise SupplyError(f"{self.name} {value} outside the instrument range [{self.lo}, {self.hi}]")
-            text = f"{float(value):.6g}"
-        return self.set.format(ch=ch, value=text)
+        return self.set.format(ch=ch, value=self.value_text(value))
 
     def parse(self, reply: str) -> Any:
         reply = reply.strip()
@@ -83,8 +126,11 @@ class Control:
             for value, text in self.map_values:
                 if reply.upper() == text.upper() or (isinstance(value, bool) and reply == str(int(value))):
                     return value
-            raise SupplyError(f"{self.name}: unexpected reply {reply!r}")
-        return float(reply)
+            raise SupplyError(f"{self.name}: unexpected reply {quote(reply)}")
+        try:
+            return float(reply)
+        except ValueError:
+            raise SupplyError(f"{self.name}: unexpected reply {quote(reply)}") from None
 
 
 ON_OFF = ((True, "ON"), (False, "OFF"))
@@ -135,7 +181,7 @@ def _shutdown_all() -> None:
     """Last resort at interpreter exit for supplies still open. Registered again with every
     supply opened, so that it runs before pyvisa's own handlers close the sessions (LIFO)."""
     for supply in list(_open_supplies):
-        supply.shutdown()
+        supply.close()
 
 
 class ScpiSupply:
@@ -155,13 +201,20 @@ class ScpiSupply:
     clear_trip_cmd: str | None = None
     select_channel: str | None = None  # sent before channel commands in dialects that select (R&S)
     output_master_on: str | None = None  # dialects with a master output switch (R&S OUTP:GEN)
+    #: Output watchdog (``{value}``: ON/OFF, seconds); None where the model has none.
+    watchdog_state_cmd: str | None = None
+    watchdog_delay_cmd: str | None = None
+    watchdog_range_s: tuple[int, int] = (1, 3600)
+    #: What protects the memory on this model when the host dies (README, "Real hardware").
+    host_loss_protection = "OVP at vmax only: the output stays on at its last setpoint"
+    keep_alive_query = "*OPC?"
     energy_method = "polling"
     poll_interval_s = 0.02
     SPEC: str = ""                   # the model's measurement figures: drivers/supplies/models/SPEC.yaml
 
     def __init__(self, resource_name: str, *, channel: int = 1, vmax: float, imax: float,
                  ovp: float | None = None, safe_volts: float = 0.0, backend: str = "@py",
-                 timeout_ms: int = 3000, resource_manager: Any = None):
+                 timeout_ms: int = 3000, resource_manager: Any = None, watchdog_s: float | None = WATCHDOG_S):
         if channel not in self.CHANNELS:
             raise SupplyError(f"{type(self).__name__}: channel {channel} not in {self.CHANNELS}")
         ovp = vmax if ovp is None else ovp
@@ -173,15 +226,24 @@ class ScpiSupply:
             raise SafetyLimitError(f"ovp={ovp} V above vmax={vmax} V: OVP must be at or below vmax")
         if safe_volts > vmax:
             raise SafetyLimitError(f"safe_volts={safe_volts} V above vmax={vmax} V")
+        lo, hi = self.watchdog_range_s
+        if watchdog_s is not None and not lo <= watchdog_s <= hi:
+            raise SafetyLimitError(f"watchdog_s={watchdog_s} outside the watchdog's range [{lo}, {hi}] s")
         self.resource_name, self.channel = resource_name, channel
         self.vmax, self.imax, self.ovp_volts, self.safe_volts = vmax, imax, ovp, safe_volts
         self.timeout_ms = timeout_ms
         self.spec: SupplySpec = load_spec(self.SPEC)
+        self.watchdog_s = None if watchdog_s is None or not self.watchdog_state_cmd else int(round(watchdog_s))
         if resource_manager is None:
             resource_manager = pyvisa.ResourceManager(backend)
         self._rm = resource_manager
         self._lock = threading.RLock()
         self._res = None
+        self._owed: str | None = None   # a query whose reply was not read (interrupted, timed out)
+        self._last_io = time.monotonic()
+        self._keep_alive: threading.Event | None = None
+        self.shutdown_problem: str | None = None
+        self._armed = False
         self._open()
         _open_supplies.add(self)
         atexit.unregister(_shutdown_all)
@@ -217,7 +279,10 @@ class ScpiSupply:
 
     def query(self, cmd: str) -> str:
         with self._lock:
+            self._drain()     # a late reply to an earlier query must not answer this one
+            self._owed = cmd  # until its reply is read: an interrupt or a timeout leaves it owed
             reply = self._io(lambda: self._res.query(cmd)).strip()
+            self._owed = None
             log.debug("%s <- %s -> %s", self.resource_name, cmd, reply)
             return reply
 
@@ -228,16 +293,35 @@ class ScpiSupply:
             return fn()
         except Exception as exc:  # pyvisa's VisaIOError, socket errors: one clear error
             raise SupplyError(f"supply {self.resource_name}: no answer or connection lost ({exc})") from exc
+        finally:
+            self._last_io = time.monotonic()
+
+    def _drain(self) -> None:
+        """Read and drop the reply still owed to a query that an interrupt or a timeout cut
+        short, so that the next query reads its own reply (not, say, a digitiser array); a
+        connection that does not deliver it within the timeout is opened afresh."""
+        if self._owed is None:
+            return
+        owed, self._owed = self._owed, None
+        try:
+            self._io(self._res.read)
+            log.debug("%s: dropped the late reply to %s", self.resource_name, owed)
+        except SupplyError:
+            self._reopen()
 
     def identify(self) -> str:
         return self.query("*IDN?")
 
     # --- controls -------------------------------------------------------------------------
 
-    def _set(self, control: Control, value: Any) -> None:
-        self.write_channel(control.set_command(value, self.channel))
+    def _set(self, control: Control, value: Any, check_trip: bool = True) -> None:
+        command = control.set_command(value, self.channel)
+        if control in (self.voltage, self.ovp) and float(control.value_text(value)) > self.vmax:
+            raise SafetyLimitError(f"{command!r} refused: above vmax={self.vmax} V as sent (nothing was sent)")
+        self.write_channel(command)
         self.check_errors(f"{control.name} {value}")
-        self._check_trip()
+        if check_trip:
+            self._check_trip()
 
     def _get(self, control: Control) -> Any:
         return control.parse(self.query_channel(control.get.format(ch=self.channel)))
@@ -251,7 +335,7 @@ class ScpiSupply:
             try:
                 code = int(code_text)
             except ValueError:
-                raise SupplyError(f"supply {self.resource_name}: bad SYST:ERR? reply {reply!r}") from None
+                raise SupplyError(f"supply {self.resource_name}: bad SYST:ERR? reply {quote(reply)}") from None
             if code == 0:
                 break
             first = first or (code, text.strip().strip('"'))
@@ -259,9 +343,18 @@ class ScpiSupply:
             raise SupplyError(f"supply {self.resource_name} refused {context or 'a command'}: SCPI error {first[0]} {first[1]!r}", code=first[0])
 
     def _check_trip(self) -> None:
-        if self.tripped_query and self.tripped():
+        why = self.protection()
+        if why == "ovp":
             raise SupplyTripped(f"supply {self.resource_name} channel {self.channel}: over-voltage protection "
                                 f"tripped (OVP {self.ovp_volts} V); output is off. Find the cause, then clear_trip()")
+        if why == "watchdog":
+            raise SupplyTripped(f"supply {self.resource_name} channel {self.channel}: the output watchdog switched "
+                                f"the output off (no SCPI I/O for its delay: was this process stopped?)")
+
+    def protection(self) -> str | None:
+        """What holds the output off: ``"ovp"`` (an over-voltage trip), ``"watchdog"`` (the
+        output watchdog's latch, models with one), or None."""
+        return "ovp" if self.tripped() else None
 
     def tripped(self) -> bool:
         if not self.tripped_query:
@@ -273,12 +366,69 @@ class ScpiSupply:
             self.write_channel(self.clear_trip_cmd.format(ch=self.channel))
             self.check_errors("clear protection")
 
+    def clear_errors(self) -> list[str]:
+        """``*CLS`` and an empty error queue; returns what was queued (another client's errors)."""
+        self.write("*CLS")
+        stale = []
+        for _ in range(32):
+            reply = self.query(self.error_query)
+            if reply.partition(",")[0].strip().lstrip("+") in ("0", "-0"):
+                break
+            stale.append(reply)
+        if stale:
+            log.info("supply %s: cleared %d stale error(s) left by another client: %s", self.resource_name,
+                     len(stale), "; ".join(stale))
+        return stale
+
     def configure(self) -> None:
-        """Safe start: output off, setpoint safe, current limit imax, OVP at or below vmax."""
-        self.output_enabled = False
+        """Safe start: a clean error queue, output off, a watchdog latch of an earlier session
+        cleared (the output stays off), setpoint safe, current limit imax, OVP at or below vmax
+        (read back), the output watchdog armed where the model has one."""
+        self.clear_errors()
+        self._set(self.output, False, check_trip=False)
+        if self.protection() == "watchdog":
+            self.write_channel(self.clear_trip_cmd.format(ch=self.channel))
+            self.check_errors("clear the watchdog latch")
+            log.warning("supply %s channel %d: the output watchdog had switched the output off (an earlier session "
+                        "stopped talking to it); cleared, output stays off", self.resource_name, self.channel)
         self._set(self.voltage, self.safe_volts)
         self._set(self.current, self.imax)
         self._set(self.ovp, self.ovp_volts)
+        ovp = self._get(self.ovp)
+        if ovp > self.vmax:
+            raise SafetyLimitError(f"supply {self.resource_name}: OVP reads back {ovp} V, above vmax={self.vmax} V "
+                                   f"(the instrument rounded {format_number(self.ovp_volts)} up); choose a vmax "
+                                   f"or ovp on its OVP resolution")
+        self._arm_watchdog()
+
+    # --- output watchdog ------------------------------------------------------------------
+
+    def _arm_watchdog(self) -> None:
+        if self.watchdog_s is None:
+            return
+        self.write(self.watchdog_delay_cmd.format(value=self.watchdog_s))
+        self.write(self.watchdog_state_cmd.format(value="ON"))
+        self.check_errors("arm the output watchdog")
+        self._armed = True
+        if self._keep_alive is None:
+            self._keep_alive = threading.Event()
+            threading.Thread(target=self._feed_watchdog, args=(self._keep_alive,), name="supply-watchdog-keep-alive",
+                             daemon=True).start()
+
+    def _feed_watchdog(self, stop: threading.Event) -> None:
+        """Some SCPI I/O at least every quarter of the delay while the driver is open."""
+        period = self.watchdog_s / 4
+        while not stop.wait(period / 2):
+            if time.monotonic() - self._last_io >= period:
+                try:
+                    self.query(self.keep_alive_query)
+                except SupplyError as exc:
+                    log.debug("watchdog keep-alive: %s", exc)
+
+    def _stop_feeding(self) -> None:
+        if self._keep_alive is not None:
+            self._keep_alive.set()
+            self._keep_alive = None
 
     @property
     def volts(self) -> float:
@@ -321,37 +471,60 @@ class ScpiSupply:
     # --- shutdown -------------------------------------------------------------------------
 
     def shutdown(self) -> bool:
-        """Output off and setpoint to ``safe_volts``. Returns True when the output reads OFF.
+        """Drain owed replies, output off, setpoint to ``safe_volts``, output read back.
+        Returns True when the output reads OFF (:attr:`shutdown_problem` says why not).
 
-        Never raises: it is called on exit paths. A dropped connection is reopened once.
+        Never raises: it is called on exit paths; stop signals wait until it is done. A
+        dropped connection is reopened once.
         """
-        for attempt in range(2):
-            try:
-                if attempt:
-                    self._reopen()
-                self.write_channel(self.output.set_command(False, self.channel))
-                self.write_channel(self.voltage.set_command(self.safe_volts, self.channel))
-                off = self.output_enabled is False
-                log.info("supply %s channel %d shut down (output %s)", self.resource_name, self.channel, "off" if off else "ON?")
-                return off
-            except Exception as exc:
-                log.warning("supply %s shutdown attempt %d failed: %s", self.resource_name, attempt + 1, exc)
+        self.shutdown_problem = None
+        with stop_signals.deferred(), self._lock:
+            for attempt in range(2):
+                try:
+                    if attempt:
+                        self._reopen()
+                    else:
+                        self._drain()
+                    self.write_channel(self.output.set_command(False, self.channel))
+                    self.write_channel(self.voltage.set_command(self.safe_volts, self.channel))
+                    if self.output_enabled is False:
+                        return True
+                    self.shutdown_problem = "the output still reads ON"
+                except Exception as exc:
+                    self.shutdown_problem = str(exc)
+                    log.debug("supply %s shutdown attempt %d failed: %s", self.resource_name, attempt + 1, exc)
         return False
 
     def _reopen(self) -> None:
         with contextlib.suppress(Exception):
             self._res.close()
+        self._owed = None
         self._open()
 
     def close(self) -> None:
-        """Shut down, then release the VISA resource."""
+        """Stop feeding the watchdog, shut down, disarm the watchdog once the output reads OFF,
+        release the VISA resource, and say in one line whether the output was read back OFF.
+        Stop signals wait until it is done."""
         if self._res is None:
             return
-        self.shutdown()
-        _open_supplies.discard(self)
-        with contextlib.suppress(Exception):
-            self._res.close()
-        self._res = None
+        with stop_signals.deferred():
+            self._stop_feeding()  # should the shutdown fail, the armed watchdog switches the output off
+            off = self.shutdown()
+            where = f"supply {self.resource_name} channel {self.channel}"
+            if off:
+                if self._armed:
+                    with contextlib.suppress(SupplyError):
+                        self.write(self.watchdog_state_cmd.format(value="OFF"))
+                closing_log.info("%s: output OFF (read back)", where)
+            else:
+                backstop = (f"; its output watchdog switches it off {self.watchdog_s} s after the last I/O if the "
+                            f"instrument is powered" if self._armed else "")
+                closing_log.error("WARNING: %s: could NOT verify that the output is off (%s)%s; check it and "
+                                  "switch it off by hand", where, self.shutdown_problem, backstop)
+            _open_supplies.discard(self)
+            with contextlib.suppress(Exception):
+                self._res.close()
+            self._res = None
 
     def __enter__(self) -> "ScpiSupply":
         try:
@@ -391,8 +564,11 @@ class ScpiSupply:
         t0 = time.monotonic()
         try:
             yield result
-        finally:
-            result.reading = stop(token, time.monotonic() - t0)
+        except BaseException:  # the body's error (a lost board, Ctrl-C) is what the caller must see
+            with contextlib.suppress(SupplyError):
+                stop(token, time.monotonic() - t0)
+            raise
+        result.reading = stop(token, time.monotonic() - t0)
 
     def _start_polling(self, window_s: float):
         stop = threading.Event()

@@ -35,6 +35,9 @@ class KeysightN6705C(_KeysightDialect):
     ``energy = TINT * sum_k V_k I_k`` over ``FETC:ARR:VOLT?`` / ``FETC:ARR:CURR?`` [HARDWARE 5];
     the record (``spec.sample_interval``) is fixed: it starts at ``*TRG`` (within the model's
     start latency, waited out before the work) and covers at least the window.
+    Output watchdog (the N6700 family, HARDWARE 7): ``OUTP:PROT:WDOG:DEL`` 1-3600 s and
+    ``OUTP:PROT:WDOG ON``; with no SCPI I/O for the delay every output latches off, the PROT bit
+    (bit 11) of the questionable condition register is set, ``OUTP:PROT:CLE`` clears it.
     """
 
     MODELS = (r"N6705[BC]",)
@@ -43,11 +46,22 @@ class KeysightN6705C(_KeysightDialect):
     current = Control("current limit", "CURR {value},(@{ch})", "CURR? (@{ch})", 0.0, 3.0)
     ovp = Control("OVP", "VOLT:PROT {value},(@{ch})", "VOLT:PROT? (@{ch})", 0.0, 22.0)
     tripped_query = "STAT:QUES:COND? (@{ch})"
+    watchdog_state_cmd = "OUTP:PROT:WDOG {value}"
+    watchdog_delay_cmd = "OUTP:PROT:WDOG:DEL {value}"
+    host_loss_protection = "output watchdog armed by the bench (output off watchdog_s after the last I/O, default 10 s) and OVP at vmax"
     energy_method = "array"
     SPEC = "n6705c_n6781a"
+    OV_BIT, PROT_BIT = 1 << 0, 1 << 11   # questionable condition: over-voltage, watchdog protection
+
+    def _questionable(self) -> int:
+        return int(float(self.query(self.tripped_query.format(ch=self.channel))))
 
     def tripped(self) -> bool:
-        return bool(int(float(self.query(self.tripped_query.format(ch=self.channel)))) & 1)  # bit 0: OV
+        return bool(self._questionable() & self.OV_BIT)
+
+    def protection(self) -> str | None:
+        bits = self._questionable()
+        return "ovp" if bits & self.OV_BIT else "watchdog" if bits & self.PROT_BIT else None
 
     def _start_array(self, window_s: float):
         tint, points = self.spec.sample_interval(window_s)

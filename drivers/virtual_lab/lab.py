@@ -34,14 +34,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from drivers.firmware_process import (FirmwareProcess, FirmwareProcessError, spawn, start_host,
+from drivers.firmware_process import (READY_TIMEOUT_S, FirmwareProcess, FirmwareProcessError, spawn, start_host,
                                       start_qemu, stop_process, wait_for_line)
 from drivers.supplies.spec import load_spec
+from drivers.virtual_lab.lab_state import LabState
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 from drivers.virtual_lab.scpi_server import DEFAULT_SUPPLY
 
 REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = READY_TIMEOUT_S
 PHYSICS = ("realistic", "ideal")
 
 
@@ -124,6 +125,17 @@ class VirtualLab:
         except FirmwareProcessError as exc:
             raise LabError(f"board: {exc}") from None
         self.board_url = self._board.url
+
+    def rail(self) -> tuple[float, bool]:
+        """The rail as the simulated supply delivers it now: ``(volts, on)`` from the lab state
+        file, not over SCPI (a query would feed the supply's output watchdog)."""
+        if self._dir is None:
+            raise LabError("the lab is not running")
+        state = LabState(self._dir / "lab_state.bin")
+        try:
+            return state.rail()
+        finally:
+            state.close()
 
     # --- fault injection for tests (the board process as a whole) ------------------------
 

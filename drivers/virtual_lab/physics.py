@@ -48,6 +48,7 @@ GENERATION_SHIFT = 40  # RRAM draw: bit address + (generation << 40)
 TECHNOLOGIES = ("sram", "rram")
 LEAK_REFERENCE_C = 25.0   # the temperature at which leak_per_bit_a is stated
 LEAK_STREAM = 0x1EAC      # numpy stream of the chip's leakage factor: default_rng((seed, LEAK_STREAM))
+MAX_CHIP_FILE_BYTES = 64 * 1024  # a chip file is a few hundred bytes
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,23 @@ class Chip:
     core_current_a: float = 0.0      # A at nominal_v while the core runs (with core_on_rail)
     link_latency_s: float = 5.0e-4   # one-way host -> board [estimate: USB full-speed frames of 1 ms]
     link_jitter_s: float = 1.0e-3    # uniform extra latency [estimate, same source]
+    abs_max_v: float | None = None  # V: absolute maximum rating of the rail (a vmax above it is refused)
 
     def __post_init__(self):
         where = f"chip {self.chip_id!r}"
         if not (0 < len(self.chip_id) <= MAX_CHIP_ID and self.chip_id.isascii() and self.chip_id.isprintable()):
             raise ValueError(f"{where}: chip_id must be 1..{MAX_CHIP_ID} printable ASCII characters (the board "
                              f"answers it to IDENT)")
+        if not isinstance(self.core_on_rail, bool):
+            raise ValueError(f"{where}: core_on_rail must be true or false")
+        numbers = {f.name: getattr(self, f.name) for f in fields(self)
+                   if f.name not in ("chip_id", "technology", "core_on_rail")}
+        bad = sorted(k for k, v in numbers.items() if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                                                         or not math.isfinite(v)))
+        if bad:
+            raise ValueError(f"{where}: {', '.join(bad)} must be finite numbers")
+        if self.abs_max_v is not None and not 0 < self.nominal_v <= self.abs_max_v:
+            raise ValueError(f"{where}: abs_max_v {self.abs_max_v} V must be at least nominal_v {self.nominal_v} V")
         if self.technology not in TECHNOLOGIES:
             raise ValueError(f"{where}: technology must be one of {TECHNOLOGIES}, got {self.technology!r}")
         if not (0 < self.p_max <= 1 and 0 <= self.p_stuck_one <= 1 and 0 <= self.transient_ratio <= 1):
@@ -99,13 +111,17 @@ class Chip:
     def load(cls, path: str | Path) -> "Chip":
         path = Path(path)
         try:
+            if not path.is_file():  # a folder, a device, a pipe: never read endlessly
+                raise OSError("not a regular file" if path.exists() else "no such file")
+            if path.stat().st_size > MAX_CHIP_FILE_BYTES:
+                raise OSError(f"{path.stat().st_size} bytes, above the {MAX_CHIP_FILE_BYTES} of a chip file")
             raw = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"chip file {path}: cannot read: {exc}") from exc
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+            raise ValueError(f"chip file {path}: cannot read: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
         if not isinstance(raw, dict):
             raise ValueError(f"chip file {path}: expected a mapping of fields")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
+        unknown = sorted(map(str, set(raw) - known))
         if unknown:
             raise ValueError(f"chip file {path}: unknown field(s) {unknown}; known: {sorted(known)}")
         if "chip_id" not in raw:

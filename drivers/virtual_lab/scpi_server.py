@@ -14,9 +14,14 @@ exactly and drops the chip's static current (and the lab starts the board withou
 Commands (long or short forms, case-insensitive, ``;`` separates commands, a channel list
 ``(@n)`` is optional and defaults to the ``INST:NSEL`` channel), Keysight N6705C style:
 ``*IDN? *RST *CLS *OPC? *TRG``; ``[SOUR:]VOLT[:LEV] v`` / ``?``; ``[SOUR:]CURR[:LEV] i`` / ``?``;
-``[SOUR:]VOLT:PROT[:LEV] v`` / ``?``, ``VOLT:PROT:TRIP?``, ``STAT:QUES:COND?`` (bit 0: OV), ``OUTP:PROT:CLE`` (OVP trips when the
-set voltage exceeds the level while the output is on: the output goes off and stays off until
-cleared); ``OUTP[:STAT] ON|OFF`` / ``?``; ``MEAS[:SCAL]:VOLT[:DC]?``, ``MEAS[:SCAL]:CURR[:DC]?``
+``[SOUR:]VOLT:PROT[:LEV] v`` / ``?``, ``VOLT:PROT:TRIP?``, ``STAT:QUES:COND?`` (bit 0: OV, bit 11:
+PROT), ``OUTP:PROT:CLE`` (OVP trips when the set voltage exceeds the level while the output is
+on: the output goes off and stays off until cleared); ``OUTP[:STAT] ON|OFF`` / ``?``; the
+output watchdog of the N6700 family [HARDWARE 7] ``OUTP:PROT:WDOG[:STAT] ON|OFF`` / ``?`` and
+``OUTP:PROT:WDOG:DEL s`` / ``?`` (1-3600 s, reset: OFF, 60 s): while it is on and no command
+arrives on any connection for the delay, every output is disabled (the programmed state that
+``OUTP?`` reports is kept), the PROT bit is set, and ``OUTP:PROT:CLE`` restores the output
+to its programmed state; ``MEAS[:SCAL]:VOLT[:DC]?``, ``MEAS[:SCAL]:CURR[:DC]?``
 (readings averaged over the model's ``readback_s``);
 digitiser ``SENS:SWE:POIN n``, ``SENS:SWE:TINT t``, ``TRIG:ACQ:SOUR BUS|IMM``, ``INIT:ACQ``,
 ``FETC:ARR:CURR?``, ``FETC:ARR:VOLT?`` (ASCII); energy meter (R&S style) ``MEAS:ENER:STAT ON|OFF``,
@@ -25,12 +30,14 @@ digitiser ``SENS:SWE:POIN n``, ``SENS:SWE:TINT t``, ``TRIG:ACQ:SOUR BUS|IMM``, `
 errors: -100 command error, -102 syntax error, -109 missing parameter, -113 undefined header,
 -221 settings conflict, -222 data out of range, -224 illegal parameter value, -230 data stale,
 -350 queue overflow). Dialect ``rohde`` adds ``OUTP:SEL ON|OFF`` / ``?`` (the channel's output),
-``OUTP:GEN ON|OFF`` (the master switch: the rail is on only with both) and ``VOLT:PROT:CLE``;
+``OUTP:GEN ON|OFF`` (the master switch: an output delivers only with both) and ``VOLT:PROT:CLE``;
 dialect ``rigol`` is DP800 SCPI (``:SOURn:VOLT``, ``:OUTP CHn,ON``, ``:OUTP? CHn`` -> ``ON|OFF``,
 ``:MEAS:CURR? CHn``, ``:OUTP:OVP:VAL CHn,v``, ``:OUTP:OVP CHn,ON``, ``:OUTP:OVP:QUES? CHn`` ->
 ``YES|NO``, ``:OUTP:OVP:CLEAR CHn``), translated to the commands above.
-Simulator only (never used by drivers): ``SIM:DROP`` closes the
-connection, for the dropped-connection tests.
+Simulator only (never used by drivers), for the fault-path tests:
+``SIM:DROP`` closes the connection, ``SIM:DROP ALL`` every connection (another client's
+dropped link); ``SIM:REFUSE [n]`` refuses the next ``n`` (1) voltage setpoints of any client
+with -221 (settings conflict), as an instrument in a state that forbids them would.
 
 Run: ``python -m drivers.virtual_lab.scpi_server --lab-state PATH [--chip FILE] [--supply MODEL]
 [--ideal] [--power-on]`` (``--power-on``: start with the rail output on at the chip's
@@ -64,6 +71,9 @@ RANGES = {"volts": (0.0, 20.0), "amps": (0.0, 3.0), "ovp": (0.0, 22.0), "points"
 SAMPLE_PERIOD_S = 0.001   # how often the access counters are turned into energy while capturing
 IDLE_SAMPLE_PERIOD_S = 0.01  # ... and otherwise (keeps an idle simulator near 0 % CPU)
 ERROR_QUEUE = 30
+OV_BIT, PROT_BIT = 1 << 0, 1 << 11  # questionable condition register
+WATCHDOG_DELAY_S = (1, 3600)
+WATCHDOG_RESET_S = 60
 
 
 class ScpiError(Exception):
@@ -73,7 +83,11 @@ class ScpiError(Exception):
 
 
 class DropConnection(Exception):
-    """SIM:DROP: close this client's connection."""
+    """SIM:DROP: close this client's connection (``everyone``: every client's)."""
+
+    def __init__(self, everyone: bool = False):
+        super().__init__()
+        self.everyone = everyone
 
 
 @dataclass
@@ -81,8 +95,9 @@ class Channel:
     volts: float = 0.0
     amps: float = 0.1
     ovp: float = 22.0
-    output: bool = False
-    tripped: bool = False
+    output: bool = False       # the programmed state (OUTP?)
+    tripped: bool = False      # over-voltage protection latched
+    protected: bool = False    # the watchdog's protection latched (output disabled, OUTP? unchanged)
     points: int = 1024
     tint: float = 1.024e-3
     trig_source: str = "BUS"
@@ -125,13 +140,15 @@ COMMANDS: list[tuple[str, str]] = [
     ("[SOURce:]CURRent[:LEVel][:IMMediate][:AMPLitude]?", "curr_q"),
     ("STATus:QUEStionable:CONDition?", "ques_cond"),
     ("OUTPut:PROTection:CLEar", "prot_clear"), ("OUTPut[:STATe]", "outp"), ("OUTPut[:STATe]?", "outp_q"),
+    ("OUTPut:PROTection:WDOG[:STATe]", "wdog"), ("OUTPut:PROTection:WDOG[:STATe]?", "wdog_q"),
+    ("OUTPut:PROTection:WDOG:DELay", "wdog_delay"), ("OUTPut:PROTection:WDOG:DELay?", "wdog_delay_q"),
     ("MEASure[:SCALar]:VOLTage[:DC]?", "meas_volt"), ("MEASure[:SCALar]:CURRent[:DC]?", "meas_curr"),
     ("MEASure:ENERgy:STATe", "ener_state"), ("MEASure:ENERgy:RESet", "ener_reset"), ("MEASure:ENERgy?", "ener_q"),
     ("SENSe:SWEep:POINts", "points"), ("SENSe:SWEep:POINts?", "points_q"),
     ("SENSe:SWEep:TINTerval", "tint"), ("SENSe:SWEep:TINTerval?", "tint_q"),
     ("TRIGger:ACQuire:SOURce", "trig_source"), ("INITiate[:IMMediate]:ACQuire", "init_acq"),
     ("FETCh:ARRay:CURRent[:DC]?", "fetch_curr"), ("FETCh:ARRay:VOLTage[:DC]?", "fetch_volt"),
-    ("SIMulation:DROP", "sim_drop"),
+    ("SIMulation:DROP", "sim_drop"), ("SIMulation:REFuse", "sim_refuse"),
 ]
 #: commands only a dialect has (the supply model file's ``lab.dialect``)
 DIALECT_COMMANDS: dict[str, list[tuple[str, str]]] = {
@@ -217,15 +234,23 @@ class SupplySimulator:
         self.selected = 1
         self.errors: list[ScpiError] = []
         self.rail = Rail(time.monotonic())
+        self.watchdog_on, self.watchdog_delay = False, float(WATCHDOG_RESET_S)
+        self.last_io = time.monotonic()   # any command on any connection feeds the watchdog
+        self.refusals = 0                 # SIM:REFUSE: voltage setpoints still to refuse
         self._last_counters = state.activity()[:2]
         self._last_look = time.monotonic()
         self._publish()
 
     # --- physics coupling ---------------------------------------------------------------
 
+    def enabled(self, ch: Channel) -> bool:
+        """Whether the output actually delivers: programmed on, no protection latched, and
+        (dialect rohde) the master switch on."""
+        return ch.output and not ch.protected and self.master_on
+
     def rail_volts(self) -> float:
         ch = self.channels[self.rail_channel]
-        return ch.volts if ch.output and self.master_on else 0.0
+        return ch.volts if self.enabled(ch) else 0.0
 
     def account(self) -> None:
         """Turn the accesses since the last call into energy at the present voltage, spread
@@ -244,10 +269,18 @@ class SupplySimulator:
     def _publish(self) -> None:
         """The rail's state to the lab state file, and its static current from now on."""
         ch = self.channels[self.rail_channel]
-        on = ch.output and self.master_on
-        self.state.set_rail(ch.volts, on)
+        self.state.set_rail(ch.volts, self.enabled(ch))
         v = self.rail_volts()
         self.rail.set_static(time.monotonic(), self.chip.static_current(v), v)
+
+    def watchdog(self, now: float) -> None:
+        """The output watchdog: no command for the delay disables every output."""
+        if self.watchdog_on and now - self.last_io > self.watchdog_delay:
+            if not all(c.protected for c in self.channels.values()):
+                self.account()
+                for c in self.channels.values():
+                    c.protected = True
+                self._publish()
 
     def _changed(self, ch: Channel) -> None:
         if ch.output and ch.volts > ch.ovp:
@@ -264,6 +297,8 @@ class SupplySimulator:
 
     async def execute(self, message: str) -> str | None:
         """Run one line (``;``-separated commands); returns the reply line or None."""
+        self.watchdog(time.monotonic())  # a command after the delay comes too late
+        self.last_io = time.monotonic()
         replies = []
         for command in (c.strip() for c in message.split(";")):
             if not command:
@@ -317,6 +352,7 @@ class SupplySimulator:
         self.channels = {n: Channel() for n in range(1, CHANNELS + 1)}
         self.selected = 1
         self.master_on = self.dialect != "rohde"
+        self.watchdog_on, self.watchdog_delay = False, float(WATCHDOG_RESET_S)
         self._publish()
 
     async def _syst_err(self, ch, args):
@@ -332,7 +368,11 @@ class SupplySimulator:
     async def _nsel_q(self, ch, args): return str(self.selected)
 
     async def _volt(self, ch, args):
-        ch.volts = _number(self._need(args)[0], *RANGES["volts"])
+        volts = _number(self._need(args)[0], *RANGES["volts"])
+        if self.refusals:
+            self.refusals -= 1
+            raise ScpiError(-221, "Settings conflict;setpoint refused (SIM:REFUSE)")
+        ch.volts = volts
         self._changed(ch)
 
     async def _volt_q(self, ch, args): return _fmt(ch.volts)
@@ -349,10 +389,21 @@ class SupplySimulator:
     async def _ovp_q(self, ch, args): return _fmt(ch.ovp)
     async def _ovp_trip_q(self, ch, args): return "1" if ch.tripped else "0"
 
-    async def _ques_cond(self, ch, args): return "+1" if ch.tripped else "+0"  # bit 0: over-voltage
+    async def _ques_cond(self, ch, args): return f"+{OV_BIT * ch.tripped + PROT_BIT * ch.protected}"
 
     async def _prot_clear(self, ch, args):
-        ch.tripped = False
+        ch.tripped = ch.protected = False
+        self._publish()
+
+    async def _wdog(self, ch, args):
+        self.watchdog_on = _boolean(self._need(args)[0])
+
+    async def _wdog_q(self, ch, args): return "1" if self.watchdog_on else "0"
+
+    async def _wdog_delay(self, ch, args):
+        self.watchdog_delay = float(round(_number(self._need(args)[0], *WATCHDOG_DELAY_S)))  # 1 s steps
+
+    async def _wdog_delay_q(self, ch, args): return f"{self.watchdog_delay:+.0f}"
 
     async def _outp(self, ch, args):
         on = _boolean(self._need(args)[0])
@@ -369,7 +420,7 @@ class SupplySimulator:
 
     async def _meas_volt(self, ch, args):
         await asyncio.sleep(self.spec.readback_s)
-        v = self.rail_volts() if ch is self.channels[self.rail_channel] else (ch.volts if ch.output else 0.0)
+        v = self.rail_volts() if ch is self.channels[self.rail_channel] else (ch.volts if self.enabled(ch) else 0.0)
         return _fmt(float(self.instrument.voltages([v], self.spec.readback_s)[0]))
 
     async def _meas_curr(self, ch, args):
@@ -471,16 +522,20 @@ class SupplySimulator:
 
     async def _fetch_volt(self, ch, args):
         def volts(c):
-            v = self.rail_volts() if c is self.channels[self.rail_channel] else (c.volts if c.output else 0.0)
+            v = self.rail_volts() if c is self.channels[self.rail_channel] else (c.volts if self.enabled(c) else 0.0)
             return self.instrument.voltages(np.full(c.points, v), c.tint)
         return await self._fetch(ch, volts)
 
     async def _sim_drop(self, ch, args):
-        raise DropConnection()
+        raise DropConnection(everyone=bool(args) and args[0].upper() == "ALL")
+
+    async def _sim_refuse(self, ch, args):
+        self.refusals = int(_number(args[0], 1, 1000)) if args else 1
 
 
 async def _sampler(sim: SupplySimulator) -> None:
     while True:
+        sim.watchdog(time.monotonic())
         sim.account()
         capturing = any(c.armed or c.meter_on for c in sim.channels.values())
         await asyncio.sleep(SAMPLE_PERIOD_S if capturing else IDLE_SAMPLE_PERIOD_S)
@@ -489,12 +544,17 @@ async def _sampler(sim: SupplySimulator) -> None:
 async def serve(sim: SupplySimulator, port: int = 0, ready=None) -> None:
     """Serve until cancelled; calls ``ready(port)`` once listening on 127.0.0.1."""
 
+    writers: set[asyncio.StreamWriter] = set()
+
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.add(writer)
         try:
             while line := await reader.readline():
                 try:
                     reply = await sim.execute(line.decode("ascii", "replace").strip())
-                except DropConnection:
+                except DropConnection as drop:
+                    for other in list(writers) if drop.everyone else ():
+                        other.close()
                     break
                 if reply is not None:
                     writer.write(reply.encode() + b"\n")
@@ -502,6 +562,7 @@ async def serve(sim: SupplySimulator, port: int = 0, ready=None) -> None:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            writers.discard(writer)
             writer.close()
 
     server = await asyncio.start_server(client, "127.0.0.1", port)

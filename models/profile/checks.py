@@ -41,6 +41,7 @@ class Report:
 
     def __init__(self, file: str, positions: dict):
         self.file, self.positions, self.problems = file, positions, []
+        self.invalid: set[tuple] = set()  # values already reported as wrong: the later checks skip them
 
     def line(self, path: tuple) -> int:
         for n in range(len(path), -1, -1):
@@ -55,10 +56,16 @@ class Report:
 
 # --- schema errors -> problems -------------------------------------------------------------
 
+#: Schema checks about an object's keys, not about the value at the error's path.
+KEY_VALIDATORS = ("required", "additionalProperties", "anyOf")
+
+
 def schema_problems(data: Any, report: Report) -> None:
     validator = jsonschema.Draft202012Validator(schema())
     for err in sorted(validator.iter_errors(data), key=lambda e: (report.line(tuple(e.absolute_path)), str(e.message))):
         path = tuple(err.absolute_path)
+        if path and err.validator not in KEY_VALIDATORS:
+            report.invalid.add(path)
         if err.validator == "additionalProperties":
             allowed = sorted(err.schema.get("properties", {}))
             for key in sorted(set(err.instance) - set(allowed)):
@@ -94,6 +101,9 @@ def _quantity_fields(data: dict) -> Iterable[tuple[tuple, str]]:
     """(path, kind) of every quantity present in a profile."""
     if "temperature" in data:
         yield ("temperature",), "temperature"
+    for key in ("nominal_voltage", "absolute_max_voltage"):
+        if key in data:
+            yield (key,), "voltage"
     for i, op in enumerate(_list(data.get("operating_points"))):
         if isinstance(op, dict):
             for key, kind in (("voltage", "voltage"), ("energy_read_per_bit", "energy"),
@@ -140,10 +150,27 @@ def normalise_quantities(data: dict, report: Report) -> dict:
         lo, hi = PLAUSIBLE[kind]
         magnitude = abs(v) if kind == "energy" else v
         if not (lo <= magnitude <= hi):
+            report.invalid.add(path)
             written = _get(data, path)
             report.add(path, f"{written!r} is an implausible {kind} ({v:g} {SI_UNIT[kind]}; expected "
                              f"{lo:g}..{hi:g} {SI_UNIT[kind]}): wrong unit? write e.g. '{written} {HINT_UNIT[kind]}'")
         _set(out, path, v)
+    return out
+
+
+def without(data: dict, paths: Iterable[tuple]) -> dict:
+    """A copy of ``data`` without the values at ``paths`` (those already reported as wrong), so
+    that the checks beyond the schema never stack a second problem on the same wrong value."""
+    out = copy.deepcopy(data)
+    for path in sorted(paths, key=len, reverse=True):
+        try:
+            parent = _get(out, path[:-1])
+            if isinstance(parent, list):
+                parent[path[-1]] = None  # keeps the other items' indices
+            else:
+                del parent[path[-1]]
+        except (KeyError, IndexError, TypeError):
+            continue
     return out
 
 
@@ -181,6 +208,25 @@ def semantic_problems(data: dict, base: Path, report: Report) -> None:
         _energy_range_problem(em, ops, report)
     _file_problems(data, base, report)
     _experiment_problems(data, report)
+    _rail_problems(data, ops, report)
+
+
+def _rail_problems(data: dict, ops: list[dict], report: Report) -> None:
+    """The absolute maximum voltage bounds the nominal voltage, every point's voltage and the
+    experiment's ``hardware.vmax``."""
+    abs_max = data.get("absolute_max_voltage")
+    if not isinstance(abs_max, float):
+        return
+    checked = [(("nominal_voltage",), data.get("nominal_voltage"), "the nominal voltage")]
+    checked += [(("operating_points", i, "voltage"), op.get("voltage"), f"point {op.get('name')!r}")
+                for i, op in enumerate(ops)]
+    exp = data.get("experiment")
+    hw = exp.get("hardware") if isinstance(exp, dict) else None
+    if isinstance(hw, dict):
+        checked.append((("experiment", "hardware", "vmax"), hw.get("vmax"), "the experiment's vmax"))
+    for path, volts, what in checked:
+        if isinstance(volts, float) and volts > abs_max:
+            report.add(path, f"{volts:g} V is above absolute_max_voltage {abs_max:g} V ({what})")
 
 
 def _energy_range_problem(em: dict, ops: list[dict], report: Report) -> None:
@@ -238,6 +284,8 @@ def _file_problems(data: dict, base: Path, report: Report) -> None:
     for path, ref in refs:
         if isinstance(ref, str) and not resolve(base, ref).exists():
             report.add(path, f"referenced file {ref!r} does not exist (looked for {resolve(base, ref)})")
+        elif path[-1] == "chip" and not resolve(base, ref).is_file():  # never read a device or a pipe
+            report.add(path, f"linked chip file {ref!r} is not a regular file (a folder, device or pipe)")
 
 
 def _experiment_problems(data: dict, report: Report) -> None:

@@ -15,8 +15,9 @@ def profile_method_options(profile: Profile, method: str) -> dict[str, Any]:
     ``eps_ref`` (methods that trade energy, e.g. LaNMax), and LaNMax's bound on log10(eps)
     [choice]: the least reliable operating point's eps (beyond it there is no point to run at,
     and the energy model is not calibrated there; rram_lowpower's fit even turns negative past
-    eps 0.047). The start ``theta_init`` moves down to the bound when it lies above it.
-    Raises ``KeyError`` for an unknown method."""
+    eps 0.047), and its start ``theta_init`` [choice]: the middle of ``[theta_min, theta_max]``
+    in log10(eps), so that the noise levels can move either way from the start on every
+    profile. Raises ``KeyError`` for an unknown method."""
     defaults = {name: default for name, default, _ in option_help(method)}
     opts: dict[str, Any] = {}
     model = profile.energy_model
@@ -26,9 +27,10 @@ def profile_method_options(profile: Profile, method: str) -> dict[str, Any]:
                 opts[key] = value
     if "theta_max" in defaults:
         eps_max = eps_upper_bound(profile.operating_points)
-        if eps_max > 0 and math.log10(eps_max) < defaults["theta_max"]:
+        theta_max = defaults["theta_max"]
+        if eps_max > 0 and math.log10(eps_max) < theta_max:
             theta_max = math.log10(eps_max)
             opts["theta_max"] = theta_max
-            if defaults["theta_init"] > theta_max:
-                opts["theta_init"] = theta_max
+        if "theta_init" in defaults:
+            opts["theta_init"] = (defaults["theta_min"] + theta_max) / 2
     return opts

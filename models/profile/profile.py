@@ -121,9 +121,18 @@ class Profile:
 
     @property
     def nominal_volts(self) -> float:
-        """The highest operating-point voltage, else :data:`DEFAULT_NOMINAL_VOLTS` [choice]."""
+        """``nominal_voltage``, else the highest operating-point voltage, else
+        :data:`DEFAULT_NOMINAL_VOLTS` [choice]."""
+        if self.data.get("nominal_voltage") is not None:
+            return float(self.data["nominal_voltage"])
         volts = [p.voltage for p in self.operating_points if p.voltage is not None]
         return max(volts) if volts else DEFAULT_NOMINAL_VOLTS
+
+    @property
+    def absolute_max_volts(self) -> float | None:
+        """``absolute_max_voltage``: the memory's supply must never exceed it (None: not stated)."""
+        value = self.data.get("absolute_max_voltage")
+        return None if value is None else float(value)
 
     @property
     def chip_seed(self) -> int:

@@ -151,14 +151,14 @@ def test_cli_starts_the_virtual_lab_and_writes_everything(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "bench.cli", "characterize", "--vmin", "0.55", "--vmax", "0.75", "--steps", "2",
            "--repeats", "2", "--words", "256", "--out", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in ("sweep.csv", "sweep.json", "ber_vs_voltage.png", "energy_vs_voltage.png"):
         assert (out / name).stat().st_size > 0
     assert len(list((out / "faultmaps").glob("*.npz"))) == 4
     assert "energy/bit" in proc.stdout
     bad = subprocess.run(cmd[:-2] + ["--patterns", "stripes", "--out", str(out)], capture_output=True, text=True,
-                         env=env, timeout=120)
+                         env=env, timeout=300)
     assert bad.returncode == 2 and "--patterns" in bad.stderr
 
 

@@ -36,10 +36,11 @@ def flat(text: str) -> str:
 def test_training_run_resolves_both_kinds(sram_quick_run):
     main_net = training_run(sram_quick_run)
     assert main_net.path == sram_quick_run / "train" / "main" and main_net.name == "main"
-    assert set(main_net.others) == {"reliable", "uniform"}
-    assert training_run(sram_quick_run, "reliable").path == sram_quick_run / "baselines" / "reliable"
+    assert set(main_net.others) == {"reliable/seed-0", "uniform/vmin/seed-0", "uniform/v056/seed-0",
+                                    "uniform/v054/seed-0"}   # --quick: one seed, three uniform points
+    assert training_run(sram_quick_run, "reliable/seed-0").path == sram_quick_run / "baselines" / "reliable" / "seed-0"
     assert training_run(main_net.path).bench_run is None
-    with pytest.raises(BenchError, match="has: main, reliable, uniform"):
+    with pytest.raises(BenchError, match="has: main, reliable/seed-0, uniform/v054/seed-0"):
         training_run(sram_quick_run, "wage")
     with pytest.raises(BenchError, match="not a bench run folder"):
         training_run(main_net.path, "main")
@@ -48,9 +49,9 @@ def test_training_run_resolves_both_kinds(sram_quick_run):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_commands_take_a_bench_run_folder_and_say_which_network(sram_quick_run, tmp_path, capsys, monkeypatch, width):
     run = sram_quick_run
-    code, out = run_cli(capsys, monkeypatch, width, "energy", run, "--network", "uniform")
+    code, out = run_cli(capsys, monkeypatch, width, "energy", run, "--network", "uniform/v054/seed-0")
     assert code == 0 and "…" not in out
-    assert f"networkuniformofbenchrun{flat(str(run))}" in flat(out)
+    assert f"networkuniform/v054/seed-0ofbenchrun{flat(str(run))}" in flat(out)
     code, out = run_cli(capsys, monkeypatch, width, "export", run, "-o", tmp_path / "m.fbm", "--check", "16")
     assert code == 0 and "…" not in out and f"networkmainofbenchrun{flat(str(run))}" in flat(out)
     assert (tmp_path / "m.fbm").stat().st_size > 0
@@ -64,9 +65,9 @@ def test_replay_and_analyze_on_a_bench_run_folder(sram_quick_run, tmp_path, caps
     # the folder holds two sweeps: the one that covers the model's 276 words is used, and said
     assert "holds2sweeps;replaying" in flat(out) and "sweep_sram_demo" in out
     assert "sram_demo_256w(words0..255)" in flat(out)
-    code, out = run_cli(capsys, monkeypatch, 80, "analyze", "bet", sram_quick_run, "--network", "reliable",
+    code, out = run_cli(capsys, monkeypatch, 80, "analyze", "bet", sram_quick_run, "--network", "reliable/seed-0",
                         "--out", tmp_path / "bet")
-    assert code == 0 and "(networkreliable)" in flat(out) and (tmp_path / "bet" / "bet.csv").is_file()
+    assert code == 0 and "(networkreliable/seed-0)" in flat(out) and (tmp_path / "bet" / "bet.csv").is_file()
 
 
 def test_replay_lists_the_sweeps_when_none_or_several_cover(sram_quick_run, tmp_path):
@@ -97,16 +98,16 @@ def test_runs_list_and_compare_export(sram_quick_run, tmp_path, capsys, monkeypa
     frame = pd.read_parquet(tmp_path / "runs.parquet")
     assert list(frame["run"]) == [str(sram_quick_run)] and frame["accuracy_under_faults"][0] == row["accuracy_under_faults"]
 
-    both = compare_runs([sram_quick_run, sram_quick_run / "baselines" / "uniform"])
+    both = compare_runs([sram_quick_run, sram_quick_run / "baselines" / "uniform" / "v054" / "seed-0"])
     assert [r["kind"] for r in both.rows] == ["bench run", "training"]
     assert both.rows[1]["method"] == "uniform" and both.rows[1]["accuracy_fault_free"] > 0
     with pytest.raises(BenchError, match="not a run directory"):
         compare_runs([tmp_path])
     for width in WIDTHS:
         code, out = run_cli(capsys, monkeypatch, width, "runs", "compare", sram_quick_run,
-                            sram_quick_run / "baselines" / "uniform", "--csv", tmp_path / "c.csv")
+                            sram_quick_run / "baselines" / "uniform" / "v054" / "seed-0", "--csv", tmp_path / "c.csv")
         assert code == 0
-        assert_uncut(out, str(sram_quick_run / "baselines" / "uniform"), str(tmp_path / "c.csv"))
+        assert_uncut(out, str(sram_quick_run / "baselines" / "uniform" / "v054" / "seed-0"), str(tmp_path / "c.csv"))
         code, out = run_cli(capsys, monkeypatch, width, "runs", "list", sram_quick_run.parent)
         assert code == 0
         assert_uncut(out, str(sram_quick_run))

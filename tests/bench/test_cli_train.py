@@ -1,6 +1,10 @@
 """``bench train`` and ``bench evaluate`` end to end on tiny settings."""
 
 import json
+import os
+import signal
+import threading
+import time
 
 import pytest
 
@@ -97,10 +101,54 @@ except ValueError as exc:
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 3, r.stderr[-2000:]
     assert r.stdout.startswith("width 11: out of memory building mlp on cpu") and len(r.stdout.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("width", ["1e6", "1e300", "inf", "nan"])
+def test_absurd_width_is_one_line_and_nothing_else(width, tmp_path, capsys):
+    """Above the documented cap (even past what torch can count), or not a number: one line."""
+    assert main(["train", "--width", width, "--epochs", "1", "--out", str(tmp_path / "w")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "", captured.out
+    err = captured.err.strip()
+    assert "\n" not in err and err.startswith(f"bench train: error: width "), err
+    assert ("MAX_PARAM_BYTES" in err) == (width in ("1e6", "1e300")), err
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("option", [["--lambda", "nan"], ["--lambda", "inf"], ["-o", "lambda=nan"]])
+def test_non_finite_method_option_is_one_line(option, tmp_path, capsys):
+    assert main(["train", "--method", "lanmax", *option, "--epochs", "1", "--out", str(tmp_path / "l")]) == 2
+    assert capsys.readouterr().err.strip().endswith("is not a finite number")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_training_the_ctrl_c_way(sig, tmp_path, capsys):
+    """A kill or a closed terminal mid-training: the same exit as Ctrl-C (a resumable run,
+    one line naming the signal, exit 128 + signal), not a process killed mid-write."""
+    from models.run_dir import RunDir
+
+    out, finished = tmp_path / "t", threading.Event()
+
+    def stop_at_first_checkpoint():
+        while not finished.is_set() and not list((out / "checkpoints").glob("epoch_*.pt")):
+            time.sleep(0.01)
+        if not finished.is_set():   # only while bench train (and its handlers) still run
+            os.kill(os.getpid(), sig)
+
+    threading.Thread(target=stop_at_first_checkpoint, daemon=True).start()
+    try:
+        code = main(["train", *TINY, "--limit-train", "100", "--epochs", "400", "--method", "uniform", "--eps", "0.01",
+                     "--out", str(out)])
+    finally:
+        finished.set()
+    err = capsys.readouterr().err.strip()
+    assert code == 128 + sig and err == f"bench train: stopped by {signal.Signals(sig).name}; the run can be resumed"
+    status = RunDir(out).status()
+    assert not status["complete"] and 1 <= status["epochs_done"] < 400
 
 
 def test_method_help_lists_options(capsys):

@@ -7,85 +7,22 @@ Serial faults go through a byte-level TCP proxy between drivers/board.py and the
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import pytest
 import pyvisa
-from cobs import cobs
 
 from bench.characterize import SweepSettings, run_sweep
 from drivers.board import Board, BoardResetError, BoardTimeout
 from drivers.framing import encode_frame, pack_payload
 from drivers.supplies import Control, KeysightN6705C, SafetyLimitError, SupplyError, SupplyTripped, open_supply
-from tests.processes import interrupt_bench
+from tests.processes import REPO, interrupt_bench
+from tests.serial_proxy import FaultyLink, frames_of
 
 MSG_READ, MSG_LOAD, MSG_RESET = 0x03, 0x02, 0x0A
-
-
-class FaultyLink:
-    """TCP proxy 127.0.0.1:port <-> board; ``mangle(direction, frame_index, frame) -> bytes`` may
-    drop, flip or add bytes of whole frames (``direction``: "up" host->board, "down" board->host)."""
-
-    def __init__(self, board_url, mangle):
-        host, port = board_url.removeprefix("socket://").split(":")
-        self.target = (host, int(port))
-        self.mangle = mangle
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
-        self.threads = []
-        self.closing = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        try:
-            client, _ = self.server.accept()
-        except OSError:
-            return
-        upstream = socket.create_connection(self.target)
-        self.socks = (client, upstream)
-        for src, dst, direction in ((client, upstream, "up"), (upstream, client, "down")):
-            t = threading.Thread(target=self._pump, args=(src, dst, direction), daemon=True)
-            t.start()
-            self.threads.append(t)
-
-    def _pump(self, src, dst, direction):
-        buf, index = b"", 0
-        try:
-            while data := src.recv(65536):
-                buf += data
-                while b"\x00" in buf:
-                    frame, buf = buf.split(b"\x00", 1)
-                    dst.sendall(self.mangle(direction, index, frame + b"\x00"))
-                    index += 1
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self):
-        self.server.close()
-        for s in getattr(self, "socks", ()):
-            s.close()
-
-
-def frames_of(msg_id):
-    """A predicate: is this wire frame (COBS, delimiter included) a message ``msg_id``?"""
-
-    def is_msg(frame):
-        try:
-            return cobs.decode(frame[:-1])[0] == msg_id
-        except Exception:
-            return False
-    return is_msg
 
 
 @pytest.fixture
@@ -235,8 +172,8 @@ def test_interpreter_exit_switches_output_off(virtual_lab):
             "s.configure(); s.volts = 0.8; s.output_enabled = True\n"
             "print(s.output_enabled)\n"
             "raise SystemExit(3)  # no close(), no context manager: atexit must do it\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=os.path.dirname(os.path.dirname(__file__)))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=REPO)
     assert proc.returncode == 3 and proc.stdout.strip() == "True", proc.stderr
     assert output_is_off(virtual_lab.supply_resource)
 
@@ -247,12 +184,13 @@ def test_cli_sweep_terminated_leaves_output_off_and_resumes(virtual_lab, tmp_pat
     cmd = ["characterize", "--board", virtual_lab.board_url, "--supply",
            virtual_lab.supply_resource, "--vmin", "0.5", "--vmax", "0.8", "--steps", "4", "--repeats", "2",
            "--words", "256", "--settle", "0.3", "--out", str(out)]
-    code, _, err = interrupt_bench(cmd, sig=signal.SIGTERM, timeout=90, ready=lambda: (out / "sweep.json").exists()
+    code, _, err = interrupt_bench(cmd, sig=signal.SIGTERM, timeout=300, ready=lambda: (out / "sweep.json").exists()
                                    and bool(json.loads((out / "sweep.json").read_text())["points"]))
-    assert code == 130 and "can be resumed" in err
+    assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err and "can be resumed" in err
+    assert f"supply {virtual_lab.supply_resource} channel 1: output OFF (read back)" in err
     assert output_is_off(virtual_lab.supply_resource)
     assert not json.loads((out / "sweep.json").read_text())["complete"]
-    again = subprocess.run([sys.executable, "-m", "bench.cli", *cmd], capture_output=True, text=True, timeout=120,
+    again = subprocess.run([sys.executable, "-m", "bench.cli", *cmd], capture_output=True, text=True, timeout=300,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert again.returncode == 0, again.stderr
     state = json.loads((out / "sweep.json").read_text())

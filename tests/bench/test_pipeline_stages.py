@@ -150,6 +150,34 @@ def test_pipeline_closes_its_own_resources_on_interrupt(tmp_path):
     assert closed == ["off"]
 
 
+def test_resource_is_closed_after_the_last_stage_that_uses_it(tmp_path):
+    """The supply is off while later software stages run, also when the user of it was reused."""
+    events = []
+
+    def opener(stack):
+        events.append("open")
+        stack.callback(events.append, "close")
+        return "supply"
+
+    def uses(name):
+        def run(ctx):
+            events.append(name)
+            ctx.resources.get("supply", opener)
+        return run
+
+    def software(ctx):
+        events.append("software")
+
+    p = Pipeline([Stage("deploy", "D", uses("deploy"), uses=("supply",)),
+                  Stage("board", "B", uses("board"), depends=("deploy",), uses=("supply",)),
+                  Stage("compare", "C", software, depends=("board",))])
+    p.run(tmp_path, {})
+    assert events == ["deploy", "open", "board", "close", "software"]
+    events.clear()
+    p.run(tmp_path, {}, force=["board"])
+    assert events == ["board", "open", "close", "software"]
+
+
 def test_interrupt_from_hook_at_every_boundary_then_resume(tmp_path):
     """Kill after each stage in turn; every resume finishes with the same outputs."""
     calls = []
@@ -259,7 +287,7 @@ def test_resume_partial_continues_an_interrupted_attempt(tmp_path):
 
 @pytest.mark.parametrize("option, named", [
     (["--method", "foo"], "--method foo"), (["--arch", "nope"], "--arch nope"),
-    (["--dataset", "nope"], "--dataset nope"), (["--width", "8"], "--width 8"),
+    (["--dataset", "nope"], "--dataset nope"), (["--width", "32"], "--width 32"),
     (["--hardware", "missing.yaml"], "--hardware missing.yaml"), (["--epochs", "0"], "--epochs 0"),
     (["--energy-target", "2"], "--energy-target 2"),
 ])

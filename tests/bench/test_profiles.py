@@ -1,7 +1,9 @@
 """Profile schema and validation: shipped profiles are valid; every problem is reported at once
 with file, YAML line and field path; the published JSON Schema is the one we validate with."""
 
+import importlib
 import json
+import os
 import textwrap
 
 import jsonschema
@@ -13,6 +15,7 @@ from models.profile import ProfileError, check_profile, list_profiles, load_prof
 from models.profile.checks import SCHEMA_PATH
 from models.profile.loading import _Loader
 from models.profile.units import parse_quantity
+from tests.shipped import PROFILES_DIR, SHIPPED_PROFILES
 
 BROKEN = textwrap.dedent("""\
     schema_version: 1
@@ -48,10 +51,8 @@ BROKEN = textwrap.dedent("""\
 
 
 def test_shipped_profiles_are_valid():
-    paths = list_profiles()
-    names = {p.name for p in paths}
-    assert {"rram_lowpower.yaml", "sram_lowvoltage.yaml"} <= names
-    for path in paths:
+    assert {p.name for p in SHIPPED_PROFILES} <= {p.name for p in list_profiles()}
+    for path in SHIPPED_PROFILES:
         profile = load_profile(path)
         assert profile.experiment["hardware"]["kind"] == "virtual"
         assert profile.data["provenance"]["illustrative"] or profile.data["provenance"]["source"] == "calibrated"
@@ -60,7 +61,7 @@ def test_shipped_profiles_are_valid():
 def test_published_schema_validates_shipped_yaml_as_editors_would():
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
-    for path in list_profiles():
+    for path in SHIPPED_PROFILES:
         raw = yaml.load(path.read_text(), Loader=_Loader)
         assert not list(jsonschema.Draft202012Validator(schema).iter_errors(raw)), path
 
@@ -85,9 +86,26 @@ def test_every_problem_reported_with_line_and_field(tmp_path):
     }
     assert expected <= found, text
     assert all(p.file == str(path) for p in problems)
-    # BER falls from point b (0.355) to the last point (1e-4): non-monotone curve
-    assert any(p.line == 21 and "BER" in p.message and "must not fall" in p.message for p in problems), text
+    # one wrong value, one problem: point b's out-of-range BER (0.7) and implausible voltage are
+    # not compared with their neighbours again (no "BER must not fall", no "voltage does not fall")
+    assert sum(p.path[:2] == ("operating_points", 1) for p in problems) == 4, text
+    assert not any("must not fall" in p.message or "does not fall" in p.message for p in problems), text
     assert "unknown key 'colour'" in text and "'3 V' is not a valid energy" in text
+
+
+def test_curves_must_be_monotone(tmp_path):
+    """Along the points, most reliable first: BER must not fall, energy must not rise, voltage must fall."""
+    text = open("profiles/sram_lowvoltage.yaml").read()
+    for old, new, field, words in (
+            ("ber_0to1: 7.2e-4\n    ber_1to0: 4.8e-4", "ber_0to1: 1.0e-5\n    ber_1to0: 1.0e-5", "operating_points[5]",
+             "BER must not fall"),
+            ("energy_read_per_bit: 5.832 fJ", "energy_read_per_bit: 6.5 fJ", "operating_points[5].energy_read_per_bit",
+             "rises above the previous point's"),
+            ("voltage: 0.54 V", "voltage: 0.57 V", "operating_points[5].voltage", "does not fall below")):
+        path = tmp_path / "p.yaml"
+        path.write_text(text.replace(old, new))
+        _, problems = check_profile(path)
+        assert [(p.field, words in p.message) for p in problems] == [(field, True)], problems
 
 
 def test_cli_check_reports_all_problems_and_fails(tmp_path, capsys):
@@ -98,6 +116,27 @@ def test_cli_check_reports_all_problems_and_fails(tmp_path, capsys):
     assert f"{path}:4: colour: unknown key" in err and f"{path}:29: experiment.method" in err
     assert main(["profile", "check", "profiles/sram_lowvoltage.yaml"]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+def test_a_users_profile_in_the_folder_leaves_the_shipped_profile_tests_passing():
+    """The README's own example leaves a calibrated profile (linking no virtual chip) in
+    profiles/; the tests of the shipped profiles name what they check, so they still pass."""
+    from tests.drivers import test_faultmap, test_virtual_chips
+
+    user = PROFILES_DIR / f"zz_user_{os.getpid()}.yaml"
+    try:
+        assert main(["calibrate", "tests/data/faultmaps/sweep_sram_demo", "-o", str(user)]) == 0
+        assert user in list_profiles()
+        chips = importlib.reload(test_virtual_chips)   # its parametrisation, as a fresh collection sees it
+        assert user not in chips.PROFILES
+        for path in chips.PROFILES:
+            chips.test_shipped_profile_links_a_chip_with_its_technology(path)
+        test_shipped_profiles_are_valid()
+        test_published_schema_validates_shipped_yaml_as_editors_would()
+        test_faultmap.test_shipped_profile_maps_cover_the_quick_mlp_of_every_shipped_profile()
+    finally:
+        for path in PROFILES_DIR.glob(f"{user.stem}*"):
+            path.unlink()
 
 
 def test_cli_list_shows_each_profile(capsys):
@@ -122,7 +161,7 @@ def test_yaml_syntax_error_is_one_line_with_file_line_column(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and "<unicode string>" not in err, err
-        assert f"{bad}:4:4: YAML syntax error: expected ',' or ']'" in err
+        assert f"{bad}:4:4: YAML syntax error: " in err and "expected ',' or ']'" in err  # libyaml: "did not find ..."
 
 
 def test_quantities_and_yaml12_floats():

@@ -19,7 +19,9 @@ calibration's own error.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import threading
 from pathlib import Path
 
@@ -52,10 +54,19 @@ DETERMINISTIC = ("train/summary.json", "baselines/summary.json", "operating_poin
 PROFILE = Path(__file__).parents[2] / "profiles" / "virtual_chip.yaml"
 
 
+#: The run below writes under this umask (group may read, others nothing): every file and
+#: folder the bench makes must follow it, as a plain ``open``/``mkdir`` would.
+UMASK = 0o027
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "quick"
-    assert bench(["run", "--profile", str(PROFILE), "--quick", "--out", str(out)]) == 0
+    old = os.umask(UMASK)
+    try:
+        assert bench(["run", "--profile", str(PROFILE), "--quick", "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
     return out
 
 
@@ -72,6 +83,18 @@ def test_report_exists_and_is_self_contained(run_dir):
     r = results(run_dir)
     for rel in r["sources"].values():   # every section names a file that exists
         assert (run_dir / rel).is_file(), rel
+
+
+def test_files_follow_the_users_umask(run_dir):
+    """config.yaml, report.html, results.json, the .fbm, the fault maps, checkpoints, arrays,
+    plots: each with the mode the umask gives (a temporary file is created 0600)."""
+    paths = [run_dir, *run_dir.rglob("*")]
+    for rel in ("config.yaml", "report/report.html", "report/results.json", "deploy/model.fbm"):
+        assert (run_dir / rel) in paths, rel
+    assert list((run_dir / "board" / "faultmaps").glob("*.npz"))
+    wrong = {str(p.relative_to(run_dir)): oct(stat.S_IMODE(p.stat().st_mode)) for p in paths
+             if stat.S_IMODE(p.stat().st_mode) != (0o777 if p.is_dir() else 0o666) & ~UMASK}
+    assert not wrong, wrong
 
 
 def test_measured_energy_matches_prediction(run_dir):

@@ -1,11 +1,13 @@
 """`bench sweep` end to end: real `bench train` trials, a failing trial, resume, report."""
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
 
 from bench.cli import main
+from tests.processes import interrupt_bench
 
 SWEEP = """
 base: {arch: mlp, dataset: digits, epochs: 1, width: 0.125, limit_train: 300, limit_test: 200}
@@ -51,7 +53,7 @@ def check_report(out):
     rep = json.loads((out / "report.json").read_text())
     assert len(rep["points"]) == 4 and rep["failed"] == ["method-no-such-method_seed-0"]
     assert rep["pareto_front"], "a non-empty set of points has a Pareto front"
-    energies = {p["trial"]: p["energy_J"] for p in rep["points"]}
+    energies = {p["name"]: p["energy_J"] for p in rep["points"]}
     assert energies["method-uniform_eps-0.03_seed-0"] < energies["method-uniform_eps-0.001_seed-0"] \
         < energies["method-reliable_seed-0"]
     assert (out / "pareto.png").stat().st_size > 1000
@@ -71,6 +73,21 @@ def test_local_process_pool(tmp_path, monkeypatch):
                  "--set", "limit_test=100", "--set", "method=uniform", "--grid", "eps=0.01,0.03",
                  "--out", str(out), "--jobs", "2"])
     assert code == 0 and set(status(out).values()) == {"done"} and len(status(out)) == 2
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_sweep_and_a_rerun_finishes_it(tmp_path):
+    """A stop signal stops the sweep, not only its running trial (which must not be recorded as
+    failed while the sweep goes on); no trial it cut short counts as done; a re-run finishes."""
+    out = tmp_path / "grid"
+    args = ["sweep", "--set", "epochs=200", "--set", "width=0.125", "--set", "limit_train=100", "--set",
+            "limit_test=100", "--set", "method=uniform", "--grid", "eps=0.01,0.03", "--out", str(out)]
+    code, _, err = interrupt_bench(args, sig=signal.SIGTERM, ready=lambda: any(
+        (out / "trials").glob("*/checkpoints/epoch_0001.pt")))
+    assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err, err[-2000:]
+    assert "done" not in status(out).values() and "failed" not in status(out).values(), status(out)
+    fast = [a.replace("epochs=200", "epochs=1") for a in args]
+    assert main(fast) == 0 and set(status(out).values()) == {"done"} and len(status(out)) == 2
 
 
 @pytest.fixture
@@ -110,10 +127,13 @@ def test_sweep_of_bench_run_trials_reports_runs_and_their_baselines(tmp_path, mo
     assert (out / "trials/lambda-0.5_seed-0/report/results.json").exists()
     assert main(["sweep", "report", str(out)]) == 0
     rep = json.loads((out / "report.json").read_text())
-    methods = {p["trial"]: p["method"] for p in rep["points"]}
-    assert methods == {"lambda-0.5_seed-0": "lanmax", "lambda-0.5_seed-0/reliable": "reliable",
-                       "lambda-0.5_seed-0/uniform": "uniform"}
-    assert rep["iso_accuracy"]["reference"]["trial"] == "lambda-0.5_seed-0/reliable"
+    methods = {p["name"]: p["method"] for p in rep["points"]}
+    uniform = {name for name, method in methods.items() if method == "uniform"}
+    assert methods == {"lambda-0.5_seed-0": "lanmax", "lambda-0.5_seed-0/reliable-fault-free": "reliable",
+                       **{name: "uniform" for name in uniform}}
+    assert len(uniform) == 3   # --quick: the uniform front at three of the profile's points
+    assert rep["iso_accuracy"]["reference"]["name"] == "lambda-0.5_seed-0/reliable-fault-free"
+    assert rep["verdict"]["method"] == "lanmax" and rep["verdict"]["text"]
 
 
 def test_sweep_errors_name_the_sweep_command(tmp_path, capsys):

@@ -1,9 +1,8 @@
-"""Sweep files, trial naming, Pareto front and iso-accuracy ratios (no training)."""
+"""Sweep files and trial naming (no training)."""
 
 import pytest
 
 from bench.errors import BenchError
-from bench.sweep.aggregate import Point, iso_accuracy, pareto_front
 from bench.sweep.spec import from_cli, load_sweep_file
 
 
@@ -55,29 +54,6 @@ def test_bad_sweep_files_name_the_problem(tmp_path, text, words):
 def test_missing_sweep_file(tmp_path):
     with pytest.raises(BenchError, match="does not exist"):
         load_sweep_file(tmp_path / "nope.yaml")
-
-
-def P(name, method, acc, energy):
-    return Point(name, method, name, acc, 0.0, energy)
-
-
-def test_pareto_front_drops_dominated_points():
-    pts = [P("a", "reliable", 0.95, 10.0), P("b", "uniform", 0.94, 6.0), P("c", "uniform", 0.93, 7.0),
-           P("d", "lanmax", 0.949, 3.0), P("e", "lanmax", 0.90, 1.0)]
-    assert [p.trial for p in pareto_front(pts)] == ["e", "d", "a"]
-
-
-def test_iso_accuracy_picks_cheapest_point_within_tolerance():
-    pts = [P("r1", "reliable", 0.95, 10.0), P("r2", "reliable", 0.93, 5.0),
-           P("u1", "uniform", 0.946, 7.0), P("u2", "uniform", 0.94, 4.0),
-           P("l1", "lanmax", 0.947, 2.5), P("l2", "lanmax", 0.80, 0.5)]
-    iso = iso_accuracy(pts, tolerance=0.005)
-    assert iso["reference"]["trial"] == "r1"
-    assert iso["methods"]["uniform"]["trial"] == "u1"
-    assert iso["methods"]["lanmax"]["energy_saving_x"] == pytest.approx(4.0)
-    assert iso["methods"]["reliable"]["energy_saving_x"] == pytest.approx(1.0)
-    none = iso_accuracy([P("r", "reliable", 0.9, 1.0), P("x", "lanmax", 0.5, 0.1)])
-    assert none["methods"]["lanmax"]["trial"] is None
 
 
 def test_shipped_example_sweep_parses():

@@ -29,6 +29,7 @@ class FaultyWire:
         self.srv = socket.create_server(("127.0.0.1", 0))
         self.url = f"socket://127.0.0.1:{self.srv.getsockname()[1]}"
         self.faults, self.frames, self.injected = [], {"up": 0, "down": 0}, []
+        self.requests, self._frame_len = 0, 0  # non-empty frames sent up; bytes of the current one
         self.muted, self._stop = False, False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -46,6 +47,9 @@ class FaultyWire:
                     break
             if b is not None:
                 out.append(b)
+                if direction == "up":
+                    self.requests += b == 0 and self._frame_len > 0
+                    self._frame_len = 0 if b == 0 else self._frame_len + 1
             if b == 0:
                 self.frames[direction] += 1
         return bytes(out)
@@ -108,6 +112,27 @@ def test_dropped_byte_in_a_reply_does_not_apply_a_step_twice(wire):
         steps = [b.step() for _ in blob.layers]
         assert wire.injected and [s.layer for s in steps] == list(range(len(blob.layers)))
         np.testing.assert_array_equal(steps[-1].scores, reference.scores(blob, words, x[None])[0])
+
+
+def test_windowed_load_survives_corrupted_requests_and_lost_replies(wire):
+    """Several LOADs in flight: a corrupted request and a lost reply in the middle of the
+    window are resent with their seqs; the memory ends up exactly as written."""
+    with Board(wire.url, timeout=0.5) as b:
+        assert b.load_window > 1  # the host build's socket holds what the firmware has not read
+        data = np.arange(20 * 256, dtype=np.uint32) * 2654435761
+        wire.faults += [("up", "flip", wire.frames["up"] + 3), ("down", "drop", wire.frames["down"] + 5)]
+        b.load(0, data)
+        assert len(wire.injected) == 2
+        np.testing.assert_array_equal(b.read(0, len(data)), data)
+
+
+def test_load_keeps_its_window_in_flight_and_resends_it_whole(wire):
+    with Board(wire.url, timeout=0.3, retries=1) as b:
+        wire.faults.append(("down", "mute", wire.frames["down"]))
+        before = wire.requests
+        with pytest.raises(BoardTimeout, match="LOAD failed after 2 attempts.*4 requests unanswered"):
+            b.load(0, np.zeros(20 * 256, dtype=np.uint32), window=4)
+        assert wire.requests - before == 2 * 4  # 4 in flight, then the same 4 again
 
 
 def test_board_that_stops_answering_times_out(wire):

@@ -117,12 +117,13 @@ def test_shipped_virtual_lab_maps_are_valid_and_small():
 def test_shipped_profile_maps_cover_the_quick_mlp_of_every_shipped_profile():
     """virtual_chip.yaml's linked maps span the weight memory of the quick mlp of each profile."""
     from bench.training import load_data, weight_words
-    from models.profile import PROFILES_DIR, list_profiles, load_profile
+    from models.profile import PROFILES_DIR, load_profile
     from models.training import TrainConfig
+    from tests.shipped import SHIPPED_PROFILES
 
     maps = [read_faultmap(p) for p in load_profile(PROFILES_DIR / "virtual_chip.yaml").fault_map_paths()]
     covered = min(m.base_word + m.n_words for m in maps)
-    for path in list_profiles():
+    for path in SHIPPED_PROFILES:
         exp = load_profile(path).experiment
         config = TrainConfig(method=exp["method"], arch=exp["arch"], dataset=exp["dataset"], width=exp["width"],
                              limit_train=1)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from models.profile import list_profiles, load_profile
+from models.profile import load_profile
 from drivers.virtual_lab.physics import Chip
+from tests.shipped import SHIPPED_PROFILES
 
-PROFILES = list_profiles()
+PROFILES = SHIPPED_PROFILES
 
 
 def linked_chip(profile) -> Chip:

@@ -17,9 +17,14 @@ import pyvisa
 import yaml
 
 from drivers.board import Board, pattern_words
+from drivers.firmware_process import spawn, stop_process, wait_for_line
 from drivers.supplies import open_supply
 from drivers.virtual_lab.lab import VirtualLab
 from drivers.virtual_lab.physics import CHIPS_DIR, DEFAULT_CHIP, Chip
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: Bound on a process's own readiness line: generous, for a loaded machine.
+READY_S = 120.0
 
 
 def chip_file(tmp_path, base=DEFAULT_CHIP, **changes) -> tuple:
@@ -215,27 +220,44 @@ def test_qemu_lab_board_with_nominal_memory():
 
 @pytest.mark.slow
 def test_bench_lab_up_and_doctor_cli():
+    """``bench lab up`` in the foreground, found by its own lines (a generous bound on a loaded
+    machine), stopped on every path; ``bench doctor`` checks at the chip's nominal voltage."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    lab = subprocess.Popen([sys.executable, "-m", "bench.cli", "lab", "up"], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, env=env)
+    lab = spawn([sys.executable, "-m", "bench.cli", "lab", "up"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=env, cwd=REPO)
     try:
-        lines = [lab.stdout.readline() for _ in range(2)]
-        board = lines[0].split()[1]
-        supply = lines[1].split()[1]
+        m, out = wait_for_line(lab, r"board:\s+(\S+)\nsupply:\s+(\S+)\n", READY_S)
+        assert m, out
+        board, supply = m.groups()
         assert board.startswith("socket://") and supply.endswith("::SOCKET")
-        doc = subprocess.run([sys.executable, "-m", "bench.cli", "doctor", "--board", board, "--supply", supply],
-                             capture_output=True, text=True, env=env, timeout=120)
+        doc = subprocess.run([sys.executable, "-m", "bench.cli", "doctor", "--board", board, "--supply", supply,
+                              "--chip", str(DEFAULT_CHIP)], capture_output=True, text=True, env=env, timeout=300)
         assert doc.returncode == 0, doc.stdout + doc.stderr
         assert "pattern read-back" in doc.stdout and "0 flipped bits" in doc.stdout
-        assert "output reads OFF" in doc.stdout
+        assert f"set {Chip.load(DEFAULT_CHIP).nominal_v} V" in doc.stdout and "output reads OFF" in doc.stdout
         bad = subprocess.run([sys.executable, "-m", "bench.cli", "doctor", "--board", "socket://127.0.0.1:9"],
-                             capture_output=True, text=True, env=env, timeout=120)
+                             capture_output=True, text=True, env=env, timeout=300)
         assert bad.returncode == 1 and "board connect" in bad.stdout
-    finally:
         lab.send_signal(signal.SIGINT)
-        out, err = lab.communicate(timeout=30)
+        out, err = lab.communicate(timeout=READY_S)
+    finally:
+        stop_process(lab)
     assert lab.returncode == 0, err
     assert "stopping the virtual lab" in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_bench_lab_up_stops_cleanly_on_sigterm_and_sighup(sig):
+    lab = spawn([sys.executable, "-m", "bench.cli", "lab", "up"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env=dict(os.environ, OMP_NUM_THREADS="1"), cwd=REPO)
+    try:
+        m, out = wait_for_line(lab, r"Ctrl-C stops the lab", READY_S)
+        assert m, out
+        lab.send_signal(sig)
+        out, err = lab.communicate(timeout=READY_S)
+    finally:
+        stop_process(lab)
+    assert lab.returncode == 0 and "stopping the virtual lab" in out, err
 
 
 def test_voltage_drives_inference_faults_and_inference_draws_energy(ideal_lab):

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from models.data import load_dataset
-from models.evaluation import (accuracies_with_masks, accuracy, ci_half_width, mc_accuracy, sample_masks)
-from models.faults import BinarySymmetric
+from models.evaluation import (accuracies_with_flips, accuracies_with_masks, accuracy, ci_half_width, correct_counts,
+                               faults_attached, flipped, mc_accuracy, sample_flips, sample_masks)
+from models.faults import Asymmetric, BinarySymmetric, FaultInjector, FixedMasks
 from models.layers import stored_layers
 from models.training import TrainConfig, build_session, train_epoch
 
@@ -93,3 +94,59 @@ def test_batched_draws_through_conv_batchnorm_and_pooling():
     singles = torch.cat([accuracies_with_masks(net, data.test_x, data.test_y, {k: m[i:i + 1] for k, m in masks.items()}, 1)
                          for i in range(5)])
     assert torch.equal(batched, singles)
+
+
+def _masks_from_flips(net, draws):
+    out = {}
+    for name, layer in stored_layers(net):
+        masks = torch.zeros((len(draws),) + tuple(layer.weight.shape), dtype=torch.uint8)
+        for d, draw in enumerate(draws):
+            flat = masks[d].view(-1)
+            flat[draw[name].index] = 1 if draw[name].xor is None else draw[name].xor.to(torch.uint8)
+        out[name] = masks
+    return out
+
+
+@pytest.mark.parametrize("model", [BinarySymmetric(), Asymmetric(0.2, 0.05)], ids=["bsc-sparse", "asymmetric-dense"])
+def test_sparse_draws_are_the_dense_draws_of_the_same_generator(trained, model):
+    """sample_flips makes the generator calls of sample_masks: the same faulty chips, sparse."""
+    net, _, _ = trained
+    rates = {n: 0.05 for n, _ in stored_layers(net)}
+    rates.pop(stored_layers(net)[-1][0])  # a layer without a rate reads clean
+    masks = sample_masks(net, model, rates, torch.Generator().manual_seed(5), draws=3)
+    flips = sample_flips(net, model, rates, torch.Generator().manual_seed(5), draws=3)
+    assert len(flips) == 3 and all(set(d) == set(masks) for d in flips)
+    dense = _masks_from_flips(net, flips)
+    assert all(torch.equal(dense[name], masks[name]) for name in masks)
+    assert all(m.any() for name, m in masks.items() if name in rates)
+    assert not masks[stored_layers(net)[-1][0]].any()
+
+
+def test_multibit_sparse_draws_xor_the_bits_of_one_word():
+    from models.wage import WageLinear
+
+    layer = WageLinear(32, 16)
+    net = torch.nn.Sequential(layer)
+    masks = sample_masks(net, BinarySymmetric(), {"0": 0.2}, torch.Generator().manual_seed(1), draws=2)
+    flips = sample_flips(net, BinarySymmetric(), {"0": 0.2}, torch.Generator().manual_seed(1), draws=2)
+    assert torch.equal(_masks_from_flips(net, flips)["0"], masks["0"])
+    m = masks["0"].int()
+    assert ((m & (m - 1)) != 0).any()  # some words have several flipped bits
+
+
+def test_draws_applied_in_place_equal_the_injector_and_are_undone_on_errors(trained):
+    net, x, y = trained
+    rates = {n: 0.05 for n, _ in stored_layers(net)}
+    draws = sample_flips(net, BinarySymmetric(), rates, torch.Generator().manual_seed(6), draws=3)
+    accs = accuracies_with_flips(net, x, y, draws, max_rows=128)  # several input chunks
+    masks = _masks_from_flips(net, draws)
+    for d in range(3):  # the layers' read path, one draw attached at a time
+        injector = FaultInjector(FixedMasks({k: m[d] for k, m in masks.items()}), torch.Generator())
+        with faults_attached(net, injector):
+            assert accs[d] == float(correct_counts(net, x, y)[0]) / len(y)
+    clean = {n: m.clean_weight().clone() for n, m in stored_layers(net)}
+    with pytest.raises(RuntimeError, match="boom"):
+        with flipped(net, draws[0]):
+            assert not all(torch.equal(m.clean_weight(), clean[n]) for n, m in stored_layers(net))
+            raise RuntimeError("boom")
+    assert all(torch.equal(m.clean_weight(), clean[n]) for n, m in stored_layers(net))

@@ -99,6 +99,19 @@ def test_bernoulli_positions_in_small_chunks_equal_one_chunk(n, p):
         assert torch.equal(one, many) and (len(one) == 0 or int(one[-1]) < n)
 
 
+@pytest.mark.parametrize("p", [1e-4, 0.01, 0.2])
+def test_geometric_gaps_are_torchs_geometric_draws(p):
+    """The vectorised CPU transform gives geometric_'s draws and leaves the generator in step,
+    so positions (and training runs) are those of geometric_ on either side of the threshold."""
+    from models.faults import VECTOR_GEOMETRIC_FROM, geometric_gaps
+
+    for m in (VECTOR_GEOMETRIC_FROM - 1, VECTOR_GEOMETRIC_FROM, 300_000):
+        a, b = torch.Generator().manual_seed(m), torch.Generator().manual_seed(m)
+        gaps = geometric_gaps(m, p, a, "cpu")
+        assert gaps.dtype == torch.long and torch.equal(gaps, torch.empty(m, dtype=torch.long).geometric_(p, generator=b))
+        assert torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=b))
+
+
 class KnownPositions(BinarySymmetric):
     """Sparse path with chosen positions, to compare against the dense path bit for bit."""
 

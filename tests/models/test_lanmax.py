@@ -1,15 +1,21 @@
 """LaNMax math and method. [ALGORITHMS 4]"""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
+from models.evaluation import mc_accuracy
 from models.energy import EnergyModel, LayerMemory, network_energy, reliable_energy
-from models.lanmax import (Lanmax, LanmaxOptions, layer_bits, nesterov_step, normalised, ols_slope, surrogate,
-                           surrogate_gradient)
+from models.lanmax import (Lanmax, LanmaxOptions, energy_ratio, layer_bits, nesterov_step, normalised, ols_slope,
+                           surrogate, surrogate_gradient)
 from models.method_registry import build_method, method_names
 from models.methods import MethodContext
+from models.profile import load_profile
+from models.profile.faults import training_faults
+from models.profile.method_options import profile_method_options
+from models.training import TrainConfig, load_run, train
 
 LAYERS = [LayerMemory("a", 1000, 1), LayerMemory("b", 50, 1), LayerMemory("c", 10, 2)]
 
@@ -133,12 +139,9 @@ def test_state_dict_round_trip_resumes_identically():
 def test_short_lanmax_run_on_digits_raises_eps_and_keeps_accuracy(tmp_path):
     """6 epochs on digits: some layer ends above its initial eps 1e-3, and the accuracy at the
     learned eps (Monte-Carlo mean) is within 5 points (stated tolerance) of reliable training."""
-    from models.evaluation import mc_accuracy
-    from models.training import TrainConfig, train
-
     common = dict(arch="mlp", width=0.125, dataset="digits", epochs=6, batch_size=64, seed=0)
     reliable = train(TrainConfig(method="reliable", **common), tmp_path / "reliable")
-    lanmax = train(TrainConfig(method="lanmax", method_options={"lambda": 50.0, "t_stop": 5}, **common),
+    lanmax = train(TrainConfig(method="lanmax", method_options={"lambda": 10.0, "t_stop": 5}, **common),
                    tmp_path / "lanmax")
     eps = lanmax.method.eps()
     assert max(eps.values()) > 1e-3 * 1.5
@@ -150,10 +153,7 @@ def test_short_lanmax_run_on_digits_raises_eps_and_keeps_accuracy(tmp_path):
 
 
 def test_interrupted_lanmax_run_resumes_to_the_same_state(tmp_path):
-    from models.training import load_run
-    from models.training import TrainConfig, train
-
-    cfg = TrainConfig(arch="mlp", width=0.0625, method="lanmax", method_options={"lambda": 50.0, "t_stop": 3},
+    cfg = TrainConfig(arch="mlp", width=0.0625, method="lanmax", method_options={"lambda": 10.0, "t_stop": 3},
                       epochs=4, batch_size=64, limit_train=400, seed=3)
     whole = train(cfg, tmp_path / "whole")
 
@@ -168,3 +168,50 @@ def test_interrupted_lanmax_run_resumes_to_the_same_state(tmp_path):
     assert torch.equal(resumed.method.velocity, whole.method.velocity)
     for a, b in zip(load_run(tmp_path / "cut")[0].state_dict().values(), whole.net.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def _one_epoch_step(balance, l_best, lambda_=1.0):
+    """The first SGDO step of a LaNMax whose best mini-batch loss so far is ``l_best``."""
+    m = Lanmax(_context(), LanmaxOptions(lambda_=lambda_, balance=balance))
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        rates = m.before_batch(gen)
+        theta = torch.tensor([math.log10(rates[n]) for n in m.names])
+        m.after_batch(0.5 + 0.2 * float(theta[2]))  # only layer c matters: slope 0.2 nat per decade
+    m.l_best = l_best
+    m.end_epoch(0)
+    return m.theta
+
+
+def test_absolute_balance_means_the_same_trade_off_whatever_the_best_loss():
+    """balance=absolute: the step does not depend on L_best (early: large, late: near 0);
+    balance=best (seed 1): the loss term grows as L_best shrinks, so the step turns round."""
+    early, late = _one_epoch_step("absolute", 0.5), _one_epoch_step("absolute", 0.001)
+    assert torch.equal(early, late)
+    early, late = _one_epoch_step("best", 0.5), _one_epoch_step("best", 0.001)
+    assert float(late[2]) < float(early[2]) and not torch.equal(early, late)
+    with pytest.raises(ValueError, match="balance='paper' must be one of absolute, best"):
+        LanmaxOptions(balance="paper")
+
+
+SHIPPED = sorted((Path(__file__).parents[2] / "profiles").glob("*.yaml"))
+
+
+@pytest.mark.slow  # nine 4-epoch trainings of a 3-layer mlp (4096/4096/640 bits), ~15 s
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_energy_falls_along_lambda_and_lambda_1_moves_eps_on_every_shipped_profile(path, tmp_path):
+    """Under each shipped profile (its fault model, energy model and eps bounds, as bench run
+    trains), LaNMax at lambda 0.1, 1, 10: the network's energy ratio falls with lambda, and at
+    lambda = 1 the noise levels end at least 0.1 decade away from where they started."""
+    profile = load_profile(path)
+    ratios, thetas = [], []
+    for lambda_ in (0.1, 1.0, 10.0):
+        options = {**profile_method_options(profile, "lanmax"), "lambda": lambda_}
+        cfg = TrainConfig(arch="mlp", width=1 / 32, dataset="digits", method="lanmax", method_options=options,
+                          epochs=4, faults=training_faults(profile), eval_draws=2, seed=0)
+        m = train(cfg, tmp_path / f"lambda-{lambda_:g}").method
+        ratios.append(energy_ratio(m.theta, m.n_bits, m.model))
+        thetas.append(m.theta)
+    assert ratios[0] > ratios[1] > ratios[2], ratios
+    moved = float((thetas[1] - options["theta_init"]).abs().max())
+    assert moved >= 0.1, (moved, thetas[1].tolist())

@@ -89,3 +89,81 @@ def test_clip_latent_weights_and_metadata():
     assert net[0].weight.abs().max() <= 1.0
     assert [(n, m.n_params, m.bits) for n, m in stored_layers(net)] == [("0", 12, 1), ("1", 54, 1)]
     assert F.linear(torch.ones(1, 4), net[0].read_weight()).shape == (1, 3)
+
+
+def test_clean_weights_cached_per_weight_update_and_seen_by_every_update():
+    """Computed once per weight update: the same tensor between updates, a new one after an
+    optimiser step, clip_latent_weights and load_state_dict (each changes the latent weights)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(BinaryLinear(6, 4), BinaryConv2d(1, 2, 3))
+    layer = net[0]
+    first, codes = layer.clean_weight(), layer.stored_codes()
+    assert layer.clean_weight() is first and layer.stored_codes() is codes
+    assert torch.equal(first, torch.where(layer.weight >= 0, 1.0, -1.0)) and torch.equal(codes, (first < 0).to(torch.uint8))
+
+    def fresh():
+        return torch.where(layer.weight >= 0, 1.0, -1.0)
+
+    opt = torch.optim.SGD(net.parameters(), lr=10.0)
+    layer(torch.randn(3, 6)).sum().backward()  # grad enabled: quantised afresh, cache untouched
+    assert layer.clean_weight() is first
+    opt.step()
+    assert not torch.equal(fresh(), first) and torch.equal(layer.clean_weight(), fresh())
+    stepped = layer.clean_weight()
+    clip_latent_weights(net)
+    assert layer.clean_weight() is not stepped and torch.equal(layer.clean_weight(), fresh())
+    other = torch.nn.Sequential(BinaryLinear(6, 4), BinaryConv2d(1, 2, 3))
+    net.load_state_dict(other.state_dict())
+    assert torch.equal(layer.clean_weight(), torch.where(other[0].weight >= 0, 1.0, -1.0))
+    assert torch.equal(layer.stored_codes(), (layer.clean_weight() < 0).to(torch.uint8))
+
+
+def test_eval_forward_uses_the_cache_and_training_gradients_are_unchanged():
+    """A no-grad forward (cached weights, faults flipped in place and undone) equals the
+    autograd forward on the same draw, leaves the cache clean, and the straight-through
+    gradients of a later training step are those of a layer that never saw an evaluation."""
+    from models.faults import BinarySymmetric
+
+    results = []
+    for evaluate_first in (False, True):
+        torch.manual_seed(0)
+        layer = BinaryLinear(40, 30)
+        x = torch.randn(5, 40)
+        attach_faults(layer, FaultInjector(BinarySymmetric(), torch.Generator().manual_seed(4), default_rate=0.1))
+        if evaluate_first:
+            clean = layer.clean_weight().clone()
+            with torch.no_grad():
+                y_eval = layer(x)
+            assert torch.equal(layer.clean_weight(), clean)  # flips undone
+            layer.fault_injector.generator.manual_seed(4)  # the same draw again, with autograd
+        y = layer(x)
+        if evaluate_first:
+            assert torch.equal(y_eval, y.detach()) and not torch.equal(y_eval, F.linear(x, clean))
+        (y * torch.arange(y.numel()).reshape(y.shape)).sum().backward()
+        results.append((y.detach(), layer.weight.grad))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+def test_quantize_input_without_autograd_gives_the_same_values():
+    q = QuantizeInput(bits=8)
+    steps = (torch.arange(-128, 129) + 0.5) / 127  # the rounding boundaries and their neighbours
+    x = torch.cat([torch.linspace(-1.2, 1.2, 200_001), steps, torch.nextafter(steps, steps + 1),
+                   torch.nextafter(steps, steps - 1)])
+    with torch.no_grad():
+        fast = q(x)
+    assert torch.equal(fast, q(x).detach())  # as numbers: a zero may come out as -0.0
+
+
+def test_faulty_reads_under_inference_mode_and_no_grad_share_the_cache():
+    from models.faults import BinarySymmetric
+
+    layer = BinaryLinear(8, 4)
+    attach_faults(layer, FaultInjector(BinarySymmetric(), torch.Generator().manual_seed(0), default_rate=0.2))
+    x = torch.randn(2, 8)
+    with torch.inference_mode():
+        layer(x)  # the cache is made here, as a normal tensor
+    with torch.no_grad():
+        layer(x)  # and flipped in place here
+    with torch.inference_mode():
+        layer(x)
+    assert torch.equal(layer.clean_weight(), torch.where(layer.weight >= 0, 1.0, -1.0))

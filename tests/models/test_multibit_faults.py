@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from drivers.memory_layout import pack_weights, unpack_weights
-from models.faults import BinarySymmetric, FaultInjector, FixedMasks, stored_bits
+from models.faults import Asymmetric, BinarySymmetric, FaultInjector, FixedMasks, stored_bits
 from models.layers import assign_memory_map, attach_faults
 from models.wage import WageLinear, parse_bits, set_storage, build_wage_net, wage_layers
 
@@ -94,3 +94,26 @@ def test_uniform_noise_on_wage_net_corrupts_codes_and_trains():
         assert torch.equal(read * 128, (read * 128).round())
         assert (read != layer.quantized_weight().detach()).any()
         assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("storage", ["int8", "ternary"])
+@pytest.mark.parametrize("model", [BinarySymmetric(), Asymmetric(0.03, 0.01)], ids=["bsc-sparse", "asymmetric-dense"])
+def test_eval_read_of_multibit_words_equals_the_autograd_read(storage, model):
+    """Without autograd the read's flips (several bits of one word XOR together) are applied
+    to the cached effective weights in place: the same forward as the autograd read of the
+    same draw, and the cache is clean again afterwards."""
+    layer = _layer(storage, out=16, inp=32)
+    assign_memory_map(layer)
+    clean = layer.clean_weight().clone()
+    assert torch.equal(clean, layer.effective_weight(layer.quantized_weight()).detach())
+    x = torch.randn(4, 32)
+    attach_faults(layer, FaultInjector(model, torch.Generator().manual_seed(3), default_rate=0.2))
+    with torch.no_grad():
+        y_eval = layer(x)
+    layer.fault_injector.generator.manual_seed(3)
+    y = layer(x).detach()
+    assert torch.equal(y_eval, y) and not torch.equal(y, torch.nn.functional.linear(x, clean))
+    assert torch.equal(layer.clean_weight(), clean)
+    if storage == "int8":  # the encoding is part of the cache key
+        set_storage(layer, "ternary")
+        assert torch.equal(layer.clean_weight(), layer.ternary_weights().float() * layer.weight_scale)

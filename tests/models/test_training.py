@@ -71,6 +71,38 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path):
     assert full.generators["faults"].get_state().equal(resumed.generators["faults"].get_state())
 
 
+def test_a_run_killed_while_being_created_resumes(tmp_path):
+    """A writer killed between the run's config and its layers (what ``kill -9`` early in
+    training did) left ``config.yaml`` alone; resuming completes the files and the run equals an
+    uninterrupted one. A half-appended metrics line and a temporary file of a killed atomic
+    write are dropped too."""
+    cfg = TrainConfig(**TINY, method="uniform", method_options={"eps": 0.05}, epochs=2, seed=3)
+    full = train(cfg, tmp_path / "full")
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "config.yaml").write_text((tmp_path / "full" / "config.yaml").read_text())
+    (cut / "metrics.jsonl").write_text('{"epoch": 1, "train_lo')           # killed mid-append
+    (cut / ".seeds.yaml.k1ll3d.tmp").write_text("half")                    # killed mid-write
+    resumed = train(cfg, cut, resume=True)
+    for (k, a), b in zip(full.net.state_dict().items(), resumed.net.state_dict().values()):
+        assert torch.equal(a, b), k
+    for name in ("layers.json", "seeds.yaml", "final_eps.json"):
+        assert (cut / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+    assert [m["epoch"] for m in RunDir(cut).read_metrics()] == [1, 2]
+    assert not list(cut.glob(".*.tmp"))
+
+
+def test_a_fresh_run_writes_its_config_last(tmp_path, monkeypatch):
+    """Killed anywhere while a run is created, a directory with a config holds the rest too."""
+    import models.run_dir as run_dir
+
+    written = []
+    original = run_dir.write_text
+    monkeypatch.setattr(run_dir, "write_text", lambda path, text: written.append(path.name) or original(path, text))
+    train(TrainConfig(**TINY, epochs=1), tmp_path / "run")
+    assert written.index("config.yaml") > max(written.index(n) for n in ("seeds.yaml", "layers.json", "metrics.jsonl"))
+
+
 @dataclass
 class SignStepOptions:
     step: float = 0.05
