@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from drivers.closing import ConfiguredOnEnter
 from drivers.energy.meter import Capture, CaptureBox, CaptureOverrun
 
 MAX_WINDOW_S = 10.0     # longer windows make a capture pair slower than the run it serves [choice]
@@ -75,28 +76,6 @@ class Samples:
         return Capture(self.energy_j(), self.duration_s, False, float(np.nanmean(volts)),
                        np.asarray(self.current_a, dtype=np.float64), volts if volts.ndim else None,
                        1.0 / self.sample_rate_hz)
-
-
-class ConfiguredOnEnter:
-    """A meter as a context manager: ``configure()`` on entry (closed again if that fails),
-    ``close()`` (which shuts it down first) on every exit."""
-
-    def configure(self) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self):
-        try:
-            self.configure()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class StreamMeter(ConfiguredOnEnter):

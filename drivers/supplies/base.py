@@ -42,8 +42,9 @@ from typing import Any, Callable, Iterator
 
 import pyvisa
 
-from drivers.supplies.spec import SupplySpec, load_spec
 from drivers import stop_signals
+from drivers.closing import ConfiguredOnEnter
+from drivers.supplies.spec import SupplySpec, load_spec
 
 log = logging.getLogger(__name__)
 #: One line per closed supply: the output read back OFF, or loudly that it could not be verified.
@@ -184,7 +185,7 @@ def _shutdown_all() -> None:
         supply.close()
 
 
-class ScpiSupply:
+class ScpiSupply(ConfiguredOnEnter):
     """Base of the concrete drivers. Subclasses declare controls and dialect details."""
 
     MODELS: tuple[str, ...] = ()     # IDN model names this driver serves (regex, matched by open_supply)
@@ -525,17 +526,6 @@ class ScpiSupply:
             with contextlib.suppress(Exception):
                 self._res.close()
             self._res = None
-
-    def __enter__(self) -> "ScpiSupply":
-        try:
-            self.configure()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # --- energy ---------------------------------------------------------------------------
 

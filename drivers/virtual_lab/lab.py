@@ -36,6 +36,7 @@ from pathlib import Path
 
 from drivers.firmware_process import (READY_TIMEOUT_S, FirmwareProcess, FirmwareProcessError, spawn, start_host,
                                       start_qemu, stop_process, wait_for_line)
+from drivers.closing import ConfiguredOnEnter
 from drivers.supplies.spec import load_spec
 from drivers.virtual_lab.lab_state import LabState
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
@@ -50,7 +51,7 @@ class LabError(RuntimeError):
     """The virtual lab could not start; the message says which part and why."""
 
 
-class VirtualLab:
+class VirtualLab(ConfiguredOnEnter):
     """Supply simulator + board on ephemeral loopback ports; see the module docstring."""
 
     def __init__(self, chip_file: str | os.PathLike | None = None, qemu: bool = False, power_on: bool = True,
@@ -75,17 +76,6 @@ class VirtualLab:
     def chip_id(self) -> str:
         return self.chip.chip_id
 
-    def __enter__(self) -> "VirtualLab":
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def _simulator(self, name: str, module: str, args: list[str], pattern: str) -> tuple[subprocess.Popen, str]:
         """Start ``python -m module args`` and wait for its ready line; (process, first group)."""
         stderr_path = self._dir / f"{name}.stderr"
@@ -103,7 +93,7 @@ class VirtualLab:
                            f"{START_TIMEOUT_S:.0f} s; exit code {code}): {out[-500:]}{err}")
         return proc, m.group(1)
 
-    def _start(self) -> None:
+    def configure(self) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="faultbench-lab-"))
         state = self._dir / "lab_state.bin"
         ideal = ["--ideal"] if self.physics == "ideal" else []
