@@ -5,8 +5,11 @@ Input: a characterisation sweep of ``bench characterize`` (``sweep.csv`` + ``swe
 ``ber_0to1``, ``ber_1to0``). Per voltage we take
 
 * ``eps`` = the BER of a balanced pattern, ``(ber_0to1 + ber_1to0) / 2`` (the profile's eps);
-* the energy per bit = the **median** over that voltage's reads [choice: robust to a capture
-  that lost part of a read's energy; option ``energy_stat``].
+* the energy per bit: a sweep of ``bench characterize`` (format 2) measured it per voltage with
+  the repeated, baseline-corrected method (drivers/energy): the **mean** over its capture pairs
+  (the method's estimate; option ``energy_stat``: ``median``); a voltage whose energy stayed
+  below the instrument's resolution has no energy and is left out (``Measurements.meta
+  ["below_resolution_V"]``). Older sweeps (format 1) and plain CSVs: one energy per read.
 
 Fit [choice, documented]: the noisy quantity is the measured BER, so we regress
 ``y = ln(1/eps)`` on ``E`` by weighted least squares, ``y = a + b E`` with weights
@@ -95,12 +98,12 @@ class Measurements:
     meta: dict = field(default_factory=dict)
     cells: CellCounts | None = None
     persistent_fraction: float | None = None
-    energy_stat: str = "median"
+    energy_stat: str = "mean"
 
 
 # --- loading ------------------------------------------------------------------------------
 
-def load_measurements(source: str | os.PathLike, energy_stat: str = "median") -> Measurements:
+def load_measurements(source: str | os.PathLike, energy_stat: str = "mean") -> Measurements:
     """A sweep directory of ``bench characterize`` or a plain CSV; errors name the file/column."""
     source = Path(source)
     if energy_stat not in ENERGY_STATS:
@@ -170,14 +173,21 @@ def _load_sweep(path: Path, energy_stat: str) -> Measurements:
     for point in meta.get("points", []):
         if point.get("faultmap"):
             maps.setdefault(point["voltage_V"], []).append(path / point["faultmap"])
+    records = {e["voltage_V"]: e for e in meta.get("energy", [])}   # format 2: per-voltage energy
+    below = sorted((v for v, e in records.items() if e["energy_per_bit_J"] is None), reverse=True)
+    if below:
+        meta["below_resolution_V"] = below
     points = []
-    for v in sorted({r["voltage_V"] for r in rows}, reverse=True):
+    for v in sorted({r["voltage_V"] for r in rows} - set(below), reverse=True):
         sel = [r for r in rows if r["voltage_V"] == v]
         f01, f10 = sum(r["flips_0to1"] for r in sel), sum(r["flips_1to0"] for r in sel)
         z0 = sum(_written_zeros(rows, r) for r in sel)
         z1 = sum(r["bits"] for r in sel) - z0
         reads_per_pattern = max(1, len(sel) // max(1, len({r["pattern"] for r in sel})))
-        energies = [r["energy_per_bit_J"] for r in sel]
+        energies = records[v]["pairs_per_bit_J"] if v in records else [r["energy_per_bit_J"] for r in sel]
+        if any(e is None for e in energies):
+            raise BenchError(f"{csv_path}: voltage {v} has no energy per bit (an unfinished sweep? run characterize "
+                             f"again to complete it)")
         energy = float(np.median(energies) if energy_stat == "median" else np.mean(energies))
         points.append(CalPoint(v, f01 / z0 if z0 else 0.0, f10 / z1 if z1 else 0.0,
                                int(sum(r["bits"] for r in sel) / reads_per_pattern), energy, len(sel),
@@ -352,7 +362,8 @@ def _analytic_ci(coef, cov, confidence, dof, weighted):
 
 def _bootstrap_ci(meas: Measurements, used: list[bool], E: np.ndarray, n_boot: int, seed: int, confidence: float):
     """Percentile CI from resampling cells (the same cells at every voltage) and, per voltage,
-    the reads whose energies give the energy per bit (so energy noise is in the CI too)."""
+    the capture pairs (or reads) whose energies give the energy per bit (so energy noise is in
+    the CI too)."""
     cells = meas.cells
     idx = np.flatnonzero(used)
     n_cells = cells.f01.shape[1]
@@ -447,7 +458,8 @@ def calibrated_profile(meas: Measurements, fit: Fit, out: Path, name: str | None
         "technology": tech,
         "provenance": {"source": "calibrated", "chip_id": chip_id, "date": date,
                        "notes": f"Operating points are the measured voltages (BER {'pooled over patterns and repeats'}; "
-                                f"energy per bit the median over reads); persistent fraction {f_note}; "
+                                f"energy per bit the {meas.energy_stat} over capture pairs or reads); persistent "
+                                f"fraction {f_note}; "
                                 f"{adjusted} point(s) adjusted to make the curves monotone (pool adjacent violators).",
                        "illustrative": "nothing: every number is measured or fitted"},
         "knob": {"name": "supply voltage", "unit": "V"},
@@ -531,7 +543,7 @@ class Calibration:
 
 def calibrate(source: str | Path, out: str | Path, *, name: str | None = None, technology: str | None = None,
               chip_id: str | None = None, ci: str = "auto", confidence: float = 0.95, n_boot: int = 400,
-              seed: int = 0, max_ber: float = 0.2, min_flips: float = 3, energy_stat: str = "median",
+              seed: int = 0, max_ber: float = 0.2, min_flips: float = 3, energy_stat: str = "mean",
               persistent_fraction: float | None = None, min_r2: float = 0.98,
               max_rel_rms: float = 0.05) -> Calibration:
     """Fit ``E(eps) = E0 + beta ln(1/eps)`` to a sweep (or CSV) and write a valid profile

@@ -1,24 +1,33 @@
-"""Voltage sweep of the memory under test: fault maps, BER and energy per bit read [HARDWARE 1].
+"""Voltage sweep of the memory under test: fault maps, BER and energy per bit [HARDWARE 1].
 
 For each voltage, from ``vmax`` down to ``vmin`` (the safe order: start at the nominal, highest
 voltage and only step down), after ``settle_s``: for each pattern and repeat, write the pattern
-(``LOAD``), read it back (``READ``) inside the supply's energy capture, and record
+(``LOAD``) and read it back (``READ``); then the voltage's energy per bit, measured with the
+repeated, baseline-corrected method (``drivers/energy``, docs/ENERGY_CAPTURES.md) that
+``bench run`` uses: reads (``PATTERN`` without writing, over ``energy_words`` words from word 0:
+as many bits per request as the memory has [choice]) or, with ``energy_of="write"`` (RRAM),
+programmings of the region under test (``LOAD``), ``N`` per capture window against baseline
+windows of the same length, pairs of windows until the 95% interval is within
+``energy_target``. Records:
 
 * the raw reads as a fault map per (voltage, pattern) (``drivers/faultmap.py``,
   ``sweeps/NAME/faultmaps/*.npz``);
 * a row of ``sweeps/NAME/sweep.csv`` per read: ``voltage_V,pattern,repeat,bits,flips_0to1,
   flips_1to0,ber,ber_0to1,ber_1to0,energy_per_bit_J`` (``ber_0to1`` = 0->1 flips over the
-  written zeros, ``energy_per_bit_J`` = the read's energy over the bits read; with
-  ``energy_of="write"``, for RRAM, the write's (programming) energy over the bits written);
-* ``sweep.nc``: the same as labelled arrays over voltage, pattern and repeat, with units
-  (``bench/labelled.py``; needs the ``xarray`` extra);
+  written zeros; ``energy_per_bit_J`` = the voltage's measured energy per bit read, or written
+  with ``energy_of="write"``; empty when below the instrument's resolution);
+* ``sweep.nc``: the same as labelled arrays over voltage, pattern and repeat, with the energy
+  per voltage, with units (``bench/labelled.py``; needs the ``xarray`` extra);
 * in ``sweep.json``: identities, settings, seeds, timestamps, the voltage measured at each
-  setpoint after settling (``measured_voltage_V``), and per (voltage, pattern) the
-  persistent / transient split across repeats: a flipped bit is *persistent* when every repeat
-  flipped it, *transient* otherwise [ALGORITHMS 2 "persistent"].
+  setpoint after settling (``measured_voltage_V``), per (voltage, pattern) the persistent /
+  transient split across repeats (a flipped bit is *persistent* when every repeat flipped it,
+  *transient* otherwise [ALGORITHMS 2 "persistent"]), and per voltage the energy per bit with
+  its interval, floor, repeats and each capture pair's value (``energy``);
+* every capture in ``energy_captures.jsonl`` / ``energy_traces.npz``.
 
-An interrupted sweep resumes: (voltage, pattern) points listed as done in ``sweep.json`` (with
-the same settings) are skipped. The supply is shut down (output off) on every exit.
+An interrupted sweep resumes: (voltage, pattern) points and voltage energies listed as done in
+``sweep.json`` (with the same settings) are skipped. The supply is shut down (output off) on
+every exit.
 """
 
 from __future__ import annotations
@@ -37,14 +46,15 @@ from typing import Callable
 import numpy as np
 
 from bench.errors import BenchError, user_errors
-from bench.instruments import check_specs, describe, lab_ppk2_role, open_rail
+from bench.instruments import check_specs, describe, energy_meter, lab_ppk2_role, open_rail
 from bench.lab import DEFAULT_CHIP, chip_technology, virtual_lab
 from bench.labelled import SWEEP_FILE, save_netcdf, sweep_dataset
 from bench.rail_limits import RailLimits, check_vmax
 from drivers import atomic, stop_signals
 from drivers.board import Board, BoardError, pattern_words
+from drivers.energy import CaptureLog, CaptureSettings, EnergyCaptureError, HostLoop, IdleBaseline, RepeatedCapture
 from drivers.faultmap import FaultMap, write_faultmap
-from drivers.supplies import EnergyWindowError, ScpiSupply, SupplyError
+from drivers.supplies import SupplyError
 from models.plots import plt, save_figure
 from models.profile import ProfileError, load_profile
 
@@ -53,7 +63,7 @@ CSV_COLUMNS = ["voltage_V", "pattern", "repeat", "bits", "flips_0to1", "flips_1t
 _INT_COLUMNS = {"repeat", "bits", "flips_0to1", "flips_1to0"}
 UNKNOWN_CHIP = "unknown-chip"   # chip_id when neither --chip-id nor the board names the chip
 SWEEP_FORMAT = "faultbench-sweep"
-SWEEP_VERSION = 1
+SWEEP_VERSION = 2   # 2: per-voltage energy records (the repeated method); 1: energy per read in the rows
 PATTERNS = ("checkerboard", "random", "zeros", "ones")
 
 
@@ -76,8 +86,9 @@ class SweepSettings:
     settle_s: float = 0.05       # after each voltage change
     imax: float = 0.1            # A, current limit
     pattern_seed: int = 1        # seed of the ``random`` pattern (firmware xorshift32)
-    energy_window_s: float = 0.1   # initial capture length (s); doubled when a read outlasts it
     energy_of: str = "read"        # "read" (SRAM) or "write" (RRAM: the programming energy per bit)
+    energy_target: float = 0.05    # energy per bit: captures until its 95% interval is +- this fraction
+    energy_words: int | None = None  # words per energy read request (None: the board's whole memory)
 
     def __post_init__(self):
         if not 0 < self.vmin <= self.vmax:
@@ -91,6 +102,10 @@ class SweepSettings:
             raise SweepError(f"--energy-of {self.energy_of!r}: choose read or write")
         if self.repeats < 1 or self.n_words < 1:
             raise SweepError("--repeats and --words must be >= 1")
+        if not 0 < self.energy_target < 1:
+            raise SweepError(f"--energy-target {self.energy_target}: must lie in (0, 1)")
+        if self.energy_words is not None and self.energy_words < 1:
+            raise SweepError(f"--energy-words {self.energy_words}: must be >= 1")
 
     def voltages(self) -> list[float]:
         """Descending from vmax (safe order), rounded to 0.1 mV."""
@@ -111,7 +126,6 @@ class PointResult:
     persistent_bits: int
     transient_bits: int
     faultmap: str
-    energy_method: str
     timestamp: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     def summary(self) -> dict:
@@ -125,7 +139,7 @@ def persistent_transient(fmap: FaultMap) -> tuple[int, int]:
     return int((hits == fmap.n_reads).sum()), int(((hits > 0) & (hits < fmap.n_reads)).sum())
 
 
-def _rows(fmap: FaultMap, voltage: float, pattern: str, energies: list[float]) -> list[dict]:
+def _rows(fmap: FaultMap, voltage: float, pattern: str) -> list[dict]:
     ones = int(fmap.bit_plane(fmap.written).sum())
     zeros = fmap.n_bits - ones
     rows = []
@@ -134,7 +148,7 @@ def _rows(fmap: FaultMap, voltage: float, pattern: str, energies: list[float]) -
         rows.append({"voltage_V": voltage, "pattern": pattern, "repeat": r, "bits": fmap.n_bits,
                      "flips_0to1": f01, "flips_1to0": f10, "ber": (f01 + f10) / fmap.n_bits,
                      "ber_0to1": f01 / zeros if zeros else 0.0, "ber_1to0": f10 / ones if ones else 0.0,
-                     "energy_per_bit_J": energies[r] / fmap.n_bits})
+                     "energy_per_bit_J": None})
     return rows
 
 
@@ -157,23 +171,42 @@ class Sweep:
             self.state["resumed"] = self.state.get("resumed", 0) + 1
             # rows of a point whose sweep.json entry was not saved are measured again
             self._rows = [r for r in read_rows(self.csv_path) if self.done(r["voltage_V"], r["pattern"])]
+            self.state.setdefault("energy", [])
+            self.captures = CaptureLog.load(self.out)
         else:
             self.state = {"format": SWEEP_FORMAT, "format_version": SWEEP_VERSION, **meta,
                           "settings": settings.to_dict(), "seeds": {"random_pattern": settings.pattern_seed},
                           "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                          "finished": None, "complete": False, "points": []}
+                          "finished": None, "complete": False, "points": [], "energy": []}
             self._rows = []
+            self.captures = CaptureLog()
         self._write_csv()
         self._save()
 
     def done(self, voltage: float, pattern: str) -> bool:
         return any(p["voltage_V"] == voltage and p["pattern"] == pattern for p in self.state["points"])
 
+    def energy_of(self, voltage: float) -> dict | None:
+        return next((e for e in self.state["energy"] if e["voltage_V"] == voltage), None)
+
     def record(self, point: PointResult) -> None:
         """CSV rows first, then the point in sweep.json (both replaced atomically)."""
+        energy = self.energy_of(point.voltage_V)
+        for row in point.rows:
+            row["energy_per_bit_J"] = energy and energy["energy_per_bit_J"]
         self._rows += point.rows
         self._write_csv()
         self.state["points"].append(point.summary())
+        self._save()
+
+    def record_energy(self, voltage: float, record: dict) -> None:
+        """The voltage's energy per bit: into its rows, sweep.json and the capture files."""
+        for row in self._rows:
+            if row["voltage_V"] == voltage:
+                row["energy_per_bit_J"] = record["energy_per_bit_J"]
+        self._write_csv()
+        self.captures.save(self.out)
+        self.state["energy"].append(record)
         self._save()
 
     def _write_csv(self) -> None:
@@ -182,8 +215,8 @@ class Sweep:
         w = csv.DictWriter(buf, CSV_COLUMNS)
         w.writeheader()
         for row in self._rows:
-            w.writerow({k: (int(v) if k in _INT_COLUMNS else f"{v:.6g}" if isinstance(v, float) else v)
-                        for k, v in row.items()})
+            w.writerow({k: ("" if v is None else int(v) if k in _INT_COLUMNS else f"{v:.6g}" if isinstance(v, float)
+                            else v) for k, v in row.items()})
         atomic.write_text(self.csv_path, buf.getvalue())
 
     def finish(self) -> None:
@@ -196,62 +229,75 @@ class Sweep:
 
 
 def read_rows(csv_path: Path) -> list[dict]:
+    """The rows of a sweep.csv (an empty energy, below resolution or not measured yet: None)."""
     with open(csv_path, newline="") as f:
-        return [{k: (v if k == "pattern" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: (v if k == "pattern" else None if v == "" else float(v)) for k, v in row.items()}
+                for row in csv.DictReader(f)]
 
 
-def measure_point(board: Board, supply: ScpiSupply, settings: SweepSettings, voltage: float, pattern: str,
-                  chip_id: str, faultmap_path: Path, on_read=None) -> PointResult:
-    """Write/read ``pattern`` ``repeats`` times at the present voltage; save the fault map."""
+def measure_point(board: Board, settings: SweepSettings, voltage: float, pattern: str, chip_id: str,
+                  faultmap_path: Path, on_read=None) -> PointResult:
+    """Write/read ``pattern`` ``repeats`` times at the present voltage; save the fault map.
+    ``energy_of="write"`` reads the region once per write, so RRAM write errors are drawn anew
+    by every repeat; ``read`` writes before every read."""
     written = pattern_words(pattern, settings.base_word, settings.n_words, settings.pattern_seed)
-    reads, energies, method = [], [], ""
-    window = settings.energy_window_s
-    load = partial(board.load, settings.base_word, written)
-    read = partial(board.read, settings.base_word, settings.n_words)
+    reads = []
     for _ in range(settings.repeats):
-        if settings.energy_of == "read":
-            load()
-        for _attempt in range(4):
-            try:
-                with supply.energy(window) as e:
-                    data = read() if settings.energy_of == "read" else load()
-                break
-            except EnergyWindowError:  # documented recovery: longer capture, do it again
-                window *= 2
-        else:
-            raise EnergyWindowError(f"a {settings.n_words}-word {settings.energy_of} outlasted a {window:.2f} s "
-                                    "capture 4 times")
-        if settings.energy_of == "write":
-            data = read()
-        reads.append(data)
-        energies.append(e.joules)
-        method = e.method
+        board.load(settings.base_word, written)
+        reads.append(board.read(settings.base_word, settings.n_words))
         if on_read:
             on_read()
     fmap = FaultMap.from_reads(written, reads, chip_id=chip_id,
                                operating_point={"name": f"{voltage:.4f} V", "voltage_V": voltage}, pattern=pattern,
-                               base_word=settings.base_word, repeats=list(range(settings.repeats)),
-                               extra={"energy_J": energies, "energy_method": method})
+                               base_word=settings.base_word, repeats=list(range(settings.repeats)))
     write_faultmap(faultmap_path, fmap)
     persistent, transient = persistent_transient(fmap)
-    return PointResult(voltage, pattern, fmap.n_bits, _rows(fmap, voltage, pattern, energies), persistent, transient,
-                       str(faultmap_path.relative_to(faultmap_path.parents[1])), method)
+    return PointResult(voltage, pattern, fmap.n_bits, _rows(fmap, voltage, pattern), persistent, transient,
+                       str(faultmap_path.relative_to(faultmap_path.parents[1])))
 
 
-def run_sweep(board: Board, supply: ScpiSupply, settings: SweepSettings, out: Path, meta: dict,
-              progress=None) -> Sweep:
-    """The sweep loop (resumable). The caller owns ``board`` and ``supply`` (and their shutdown).
+def measure_energy(board: Board, method: RepeatedCapture, settings: SweepSettings, voltage: float,
+                   predicted_per_bit: float | None) -> dict:
+    """The energy per bit at ``voltage`` (module docstring); ``predicted_per_bit`` sizes the
+    repeats (None: a pilot pair)."""
+    if settings.energy_of == "read":
+        words = settings.energy_words or board.info.mem_words
+        work = HostLoop(partial(board.pattern, PATTERNS[0], 0, words, settings.pattern_seed, write=False,
+                                max_report=0))
+    else:
+        words = settings.n_words
+        work = HostLoop(partial(board.load, settings.base_word,
+                                pattern_words("random", settings.base_word, words, settings.pattern_seed)))
+    bits = 32 * words
+    est = method.measure(work, voltage, f"{voltage:.4f} V",
+                         predicted_j=None if predicted_per_bit is None else predicted_per_bit * bits)
+    d = est.to_dict()
+    return {"voltage_V": voltage, "energy_of": settings.energy_of, "bits_per_run": bits,
+            "energy_per_bit_J": None if d["energy_J"] is None else d["energy_J"] / bits,
+            "ci_per_bit_J": None if d["ci_J"] is None else [c / bits for c in d["ci_J"]],
+            "floor_per_bit_J": d["floor_j"] / bits, "pairs_per_bit_J": [x / bits for x in est.per_pair_j], **d}
+
+
+def run_sweep(board: Board, supply, settings: SweepSettings, out: Path, meta: dict, progress=None) -> Sweep:
+    """The sweep loop (resumable). The caller owns ``board`` and ``supply`` (the rail of
+    ``bench.instruments.open_rail``; its energies through :func:`~bench.instruments.energy_meter`)
+    and their shutdown.
 
     ``progress(advance_reads, description)`` is called as reads complete.
     """
     sweep = Sweep(out, settings, meta)
     supply.current_limit = settings.imax
+    method = RepeatedCapture(energy_meter(supply), IdleBaseline(board), CaptureSettings(target=settings.energy_target),
+                             sweep.captures)
     started_output = False
+    previous = None   # (voltage, energy per bit) of the last voltage measured: sizes the next one's repeats
     for voltage in settings.voltages():
         todo = [p for p in settings.patterns if not sweep.done(voltage, p)]
+        energy = sweep.energy_of(voltage)
         if progress and len(todo) < len(settings.patterns):
             progress((len(settings.patterns) - len(todo)) * settings.repeats, f"{voltage:.3f} V (resumed)")
-        if not todo:
+        if not todo and energy is not None:
+            previous = (voltage, energy["energy_per_bit_J"]) if energy["energy_per_bit_J"] else previous
             continue
         supply.volts = voltage
         if not started_output:
@@ -262,15 +308,24 @@ def run_sweep(board: Board, supply: ScpiSupply, settings: SweepSettings, out: Pa
         sweep.state.setdefault("measured_voltage_V", {})[f"{voltage:.4f}"] = measured
         for pattern in todo:
             path = out / "faultmaps" / f"v{voltage:.4f}_{pattern}.npz"
-            point = measure_point(board, supply, settings, voltage, pattern, sweep.state.get("chip_id", "unknown"),
-                                  path, on_read=(lambda: progress(1, f"{voltage:.3f} V {pattern}")) if progress else None)
+            point = measure_point(board, settings, voltage, pattern, sweep.state.get("chip_id", "unknown"), path,
+                                  on_read=(lambda: progress(1, f"{voltage:.3f} V {pattern}")) if progress else None)
             sweep.record(point)
+        if energy is None:
+            if progress:
+                progress(0, f"{voltage:.3f} V energy")
+            guess = None if previous is None else previous[1] * (voltage / previous[0]) ** 2  # dynamic: ~V^2 [choice]
+            energy = measure_energy(board, method, settings, voltage, guess)
+            sweep.record_energy(voltage, energy)
+        if energy["energy_per_bit_J"]:
+            previous = (voltage, energy["energy_per_bit_J"])
     sweep.finish()
     return sweep
 
 
-def summarize(rows: list[dict], points: list[dict]) -> list[dict]:
-    """Per voltage: mean BER (all patterns and repeats), its 0->1 / 1->0 split, energy per bit."""
+def summarize(rows: list[dict], points: list[dict], energy: list[dict]) -> list[dict]:
+    """Per voltage: mean BER (all patterns and repeats), its 0->1 / 1->0 split, the energy per
+    bit with its interval (``energy``: the sweep's per-voltage records; None if not measured)."""
     out = []
     for v in sorted({r["voltage_V"] for r in rows}, reverse=True):
         sel = [r for r in rows if r["voltage_V"] == v]
@@ -279,7 +334,7 @@ def summarize(rows: list[dict], points: list[dict]) -> list[dict]:
         out.append({"voltage_V": v, "ber": sum(r["flips_0to1"] + r["flips_1to0"] for r in sel) / bits,
                     "ber_0to1": float(np.mean([r["ber_0to1"] for r in sel])),
                     "ber_1to0": float(np.mean([r["ber_1to0"] for r in sel])),
-                    "energy_per_bit_J": float(np.mean([r["energy_per_bit_J"] for r in sel])),
+                    "energy": next((e for e in energy if e["voltage_V"] == v), None),
                     "persistent_bits": sum(p["persistent_bits"] for p in pts),
                     "transient_bits": sum(p["transient_bits"] for p in pts),
                     "tested_bits": sum(p["bits"] for p in pts)})  # memory bits under test, all patterns
@@ -318,19 +373,28 @@ def ber_figure(rows: list[dict]):
     return fig
 
 
-def plot_sweep(rows: list[dict], out: Path) -> list[Path]:
-    """``ber_vs_voltage.png`` (:func:`ber_figure`) and ``energy_vs_voltage.png``."""
+def plot_sweep(rows: list[dict], energy: list[dict], out: Path) -> list[Path]:
+    """``ber_vs_voltage.png`` (:func:`ber_figure`) and ``energy_vs_voltage.png`` (with intervals)."""
     paths = [out / "ber_vs_voltage.png"]
     save_figure(ber_figure(rows), paths[-1])
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    vs = sorted({r["voltage_V"] for r in rows})
-    e = [np.mean([r["energy_per_bit_J"] for r in rows if r["voltage_V"] == v]) * 1e15 for v in vs]
-    ax.plot(vs, e, "o-")
+    done = sorted((e for e in energy if e["energy_per_bit_J"] is not None), key=lambda e: e["voltage_V"])
+    below = [e for e in energy if e["energy_per_bit_J"] is None]
+    if done:
+        ax.errorbar([e["voltage_V"] for e in done], [e["energy_per_bit_J"] * 1e15 for e in done],
+                    yerr=[[(e["energy_per_bit_J"] - e["ci_per_bit_J"][0]) * 1e15 for e in done],
+                          [(e["ci_per_bit_J"][1] - e["energy_per_bit_J"]) * 1e15 for e in done]],
+                    fmt="o-", capsize=3, label="measured (95% interval)")
+    if below:
+        ax.plot([e["voltage_V"] for e in below], [e["floor_per_bit_J"] * 1e15 for e in below], "v", mfc="none",
+                label="below resolution (at the floor)")
     ax.set_xlabel("supply voltage (V)")
-    ax.set_ylabel("energy per bit read (fJ)")
-    ax.set_title("Energy per bit vs voltage")
+    what = "written" if (done or below) and (done or below)[0]["energy_of"] == "write" else "read"
+    ax.set_ylabel(f"energy per bit {what} (fJ)")
+    ax.set_title("Energy per bit vs voltage (repeated, baseline-corrected captures)", fontsize=9)
     ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
     paths.append(out / "energy_vs_voltage.png")
     save_figure(fig, paths[-1])
     return paths
@@ -355,6 +419,7 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
                  chip_id: str | None = None, channel: int = 1, patterns: str | tuple[str, ...] = "checkerboard,random",
                  repeats: int = 5, base_word: int = 0, words: int = 1024, settle: float = 0.05, imax: float = 0.1,
                  seed: int = 1, technology: str | None = None, energy_of: str | None = None,
+                 energy_target: float = 0.05, energy_words: int | None = None,
                  profile: str | Path | None = None, progress: Callable[[int, str], None] | None = None,
                  on_lab: Callable[[str, str], None] | None = None) -> Characterization:
     """The voltage sweep of ``bench characterize`` into ``out`` (resumable); without ``board``
@@ -385,7 +450,8 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
         settings = SweepSettings(vmin=vmin, vmax=vmax, steps=steps, channel=channel, patterns=pattern_list(patterns),
                                  repeats=repeats, base_word=base_word, n_words=words, settle_s=settle, imax=imax,
                                  pattern_seed=seed,
-                                 energy_of=energy_of or ("write" if technology == "rram" else "read"))
+                                 energy_of=energy_of or ("write" if technology == "rram" else "read"),
+                                 energy_target=energy_target, energy_words=energy_words)
     out = Path(out)
     with contextlib.ExitStack() as stack:
         stack.enter_context(stop_signals.interrupting())
@@ -405,6 +471,8 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
         if base_word + words > b.info.mem_words:
             raise BenchError(f"--base-word/--words: [{base_word}, {base_word + words}) exceeds the "
                              f"board's {b.info.mem_words}-word memory")
+        if (energy_words or 0) > b.info.mem_words:
+            raise BenchError(f"--energy-words {energy_words}: exceeds the board's {b.info.mem_words}-word memory")
         if chip_id is None:
             chip_id_source = "none: the board cannot tell; give --chip-id"
         meta = {"chip_id": chip_id or UNKNOWN_CHIP, "chip_id_source": chip_id_source, "technology": technology,
@@ -414,13 +482,14 @@ def characterize(out: str | Path, vmin: float, vmax: float, steps: int = 13, *, 
         with user_errors(SweepError):
             with user_errors(BoardError, prefix=f"board {board} lost mid-sweep: ",
                              suffix="; supply output switched off; run the same command again to resume"):
-                with user_errors(SupplyError, prefix=f"supply {supply}: ",
+                with user_errors(SupplyError, EnergyCaptureError, prefix=f"supply {supply}: ",
                                  suffix="; run the same command again to resume"):
                     sweep = run_sweep(b, s, settings, out, meta, progress=progress)
     rows = read_rows(sweep.csv_path)
+    energy = sweep.state["energy"]
     netcdf, _ = save_netcdf(out / SWEEP_FILE, sweep_dataset(rows, sweep.state))
-    return Characterization(out, sweep, rows, summarize(rows, sweep.state["points"]), meta["chip_id"],
-                            plot_sweep(rows, out), netcdf, chip_id_source)
+    return Characterization(out, sweep, rows, summarize(rows, sweep.state["points"], energy), meta["chip_id"],
+                            plot_sweep(rows, energy, out), netcdf, chip_id_source)
 
 
 def pattern_list(patterns: str | tuple[str, ...]) -> tuple[str, ...]:

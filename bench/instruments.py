@@ -8,11 +8,15 @@
   captures then come from the meter; the supply only sets the voltage.
 
 In the virtual lab ``ppk2`` without a port means the lab's simulated PPK2 (started by
-:func:`lab_ppk2_role`'s answer), and no supply means the lab's SCPI supply.
+:func:`lab_ppk2_role`'s answer), no supply means the lab's SCPI supply, and any other supply is
+the name or file of the supply model the lab's simulator presents (``drivers/supplies/models``).
 
-What the bench uses of the returned object is the supplies' interface: ``volts``,
-``output_enabled``, ``current_limit``, ``measure_voltage()``, ``identify()``, ``configure()``,
-``shutdown()``, ``close()``, ``energy(window_s)``, ``energy_method``.
+What the bench uses of the rail :func:`open_rail` returns is the supplies' interface:
+``volts``, ``output_enabled``, ``current_limit``, ``measure_voltage()``, ``identify()``,
+``configure()``, ``shutdown()``, ``close()``; its energies come from :func:`energy_meter`, the
+``drivers.energy.meter.EnergyMeter`` that measures the rail (the PPK2 or Joulescope beside the
+supply, the PPK2 source meter itself, or the SCPI supply's own measurement through
+``SupplyMeter``), with the repeated, baseline-corrected method of ``drivers/energy``.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ import contextlib
 from typing import Any, Iterator
 
 from bench.errors import BenchError, user_errors
+from drivers.energy.meter import EnergyMeter
+from drivers.energy.supply_meter import SupplyMeter
 from drivers.meters import Joulescope, open_meter, parse_spec
 from drivers.meters.ppk2 import PPK2
 from drivers.supplies import SupplyError, open_supply
+from drivers.supplies.spec import SpecError, load_spec
 
 PPK2_PREFIX = "ppk2"
 
@@ -44,11 +51,19 @@ def check_specs(supply: str | None, meter: str | None, virtual: bool, where: str
         if _is_ppk2(supply):
             raise BenchError(f"{where}: the PPK2 source meter measures its own energy: drop the meter, or power the "
                              f"rail from a bench supply")
-    if virtual and supply is not None and str(supply).lower() != PPK2_PREFIX:
-        raise BenchError(f"{where}: supply {supply!r}: the virtual lab's rail is its SCPI supply (no supply given) "
-                         f"or its simulated PPK2 (supply: ppk2)")
+    if virtual and _is_ppk2(supply) and str(supply).lower() != PPK2_PREFIX:
+        raise BenchError(f"{where}: supply {supply!r}: the virtual lab has a simulated PPK2 only: supply: ppk2")
+    if virtual and supply_model(supply) is not None:
+        with user_errors(SpecError, prefix=f"{where}: supply: "):
+            load_spec(supply)
     if not virtual and _is_ppk2(supply) and ":" not in str(supply):
         raise BenchError(f"{where}: supply ppk2 needs its serial port, e.g. ppk2:/dev/ttyACM0")
+
+
+def supply_model(supply: str | None) -> str | None:
+    """The supply model the virtual lab presents for this supply spec (None: its default, or no
+    SCPI supply when the PPK2 powers the rail)."""
+    return None if supply is None or _is_ppk2(supply) else str(supply)
 
 
 def lab_ppk2_role(supply: str | None, meter: str | None) -> str | None:
@@ -58,17 +73,11 @@ def lab_ppk2_role(supply: str | None, meter: str | None) -> str | None:
 
 class MeteredSupply:
     """A rail supply with a separate energy meter: setpoints go to the supply (and the rail
-    voltage to the meter, which may not measure it), energy captures to the meter."""
+    voltage to the meter, which may not measure it); energies come from the meter
+    (:func:`energy_meter`)."""
 
     def __init__(self, supply: Any, meter: PPK2 | Joulescope):
         self.supply, self.meter = supply, meter
-
-    @property
-    def energy_method(self) -> str:
-        return self.meter.energy_method
-
-    def energy(self, window_s: float):
-        return self.meter.energy(window_s)
 
     @property
     def volts(self) -> float:
@@ -99,10 +108,25 @@ class MeteredSupply:
         return getattr(self.supply, name)
 
 
+def energy_meter(rail: Any) -> EnergyMeter:
+    """What measures the energy of the rail :func:`open_rail` returned: the meter beside the
+    supply, the PPK2 source meter itself, or the SCPI supply's own measurement."""
+    if isinstance(rail, MeteredSupply):
+        return rail.meter
+    if isinstance(rail, PPK2):
+        return rail
+    return SupplyMeter(rail)
+
+
 def describe(rail: Any) -> dict:
-    """Driver, identity and energy method of what :func:`open_rail` returned (for the records)."""
+    """Driver, identity, energy method and instrument of what :func:`open_rail` returned (for
+    the records)."""
     supply = rail.supply if isinstance(rail, MeteredSupply) else rail
-    info = {"identity": supply.identify(), "driver": type(supply).__name__, "energy_method": rail.energy_method}
+    meter = energy_meter(rail)
+    info = {"identity": supply.identify(), "driver": type(supply).__name__, "energy_method": meter.method,
+            "instrument": meter.name}
+    if getattr(supply, "spec", None) is not None:
+        info["model"] = supply.spec.model
     if isinstance(rail, MeteredSupply):
         info["meter"] = {"identity": rail.meter.identify(), "driver": type(rail.meter).__name__,
                          "sample_rate_hz": rail.meter.sample_rate_hz}

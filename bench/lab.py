@@ -14,13 +14,16 @@ __all__ = ["DEFAULT_CHIP", "chip_technology", "virtual_lab"]
 
 
 @contextlib.contextmanager
-def virtual_lab(chip: str | Path | None = None, qemu: bool = False, ppk2: str | None = None) -> Iterator[VirtualLab]:
-    """A running virtual lab (``.board_url``, ``.supply_resource``, ``.chip_id``; with ``ppk2``
-    ``"meter"`` or ``"source"`` also ``.ppk2_port``), stopped on exit whatever happens; a bad
-    chip file or a lab that cannot start is one CLI line."""
+def virtual_lab(chip: str | Path | None = None, qemu: bool = False, supply: str | None = None,
+                physics: str = "realistic", ppk2: str | None = None) -> Iterator[VirtualLab]:
+    """A running virtual lab (``.board_url``, ``.supply_resource``, ``.chip_id``), stopped on
+    exit whatever happens: ``supply`` the supply model it presents (drivers/supplies/models;
+    default the N6705C with an N6781A), ``physics`` ``realistic`` (default) or ``ideal``; with
+    ``ppk2`` ``"meter"`` or ``"source"`` also its simulated PPK2 (``.ppk2_port``). A bad chip or
+    supply file or a lab that cannot start is one CLI line."""
     with contextlib.ExitStack() as stack:
         with user_errors(LabError, ValueError, prefix="virtual lab: "):
-            lab = stack.enter_context(VirtualLab(chip, qemu=qemu, ppk2=ppk2))
+            lab = stack.enter_context(VirtualLab(chip, qemu=qemu, supply=supply, physics=physics, ppk2=ppk2))
         yield lab
 
 

@@ -6,9 +6,11 @@
    simulated N6705C: the capture waits for its whole window), per call.
 3. Energy per bit from the captures vs the chip file's E(V) (the accuracy of the coupling).
 
-Both firmware processes run at once; each comparison is timed in interleaved rounds (every
-path once per round, the order rotating) and reported as median [min-max] over the rounds,
-the ratios per round.
+The lab runs its ideal physics (exact readings, no leakage, no link latency): these are the
+costs and the coupling of the simulation itself; benchmarks/energy_fidelity.py measures what
+the bench gets under the realistic physics. Both firmware processes run at once; each
+comparison is timed in interleaved rounds (every path once per round, the order rotating) and
+reported as median [min-max] over the rounds, the ratios per round.
 
     OMP_NUM_THREADS=1 python benchmarks/virtual_lab.py [--words 16384] [--reads 20] [--rounds 5]
 """
@@ -46,7 +48,7 @@ def main() -> int:
     for col in ("measurement", "value", "ratio"):
         table.add_column(col, justify="right")
     n, window = 1024, 0.2
-    with start_host(["--mem-words", str(args.words)]) as fw, Board(fw.url) as nominal, VirtualLab() as lab, \
+    with start_host(["--mem-words", str(args.words)]) as fw, Board(fw.url) as nominal, VirtualLab(physics="ideal") as lab, \
             open_supply(lab.supply_resource, vmax=1.2, imax=0.1) as supply, Board(lab.board_url) as chip:
         supply.volts = 0.55
         supply.output_enabled = True

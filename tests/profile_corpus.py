@@ -51,7 +51,7 @@ experiment:
   seed: 0
   chip_seed: 1
   ci_target: 0.01
-  uniform_eps: null
+  tolerance: 0.005
   mc_min: 4
   hardware: {kind: virtual, chip: drivers/virtual_lab/chips/sram_lowvoltage.yaml}
   quick: {epochs: 1, test_subset: 40}
@@ -180,7 +180,7 @@ CASES: list[Case] = [
     edit("lambda_nan", "nan-inf", "lambda: 0.5", "lambda: .nan", "experiment.lambda"),
     edit("lambda_inf", "nan-inf", "lambda: 0.5", "lambda: .inf", "experiment.lambda"),
     edit("ci_target_nan", "nan-inf", "ci_target: 0.01", "ci_target: .nan", "experiment.ci_target"),
-    edit("uniform_eps_nan", "nan-inf", "uniform_eps: null", "uniform_eps: .nan", "experiment.uniform_eps"),
+    edit("tolerance_nan", "nan-inf", "tolerance: 0.005", "tolerance: .nan", "experiment.tolerance"),
     edit("eps_ref_nan", "nan-inf", "eps_ref: 1.0e-12", "eps_ref: .nan", "energy_model.eps_ref"),
     edit("eps_ref_inf", "nan-inf", "eps_ref: 1.0e-12", "eps_ref: .inf", "energy_model.eps_ref"),
     edit("e0_inf", "nan-inf", "E0: 4.557 fJ", "E0: .inf", "energy_model.E0"),
@@ -203,7 +203,7 @@ CASES: list[Case] = [
     edit("width_zero", "bounds", "width: 0.125", "width: 0", "experiment.width"),
     edit("epochs_zero", "bounds", "epochs: 4\n", "epochs: 0\n", "experiment.epochs"),
     edit("ci_target_two", "bounds", "ci_target: 0.01", "ci_target: 2", "experiment.ci_target"),
-    edit("uniform_eps_high", "bounds", "uniform_eps: null", "uniform_eps: 0.9", "experiment.uniform_eps"),
+    edit("tolerance_one", "bounds", "tolerance: 0.005", "tolerance: 1", "experiment.tolerance"),
     edit("voltage_implausible", "bounds", "voltage: 0.56 V", "voltage: 560", "operating_points[1].voltage"),
     edit("energy_implausible", "bounds", "energy_read_per_bit: 6.272 fJ", "energy_read_per_bit: 6.3",
          "operating_points[1].energy_read_per_bit"),

@@ -32,8 +32,9 @@ def configure(p) -> None:
     p.add_argument("--max-ber", type=float, default=0.2,
                    help="exclude points above this BER from the fit (saturation; default 0.2)")
     p.add_argument("--min-flips", type=float, default=3, help="exclude points with fewer flips (default 3)")
-    p.add_argument("--energy-stat", choices=["median", "mean"], default="median",
-                   help="energy per bit of a voltage over its reads (default median: robust to a bad capture)")
+    p.add_argument("--energy-stat", choices=["median", "mean"], default="mean",
+                   help="energy per bit of a voltage over its capture pairs (or reads of an older sweep); default "
+                        "mean, the capture method's estimate")
     p.add_argument("--persistent-fraction", type=float,
                    help="override the persistent fraction (default: measured from the sweep's repeats, else 1.0)")
     p.add_argument("--min-r2", type=float, default=0.98, help="R^2 below this flags a bad fit (default 0.98)")
@@ -67,5 +68,8 @@ def run(args) -> int:
                   f"{fit.reduced_chi2:.3g}, {fit.n_points} of {len(meas.points)} points fitted")
     if fit.warning:
         console.print(f"[yellow]warning: {fit.warning}[/yellow]")
+    if meas.meta.get("below_resolution_V"):
+        console.print(f"[yellow]left out: the energy at {', '.join(f'{v:g} V' for v in meas.meta['below_resolution_V'])} "
+                      f"stayed below the instrument's resolution[/yellow]")
     console.print(f"wrote {c.profile}, {c.plot}, {c.residuals}")
     return 0

@@ -14,16 +14,27 @@ def _bits(n: int, total: int) -> str:
     return f"{n} ({n / total:.2g})" if total else str(n)
 
 
+def energy_text(e: dict | None) -> str:
+    """A voltage's energy per bit with its 95% interval, or what the instrument resolves."""
+    if e is None:
+        return "not measured"
+    if e["energy_per_bit_J"] is None:
+        return f"below resolution: floor {e['floor_per_bit_J'] * 1e15:.3g} fJ"
+    lo, hi = e["ci_per_bit_J"]
+    return f"{e['energy_per_bit_J'] * 1e15:.4g} fJ [{lo * 1e15:.4g}, {hi * 1e15:.4g}] ({e['repeat']} x {e['pairs']})"
+
+
 def sweep_table(summary: list[dict], title: str) -> Table:
     """Per voltage: BER, its split, persistent/transient bit counts with their fraction, energy."""
     table = Table(title=title, caption="persistent: bits flipped in every read of a pattern; transient: in some "
-                                       "reads, not all; in brackets: the fraction of the bits tested (all patterns)")
+                                       "reads, not all; in brackets: the fraction of the bits tested (all patterns); "
+                                       "energy/bit: 95% interval, repeats N x capture pairs")
     for col in ("V", "BER", "0->1", "1->0", "persistent bits", "transient bits", "energy/bit"):
         table.add_column(col, justify="right", overflow="fold")
     for s in summary:
         table.add_row(f"{s['voltage_V']:.3f}", f"{s['ber']:.3g}", f"{s['ber_0to1']:.3g}", f"{s['ber_1to0']:.3g}",
                       _bits(s["persistent_bits"], s["tested_bits"]), _bits(s["transient_bits"], s["tested_bits"]),
-                      f"{s['energy_per_bit_J'] * 1e15:.4g} fJ")
+                      energy_text(s["energy"]))
     return table
 
 
@@ -62,6 +73,10 @@ def configure(p) -> None:
     p.add_argument("--energy-of", choices=("read", "write"),
                    help="energy per bit of the read or of the write (programming energy); default: write for "
                         "rram, read otherwise")
+    p.add_argument("--energy-target", type=float, default=0.05,
+                   help="energy per bit: capture until its 95%% interval is +- this fraction (default 0.05)")
+    p.add_argument("--energy-words", type=int,
+                   help="words read per energy request (default: the board's whole memory under test)")
     p.add_argument("--out", required=True, help="output directory, e.g. sweeps/NAME")
     p.set_defaults(func=run)
 
@@ -76,12 +91,14 @@ def run(args) -> int:
                          visa_backend=args.visa_backend, chip=args.chip, chip_id=args.chip_id, channel=args.channel,
                          patterns=args.patterns, repeats=args.repeats, base_word=args.base_word, words=args.words,
                          settle=args.settle, imax=args.imax, seed=args.seed, technology=args.technology,
-                         energy_of=args.energy_of, profile=args.profile,
+                         energy_of=args.energy_of, energy_target=args.energy_target, energy_words=args.energy_words,
+                         profile=args.profile,
                          progress=lambda n, what: bar.update(task, advance=n, description=what),
                          on_lab=lambda url, res: bar.console.print(f"virtual lab: board {url}, supply {res}"))
     console.print(f"chip {c.chip_id} (from {c.chip_id_source})")
     console.print(sweep_table(c.summary, f"sweep {c.out} (chip {c.chip_id})"))
     for path in [*c.plots, *([c.netcdf] if c.netcdf else [])]:
         console.print(f"wrote {path}")
-    console.print(f"wrote {c.sweep.csv_path}, {c.sweep.json_path}, {c.out / 'faultmaps'}; supply output is off")
+    console.print(f"wrote {c.sweep.csv_path}, {c.sweep.json_path}, {c.out / 'faultmaps'}, the energy captures; "
+                  f"supply output is off")
     return 0

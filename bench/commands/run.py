@@ -66,8 +66,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                                                                              "front"))
     p.add_argument("--tolerance", type=finite, help=_default("tolerance", "iso-accuracy: within this accuracy "
                                                                           "fraction of reliable"))
-    p.add_argument("--energy-inputs", type=int,
-                   help=_default("energy_inputs", "board inputs with per-layer energy capture"))
+    p.add_argument("--energy-target", type=finite,
+                   help=_default("energy_target", "per-layer energy: capture until its 95%% interval is +- this fraction"))
     p.add_argument("--test-subset", type=int, help=_default("test_subset", "test inputs run on the board"))
     p.set_defaults(func=main)
 
@@ -78,7 +78,7 @@ def main(args) -> int:
                  "lambda": args.lambda_, "epochs": args.epochs, "seed": args.seed, "hardware": args.hardware,
                  "lambdas": args.lambdas, "train_seeds": args.train_seeds, "front_points": args.front_points,
                  "tolerance": args.tolerance, "test_subset": args.test_subset,
-                 "energy_inputs": args.energy_inputs}
+                 "energy_target": args.energy_target}
     with make_progress(console) as progress:
         profile, run_dir, config = prepare(args.profile, args.out, quick=args.quick, data_dir=args.data_dir,
                                            download=args.download, mirror=args.mirror, checksums=args.checksums,

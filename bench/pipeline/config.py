@@ -4,13 +4,14 @@
 ``RUN/seeds.json``; each stage hashes only the sections it reads (``Stage.config_keys``).
 
 Defaults [choice] where the profile is silent (also in ``bench run --help``): digits, ``mlp``
-at width 1/8 (hidden layers of 256), LaNMax with lambda 1, 30 epochs, the virtual lab, 200
-board test inputs (energy captured on the first 15: each capture costs ~0.1 s), Monte-Carlo
-to a 95% CI half-width of 1 point (5 to 100 repetitions). The comparison (stage
-``baselines``, ``bench.front``): the main method at its lambda (or at each of ``lambdas``),
-reliable training and uniform noise at ``front_points`` of the profile's faulty operating
-points, each trained with ``train_seeds`` seeds (``seed``, ``seed + 1``, ...); the verdict at
-iso-accuracy within ``tolerance`` of reliable. ``--quick``: one seed, three points.
+at width 1/8 (hidden layers of 256, so the weights fit the virtual chip's 16 KiB memory
+under test), LaNMax with lambda 1, 30 epochs, the virtual lab (realistic physics), 200 board
+test inputs, each layer's energy to a 95% interval of +-5% (drivers/energy), Monte-Carlo to a
+95% CI half-width of 1 point (5 to 100 repetitions). The comparison (stage ``baselines``,
+``bench.front``): the main method at its lambda (or at each of ``lambdas``), reliable training
+and uniform noise at ``front_points`` of the profile's faulty operating points, each trained
+with ``train_seeds`` seeds (``seed``, ``seed + 1``, ...); the verdict at iso-accuracy within
+``tolerance`` of reliable. ``--quick``: one seed, three points.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "front_points": 5,        # operating points of the uniform-noise front (spread over the faulty ones)
     "tolerance": 0.005,       # iso-accuracy: within this of reliable (accuracy fraction)
     "test_subset": 200,       # test inputs run on the board, layer by layer
-    "energy_inputs": 15,      # of those, the first N run with an energy capture around every layer
+    "energy_target": 0.05,    # per-layer energy: captures until its 95% interval is +- this fraction
+    "energy_window_s": None,  # first capture window (s); None: sized from the layer's duration
     "train_subset": None,     # None: the whole training set
     "ci_target": 0.01,        # Monte-Carlo: stop at this 95% CI half-width (accuracy fraction)
     "mc_min": 5, "mc_max": 100,
@@ -38,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
 #: ``--quick``: about a minute on two CPU cores (README's first command, CI).
 QUICK: dict[str, Any] = {
     "dataset": "digits", "arch": "mlp", "width": 1 / 32, "epochs": 4, "train_seeds": 1, "front_points": 3,
-    "test_subset": 40, "energy_inputs": 7, "ci_target": 0.03, "mc_min": 4, "mc_max": 16,
+    "test_subset": 40, "ci_target": 0.03, "mc_min": 4, "mc_max": 16,
 }
 
 #: Keys of the profile's ``experiment`` section this command does not use itself.
@@ -65,9 +67,11 @@ def resolve(profile: Profile, overrides: Mapping[str, Any], quick: bool) -> dict
         opts.update(QUICK)
         opts.update(profile_quick)
     opts.update({k: v for k, v in overrides.items() if v is not None})
-    for key in ("epochs", "test_subset", "energy_inputs", "mc_min", "train_seeds", "front_points"):
+    for key in ("epochs", "test_subset", "mc_min", "train_seeds", "front_points"):
         if int(opts[key]) < 1:
             raise BenchError(f"--{key.replace('_', '-')} {opts[key]}: must be at least 1")
+    if not 0 < float(opts["energy_target"]) < 1:
+        raise BenchError(f"--energy-target {opts['energy_target']}: must lie in (0, 1) (a relative half-width)")
     if not 0 <= float(opts["tolerance"]) < 1:
         raise BenchError(f"--tolerance {opts['tolerance']}: must lie in [0, 1) (an accuracy fraction)")
     main_lambda = float(opts["lambda"])  # the deployed network's, first: it is part of the comparison
@@ -83,5 +87,6 @@ def resolve(profile: Profile, overrides: Mapping[str, Any], quick: bool) -> dict
         "front": {"lambdas": lambdas, "front_points": int(opts["front_points"])},
         "evaluation": {k: opts[k] for k in ("ci_target", "mc_min", "mc_max", "tolerance")},
         "hardware": hardware_spec(opts["hardware"]),
-        "board": {"test_subset": int(opts["test_subset"]), "energy_inputs": int(opts["energy_inputs"])},
+        "board": {"test_subset": int(opts["test_subset"]), "energy_target": float(opts["energy_target"]),
+                  "energy_window_s": opts["energy_window_s"]},
     }

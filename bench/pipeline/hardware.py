@@ -1,14 +1,16 @@
 """The board and the supply for stages 4 and 5, opened once per run as a shared resource.
 
-``hardware: virtual`` (or ``{kind: virtual, chip: FILE}``) starts the virtual lab
-(drivers/virtual_lab) and stops it when the run ends; ``{kind: board, board: URL, supply:
-RESOURCE, channel: N, vmax: V, watchdog_s: S}`` (or ``--hardware FILE`` holding that mapping)
-uses real instruments. An energy meter beside the supply: ``meter: ppk2:PORT`` or
-``meter: joulescope[:SERIAL]``; a PPK2 powering the rail: ``supply: ppk2:PORT``; in the
-virtual lab ``meter: ppk2`` or ``supply: ppk2`` use its simulated PPK2 (``bench/instruments.py``).
-Whatever ends the run (success, error, Ctrl-C, SIGTERM, SIGHUP, a lost board), the supply's
-``close()`` runs (output off, read back, one line saying so) before the board and the lab are
-closed; on a supply with an output watchdog (``watchdog_s``, default
+``hardware: virtual`` (or ``{kind: virtual, chip: FILE, supply: MODEL|ppk2, meter: ppk2,
+physics: realistic|ideal}``) starts the virtual lab (drivers/virtual_lab; default the realistic
+physics and the N6705C model) and stops it when the run ends; ``{kind: board, board: URL,
+supply: RESOURCE, channel: N, vmax: V, watchdog_s: S}`` (or ``--hardware FILE`` holding that
+mapping) uses real instruments. An energy meter beside the supply: ``meter: ppk2:PORT`` or
+``meter: joulescope[:SERIAL]``; a PPK2 powering the rail: ``supply: ppk2:PORT``; in the virtual
+lab ``meter: ppk2`` or ``supply: ppk2`` use its simulated PPK2 (``bench/instruments.py``). The
+energies are measured through the rail's energy meter with the repeated, baseline-corrected
+method (``drivers/energy``). Whatever ends the run (success, error, Ctrl-C, SIGTERM, SIGHUP, a
+lost board), the supply's ``close()`` runs (output off, read back, one line saying so) before
+the board and the lab are closed; on a supply with an output watchdog (``watchdog_s``, default
 ``drivers.supplies.base.WATCHDOG_S``) a killed run's output goes off by itself.
 
 Nominal voltage: the profile's (``Profile.nominal_volts``); ``vmax`` defaults to
@@ -27,23 +29,18 @@ import numpy as np
 import yaml
 
 from bench.errors import BenchError, user_errors
-from bench.instruments import check_specs, lab_ppk2_role, open_rail
+from bench.instruments import check_specs, energy_meter, lab_ppk2_role, open_rail, supply_model
 from bench.rail_limits import RailLimits, check_vmax
 from drivers.board import Board
-from drivers.supplies.base import WATCHDOG_S, EnergyWindowError
-from drivers.virtual_lab.lab import VirtualLab
+from drivers.energy import CaptureLog, CaptureSettings, IdleBaseline, RepeatedCapture
+from drivers.supplies.base import WATCHDOG_S
+from drivers.virtual_lab.lab import PHYSICS, VirtualLab
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
 from models.profile import Profile
 from models.profile.units import parse_quantity
 
 VMAX_MARGIN = 1.2
 CURRENT_LIMIT_A = 0.5
-#: First capture window for one layer step (a step takes ~1 ms), doubled on overrun. Measured
-#: on the virtual supply: windows of 10-20 ms often miss the step's energy (the simulator
-#: turns access counters into energy every 1 ms, later under load), 50 ms capture it exactly.
-ENERGY_WINDOW_S = 0.05
-MAX_ENERGY_WINDOW_S = 1.0
-SETTLE_S = 0.0           # the virtual supply applies a setpoint at once; real rails may need more
 
 
 def hardware_spec(value: Any) -> dict:
@@ -62,6 +59,8 @@ def hardware_spec(value: Any) -> dict:
         raise BenchError(f"hardware {value}: kind board needs 'board' (serial URL) and 'supply' (VISA resource)")
     if spec.get("kind") not in ("virtual", "board"):
         raise BenchError(f"hardware {value}: kind must be 'virtual' or 'board'")
+    if spec.get("physics", "realistic") not in PHYSICS:
+        raise BenchError(f"hardware {value}: physics must be one of {', '.join(PHYSICS)}")
     check_specs(spec.get("supply"), spec.get("meter"), spec["kind"] == "virtual", f"hardware {value}")
     return spec
 
@@ -72,8 +71,6 @@ class Bench:
     def __init__(self, board, supply, nominal_volts: float, label: str):
         self.board, self.supply, self.nominal_volts, self.label = board, supply, nominal_volts, label
         self.loaded_blob: bytes | None = None
-        self.energy_method = "unknown"
-        self.window_s = ENERGY_WINDOW_S
         self._volts: float | None = None
         self._on = False
 
@@ -112,19 +109,10 @@ class Bench:
         r = self.board.step()
         return r.scores if r.done else None
 
-    @contextlib.contextmanager
-    def energy(self):
-        """Energy drawn while the body runs. A fixed-length capture that the body outlasts
-        raises ``EnergyWindowError`` after doubling ``window_s``: the caller redoes the work."""
-        try:
-            with self.supply.energy(self.window_s) as result:
-                yield result
-        except EnergyWindowError:
-            if self.window_s >= MAX_ENERGY_WINDOW_S:
-                raise
-            self.window_s = min(2 * self.window_s, MAX_ENERGY_WINDOW_S)
-            raise
-        self.energy_method = result.method
+    def energy_capture(self, settings: CaptureSettings, log: CaptureLog) -> RepeatedCapture:
+        """The repeated, baseline-corrected energy method (drivers/energy) on this rail's energy
+        meter (the supply's own measurement, or the meter beside it) and board."""
+        return RepeatedCapture(energy_meter(self.supply), IdleBaseline(self.board), settings, log)
 
 
 def lab_chip(spec: Mapping[str, Any]) -> Chip:
@@ -197,7 +185,9 @@ def _open(stack: contextlib.ExitStack, config: Mapping[str, Any], profile: Profi
     vmax = rail_vmax(spec, profile)
     lab = None
     if spec["kind"] == "virtual":
-        lab = stack.enter_context(VirtualLab(spec.get("chip"), ppk2=lab_ppk2_role(spec.get("supply"), spec.get("meter"))))
+        lab = stack.enter_context(VirtualLab(spec.get("chip"), supply=supply_model(spec.get("supply")),
+                                             physics=spec.get("physics", "realistic"),
+                                             ppk2=lab_ppk2_role(spec.get("supply"), spec.get("meter"))))
         board_url, channel, label = lab.board_url, 1, f"virtual lab ({lab.chip_id})"
     else:
         board_url, channel, label = spec["board"], int(spec.get("channel", 1)), spec["board"]

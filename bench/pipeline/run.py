@@ -54,7 +54,7 @@ def prepare(profile: str | Path | Profile, out: str | Path | None = None, *, qui
     (validated once), the resolved settings, a network that fits the board's memory.
     ``overrides``: ``bench run``'s options by name (``dataset``, ``arch``, ``width``,
     ``method``, ``lambda``, ``lambdas``, ``epochs``, ``seed``, ``hardware``, ``train_seeds``,
-    ``front_points``, ``tolerance``, ``test_subset``, ``energy_inputs``); ``None`` keeps the
+    ``front_points``, ``tolerance``, ``test_subset``, ``energy_target``); ``None`` keeps the
     profile's value. ``download``: fetch the data set into ``data_dir`` first (``mirror``,
     ``checksums``, ``on_download``: :func:`bench.datasets.download`)."""
     if not isinstance(profile, Profile):

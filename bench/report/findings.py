@@ -187,13 +187,20 @@ def replay(results: dict) -> Finding:
 
 
 def energy(results: dict) -> Finding:
+    """How well the predicted per-layer energy matches the measured one (R^2 with its interval
+    over the layers the instrument resolved; layers below its resolution are counted apart)."""
     e = results["compare"]["energy"]
+    below = e.get("n_below_resolution", 0)
+    unresolved = (f"; {below} of {len(e['layers'])} layer(s) below the instrument's resolution" if below else "")
     if e.get("r2") is None:
-        return Finding("Energy prediction", "note", e.get("r2_note", "n/a"),
-                       f"R^2 is not computed: {e.get('r2_note', 'n/a')}.")
+        return Finding("Energy prediction", "note", f"{e.get('r2_note', 'n/a')}{unresolved}",
+                       f"R^2 is not computed: {e.get('r2_note', 'n/a')}{unresolved}.")
     scale = e.get("scale_measured_over_predicted")
-    good = e["r2"] >= 0.9 and scale is not None and 0.5 <= scale <= 2
-    text = (f"Measured against predicted memory energy per layer: R^2 = {e['r2']:.3f}"
-            + (f", measured/predicted {scale:.3f}" if scale is not None else "") + ".")
-    return Finding("Energy prediction", "yes" if good else "partly", f"R^2 {e['r2']:.3f}"
-                   + (f", measured/predicted {scale:.3f}" if scale is not None else ""), text)
+    lo, hi = e["r2_ci"]
+    good = lo >= 0.9 and scale is not None and 0.5 <= scale <= 2
+    r2 = f"R^2 {e['r2']:.3f} [{lo:.3f}, {hi:.3f}]"
+    text = (f"Measured against predicted memory energy per layer over the {e['n_measured']} measured layers: "
+            f"{r2} (95% interval from the layers' intervals)"
+            + (f", measured/predicted {scale:.3f}" if scale is not None else "") + f"{unresolved}.")
+    return Finding("Energy prediction", "yes" if good else "partly",
+                   r2 + (f", measured/predicted {scale:.3f}" if scale is not None else "") + unresolved, text)

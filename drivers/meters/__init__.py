@@ -1,6 +1,7 @@
-"""Energy meters for microcontroller rails, behind the supplies' energy-capture interface
-(``energy(window_s)`` yielding an ``EnergyReading``, ``energy_method``), plus what a meter has:
-``sample_rate_hz``, ``capture(seconds)`` (raw samples, :class:`Capture`).
+"""Energy meters for microcontroller rails, behind the energy-capture interface of
+``drivers/energy/meter.py`` (``name``, ``method``, ``max_window_s``, ``capture(window_s)``,
+``window_noise``, ``gain_accuracy``: ``drivers/meters/stream.py``), plus what a meter has:
+``sample_rate_hz``, ``record(seconds)`` (raw samples, :class:`Samples`).
 
 * :class:`PPK2` (``drivers/meters/ppk2.py``): Nordic Power Profiler Kit II over serial, as an
   ampere meter in series with a supply's rail or as the rail's source meter;
@@ -11,7 +12,7 @@
 
 from __future__ import annotations
 
-from drivers.meters.capture import Capture
+from drivers.meters.stream import Samples
 from drivers.meters.joulescope import Joulescope, JoulescopeError
 from drivers.meters.ppk2 import PPK2, PPK2Error
 
@@ -37,4 +38,4 @@ def open_meter(spec: str, **kwargs) -> PPK2 | Joulescope:
     return Joulescope(address or None, **kwargs)
 
 
-__all__ = ["Capture", "Joulescope", "JoulescopeError", "KINDS", "PPK2", "PPK2Error", "open_meter", "parse_spec"]
+__all__ = ["Joulescope", "JoulescopeError", "KINDS", "PPK2", "PPK2Error", "Samples", "open_meter", "parse_spec"]

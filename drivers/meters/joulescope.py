@@ -2,9 +2,9 @@
 (optional extra: ``pip install 'faultbench[joulescope]'``) [HARDWARE 7].
 
     with Joulescope("002345") as meter:      # serial number, or None for the only one attached
-        with meter.energy() as e:
+        with meter.capture(0.05) as box:     # drivers/energy/meter.py's interface
             board.step()
-        e.joules, e.method                   # -> joules, "stream"
+        box.capture.energy_j                 # joules of the window
 
 It uses the package's documented v1 API: ``joulescope.scan(config=...)``, a device's
 ``open()``, ``parameter_set(name, value)``, ``start()`` / ``stop()`` streaming into its
@@ -14,12 +14,24 @@ It uses the package's documented v1 API: ``joulescope.scan(config=...)``, a devi
 switched automatically), so the energy is ``sum(P_k) / fs`` over the samples of the window;
 NaN samples (lost on USB) count at the window's mean power.
 
-Window: the stream is started once and runs into the package's ring buffer (30 s). A window
-starts at the newest sample id when the body starts and ends :data:`TAIL_S` after the body
-ends, in samples: the USB stream reaches the host a few milliseconds late, so without the tail
-the end of the body's work could fall outside the window [choice; the tail adds its idle
-energy]. Nothing was run against a real Joulescope here (no device): the driver is tested
-against a fake of the package's documented API (``tests/drivers/fake_joulescope.py``).
+Window (an :class:`~drivers.energy.meter.EnergyMeter`, ``drivers/meters/stream.py``): the stream
+is started once and runs into the package's ring buffer (30 s). A window starts at the newest
+sample id when the body starts and ends :data:`TAIL_S` after the window (at least the body),
+in samples: the USB stream reaches the host a few milliseconds late, so without the tail the
+end of the body's work could fall outside the window [choice; the tail adds its idle energy,
+which the baseline window of the same length removes].
+
+What it resolves (:meth:`Joulescope.window_noise`, :meth:`Joulescope.gain_accuracy`): the
+JS110's current ranges from its shunts (1111, 111, 11.11, 1.11 and 0.01 ohm, HARDWARE 7) with
+full scales of about 20 mV over each shunt (:data:`RANGES_A`; the 2 A range is the datasheet's),
+switched automatically: a window is read on the lowest range holding its current; noise per
+sample :data:`NOISE_FRACTION` of the range at 2 MSa/s, averaging down as ``sqrt(fs / 2 MSa/s)``
+at a lower output rate; gain accuracy :data:`GAIN_ACCURACY` (the 2 A range's 0.3%, HARDWARE 7,
+taken for every range) plus :data:`VOLTAGE_ACCURACY`. The offset (1.5 mA on the 2 A range) is
+the same in a work window and its baseline and cancels. The noise and the voltage figure are
+estimates (no published table was found). Nothing was run against a real Joulescope here (no
+device): the driver is tested against a fake of the package's documented API
+(``tests/drivers/fake_joulescope.py``).
 """
 
 from __future__ import annotations
@@ -29,12 +41,12 @@ import logging
 import math
 import time
 from types import ModuleType
-from typing import Iterator
 
 import numpy as np
 
-from drivers.meters.capture import Capture, ConfiguredOnEnter
-from drivers.supplies.base import SupplyError, _Result
+from drivers.energy.meter import WindowNoise
+from drivers.meters.stream import Samples, StreamMeter
+from drivers.supplies.base import SupplyError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +54,11 @@ INSTALL_HINT = "pip install 'faultbench[joulescope]' (or pip install joulescope)
 TAIL_S = 0.01           # samples kept after the body ends (USB latency) [choice]
 STREAM_WAIT_S = 2.0     # how long the stream may lag behind the window's end before it counts as stalled
 FIELDS = ["current", "voltage"]
+FULL_RATE_HZ = 2_000_000          # the JS110's sample rate [HARDWARE 7]
+RANGES_A = (18e-6, 180e-6, 1.8e-3, 18e-3, 2.0)   # full scales: ~20 mV over each shunt [HARDWARE 7; estimate but 2 A]
+NOISE_FRACTION = 1e-3             # rms noise of one 2 MSa/s sample, fraction of its range [estimate: not found]
+GAIN_ACCURACY = 0.003             # +- of reading, current [HARDWARE 7: the 2 A range; estimate for the others]
+VOLTAGE_ACCURACY = 0.001          # +- of reading, voltage [estimate: not found]
 
 
 class JoulescopeError(SupplyError):
@@ -56,10 +73,8 @@ def _package() -> ModuleType:
     return joulescope
 
 
-class Joulescope(ConfiguredOnEnter):
+class Joulescope(StreamMeter):
     """One Joulescope as an energy meter beside the rail's supply (it sources nothing)."""
-
-    energy_method = "stream"
 
     def __init__(self, serial: str | None = None, *, sampling_frequency: int | None = None,
                  package: ModuleType | None = None):
@@ -76,7 +91,6 @@ class Joulescope(ConfiguredOnEnter):
         self.device = devices[0]
         self.name = str(self.device)
         self.rail_volts: float | None = None   # not needed: the Joulescope measures the voltage
-        self.last_capture: Capture | None = None
         self.device.open()
         try:
             self.device.parameter_set("i_range", "auto")
@@ -120,7 +134,7 @@ class Joulescope(ConfiguredOnEnter):
     def _newest(self) -> int:
         return int(self.device.stream_buffer.sample_id_range[1])
 
-    def _read(self, start: int, stop: int) -> Capture:
+    def _read(self, start: int, stop: int) -> Samples:
         deadline = time.monotonic() + STREAM_WAIT_S
         while self._newest() < stop:
             if time.monotonic() > deadline:
@@ -130,21 +144,26 @@ class Joulescope(ConfiguredOnEnter):
         signals = self.device.stream_buffer.samples_get(start, stop, fields=FIELDS)["signals"]
         current = np.asarray(signals["current"]["value"], dtype=np.float64)
         volts = np.asarray(signals["voltage"]["value"], dtype=np.float64)
-        return Capture(current, volts, self.sample_rate_hz)
+        return Samples(current, volts, self.sample_rate_hz)
 
-    def capture(self, seconds: float) -> Capture:
-        """Raw samples of the next ``seconds``."""
-        self.configure()
-        start = self._newest()
-        return self._read(start, start + math.ceil(seconds * self.sample_rate_hz))
+    def window_noise(self, window_s: float, volts: float, amps: float) -> WindowNoise:
+        """A window's energy noise: ``n`` samples of the range's noise at the output rate, at
+        ``volts`` (module docstring); readings dither, so no resolution step."""
+        fs = self.sample_rate_hz
+        full = next((r for r in RANGES_A if abs(amps) <= r), RANGES_A[-1])
+        sigma_i = NOISE_FRACTION * full * math.sqrt(min(fs, FULL_RATE_HZ) / FULL_RATE_HZ)
+        n = max(1, round(window_s * fs))
+        return WindowNoise(volts * sigma_i * math.sqrt(n) / fs, 0.0)
 
-    @contextlib.contextmanager
-    def energy(self, window_s: float | None = None) -> Iterator[_Result]:
-        """Energy drawn while the body runs (plus :data:`TAIL_S`); ``window_s`` is not needed."""
+    def gain_accuracy(self, volts: float) -> float:
+        return GAIN_ACCURACY + VOLTAGE_ACCURACY
+
+    def _begin(self) -> int:
         self.configure()
-        result = _Result()
-        start, t0 = self._newest(), time.monotonic()
-        yield result
-        stop = start + math.ceil((time.monotonic() - t0 + TAIL_S) * self.sample_rate_hz)
-        self.last_capture = self._read(start, stop)
-        result.reading = self.last_capture.reading()
+        return self._newest()
+
+    def _end(self, start: int, elapsed_s: float) -> Samples:
+        return self._read(start, start + math.ceil((elapsed_s + TAIL_S) * self.sample_rate_hz))
+
+    def _abort(self, start: int) -> None:
+        pass

@@ -2,9 +2,9 @@
 
     with PPK2("/dev/ttyACM1", mode="ampere") as meter:      # in series with a bench supply's rail
         meter.rail_volts = 0.6                                # the rail voltage (it measures current only)
-        with meter.energy(0.05) as e:
+        with meter.capture(0.05) as box:                      # drivers/energy/meter.py's interface
             board.step()
-        e.joules, e.method                                   # -> joules, "stream"
+        box.capture.energy_j                                  # joules of the window
 
     with PPK2("/dev/ttyACM1", mode="source", vmax=1.2) as rail:   # the PPK2 powers the rail itself
         rail.volts = 1.0; rail.output_enabled = True
@@ -17,10 +17,21 @@ range (0-4, auto-ranging shunts), a 6-bit counter and the 8 logic inputs; the cu
 calibration formula of :meth:`Calibration.current` with the device's own calibration read from
 its metadata.
 
-Energy (:meth:`PPK2.energy`, the supplies' interface): the samples streamed while the body
-runs, ``E = V * sum(I_k) * 10 us`` with ``V`` the source voltage (source meter) or
-:attr:`PPK2.rail_volts` (ampere meter: the PPK2 does not measure voltage). Samples lost on the
-way (the counter jumps) are counted and filled with the capture's mean current.
+Energy: a :class:`~drivers.energy.meter.EnergyMeter` (``drivers/meters/stream.py``), so the
+repeated, baseline-corrected method of ``drivers/energy`` measures through it: a capture is the
+samples streamed from ``AVERAGE_START`` (its body starts once the first samples have arrived:
+the start latency waited out) until the window has passed, ``E = V * sum(I_k) * 10 us``
+with ``V`` the source voltage (source meter) or :attr:`PPK2.rail_volts` (ampere meter: the PPK2
+does not measure voltage, so the rail's is the supply's setpoint). Samples lost on the way (the
+counter jumps) are counted and filled with the window's mean current.
+
+What it resolves (:meth:`PPK2.window_noise`, :meth:`PPK2.gain_accuracy`), with the figures the
+virtual lab's simulator also measures by: 100 kSa/s [HARDWARE 7]; the auto-ranging range of a
+current is the most sensitive one whose full scale times :data:`RANGE_HEADROOM` holds it; one
+ADC code (1 LSB) of that range from the unit's own calibration (~42.6 nA on the lowest range,
+HARDWARE 7); noise of :data:`NOISE_COUNTS` codes rms per sample plus the code's rounding
+(``1/12`` code^2); gain accuracy :data:`GAIN_ACCURACY`. No published noise or accuracy figure was
+found: both are estimates, stated here so that a measured unit can replace them.
 
 Safety (source meter): setpoints outside 0.8-5.0 V (the regulator's range) or above ``vmax``
 are refused before anything is sent, checked on the millivolts as sent; :meth:`shutdown`
@@ -41,13 +52,13 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Iterator
 
 import numpy as np
 import serial
 
-from drivers.meters.capture import Capture, ConfiguredOnEnter
-from drivers.supplies.base import SafetyLimitError, SupplyError, _Result
+from drivers.energy.meter import WindowNoise
+from drivers.meters.stream import Samples, StreamMeter
+from drivers.supplies.base import SafetyLimitError, SupplyError
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +70,12 @@ ADC_MAX = (1 << ADC_BITS) - 1
 ADC_VOLTS = 1.8 / 163840      # volts per unit of ``a = 4 * adc`` [HARDWARE 8]
 VDD_MIN_MV, VDD_MAX_MV = 800, 5000
 METADATA_TIMEOUT_S = 2.0
+STREAM_START_S = 2.0          # the first samples of a stream arrive within this long, or the PPK2 is silent
 DRAIN_QUIET_S = 0.05          # after AVERAGE_STOP: the stream is over once the port is quiet this long [choice]
 MEASURE_CURRENT_S = 0.02      # measure_current(): mean over this long a capture (one power-line cycle)
+NOISE_COUNTS = 1.5            # ADC noise, rms codes per sample [estimate: no published figure]
+RANGE_HEADROOM = 0.9          # auto-ranging: a range is used up to this fraction of its full scale [estimate]
+GAIN_ACCURACY = 0.01          # +- relative error of a current after the unit's calibration [estimate: not found]
 
 
 class Cmd(IntEnum):
@@ -208,6 +223,7 @@ class _Stream:
     def __init__(self, port: serial.Serial):
         self.port, self.buf = port, bytearray()
         self.stopping = threading.Event()
+        self.flowing = threading.Event()   # the first samples arrived: the device is streaming
         self.error: Exception | None = None
         self.thread = threading.Thread(target=self._run, name="ppk2-stream", daemon=True)
         self.thread.start()
@@ -219,6 +235,7 @@ class _Stream:
                 chunk = self.port.read(max(1, self.port.in_waiting))
                 if chunk:
                     self.buf += chunk
+                    self.flowing.set()
                     quiet_since = None
                 elif self.stopping.is_set():
                     quiet_since = quiet_since or time.monotonic()
@@ -241,12 +258,11 @@ def _shutdown_all() -> None:
         ppk.shutdown()
 
 
-class PPK2(ConfiguredOnEnter):
+class PPK2(StreamMeter):
     """One PPK2 as an ampere meter (``mode="ampere"``) or as the rail's source meter
     (``mode="source"``, with ``vmax``); see the module docstring."""
 
     sample_rate_hz = SAMPLE_RATE_HZ
-    energy_method = "stream"
 
     def __init__(self, port: str, *, mode: str = "ampere", vmax: float | None = None, timeout_s: float = 0.05):
         if mode not in MODES:
@@ -263,7 +279,7 @@ class PPK2(ConfiguredOnEnter):
         self._millivolts: int | None = None
         self._output = False
         self._current_limit: float | None = None
-        self.last_capture: Capture | None = None
+        self.name = f"Nordic PPK2 ({port}, {mode} meter)"
         self._lock = threading.RLock()
         try:
             self._port = serial.serial_for_url(port, baudrate=115200, timeout=timeout_s)
@@ -370,8 +386,8 @@ class PPK2(ConfiguredOnEnter):
         return self.volts if self._output or self.mode == "ampere" else 0.0
 
     def measure_current(self) -> float:
-        """Mean current over a :data:`MEASURE_CURRENT_S` capture."""
-        c = self.capture(MEASURE_CURRENT_S)
+        """Mean current over :data:`MEASURE_CURRENT_S` of samples."""
+        c = self.record(MEASURE_CURRENT_S)
         return c.charge_c() / c.duration_s if c.duration_s else float("nan")
 
     def shutdown(self) -> bool:
@@ -406,13 +422,45 @@ class PPK2(ConfiguredOnEnter):
         """Amperes per ADC code of each range (1 LSB; the device's own calibration)."""
         return self.calibration.resolution(self.vdd)
 
-    def _start(self) -> _Stream:
+    def _range(self, amps: float) -> int:
+        """The range the device's auto-ranging measures ``amps`` on (module docstring)."""
+        full = self.calibration.full_scale(self.vdd) * RANGE_HEADROOM
+        return int(min(np.searchsorted(full, abs(amps)), RANGES - 1))
+
+    def window_noise(self, window_s: float, volts: float, amps: float) -> WindowNoise:
+        """A window's energy noise: ``sqrt(n)`` samples of ``sigma_I`` (:data:`NOISE_COUNTS` codes
+        and the rounding) over 10 us at ``volts``; readings dither (noise above one code), so no
+        resolution step."""
+        lsb = float(self.resolution_a()[self._range(amps)])
+        n = max(1, round(window_s * SAMPLE_RATE_HZ))
+        sigma_i = lsb * np.sqrt(NOISE_COUNTS ** 2 + 1 / 12)
+        resolution = 0.0 if NOISE_COUNTS >= 1 else volts * lsb * window_s
+        return WindowNoise(float(volts * sigma_i * np.sqrt(n) * SAMPLE_PERIOD_S), resolution)
+
+    def gain_accuracy(self, volts: float) -> float:
+        """:data:`GAIN_ACCURACY` (the current's; the voltage is the setpoint, not measured)."""
+        return GAIN_ACCURACY
+
+    def capture(self, window_s: float):
+        """The energy-capture interface (``drivers/meters/stream.py``); the ampere meter needs
+        :attr:`rail_volts` first."""
+        if self.mode == "ampere" and self.rail_volts is None:
+            raise PPK2Error("PPK2 ampere meter: set rail_volts (the rail's voltage) before measuring energy")
+        return super().capture(window_s)
+
+    def _begin(self) -> _Stream:
+        """Streaming started, its start latency waited out: the first samples have arrived, so
+        the work that follows falls inside the stream."""
         with self._lock:
             self._port.reset_input_buffer()
             self._send(bytes([Cmd.AVERAGE_START]))
-            return _Stream(self._port)
+            stream = _Stream(self._port)
+        if not stream.flowing.wait(STREAM_START_S):
+            self._end(stream, 0.0)
+            raise PPK2Error(f"PPK2 {self.port_name}: no samples within {STREAM_START_S:g} s of AVERAGE_START")
+        return stream
 
-    def _stop(self, stream: _Stream) -> Capture:
+    def _end(self, stream: _Stream, elapsed_s: float) -> Samples:
         with self._lock:
             self._send(bytes([Cmd.AVERAGE_STOP]))
             raw = stream.finish()
@@ -420,29 +468,8 @@ class PPK2(ConfiguredOnEnter):
             raise PPK2Error(f"PPK2 {self.port_name}: stream lost ({stream.error})")
         adc, rng, counter, logic = decode_samples(raw)
         volts = self.vdd if self.mode == "source" else self.rail_volts
-        return Capture(self.calibration.current(adc, rng, self.vdd), volts, SAMPLE_RATE_HZ, missing_samples(counter),
+        return Samples(self.calibration.current(adc, rng, self.vdd), volts, SAMPLE_RATE_HZ, missing_samples(counter),
                        rng, logic)
 
-    def capture(self, seconds: float) -> Capture:
-        """Raw samples streamed for ``seconds``."""
-        stream = self._start()
-        time.sleep(seconds)
-        return self._stop(stream)
-
-    @contextlib.contextmanager
-    def energy(self, window_s: float | None = None) -> Iterator[_Result]:
-        """Energy drawn while the body runs (all samples streamed meanwhile; ``window_s``, the
-        expected length, is not needed: a stream has no fixed length). The raw samples stay
-        in :attr:`last_capture`."""
-        if self.mode == "ampere" and self.rail_volts is None:
-            raise PPK2Error("PPK2 ampere meter: set rail_volts (the rail's voltage) before measuring energy")
-        result = _Result()
-        stream = self._start()
-        try:
-            yield result
-        except BaseException:
-            with contextlib.suppress(Exception):  # the body's error is the one to see
-                self._stop(stream)
-            raise
-        self.last_capture = self._stop(stream)
-        result.reading = self.last_capture.reading()
+    def _abort(self, stream: _Stream) -> None:
+        self._end(stream, 0.0)

@@ -23,7 +23,9 @@ declared once on the concrete class. The base adds what a bench needs around the
   ends with one line on the ``drivers.supplies.closing`` logger: the output read back OFF, or,
   at ERROR level, that it could not be verified;
 * :meth:`ScpiSupply.energy`: a context manager measuring the energy drawn while its body runs,
-  with the method the instrument supports (``array``, ``meter`` or ``polling``).
+  with the method the instrument supports (``array``, ``meter`` or ``polling``), returning the
+  raw readings too; ``spec`` is the model's measurement figures (``drivers/supplies/models/``),
+  which ``drivers/energy`` uses to size captures and to state what they resolve.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from typing import Any, Callable, Iterator
 import pyvisa
 
 from drivers import stop_signals
+from drivers.closing import ConfiguredOnEnter
+from drivers.supplies.spec import SupplySpec, load_spec
 
 log = logging.getLogger(__name__)
 #: One line per closed supply: the output read back OFF, or loudly that it could not be verified.
@@ -135,13 +139,20 @@ ON_OFF = ((True, "ON"), (False, "OFF"))
 
 @dataclass(frozen=True)
 class EnergyReading:
-    """Energy drawn from the output during a window: joules, how, and the bound where known."""
+    """Energy drawn from the output during a window: joules, how, the bound where known, and
+    the raw readings it came from."""
 
     joules: float = float("nan")
     method: str = ""          # "array" (digitiser integration), "meter" (energy meter), "polling"
-    duration_s: float = 0.0
+    duration_s: float = 0.0   # the window the energy covers: a fixed record's length, else start to stop
     error_bound_j: float | None = None  # polling: bound from the current's change between samples
     samples: int = 0
+    fixed_length: bool = False          # a digitiser record of fixed length (not a start/stop window)
+    volts: float = float("nan")         # mean output voltage read during the window
+    currents: tuple = ()                # raw current readings (A): digitiser samples or polled readings
+    voltages: tuple = ()                # raw voltage readings (V), same length
+    interval_s: float | None = None     # digitiser sample interval
+    times: tuple = ()                   # polling: reading times, s from the window's start
 
 
 class _Result:
@@ -174,7 +185,7 @@ def _shutdown_all() -> None:
         supply.close()
 
 
-class ScpiSupply:
+class ScpiSupply(ConfiguredOnEnter):
     """Base of the concrete drivers. Subclasses declare controls and dialect details."""
 
     MODELS: tuple[str, ...] = ()     # IDN model names this driver serves (regex, matched by open_supply)
@@ -200,6 +211,7 @@ class ScpiSupply:
     keep_alive_query = "*OPC?"
     energy_method = "polling"
     poll_interval_s = 0.02
+    SPEC: str = ""                   # the model's measurement figures: drivers/supplies/models/SPEC.yaml
 
     def __init__(self, resource_name: str, *, channel: int = 1, vmax: float, imax: float,
                  ovp: float | None = None, safe_volts: float = 0.0, backend: str = "@py",
@@ -221,6 +233,7 @@ class ScpiSupply:
         self.resource_name, self.channel = resource_name, channel
         self.vmax, self.imax, self.ovp_volts, self.safe_volts = vmax, imax, ovp, safe_volts
         self.timeout_ms = timeout_ms
+        self.spec: SupplySpec = load_spec(self.SPEC)
         self.watchdog_s = None if watchdog_s is None or not self.watchdog_state_cmd else int(round(watchdog_s))
         if resource_manager is None:
             resource_manager = pyvisa.ResourceManager(backend)
@@ -514,18 +527,18 @@ class ScpiSupply:
                 self._res.close()
             self._res = None
 
-    def __enter__(self) -> "ScpiSupply":
-        try:
-            self.configure()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     # --- energy ---------------------------------------------------------------------------
+
+    def write_checked(self, commands: list[str], context: str) -> None:
+        """``commands`` and the error query in one message, then the queue drained on an error.
+        One message: a write followed by a query stalls ~40 ms on TCP (the host's Nagle
+        algorithm waits for the instrument's delayed ACK), which a capture cannot afford."""
+        with self._lock:
+            reply = self.query(";".join([*commands, self.error_query]))
+            if int(reply.partition(",")[0]) != 0:
+                self.check_errors(context)
+                raise SupplyError(f"supply {self.resource_name} refused {context}: {reply}",
+                                  code=int(reply.partition(",")[0]))
 
     @contextlib.contextmanager
     def energy(self, window_s: float) -> Iterator[_Result]:
@@ -579,6 +592,8 @@ class ScpiSupply:
         samples = [s for s in samples if s[0] <= t1]  # the poller may sample once more before it sees stop
         if not samples:
             return EnergyReading(float("nan"), "polling", elapsed, None, 0)
+        raw = {"volts": sum(s[1] for s in samples) / len(samples), "currents": tuple(s[2] for s in samples),
+               "voltages": tuple(s[1] for s in samples), "times": tuple(s[0] - t0 for s in samples)}
         times = [t0] + [s[0] for s in samples] + [t1]
         power = [samples[0][1] * samples[0][2]] + [v * i for _, v, i in samples] + [samples[-1][1] * samples[-1][2]]
         joules = bound = 0.0
@@ -588,4 +603,4 @@ class ScpiSupply:
             bound += 0.5 * abs(power[k + 1] - power[k]) * dt
         peak = max(abs(p) for p in power)
         bound += peak * (max(samples[0][0] - t0, 0.0) + max(t1 - samples[-1][0], 0.0))
-        return EnergyReading(joules, "polling", elapsed, bound, len(samples))
+        return EnergyReading(joules, "polling", elapsed, bound, len(samples), **raw)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 from drivers.supplies.base import ON_OFF, Control, EnergyReading, EnergyWindowError, ScpiSupply
@@ -27,12 +26,15 @@ class KeysightE36300(_KeysightDialect):
     ovp = Control("OVP", "VOLT:PROT {value},(@{ch})", "VOLT:PROT? (@{ch})", 0.0, 27.5)
     tripped_query = "VOLT:PROT:TRIP? (@{ch})"
     energy_method = "polling"
+    SPEC = "e36312a"
 
 
 class KeysightN6705C(_KeysightDialect):
     """N6705C with an N6781A two-quadrant SMU; energy by digitiser arrays.
 
-    ``energy = TINT * sum_k V_k I_k`` over ``FETC:ARR:VOLT?`` / ``FETC:ARR:CURR?`` [HARDWARE 5].
+    ``energy = TINT * sum_k V_k I_k`` over ``FETC:ARR:VOLT?`` / ``FETC:ARR:CURR?`` [HARDWARE 5];
+    the record (``spec.sample_interval``) is fixed: it starts at ``*TRG`` (within the model's
+    start latency, waited out before the work) and covers at least the window.
     Output watchdog (the N6700 family, HARDWARE 7): ``OUTP:PROT:WDOG:DEL`` 1-3600 s and
     ``OUTP:PROT:WDOG ON``; with no SCPI I/O for the delay every output latches off, the PROT bit
     (bit 11) of the questionable condition register is set, ``OUTP:PROT:CLE`` clears it.
@@ -48,8 +50,7 @@ class KeysightN6705C(_KeysightDialect):
     watchdog_delay_cmd = "OUTP:PROT:WDOG:DEL {value}"
     host_loss_protection = "output watchdog armed by the bench (output off watchdog_s after the last I/O, default 10 s) and OVP at vmax"
     energy_method = "array"
-    array_points = 1024
-    tint_min_s = 5.12e-6
+    SPEC = "n6705c_n6781a"
     OV_BIT, PROT_BIT = 1 << 0, 1 << 11   # questionable condition: over-voltage, watchdog protection
 
     def _questionable(self) -> int:
@@ -63,30 +64,29 @@ class KeysightN6705C(_KeysightDialect):
         return "ovp" if bits & self.OV_BIT else "watchdog" if bits & self.PROT_BIT else None
 
     def _start_array(self, window_s: float):
-        tint = max(window_s / self.array_points, self.tint_min_s)
-        points = max(1, math.ceil(window_s / tint))
+        tint, points = self.spec.sample_interval(window_s)
         ch = self.channel
-        for cmd in (f"SENS:SWE:TINT {tint:.6g},(@{ch})", f"SENS:SWE:POIN {points},(@{ch})",
-                    f"TRIG:ACQ:SOUR BUS,(@{ch})", f"INIT:ACQ (@{ch})"):
-            self.write(cmd)
-        self.check_errors("digitiser set-up")
+        self.write_checked([f"SENS:SWE:TINT {tint:.6g},(@{ch})", f"SENS:SWE:POIN {points},(@{ch})",
+                            f"TRIG:ACQ:SOUR BUS,(@{ch})", f"INIT:ACQ (@{ch})"], "digitiser set-up")
         t_trigger = time.monotonic()
-        self.write("*TRG")
-        self.query("*OPC?")  # the capture has started before the caller's work does
-        return float(f"{tint:.6g}"), points, window_s, t_trigger
+        self.query("*TRG;*OPC?")
+        time.sleep(self.spec.start_latency_s)  # the record has started before the caller's work does
+        return tint, points, t_trigger
 
     def _stop_array(self, token, elapsed: float) -> EnergyReading:
-        tint, points, window_s, t_trigger = token
-        late = time.monotonic() - t_trigger - window_s
+        tint, points, t_trigger = token
+        record = tint * points
+        late = time.monotonic() - t_trigger - record
         if late > 0:
-            raise EnergyWindowError(f"energy window: the work ended {late:.3f} s after the {window_s:.3f} s "
+            raise EnergyWindowError(f"energy window: the work ended {late:.3f} s after the {record:.3f} s "
                                     "capture; raise the window")
         old = self._res.timeout
-        self._res.timeout = max(old, int((window_s + 2.0) * 1000))  # FETC waits for the capture's end
+        self._res.timeout = max(old, int((record + 2.0) * 1000))  # FETC waits for the capture's end
         try:
             amps = [float(x) for x in self.query(f"FETC:ARR:CURR? (@{self.channel})").split(",")]
             volts = [float(x) for x in self.query(f"FETC:ARR:VOLT? (@{self.channel})").split(",")]
         finally:
             self._res.timeout = old
         joules = tint * sum(v * i for v, i in zip(volts, amps))
-        return EnergyReading(joules, "array", elapsed, None, len(amps))
+        return EnergyReading(joules, "array", record, None, len(amps), True, sum(volts) / len(volts), tuple(amps),
+                             tuple(volts), tint)

@@ -21,6 +21,7 @@ class RigolDP800(ScpiSupply):
     tripped_values = ("YES",)
     clear_trip_cmd = ":OUTP:OVP:CLEAR CH{ch}"
     energy_method = "polling"
+    SPEC = "dp832"
 
     def configure(self) -> None:
         super().configure()

@@ -1,15 +1,20 @@
 """The virtual lab: the simulated supply plus a board, started and stopped together [HARDWARE 2].
 
-``VirtualLab(chip_file=None, qemu=False)`` is a context manager. On entry it creates a private
-directory with the lab state file, starts the SCPI supply simulator (which creates that file)
-and then the board: the host firmware with the virtual chip of ``chip_file`` (options derived
-by :meth:`Chip.host_options`), or with ``qemu=True`` the Cortex-M4 firmware under QEMU (nominal
-memory, no coupling to the supply). With ``power_on`` (default) the supply starts with the rail
-on at the chip's ``nominal_v``, so the memory works before any driver touches the supply (a
-driver's ``configure()`` switches it off again until the bench sets a voltage). Both listen on ephemeral ports of 127.0.0.1. On exit (any
-exit) both processes are terminated, killed if they linger, and reaped; the directory goes.
-Both run in their own session (process group), so a Ctrl-C at the terminal reaches only the
-bench: its ``finally`` path switches the supply off through SCPI, then closes the lab.
+``VirtualLab(chip_file=None, qemu=False, supply=None, physics="realistic", ppk2=None)`` is a
+context manager. ``supply`` names the supply model the simulator presents (a file of
+``drivers/supplies/models/``; default the N6705C with an N6781A); ``physics="ideal"`` makes the
+supply measure exactly (the simulated PPK2: no gain error; its noise stays, it dithers the
+codes), drops the chip's static current and the link latency (tests that need exact numbers).
+On entry it creates a private directory with the lab state file, starts the SCPI supply
+simulator (which creates that file) and then the board: the host firmware with the virtual
+chip of ``chip_file`` (options derived by :meth:`Chip.host_options`), or with ``qemu=True`` the
+Cortex-M4 firmware under QEMU (nominal memory, no coupling to the supply). With ``power_on``
+(default) the supply starts with the rail on at the chip's ``nominal_v``, so the memory works
+before any driver touches the supply (a driver's ``configure()`` switches it off again until
+the bench sets a voltage). All listen on ephemeral ports of 127.0.0.1 (the PPK2 on a pty). On
+exit (any exit) every process is terminated, killed if it lingers, and reaped; the directory
+goes. All run in their own session (process group), so a Ctrl-C at the terminal reaches only
+the bench: its ``finally`` path switches the supply off through SCPI, then closes the lab.
 
 The bench reaches the lab only through :attr:`board_url` (a pyserial URL) and
 :attr:`supply_resource` (a VISA resource string), and with ``ppk2`` through
@@ -31,27 +36,34 @@ from pathlib import Path
 
 from drivers.firmware_process import (READY_TIMEOUT_S, FirmwareProcess, FirmwareProcessError, spawn, start_host,
                                       start_qemu, stop_process, wait_for_line)
+from drivers.closing import ConfiguredOnEnter
+from drivers.supplies.spec import load_spec
 from drivers.virtual_lab.lab_state import LabState
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
+from drivers.virtual_lab.scpi_server import DEFAULT_SUPPLY
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = READY_TIMEOUT_S
+PHYSICS = ("realistic", "ideal")
 
 
 class LabError(RuntimeError):
     """The virtual lab could not start; the message says which part and why."""
 
 
-class VirtualLab:
+class VirtualLab(ConfiguredOnEnter):
     """Supply simulator + board on ephemeral loopback ports; see the module docstring."""
 
     def __init__(self, chip_file: str | os.PathLike | None = None, qemu: bool = False, power_on: bool = True,
-                 ppk2: str | None = None):
+                 supply: str | os.PathLike | None = None, physics: str = "realistic", ppk2: str | None = None):
         if ppk2 not in (None, "meter", "source"):
             raise LabError(f"ppk2={ppk2!r}: choose 'meter' (beside the supply) or 'source' (powers the rail)")
+        if physics not in PHYSICS:
+            raise ValueError(f"physics {physics!r}: expected one of {PHYSICS}")
         self.chip_file = Path(chip_file) if chip_file else DEFAULT_CHIP
         self.chip = Chip.load(self.chip_file)  # fails early with the file named
-        self.qemu, self.power_on, self.ppk2 = qemu, power_on, ppk2
+        self.supply_spec = load_spec(supply or DEFAULT_SUPPLY)  # likewise
+        self.qemu, self.power_on, self.physics, self.ppk2 = qemu, power_on, physics, ppk2
         self.board_url: str | None = None
         self.supply_resource: str | None = None
         self.ppk2_port: str | None = None
@@ -63,17 +75,6 @@ class VirtualLab:
     @property
     def chip_id(self) -> str:
         return self.chip.chip_id
-
-    def __enter__(self) -> "VirtualLab":
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _simulator(self, name: str, module: str, args: list[str], pattern: str) -> tuple[subprocess.Popen, str]:
         """Start ``python -m module args`` and wait for its ready line; (process, first group)."""
@@ -92,22 +93,25 @@ class VirtualLab:
                            f"{START_TIMEOUT_S:.0f} s; exit code {code}): {out[-500:]}{err}")
         return proc, m.group(1)
 
-    def _start(self) -> None:
+    def configure(self) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="faultbench-lab-"))
         state = self._dir / "lab_state.bin"
+        ideal = ["--ideal"] if self.physics == "ideal" else []
         if self.ppk2 != "source":
-            self._supply, port = self._simulator("supply", "drivers.virtual_lab.scpi_server",
-                                                 ["--lab-state", str(state)], r"LISTENING (\d+)")
+            self._supply, port = self._simulator(
+                "supply", "drivers.virtual_lab.scpi_server",
+                ["--lab-state", str(state), "--supply", str(self.supply_spec.path), *ideal], r"LISTENING (\d+)")
             self.supply_resource = f"TCPIP0::127.0.0.1::{port}::SOCKET"
         if self.ppk2:
             self._ppk2, self.ppk2_port = self._simulator(
                 "PPK2", "drivers.virtual_lab.ppk2_sim", ["--lab-state", str(state), "--role", self.ppk2,
-                                                         "--seed", str(self.chip.seed)], r"PTY (\S+)\n")
+                                                         "--seed", str(self.chip.seed), *ideal], r"PTY (\S+)\n")
         try:
             if self.qemu:
                 self._board = start_qemu()
             else:
-                self._board = start_host(["--lab-state", str(state), *self.chip.host_options()])
+                chip = self.chip.ideal() if self.physics == "ideal" else self.chip
+                self._board = start_host(["--lab-state", str(state), *chip.host_options()])
         except FirmwareProcessError as exc:
             raise LabError(f"board: {exc}") from None
         self.board_url = self._board.url

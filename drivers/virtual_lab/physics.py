@@ -16,7 +16,18 @@ Model [HARDWARE 2; ALGORITHMS 2 "persistent" and 3]:
 * RRAM: a write at programming voltage ``V`` fails for bit ``a`` with probability ``p(V)``
   computed with the *write* energy; a failed bit stores the complement of its target and stays
   so until the word is written again (persistent after the write). The draw is
-  ``hash(seed, a, generation)`` where ``generation`` counts earlier writes of that word.
+  ``hash(seed, a, generation)`` where ``generation`` counts earlier writes of that word;
+* the rail's static current besides the accesses [HARDWARE 7]: retention leakage of every bit,
+  ``I_leak(V) = bits * leak_per_bit_a * exp(leak_dibl_per_v (V - nominal_v))
+  * 2^((T - 25 C) / leak_doubling_c) * f_chip`` (``f_chip`` lognormal with ``leak_spread``,
+  drawn from the seed: chip-to-chip variation), plus with ``core_on_rail`` the MCU core's
+  ``core_current_a * V / nominal_v``. The supply simulator integrates it; the bench removes it
+  with baseline windows;
+* the host <-> board link: each request reaches the board ``link_latency_s`` plus a uniform
+  ``[0, link_jitter_s)`` later (host firmware, drawn from the seed).
+
+``Chip.ideal()`` is the same chip without static current and link latency: the exact physics
+for tests that need exact numbers.
 
 Per-cell draws: ``drivers/cell_hash.py`` (shared with the profile fault model).
 """
@@ -24,7 +35,7 @@ Per-cell draws: ``drivers/cell_hash.py`` (shared with the profile fault model).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +46,8 @@ from drivers.cell_hash import STREAM_STUCK, STREAM_THRESHOLD, STREAM_WRITE, unif
 
 GENERATION_SHIFT = 40  # RRAM draw: bit address + (generation << 40)
 TECHNOLOGIES = ("sram", "rram")
+LEAK_REFERENCE_C = 25.0   # the temperature at which leak_per_bit_a is stated
+LEAK_STREAM = 0x1EAC      # numpy stream of the chip's leakage factor: default_rng((seed, LEAK_STREAM))
 MAX_CHIP_FILE_BYTES = 64 * 1024  # a chip file is a few hundred bytes
 
 
@@ -56,6 +69,16 @@ class Chip:
     p_stuck_one: float = 0.5  # SRAM: P(s_a = 1); != 0.5 gives asymmetric flips
     transient_ratio: float = 0.0
     nominal_v: float = 1.1    # V: the rail's power-on setting in the lab (not a fault parameter)
+    # rail and link physics besides the accesses (module docstring; HARDWARE 7)
+    leak_per_bit_a: float = 1.1e-12  # A per bit at nominal_v, 25 C: nRF54L retention, 9.4 nA per KB (datasheet)
+    leak_dibl_per_v: float = 2.6     # 1/V [choice: DIBL eta 0.1 / (n 1.5 * kT/q 25.7 mV); no fitted figure found]
+    temperature_c: float | None = None  # die temperature (C); None: the 25 C reference
+    leak_doubling_c: float = 10.0    # C per doubling of the leakage [choice: subthreshold rule of thumb]
+    leak_spread: float = 0.2         # lognormal sigma of the chip's leakage factor [choice]
+    core_on_rail: bool = False       # the MCU core shares the memory rail
+    core_current_a: float = 0.0      # A at nominal_v while the core runs (with core_on_rail)
+    link_latency_s: float = 5.0e-4   # one-way host -> board [estimate: USB full-speed frames of 1 ms]
+    link_jitter_s: float = 1.0e-3    # uniform extra latency [estimate, same source]
     abs_max_v: float | None = None  # V: absolute maximum rating of the rail (a vmax above it is refused)
 
     def __post_init__(self):
@@ -63,7 +86,10 @@ class Chip:
         if not (0 < len(self.chip_id) <= MAX_CHIP_ID and self.chip_id.isascii() and self.chip_id.isprintable()):
             raise ValueError(f"{where}: chip_id must be 1..{MAX_CHIP_ID} printable ASCII characters (the board "
                              f"answers it to IDENT)")
-        numbers = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("chip_id", "technology")}
+        if not isinstance(self.core_on_rail, bool):
+            raise ValueError(f"{where}: core_on_rail must be true or false")
+        numbers = {f.name: getattr(self, f.name) for f in fields(self)
+                   if f.name not in ("chip_id", "technology", "core_on_rail")}
         bad = sorted(k for k, v in numbers.items() if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
                                                                          or not math.isfinite(v)))
         if bad:
@@ -76,6 +102,10 @@ class Chip:
             raise ValueError(f"{where}: p_max in (0,1], p_stuck_one and transient_ratio in [0,1]")
         if self.beta <= 0 or self.mem_words <= 0 or not 0 <= self.seed < 2**63:
             raise ValueError(f"{where}: beta > 0, mem_words > 0 and 0 <= seed < 2**63 required")
+        if min(self.leak_per_bit_a, self.leak_spread, self.core_current_a, self.link_latency_s, self.link_jitter_s) < 0 \
+                or self.leak_doubling_c <= 0:
+            raise ValueError(f"{where}: leak_per_bit_a, leak_spread, core_current_a, link_latency_s and link_jitter_s "
+                             f"must be >= 0, leak_doubling_c > 0")
 
     @classmethod
     def load(cls, path: str | Path) -> "Chip":
@@ -103,6 +133,29 @@ class Chip:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def ideal(self) -> "Chip":
+        """This chip without static current and link latency (exact energies, instant link)."""
+        return replace(self, leak_per_bit_a=0.0, core_on_rail=False, core_current_a=0.0, link_latency_s=0.0,
+                       link_jitter_s=0.0)
+
+    # --- the rail's static current (module docstring) -------------------------------------
+
+    def leakage_factor(self) -> float:
+        """This chip's draw of the chip-to-chip leakage variation (lognormal, median 1)."""
+        if self.leak_spread == 0:
+            return 1.0
+        return float(np.random.default_rng((self.seed, LEAK_STREAM)).lognormal(0.0, self.leak_spread))
+
+    def static_current(self, volts: float) -> float:
+        """A drawn by the rail at ``volts`` besides the accesses (0 when unpowered)."""
+        if volts <= 0:
+            return 0.0
+        temp = LEAK_REFERENCE_C if self.temperature_c is None else self.temperature_c
+        leak = (32 * self.mem_words * self.leak_per_bit_a * math.exp(self.leak_dibl_per_v * (volts - self.nominal_v))
+                * 2.0 ** ((temp - LEAK_REFERENCE_C) / self.leak_doubling_c) * self.leakage_factor())
+        core = self.core_current_a * volts / self.nominal_v if self.core_on_rail else 0.0
+        return leak + core
 
     # --- energy and fault probability (scalar, same operation order as vchip.c) ---------
 
@@ -181,7 +234,8 @@ class Chip:
                 "--chip-c-write": repr(self.c_write), "--chip-l-write": repr(self.l_write),
                 "--chip-e0": repr(self.e0), "--chip-beta": repr(self.beta), "--chip-pmax": repr(self.p_max),
                 "--chip-p1": repr(self.p_stuck_one), "--chip-transient": repr(self.transient_ratio),
-                "--chip-id": self.chip_id}
+                "--chip-id": self.chip_id, "--link-latency": repr(self.link_latency_s),
+                "--link-jitter": repr(self.link_jitter_s), "--link-seed": str(self.seed)}
         return [x for kv in opts.items() for x in kv]
 
 

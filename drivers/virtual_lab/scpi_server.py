@@ -1,15 +1,18 @@
 """Simulated SCPI supply of the virtual lab: an asyncio server on 127.0.0.1 [HARDWARE 2, 5].
 
-It speaks Keysight N6705C-style SCPI (with an N6781A source/measure unit in channel 1) over a
-raw socket, so the bench reaches it exactly like a LAN instrument, through pyvisa as
-``TCPIP0::127.0.0.1::PORT::SOCKET``. Channel ``--rail-channel`` (1) powers the memory under
-test: the server creates the lab state file (docs/VIRTUAL_LAB.md), writes the rail voltage and
-output state into it, and turns the firmware's access counters into energy with the chip
-file's energy per bit access at the present voltage [physics.py]. Current is power over
-voltage, so a digitised current array integrates back to that energy.
+It presents the supply model of ``--supply`` (a file of ``drivers/supplies/models/``: identity,
+SCPI dialect, and how it measures) over a raw socket, so the bench reaches it exactly like a
+LAN instrument, through pyvisa as ``TCPIP0::127.0.0.1::PORT::SOCKET``. Channel
+``--rail-channel`` (1) powers the memory under test: the server creates the lab state file
+(docs/VIRTUAL_LAB.md), writes the rail voltage and output state into it, and integrates the
+rail's true energy (drivers/virtual_lab/rail.py): the firmware's access counters at the chip
+file's energy per bit access at the present voltage [physics.py], plus the chip's static
+current. Every measurement goes through the model's readings (drivers/virtual_lab/instrument.py:
+range, gain and offset errors, noise, resolution, capture latency); ``--ideal`` measures
+exactly and drops the chip's static current (and the lab starts the board without link latency).
 
 Commands (long or short forms, case-insensitive, ``;`` separates commands, a channel list
-``(@n)`` is optional and defaults to the ``INST:NSEL`` channel):
+``(@n)`` is optional and defaults to the ``INST:NSEL`` channel), Keysight N6705C style:
 ``*IDN? *RST *CLS *OPC? *TRG``; ``[SOUR:]VOLT[:LEV] v`` / ``?``; ``[SOUR:]CURR[:LEV] i`` / ``?``;
 ``[SOUR:]VOLT:PROT[:LEV] v`` / ``?``, ``VOLT:PROT:TRIP?``, ``STAT:QUES:COND?`` (bit 0: OV, bit 11:
 PROT), ``OUTP:PROT:CLE`` (OVP trips when the set voltage exceeds the level while the output is
@@ -18,46 +21,55 @@ output watchdog of the N6700 family [HARDWARE 7] ``OUTP:PROT:WDOG[:STAT] ON|OFF`
 ``OUTP:PROT:WDOG:DEL s`` / ``?`` (1-3600 s, reset: OFF, 60 s): while it is on and no command
 arrives on any connection for the delay, every output is disabled (the programmed state that
 ``OUTP?`` reports is kept), the PROT bit is set, and ``OUTP:PROT:CLE`` restores the output
-to its programmed state; ``MEAS[:SCAL]:VOLT[:DC]?``, ``MEAS[:SCAL]:CURR[:DC]?``;
+to its programmed state; ``MEAS[:SCAL]:VOLT[:DC]?``, ``MEAS[:SCAL]:CURR[:DC]?``
+(readings averaged over the model's ``readback_s``);
 digitiser ``SENS:SWE:POIN n``, ``SENS:SWE:TINT t``, ``TRIG:ACQ:SOUR BUS|IMM``, ``INIT:ACQ``,
 ``FETC:ARR:CURR?``, ``FETC:ARR:VOLT?`` (ASCII); energy meter (R&S style) ``MEAS:ENER:STAT ON|OFF``,
-``MEAS:ENER:RES``, ``MEAS:ENER?`` (joules); ``INST:NSEL n``; ``SYST:ERR?`` (queue of real SCPI
+``MEAS:ENER:RES``, ``MEAS:ENER?`` (joules: the sum of ``V I dt`` readings every ``meter.update_s``);
+``INST:NSEL n``; ``SYST:ERR?`` (queue of real SCPI
 errors: -100 command error, -102 syntax error, -109 missing parameter, -113 undefined header,
 -221 settings conflict, -222 data out of range, -224 illegal parameter value, -230 data stale,
--350 queue overflow). Simulator only (never used by drivers), for the fault-path tests:
+-350 queue overflow). Dialect ``rohde`` adds ``OUTP:SEL ON|OFF`` / ``?`` (the channel's output),
+``OUTP:GEN ON|OFF`` (the master switch: an output delivers only with both) and ``VOLT:PROT:CLE``;
+dialect ``rigol`` is DP800 SCPI (``:SOURn:VOLT``, ``:OUTP CHn,ON``, ``:OUTP? CHn`` -> ``ON|OFF``,
+``:MEAS:CURR? CHn``, ``:OUTP:OVP:VAL CHn,v``, ``:OUTP:OVP CHn,ON``, ``:OUTP:OVP:QUES? CHn`` ->
+``YES|NO``, ``:OUTP:OVP:CLEAR CHn``), translated to the commands above.
+Simulator only (never used by drivers), for the fault-path tests:
 ``SIM:DROP`` closes the connection, ``SIM:DROP ALL`` every connection (another client's
 dropped link); ``SIM:REFUSE [n]`` refuses the next ``n`` (1) voltage setpoints of any client
 with -221 (settings conflict), as an instrument in a state that forbids them would.
 
-Run: ``python -m drivers.virtual_lab.scpi_server --lab-state PATH [--chip FILE] [--power-on]``
-(``--power-on``: start with the rail output on at the chip's ``nominal_v``, as a supply whose
-power-on state was saved that way; otherwise output off, 0 V); it prints
-``LISTENING <port>`` once ready and stops on SIGTERM/SIGINT.
+Run: ``python -m drivers.virtual_lab.scpi_server --lab-state PATH [--chip FILE] [--supply MODEL]
+[--ideal] [--power-on]`` (``--power-on``: start with the rail output on at the chip's
+``nominal_v``, as a supply whose power-on state was saved that way; otherwise output off, 0 V);
+it prints ``LISTENING <port>`` once ready and stops on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import re
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from drivers.supplies.spec import SpecError, SupplySpec, load_spec
+from drivers.virtual_lab.instrument import Instrument
 from drivers.virtual_lab.lab_state import LabState
 from drivers.virtual_lab.physics import DEFAULT_CHIP, Chip
+from drivers.virtual_lab.rail import Rail
 
-IDENTITY = "Keysight Technologies,N6705C,MY-FBSIM-0001,D.04.01-fbsim"
+DEFAULT_SUPPLY = "n6705c_n6781a"
 MODULE = "N6781A"
 CHANNELS = 4
 RANGES = {"volts": (0.0, 20.0), "amps": (0.0, 3.0), "ovp": (0.0, 22.0), "points": (1, 524288), "tint": (5.12e-6, 40.0)}
 SAMPLE_PERIOD_S = 0.001   # how often the access counters are turned into energy while capturing
 IDLE_SAMPLE_PERIOD_S = 0.01  # ... and otherwise (keeps an idle simulator near 0 % CPU)
-MEAS_WINDOW_S = 0.02      # MEAS:CURR? averages over the last 20 ms (one power-line cycle)
-HISTORY_S = 120.0
 ERROR_QUEUE = 30
 OV_BIT, PROT_BIT = 1 << 0, 1 << 11  # questionable condition register
 WATCHDOG_DELAY_S = (1, 3600)
@@ -92,35 +104,8 @@ class Channel:
     armed: bool = False
     t_trigger: float | None = None
     meter_on: bool = False
-    meter_start: float = 0.0
-    meter_stop: float | None = None
-
-
-@dataclass
-class Accumulator:
-    """Cumulative energy and charge of the rail as step functions of time (arrays and meters).
-
-    Each step is dated by the firmware's latest access, not by when the simulator noticed it,
-    so a busy simulator never moves energy out of the capture window it belongs to.
-    """
-
-    times: list = field(default_factory=list)
-    energy: list = field(default_factory=list)
-    charge: list = field(default_factory=list)
-
-    def add(self, t: float, d_energy: float, d_charge: float) -> None:
-        t = max(t, self.times[-1]) if self.times else t
-        self.times.append(t)
-        self.energy.append((self.energy[-1] if self.energy else 0.0) + d_energy)
-        self.charge.append((self.charge[-1] if self.charge else 0.0) + d_charge)
-        cut = bisect.bisect_left(self.times, t - HISTORY_S)
-        if cut > 1000:
-            del self.times[:cut], self.energy[:cut], self.charge[:cut]
-
-    def at(self, series: list, t: float) -> float:
-        """The cumulative value at time ``t`` (all steps dated at or before ``t``)."""
-        i = bisect.bisect_right(self.times, t)
-        return series[i - 1] if i else 0.0
+    meter_start: float = 0.0          # time metering began
+    meter_stop: float | None = None   # time it stopped (None: still running)
 
 
 def _mnemonic_regex(spec: str) -> str:
@@ -165,8 +150,41 @@ COMMANDS: list[tuple[str, str]] = [
     ("FETCh:ARRay:CURRent[:DC]?", "fetch_curr"), ("FETCh:ARRay:VOLTage[:DC]?", "fetch_volt"),
     ("SIMulation:DROP", "sim_drop"), ("SIMulation:REFuse", "sim_refuse"),
 ]
+#: commands only a dialect has (the supply model file's ``lab.dialect``)
+DIALECT_COMMANDS: dict[str, list[tuple[str, str]]] = {
+    "keysight": [], "rigol": [],
+    "rohde": [("OUTPut:SELect[:STATe]", "outp"), ("OUTPut:SELect[:STATe]?", "outp_q"),
+              ("OUTPut:GENeral[:STATe]", "outp_gen"), ("[SOURce:]VOLTage:PROTection:CLEar", "prot_clear")],
+}
 _TABLE = [(re.compile(_mnemonic_regex(spec) + r"\Z", re.IGNORECASE), name) for spec, name in COMMANDS]
+_DIALECT_TABLES = {d: [(re.compile(_mnemonic_regex(spec) + r"\Z", re.IGNORECASE), name) for spec, name in extra]
+                   for d, extra in DIALECT_COMMANDS.items()}
 _CHANLIST = re.compile(r"\(@\s*(\d+)(?:\s*[,:]\s*\d+)*\s*\)")
+#: DP800 commands -> the commands above, and how a reply reads in DP800 SCPI (dialect rigol)
+_ON_OFF = {"1": "ON", "0": "OFF"}
+_YES_NO = {"1": "YES", "0": "NO"}
+_RIGOL = [
+    (re.compile(r":?SOUR(?:CE)?(\d):(VOLT(?:AGE)?|CURR(?:ENT)?)(\?)?(?:\s+(.*))?\Z", re.I),
+     lambda m: f"{m[2]}{m[3] or ''} {(m[4] + ',') if m[4] else ''}(@{m[1]})", None),
+    (re.compile(r":?OUTP(?:UT)?:OVP:VAL(?:UE)?\s+CH(\d),(.*)\Z", re.I), lambda m: f"VOLT:PROT {m[2]},(@{m[1]})", None),
+    (re.compile(r":?OUTP(?:UT)?:OVP:VAL(?:UE)?\?\s+CH(\d)\Z", re.I), lambda m: f"VOLT:PROT? (@{m[1]})", None),
+    (re.compile(r":?OUTP(?:UT)?:OVP:QUES(?:TION)?\?\s+CH(\d)\Z", re.I), lambda m: f"VOLT:PROT:TRIP? (@{m[1]})", _YES_NO),
+    (re.compile(r":?OUTP(?:UT)?:OVP:CLE(?:AR)?\s+CH(\d)\Z", re.I), lambda m: f"OUTP:PROT:CLE (@{m[1]})", None),
+    (re.compile(r":?OUTP(?:UT)?:OVP(?::STAT(?:E)?)?\s+CH(\d),(ON|OFF|1|0)\Z", re.I), lambda m: "", None),
+    (re.compile(r":?OUTP(?:UT)?(?::STAT(?:E)?)?\s+CH(\d),(.*)\Z", re.I), lambda m: f"OUTP {m[2]},(@{m[1]})", None),
+    (re.compile(r":?OUTP(?:UT)?(?::STAT(?:E)?)?\?\s+CH(\d)\Z", re.I), lambda m: f"OUTP? (@{m[1]})", _ON_OFF),
+    (re.compile(r":?MEAS(?:URE)?:(VOLT|CURR)(?:AGE|ENT)?(?::DC)?\?\s+CH(\d)\Z", re.I),
+     lambda m: f"MEAS:{m[1]}? (@{m[2]})", None),
+]
+
+
+def rigol_command(command: str) -> tuple[str, dict | None]:
+    """A DP800 command in the simulator's own SCPI, and the reply map (``""``: nothing to do)."""
+    for rx, to, replies in _RIGOL:
+        m = rx.match(command.strip())
+        if m:
+            return to(m), replies
+    return command, None
 
 
 def _number(text: str, lo: float, hi: float) -> float:
@@ -200,47 +218,60 @@ def _fmt(x: float) -> str:
 class SupplySimulator:
     """State machine of the simulated supply (one per server, shared by all connections)."""
 
-    def __init__(self, chip: Chip, state: LabState, rail_channel: int = 1, power_on: bool = False):
-        self.chip, self.state, self.rail_channel = chip, state, rail_channel
+    def __init__(self, chip: Chip, state: LabState, rail_channel: int = 1, power_on: bool = False,
+                 spec: SupplySpec | None = None, ideal: bool = False):
+        self.spec = spec or load_spec(DEFAULT_SUPPLY)
+        self.dialect = self.spec.lab.get("dialect", "keysight")
+        self.chip = chip.ideal() if ideal else chip
+        self.state, self.rail_channel = state, rail_channel
+        self.instrument = Instrument(self.spec, ideal)
         self.channels = {n: Channel() for n in range(1, CHANNELS + 1)}
+        self.master_on = self.dialect != "rohde"  # OUTP:GEN: only R&S has a master switch
         if power_on:  # a recalled power-on state: the rail at the chip's nominal voltage, output on
             rail = self.channels[rail_channel]
             rail.volts, rail.output = chip.nominal_v, True
+            self.master_on = True
         self.selected = 1
         self.errors: list[ScpiError] = []
+        self.rail = Rail(time.monotonic())
         self.watchdog_on, self.watchdog_delay = False, float(WATCHDOG_RESET_S)
         self.last_io = time.monotonic()   # any command on any connection feeds the watchdog
         self.refusals = 0                 # SIM:REFUSE: voltage setpoints still to refuse
-        self.acc = Accumulator()
         self._last_counters = state.activity()[:2]
-        self.acc.add(time.monotonic(), 0.0, 0.0)
+        self._last_look = time.monotonic()
         self._publish()
 
     # --- physics coupling ---------------------------------------------------------------
 
-    @staticmethod
-    def enabled(ch: Channel) -> bool:
-        """Whether the output actually delivers: programmed on and no protection latched."""
-        return ch.output and not ch.protected
+    def enabled(self, ch: Channel) -> bool:
+        """Whether the output actually delivers: programmed on, no protection latched, and
+        (dialect rohde) the master switch on."""
+        return ch.output and not ch.protected and self.master_on
 
     def rail_volts(self) -> float:
         ch = self.channels[self.rail_channel]
         return ch.volts if self.enabled(ch) else 0.0
 
     def account(self) -> None:
-        """Turn the accesses since the last call into energy at the present voltage, dated by
-        the latest access (the lab state file's timestamp)."""
+        """Turn the accesses since the last call into energy at the present voltage, spread
+        from the last call (or a later capture start: the accesses before it were accounted
+        when its command came) to the latest access (the lab state file's timestamp)."""
         reads, writes, t_access = self.state.activity()
+        now = time.monotonic()
         d_r, d_w = reads - self._last_counters[0], writes - self._last_counters[1]
         self._last_counters = (reads, writes)
         v = self.rail_volts()
         if (d_r or d_w) and v > 0:
-            d_e = 32 * (d_r * self.chip.read_energy(v) + d_w * self.chip.write_energy(v))
-            self.acc.add(min(t_access, time.monotonic()), d_e, d_e / v)
+            d_e = self.chip.access_energy(d_r, d_w, v)
+            self.rail.add_access(self._last_look, min(t_access, now), d_e, d_e / v)
+        self._last_look = max(self._last_look, now)
 
     def _publish(self) -> None:
+        """The rail's state to the lab state file, and its static current from now on."""
         ch = self.channels[self.rail_channel]
         self.state.set_rail(ch.volts, self.enabled(ch))
+        v = self.rail_volts()
+        self.rail.set_static(time.monotonic(), self.chip.static_current(v), v)
 
     def watchdog(self, now: float) -> None:
         """The output watchdog: no command for the delay disables every output."""
@@ -282,9 +313,14 @@ class SupplySimulator:
         return ";".join(replies) if replies else None
 
     async def _one(self, command: str) -> str | None:
+        replies = None
+        if self.dialect == "rigol":
+            command, replies = rigol_command(command)
+            if not command:
+                return None
         header, _, rest = command.partition(" ")
         header = header.lstrip(":")
-        for rx, name in _TABLE:
+        for rx, name in _TABLE + _DIALECT_TABLES[self.dialect]:
             if rx.match(header):
                 break
         else:
@@ -298,7 +334,8 @@ class SupplySimulator:
             raise ScpiError(-222, "Data out of range")
         args = [a.strip() for a in rest.split(",") if a.strip()]
         self.account()
-        return await getattr(self, "_" + name)(self.channels[chan], args)
+        reply = await getattr(self, "_" + name)(self.channels[chan], args)
+        return replies.get(reply, reply) if replies and reply is not None else reply
 
     @staticmethod
     def _need(args: list, n: int = 1) -> list:
@@ -306,7 +343,7 @@ class SupplySimulator:
             raise ScpiError(-109, "Missing parameter")
         return args
 
-    async def _idn(self, ch, args): return IDENTITY
+    async def _idn(self, ch, args): return self.spec.lab.get("identity", self.spec.model)
     async def _module(self, ch, args): return MODULE
     async def _opc(self, ch, args): return "1"
     async def _cls(self, ch, args): self.errors.clear()
@@ -314,6 +351,7 @@ class SupplySimulator:
     async def _rst(self, ch, args):
         self.channels = {n: Channel() for n in range(1, CHANNELS + 1)}
         self.selected = 1
+        self.master_on = self.dialect != "rohde"
         self.watchdog_on, self.watchdog_delay = False, float(WATCHDOG_RESET_S)
         self._publish()
 
@@ -376,37 +414,66 @@ class SupplySimulator:
 
     async def _outp_q(self, ch, args): return "1" if ch.output else "0"
 
+    async def _outp_gen(self, ch, args):
+        self.master_on = _boolean(self._need(args)[0])
+        self._publish()
+
     async def _meas_volt(self, ch, args):
-        await asyncio.sleep(MEAS_WINDOW_S)
-        return _fmt(ch.volts if self.enabled(ch) else 0.0)
+        await asyncio.sleep(self.spec.readback_s)
+        v = self.rail_volts() if ch is self.channels[self.rail_channel] else (ch.volts if self.enabled(ch) else 0.0)
+        return _fmt(float(self.instrument.voltages([v], self.spec.readback_s)[0]))
 
     async def _meas_curr(self, ch, args):
-        await asyncio.sleep(MEAS_WINDOW_S)
+        """The mean current over the last ``readback_s``, as the model reads it."""
+        await asyncio.sleep(self.spec.readback_s)
         self.account()
-        if ch is not self.channels[self.rail_channel] or not self.enabled(ch):
-            return _fmt(0.0)
-        t = time.monotonic()
-        q = self.acc.at(self.acc.charge, t) - self.acc.at(self.acc.charge, t - MEAS_WINDOW_S)
-        return _fmt(q / MEAS_WINDOW_S)
+        amps = 0.0
+        if ch is self.channels[self.rail_channel] and self.rail_volts() > 0:
+            t = time.monotonic()
+            q = self.rail.charge_at([t - self.spec.readback_s, t])
+            amps = float(q[1] - q[0]) / self.spec.readback_s
+        return _fmt(float(self.instrument.currents([amps], self.spec.readback_s)[0]))
 
-    # energy meter: joules since MEAS:ENER:STAT ON (or the last reset) on the rail channel
+    # energy meter: sum of V I dt readings every meter.update_s since MEAS:ENER:STAT ON (or the
+    # last reset), each reading the mean over its update interval
+    def _meter_joules(self, start: float, end: float) -> float:
+        self.account()
+        if self.instrument.ideal:  # exact: the rail's energy between start and end
+            e = self.rail.energy_at([start, end])
+            return float(e[1] - e[0])
+        update = self.spec.meter_update_s or self.spec.readback_s
+        n = int(max(0.0, end - start) // update)
+        if n == 0:
+            return 0.0
+        edges = start + update * np.arange(n + 1)
+        amps = np.diff(self.rail.charge_at(edges)) / update
+        volts = self.instrument.voltages(np.full(n, self.rail_volts()), update)
+        return float(np.sum(volts * self.instrument.currents(amps, update)) * update)
+
+    def _capture_starts(self, t: float) -> float:
+        """A capture starts at ``t``: no later access is spread back before it (account())."""
+        self._last_look = max(self._last_look, t)
+        return t
+
     async def _ener_state(self, ch, args):
         on = _boolean(self._need(args)[0])
-        now = self.acc.at(self.acc.energy, time.monotonic())
         if on and not ch.meter_on:
-            ch.meter_start, ch.meter_stop = now, None
+            ch.meter_start = self._capture_starts(time.monotonic() + self.instrument.start_delay())
+            ch.meter_stop = None
         elif not on and ch.meter_on:
-            ch.meter_stop = now
+            ch.meter_stop = time.monotonic() + self.instrument.stop_delay()
         ch.meter_on = on
 
     async def _ener_reset(self, ch, args):
-        ch.meter_start, ch.meter_stop = self.acc.at(self.acc.energy, time.monotonic()), None
+        ch.meter_start = self._capture_starts(time.monotonic() + self.instrument.start_delay())
+        ch.meter_stop = None
 
     async def _ener_q(self, ch, args):
-        if ch is not self.channels[self.rail_channel]:
+        if ch is not self.channels[self.rail_channel] or not (ch.meter_on or ch.meter_stop is not None):
             return _fmt(0.0)
-        end = ch.meter_stop if ch.meter_stop is not None else self.acc.at(self.acc.energy, time.monotonic())
-        return _fmt(end - ch.meter_start if (ch.meter_on or ch.meter_stop is not None) else 0.0)
+        end = ch.meter_stop if ch.meter_stop is not None else time.monotonic() + self.instrument.stop_delay()
+        await asyncio.sleep(max(0.0, end - time.monotonic()) + 2 * SAMPLE_PERIOD_S)
+        return _fmt(self.instrument.energy_reading(self._meter_joules(ch.meter_start, end)))
 
     # digitiser (N6781A): POIN samples every TINT seconds from the trigger
     async def _points(self, ch, args):
@@ -426,10 +493,10 @@ class SupplySimulator:
         ch.trig_source = "BUS" if src == "BUS" else "IMM"
 
     async def _init_acq(self, ch, args):
-        ch.armed, ch.t_trigger = True, (time.monotonic() if ch.trig_source == "IMM" else None)
+        ch.armed, ch.t_trigger = True, (self._capture_starts(time.monotonic()) if ch.trig_source == "IMM" else None)
 
     async def _trg(self, ch, args):
-        now = time.monotonic()
+        now = self._capture_starts(time.monotonic() + self.instrument.start_delay())
         for c in self.channels.values():
             if c.armed and c.t_trigger is None and c.trig_source == "BUS":
                 c.t_trigger = now
@@ -445,15 +512,19 @@ class SupplySimulator:
         return ",".join(_fmt(x) for x in series_of(ch))
 
     async def _fetch_curr(self, ch, args):
+        """Each sample: the mean current over its interval, read on the model's ranges."""
         def currents(c):
-            if c is not self.channels[self.rail_channel]:
-                return [0.0] * c.points
-            q = [self.acc.at(self.acc.charge, c.t_trigger + k * c.tint) for k in range(c.points + 1)]
-            return [(q[k + 1] - q[k]) / c.tint for k in range(c.points)]
+            amps = np.zeros(c.points)
+            if c is self.channels[self.rail_channel]:
+                amps = np.diff(self.rail.charge_at(c.t_trigger + c.tint * np.arange(c.points + 1))) / c.tint
+            return self.instrument.currents(amps, c.tint)
         return await self._fetch(ch, currents)
 
     async def _fetch_volt(self, ch, args):
-        return await self._fetch(ch, lambda c: [c.volts if self.enabled(c) else 0.0] * c.points)
+        def volts(c):
+            v = self.rail_volts() if c is self.channels[self.rail_channel] else (c.volts if self.enabled(c) else 0.0)
+            return self.instrument.voltages(np.full(c.points, v), c.tint)
+        return await self._fetch(ch, volts)
 
     async def _sim_drop(self, ch, args):
         raise DropConnection(everyone=bool(args) and args[0].upper() == "ALL")
@@ -508,18 +579,21 @@ async def serve(sim: SupplySimulator, port: int = 0, ready=None) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="simulated SCPI supply of the faultbench virtual lab")
     ap.add_argument("--lab-state", required=True, help="lab state file to create (docs/VIRTUAL_LAB.md)")
-    ap.add_argument("--chip", default=str(DEFAULT_CHIP), help="chip file (energy per access)")
+    ap.add_argument("--chip", default=str(DEFAULT_CHIP), help="chip file (energy per access, static current)")
+    ap.add_argument("--supply", default=DEFAULT_SUPPLY, help="supply model: a name or file of drivers/supplies/models/")
+    ap.add_argument("--ideal", action="store_true", help="measure exactly; no static current on the rail")
     ap.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: ephemeral)")
     ap.add_argument("--rail-channel", type=int, default=1, choices=range(1, CHANNELS + 1))
     ap.add_argument("--power-on", action="store_true", help="start with the rail on at the chip's nominal_v")
     args = ap.parse_args(argv)
     try:
         chip = Chip.load(args.chip)
-    except ValueError as exc:
+        spec = load_spec(args.supply)
+    except (ValueError, SpecError) as exc:
         print(f"scpi_server: {exc}", file=sys.stderr)
         return 2
     state = LabState(Path(args.lab_state), create=True)
-    sim = SupplySimulator(chip, state, args.rail_channel, args.power_on)
+    sim = SupplySimulator(chip, state, args.rail_channel, args.power_on, spec, args.ideal)
 
     async def run() -> None:
         task = asyncio.current_task()

@@ -110,15 +110,30 @@ def test_isotonic_pools_violators():
     assert isotonic([5, 6, 4], [1, 1, 2], increasing=False) == [5.5, 5.5, 4]
 
 
-def test_live_virtual_lab_sweep_recovers_chip_truth(tmp_path):
-    """bench characterize on the virtual lab (real firmware over TCP, SCPI supply via pyvisa), then calibrate."""
-    sweep = tmp_path / "sweep"
-    assert main(["characterize", "--vmin", "0.42", "--vmax", "0.62", "--steps", "5", "--repeats", "2",
-                 "--words", "256", "--patterns", "random", "--out", str(sweep)]) == 0
-    meas = load_measurements(sweep)
-    fit = fit_energy_model(meas, n_boot=200, seed=1)
-    e0, beta = _chip_equivalent(meas, fit)
-    assert fit.E0_ci[0] <= e0 <= fit.E0_ci[1] and fit.beta_ci[0] <= beta <= fit.beta_ci[1], (fit, e0, beta)
+@pytest.mark.slow
+def test_noisy_virtual_lab_sweeps_recover_chip_beta_over_chip_seeds(tmp_path):
+    """bench characterize on the realistic virtual lab (leakage, the N6781A's noise and gain,
+    link latency; real firmware over TCP, SCPI supply via pyvisa), then calibrate, for three
+    chip seeds (other weak cells, another leakage draw): the chip's beta inside the 95% interval
+    for at least two of them (benchmarks/energy_fidelity.py runs 20 seeds)."""
+    import dataclasses
+
+    import yaml
+
+    hits = []
+    for seed in (11, 12, 13):
+        chip = dataclasses.replace(Chip.load(DEFAULT_CHIP), seed=seed, chip_id=f"sram-demo-seed{seed}")
+        chip_file = tmp_path / f"chip{seed}.yaml"
+        chip_file.write_text(yaml.safe_dump(chip.to_dict()))
+        sweep = tmp_path / f"sweep{seed}"
+        assert main(["characterize", "--chip", str(chip_file), "--vmin", "0.42", "--vmax", "0.62", "--steps", "5",
+                     "--repeats", "2", "--words", "256", "--patterns", "random", "--out", str(sweep)]) == 0
+        meas = load_measurements(sweep)
+        assert meas.meta["format_version"] == 2 and all(len(p.energies) >= 3 for p in meas.points)
+        fit = fit_energy_model(meas, n_boot=200, seed=1)
+        e0, beta = _chip_equivalent(meas, fit)
+        hits.append(fit.beta_ci[0] <= beta <= fit.beta_ci[1])
+    assert sum(hits) >= 2, hits
 
 
 def test_plain_csv_without_counts_uses_residual_scale(tmp_path):

@@ -29,7 +29,7 @@ def test_profile_read_once_and_blob_parsed_at_most_once_per_stage(tmp_path, monk
     monkeypatch.setattr(models.profile.loading, "check_profile", counting_check)
     monkeypatch.setattr(models.blob.ModelBlob, "from_bytes", classmethod(counting_parse))
     profile, run_dir, config = prepare(PROFILE, tmp_path / "run", quick=True, epochs=1, test_subset=4,
-                                       energy_inputs=1)
+                                       energy_target=0.1)
     result = execute(profile, run_dir, config, on_start=lambda name: stage.update(name=name))
     assert [r.status for r in result.records] == ["done"] * len(result.records)
     assert reads == [PROFILE]

@@ -289,6 +289,7 @@ def test_resume_partial_continues_an_interrupted_attempt(tmp_path):
     (["--method", "foo"], "--method foo"), (["--arch", "nope"], "--arch nope"),
     (["--dataset", "nope"], "--dataset nope"), (["--width", "32"], "--width 32"),
     (["--hardware", "missing.yaml"], "--hardware missing.yaml"), (["--epochs", "0"], "--epochs 0"),
+    (["--energy-target", "2"], "--energy-target 2"),
 ])
 def test_bench_run_checks_options_before_training(tmp_path, capsys, option, named):
     from bench.cli import main
@@ -297,3 +298,15 @@ def test_bench_run_checks_options_before_training(tmp_path, capsys, option, name
     assert main(["run", "--profile", str(profile), "--out", str(tmp_path / "r"), *option]) == 2
     assert named in capsys.readouterr().err
     assert not (tmp_path / "r").exists()   # nothing started
+
+
+def test_bench_run_names_an_unknown_virtual_supply_model(tmp_path, capsys):
+    from bench.cli import main
+
+    hw = tmp_path / "hw.yaml"
+    hw.write_text("kind: virtual\nsupply: nope\nphysics: realistic\n")
+    profile = Path(__file__).parents[2] / "profiles" / "virtual_chip.yaml"
+    assert main(["run", "--profile", str(profile), "--out", str(tmp_path / "r"), "--hardware", str(hw)]) == 2
+    err = capsys.readouterr().err
+    assert "supply: supply model" in err and "nope" in err and "n6705c_n6781a" in err
+    assert not (tmp_path / "r").exists()

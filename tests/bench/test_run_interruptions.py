@@ -44,7 +44,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "profiles" / "rram_lowpower.yaml"
 CHIP = CHIPS_DIR / "rram_lowpower.yaml"
-SMALL = ["--quick", "--epochs", "2", "--test-subset", "12", "--energy-inputs", "2"]
+SMALL = ["--quick", "--epochs", "2", "--test-subset", "12", "--energy-target", "0.5"]
 STAGES = [s.name for s in PIPELINE.stages]
 #: Bound on anything a run or the simulator does by itself (generous: a loaded 2-core machine).
 PATIENCE_S = 300.0

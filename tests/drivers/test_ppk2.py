@@ -1,6 +1,8 @@
 """The PPK2 driver and the virtual lab's PPK2 simulator: the serial protocol over a real pty,
 the calibration format both sides share, the measurement physics (ranges, resolution, noise,
-100 kSa/s) and the energy of the virtual chip's reads as the driver measures it."""
+gain error, the chip's static current, 100 kSa/s), the energy of the virtual chip's reads as
+one capture sees it, and a layer's energy through the repeated, baseline-corrected method with
+the PPK2 as the energy meter (beside the supply and as the rail's source)."""
 
 import struct
 import subprocess
@@ -11,14 +13,17 @@ import numpy as np
 import pytest
 
 from drivers.board import Board
+from drivers.energy import CaptureLog, IdleBaseline, LayerStep, RepeatedCapture, read_captures
+from drivers.energy.log import TRACES_FILE
 from drivers.firmware_process import spawn, stop_process, wait_for_line
-from drivers.meters.ppk2 import (ADC_MAX, PPK2, SAMPLE_PERIOD_S, Calibration, Cmd, PPK2Error, decode_samples,
-                                 encode_samples, missing_samples, regulator_command)
+from drivers.meters.ppk2 import (ADC_MAX, GAIN_ACCURACY, NOISE_COUNTS, PPK2, SAMPLE_PERIOD_S, Calibration, Cmd,
+                                 PPK2Error, decode_samples, encode_samples, missing_samples, regulator_command)
 from drivers.supplies import SafetyLimitError, open_supply
 from drivers.virtual_lab.lab import REPO, VirtualLab
 from drivers.virtual_lab.lab_state import LabState
 from drivers.virtual_lab.physics import Chip
-from drivers.virtual_lab.ppk2_sim import NOISE_COUNTS, PPK2Simulator, device_calibration
+from drivers.virtual_lab.ppk2_sim import PPK2Simulator, device_calibration
+from tests.firmware_nets import random_inputs, random_net
 
 CHIP = REPO / "drivers/virtual_lab/chips/sram_lowvoltage.yaml"
 
@@ -96,23 +101,44 @@ def test_simulated_stream_rate_physics_and_noise(sim_state):
     assert len(adc) == 2010 and missing_samples(counter) == 0          # 100 kSa/s
     amps = sim.calibration.current(adc, rng, 3.3)
     charge = amps.sum() * SAMPLE_PERIOD_S
-    true = chip.access_energy(4096, 0, 0.8) / 0.8
+    static = chip.static_current(0.8)             # leakage at the supply's 0.8 V, from DUT power on
+    assert static > 1e-6
+    true = chip.access_energy(4096, 0, 0.8) / 0.8 + static * 0.0201
     sigma = NOISE_COUNTS * sim.calibration.resolution()[0] * np.sqrt(len(adc)) * SAMPLE_PERIOD_S
-    assert abs(charge - true) < 5 * sigma + 0.01 * true
-    quiet = amps[500:]            # after the 4 ms of reads: noise only, on the lowest range
+    assert abs(charge - true) < 5 * sigma + GAIN_ACCURACY * true
+    quiet = amps[500:]            # after the 4 ms of reads: the static current and noise, on the lowest range
     assert set(rng[500:].tolist()) == {0}
     assert quiet.std() == pytest.approx(NOISE_COUNTS * sim.calibration.resolution()[0], rel=0.15)
-    busy = amps[:400]             # the reads spread over 0-4 ms
-    assert busy.mean() == pytest.approx(true / 0.004, rel=0.05)
+    assert abs(quiet.mean() / static - 1) < GAIN_ACCURACY + 0.01
+    busy = amps[:400]             # the reads spread over 0-4 ms, on top of the static current
+    assert (busy.mean() - quiet.mean()) * 0.004 == pytest.approx(chip.access_energy(4096, 0, 0.8) / 0.8, rel=0.1)
+
+
+def test_ideal_simulator_has_no_static_current_nor_gain_error(sim_state):
+    """Ideal physics: a quiet rail reads zero on average (the noise still dithers the codes)."""
+    sim = PPK2Simulator(Chip.load(CHIP), sim_state, "meter", seed=5, ideal=True)
+    assert not sim.gain_error.any() and sim.chip.static_current(0.8) == 0.0
+    t0 = sim._last_poll + 1.0
+    sim.feed(bytes([Cmd.DEVICE_RUNNING_SET, 1, Cmd.AVERAGE_START]), t0)
+    sim.tick(t0 + 0.0101)
+    sim.feed(bytes([Cmd.AVERAGE_STOP]), t0 + 0.0101)
+    adc, rng, _, _ = decode_samples(bytes(sim.out))
+    amps = sim.calibration.current(adc, rng, 3.3)
+    assert abs(amps.mean()) < 3 * NOISE_COUNTS * sim.calibration.resolution()[0] / np.sqrt(len(amps)) + 1e-9
 
 
 def test_the_device_drops_samples_a_host_does_not_read(sim_state):
     sim = PPK2Simulator(Chip.load(CHIP), sim_state, "meter", seed=1)
     t0 = sim._last_poll + 1.0
     sim.feed(bytes([Cmd.AVERAGE_START]), t0)
-    sim.tick(t0 + 0.5)                                 # nobody read for 0.5 s: more than the device holds
-    sim.tick(t0 + 0.6)
-    assert sim.dropped > 0 and len(sim.out) <= 0.1 * 100_000 * 4
+    for k in range(1, 51):                             # nobody reads for 0.5 s: more than the device holds
+        sim.tick(t0 + 0.01 * k)
+    assert sim.dropped > 0 and len(sim.out) <= (0.1 + 0.01) * 100_000 * 4
+    late = PPK2Simulator(Chip.load(CHIP), sim_state, "meter", seed=1)
+    t0 = late._last_poll + 1.0
+    late.feed(bytes([Cmd.AVERAGE_START]), t0)
+    late.tick(t0 + 0.3)                                # the simulator itself ran late: nothing is lost
+    assert late.dropped == 0 and len(late.out) == 0.3 * 100_000 * 4
 
 
 @pytest.fixture
@@ -146,10 +172,12 @@ def test_source_meter_limits_output_and_shutdown(ppk2_source):
         ppk.volts = 0.9
         ppk.output_enabled = True
         ppk.current_limit = 0.05                             # kept for the record only
-        c = ppk.capture(0.03)
+        c = ppk.record(0.03)
         assert state.rail() == (0.9, True) and ppk.measure_voltage() == 0.9
         # at least the 30 ms asked (a loaded host may stop late or lose samples past the backlog)
-        assert len(c.current_a) + c.missing >= 2500 and abs(c.current_a.mean()) < 50e-9
+        static = Chip.load(CHIP).static_current(0.9)    # the rail's leakage, nothing else running
+        assert len(c.current_a) + c.missing >= 2500
+        assert abs(c.current_a.mean() - static) < GAIN_ACCURACY * static + 50e-9
     assert eventually(lambda: state.rail() == (0.0, False))   # the context's exit switched DUT power off
     with pytest.raises(SafetyLimitError, match="below its lowest output 0.8 V"):
         PPK2(port, mode="source", vmax=0.7)
@@ -164,23 +192,88 @@ def test_a_port_without_a_ppk2_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("words", [0, 1024, 4096])
 def test_energy_of_reads_through_the_ampere_meter_beside_the_supply(words):
-    with VirtualLab(CHIP, ppk2="meter") as lab:
+    """One capture, on the ideal lab (no static current to subtract): the reads' energy."""
+    with VirtualLab(CHIP, ppk2="meter", physics="ideal") as lab:
         with open_supply(lab.supply_resource, vmax=1.2, imax=0.1) as supply, \
                 PPK2(lab.ppk2_port, mode="ampere") as meter, Board(lab.board_url) as board:
             with pytest.raises(PPK2Error, match="set rail_volts"):
-                with meter.energy(0.05):
+                with meter.capture(0.05):
                     pass
             supply.volts, supply.output_enabled, meter.rail_volts = 0.7, True, 0.7
             board.load(0, np.arange(4096, dtype=np.uint32))
             for _attempt in range(5):  # a host starved past the device's backlog loses samples: capture again
-                with meter.energy(0.05) as e:
+                with meter.capture(0.05) as box:
                     if words:
                         board.read(0, words)
-                c = meter.last_capture
+                c = meter.last_samples
                 if c.missing == 0:
                     break
+    e = box.capture
     true = lab.chip.access_energy(words, 0, 0.7)
-    sigma = 0.7 * NOISE_COUNTS * meter.resolution_a()[0] * np.sqrt(e.samples) * SAMPLE_PERIOD_S
-    assert e.method == "stream" and c.missing == 0 and e.samples > 0
-    assert e.duration_s == pytest.approx(e.samples * SAMPLE_PERIOD_S)
-    assert abs(e.joules - true) < 5 * sigma + 0.02 * true, (e.joules, true, sigma)
+    sigma = 0.7 * NOISE_COUNTS * meter.resolution_a()[0] * np.sqrt(len(c.current_a)) * SAMPLE_PERIOD_S
+    assert meter.method == "stream" and c.missing == 0 and len(c.current_a) >= 0.05 / SAMPLE_PERIOD_S
+    assert e.duration_s == pytest.approx(len(c.current_a) * SAMPLE_PERIOD_S) and not e.fixed_length
+    assert e.interval_s == SAMPLE_PERIOD_S and e.volts == 0.7 and len(e.currents) == len(c.current_a)
+    assert abs(e.energy_j - true) < 5 * sigma + 0.02 * true, (e.energy_j, true, sigma)
+
+
+@pytest.fixture(scope="module")
+def net():
+    rng = np.random.default_rng(4)
+    blob, weights = random_net("mlp", rng)
+    return blob, weights, random_inputs(blob, 1, rng)[0]
+
+
+def layer_energies(lab, board, meter, net, volts, layers, log):
+    """Each layer's energy at ``volts`` through ``meter`` with the repeated method, and the truth."""
+    blob, _, x = net
+    method = RepeatedCapture(meter, IdleBaseline(board), log=log)
+    out = []
+    for pos in layers:
+        truth = 32 * blob.layers[pos].n_words * lab.chip.read_energy(volts)   # the lab's truth, never the bench's
+        out.append((method.measure(LayerStep(board, x, pos), volts, f"layer{pos}", predicted_j=truth), truth))
+    return out
+
+
+def check_estimates(results, meter, volts, lab):
+    for est, truth in results:
+        assert not est.below_resolution and est.pairs >= 3 and est.method == "stream", est
+        assert est.instrument == meter.name and "PPK2" in est.instrument
+        lo, hi = est.interval
+        assert abs(est.energy_j / truth - 1) <= 0.05 and hi - lo <= 2 * 0.06 * est.energy_j, (est, truth)
+        assert est.static_w == pytest.approx(lab.chip.static_current(volts) * volts, rel=2 * GAIN_ACCURACY + 0.02)
+
+
+def test_layer_energy_through_the_ppk2_beside_the_supply(net, tmp_path):
+    """The realistic lab: the rail's leakage swamps one run of a layer; the repeated,
+    baseline-corrected method through the PPK2 ampere meter recovers the layer's energy."""
+    blob, weights, _ = net
+    volts = 0.6
+    with VirtualLab(CHIP, ppk2="meter") as lab:
+        with open_supply(lab.supply_resource, vmax=1.2, imax=0.1) as supply, \
+                PPK2(lab.ppk2_port, mode="ampere") as meter, Board(lab.board_url) as board:
+            supply.volts, supply.output_enabled = lab.chip.nominal_v, True
+            board.deploy(blob.to_bytes(), weights)
+            supply.volts = meter.rail_volts = volts
+            log = CaptureLog()
+            results = layer_energies(lab, board, meter, net, volts, range(len(blob.layers)), log)
+            log.save(tmp_path)
+    assert lab.chip.static_current(volts) * volts * 0.01 > 100 * max(t for _, t in results)   # leakage swamps one run
+    check_estimates(results, meter, volts, lab)
+    records = read_captures(tmp_path)
+    traces = np.load(tmp_path / TRACES_FILE)
+    work = [r for r in records if r["kind"] == "work"]
+    assert work and all(r["interval_s"] == SAMPLE_PERIOD_S and r["samples"] > 0 for r in work)
+    assert all(len(traces[f"{r['trace']}_current_A"]) == r["samples"] for r in work)
+
+
+def test_layer_energy_through_the_ppk2_as_the_rail_source(net):
+    blob, weights, _ = net
+    volts = 0.9
+    with VirtualLab(CHIP, ppk2="source") as lab:
+        with PPK2(lab.ppk2_port, mode="source", vmax=1.1) as rail, Board(lab.board_url) as board:
+            rail.volts, rail.output_enabled = lab.chip.nominal_v, True
+            board.deploy(blob.to_bytes(), weights)
+            rail.volts = volts
+            results = layer_energies(lab, board, rail, net, volts, [1], CaptureLog())
+    check_estimates(results, rail, volts, lab)

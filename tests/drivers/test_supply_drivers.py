@@ -1,5 +1,6 @@
 """Protocol tests of the supply drivers through pyvisa + pyvisa-sim (tests/drivers/supply_sim/instruments.yaml)."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -103,18 +104,19 @@ def test_unknown_model_is_named():
 
 def test_energy_by_digitiser_arrays(rm):
     with open_supply("TCPIP0::192.168.0.51::5025::SOCKET", resource_manager=rm, vmax=1.2, imax=0.05) as supply:
-        supply.array_points = 4
-        with supply.energy(0.004) as e:
+        supply.spec = dataclasses.replace(supply.spec, points=4)  # a 4-sample record: TINT 10 ms
+        with supply.energy(0.04) as e:
             pass
-    assert e.method == "array" and e.samples == 4
-    assert e.joules == pytest.approx(0.001 * 0.8 * (1 + 2 + 3 + 4) * 1e-3)  # TINT * sum(V I)
+    assert e.method == "array" and e.samples == 4 and e.fixed_length and e.duration_s == pytest.approx(0.04)
+    assert e.joules == pytest.approx(0.01 * 0.8 * (1 + 2 + 3 + 4) * 1e-3)  # TINT * sum(V I)
+    assert e.currents == pytest.approx((1e-3, 2e-3, 3e-3, 4e-3)) and e.interval_s == 0.01 and e.volts == 0.8
 
 
 def test_energy_by_meter(rm):
     with open_supply("ASRL7::INSTR", resource_manager=rm, vmax=1.2, imax=0.05) as supply:
         with supply.energy(0.01) as e:
             pass
-    assert (e.method, e.joules) == ("meter", pytest.approx(1.25e-3))
+    assert (e.method, e.joules, e.fixed_length) == ("meter", pytest.approx(1.25e-3), False)
 
 
 @pytest.mark.parametrize("resource", ["TCPIP0::192.168.0.50::5025::SOCKET", "TCPIP0::192.168.0.52::5555::SOCKET"])
@@ -128,6 +130,7 @@ def test_energy_by_current_polling_with_bound(rm, resource):
     # constant 0.8 V * 12 mA: the trapezoid is exact; the bound covers the unsampled ends
     assert abs(e.joules - 0.8 * 0.012 * e.duration_s) <= e.error_bound_j + 1e-12
     assert e.error_bound_j <= 0.8 * 0.012 * e.duration_s
+    assert len(e.currents) == len(e.times) == e.samples and not e.fixed_length   # the raw readings
 
 
 class Recorder:

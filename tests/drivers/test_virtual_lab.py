@@ -89,7 +89,15 @@ def test_nominal_memory_without_faults_at_high_voltage(virtual_lab):
     assert result.flips == 0 and board.info.mem_words == Chip.load(DEFAULT_CHIP).mem_words
 
 
-def test_energy_follows_memory_activity(virtual_lab):
+@pytest.fixture
+def ideal_lab():
+    """The default chip with the ideal physics: exact energies, no static current, no latency."""
+    with VirtualLab(physics="ideal") as lab:
+        yield lab
+
+
+def test_energy_follows_memory_activity(ideal_lab):
+    virtual_lab = ideal_lab
     chip = Chip.load(DEFAULT_CHIP)
     n = 1024
     with Board(virtual_lab.board_url) as board:
@@ -116,6 +124,51 @@ def test_energy_follows_memory_activity(virtual_lab):
     assert idle.joules == 0.0
     assert busy.joules == pytest.approx(e.joules, rel=1e-6)  # dated by the access, not when seen
     assert meter == pytest.approx(2 * 32 * n * chip.read_energy(0.9), rel=1e-6)
+
+
+def test_idle_rail_draws_the_chip_static_current_as_the_digitiser_reads_it(virtual_lab):
+    """Realistic physics: a quiet memory still draws its leakage; the N6781A model reads it
+    with its noise and gain, so an idle window's energy is the chip's static power times the
+    record, within the instrument's own figures."""
+    chip, spec = virtual_lab.chip, virtual_lab.supply_spec
+    supply = powered(virtual_lab, 0.7)
+    energies = []
+    for _ in range(3):
+        with supply.energy(0.05) as e:
+            pass
+        energies.append(e.joules)
+    supply.close()
+    expected = chip.static_current(0.7) * 0.7 * e.duration_s
+    noise = spec.window_noise(e.duration_s, 0.7, chip.static_current(0.7))
+    assert 0 < chip.static_current(0.7) < 1e-3 and e.samples >= 1024
+    for joules in energies:
+        assert abs(joules - expected) <= 5 * noise.sigma_j + spec.gain_accuracy(0.7) * expected + 1e-12
+    assert len(set(energies)) == 3   # every reading has its own noise
+    assert np.std(e.currents) > 0
+
+
+@pytest.mark.parametrize("model, driver", [("n6705c_n6781a", "KeysightN6705C"), ("e36312a", "KeysightE36300"),
+                                           ("dp832", "RigolDP800"), ("hmc8043", "RohdeHMC804x")])
+def test_each_supply_model_speaks_its_dialect_through_its_driver(model, driver):
+    """The lab presents each supported model: its identity picks its driver, whose setpoints,
+    output switch, readback, energy method and shutdown work against the simulator."""
+    with VirtualLab(supply=model) as lab, Board(lab.board_url) as board:
+        with open_supply(lab.supply_resource, vmax=1.2, imax=0.1) as supply:
+            assert type(supply).__name__ == driver and supply.spec.name == model
+            assert supply.output_enabled is False
+            supply.volts = 0.9
+            supply.output_enabled = True
+            assert supply.volts == pytest.approx(0.9) and supply.output_enabled is True
+            assert supply.measure_voltage() == pytest.approx(0.9, abs=0.02)
+            assert board.pattern("random", 0, 256, seed=1).flips == 0   # the rail powers the memory
+            with supply.energy(0.05) as e:
+                board.read(0, 64)
+            assert e.method == supply.spec.method
+        again = open_supply(lab.supply_resource, vmax=1.2, imax=0.1)   # after shutdown(), without configure()
+        try:
+            assert again.output_enabled is False
+        finally:
+            again.close()
 
 
 def test_scpi_error_queue_has_real_codes(virtual_lab):
@@ -207,9 +260,10 @@ def test_bench_lab_up_stops_cleanly_on_sigterm_and_sighup(sig):
     assert lab.returncode == 0 and "stopping the virtual lab" in out, err
 
 
-def test_voltage_drives_inference_faults_and_inference_draws_energy(virtual_lab):
+def test_voltage_drives_inference_faults_and_inference_draws_energy(ideal_lab):
     from tests.firmware_nets import random_inputs, random_net
 
+    virtual_lab = ideal_lab
     rng = np.random.default_rng(4)
     blob, weights = random_net("mlp", rng)
     xs = random_inputs(blob, 6, rng)

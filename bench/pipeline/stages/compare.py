@@ -1,14 +1,13 @@
 """Stage 6: measured against predicted.
 
-* Energy per layer: the board's measured energy per inference (the median over the captured
-  inputs [choice]: every input reads the same weights, so the captures repeat one quantity,
-  and the median ignores a capture that lost part of the step, which the virtual supply's
-  1 ms accounting does when the host is starved of CPU) against the predicted
-  ``N_l b_l E(eps_l)`` of stage 2; relative error per layer and the coefficient of
-  determination of the identity prediction, ``R^2 = 1 - sum (m - p)^2 / sum (m - mean m)^2``,
-  over the per-layer medians (the headline) and over every (input, layer) capture.
-  ``OUTLIER_TOLERANCE``: a capture further than this from its layer's median is counted as
-  an outlier in the report.
+* Energy per layer: the board stage's measured energy per inference (or per programming of the
+  layer), the mean over its capture pairs with its 95% interval (drivers/energy,
+  docs/ENERGY_CAPTURES.md), against the predicted ``N_l b_l E(eps_l)`` of stage 2: the relative
+  error per layer with its interval, and the coefficient of determination of the identity
+  prediction, ``R^2 = 1 - sum (m - p)^2 / sum (m - mean m)^2``, over the layers the instrument
+  resolved (a layer below resolution has no number to compare and is counted apart). R^2's 95%
+  interval: the 2.5 and 97.5 percentiles of R^2 over ``R2_DRAWS`` draws of every measured
+  energy from a normal with its interval's half-width as 1.96 sigma (seed ``R2_SEED``) [choice].
 * Accuracy: the board's accuracy with its Wilson 95% interval against the software
   Monte-Carlo prediction on the same inputs over chips (a fresh chip per repetition; the
   board's chip is one of them); the two intervals overlap or not. The fixed-chip prediction
@@ -36,10 +35,11 @@ from bench.pipeline.stages.common import dataset, read_json
 from drivers import atomic
 from drivers.faultmap import FaultMapError, read_faultmap
 from models.blob import ModelBlob
-from models.evaluation import wilson
+from models.evaluation import Z95, wilson
 from models.reference import quantize_input, scores
 
-OUTLIER_TOLERANCE = 0.1
+R2_DRAWS = 2000
+R2_SEED = 0
 BER_CHECK_LEVEL = 0.99
 CHIP_MISMATCH = "n/a (the virtual chip is not the profile's chip)"
 
@@ -51,37 +51,57 @@ def r_squared(measured: np.ndarray, predicted: np.ndarray) -> float:
     return 1.0 - float(((m - p) ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
 
 
+def r_squared_interval(mean: np.ndarray, half: np.ndarray, predicted: np.ndarray) -> list[float]:
+    """95% interval of R^2 from draws of each measured energy within its interval (module docstring)."""
+    rng = np.random.default_rng(R2_SEED)
+    draws = rng.normal(mean, half / Z95, size=(R2_DRAWS, len(mean)))
+    ss_res = ((draws - predicted) ** 2).sum(axis=1)
+    ss_tot = ((draws - draws.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    return np.percentile(1.0 - ss_res / ss_tot, [2.5, 97.5]).tolist()
+
+
+def energy_comparison(board: dict, ops_layers: list[dict]) -> dict:
+    """Measured (stage 5) against predicted energy per layer, R^2 with its interval."""
+    layers = []
+    for est, l in zip(board["energy"], ops_layers):
+        p = float(l["predicted_energy_J"])
+        m = est["energy_J"]
+        layers.append({"name": l["name"], "operating_point": l["operating_point"], "voltage": l["voltage"],
+                       "predicted_J": p, "measured_J": m, "ci_J": est["ci_J"], "floor_J": est["floor_j"],
+                       "below_resolution": est["below_resolution"], "target_met": est["target_met"],
+                       "pairs": est["pairs"], "repeat": est["repeat"], "overruns": est["overruns"],
+                       "relative_error": None if m is None else (m - p) / p,
+                       "relative_error_ci": None if m is None else [(c - p) / p for c in est["ci_J"]]})
+    done = [l for l in layers if l["measured_J"] is not None]
+    m = np.array([l["measured_J"] for l in done])
+    p = np.array([l["predicted_J"] for l in done])
+    half = np.array([(l["ci_J"][1] - l["ci_J"][0]) / 2 for l in done])
+    enough = len(done) >= 2 and float(((m - m.mean()) ** 2).sum()) > 0
+    return {
+        "layers": layers, "n_measured": len(done), "n_below_resolution": len(layers) - len(done),
+        "r2": r_squared(m, p) if enough else None,
+        "r2_ci": r_squared_interval(m, half, p) if enough else None,
+        "r2_note": None if enough else f"n/a ({len(done)} of {len(layers)} layers above the instrument's resolution)",
+        "pearson_r2": float(np.corrcoef(m, p)[0, 1] ** 2) if enough else None,
+        "measured_total_J": float(m.sum()) if done else None,
+        "predicted_total_J": float(sum(l["predicted_J"] for l in layers)),
+        "scale_measured_over_predicted": float(np.median(m / p)) if done else None,
+        "energy_method": board["energy_method"], "instrument": board["instrument"],
+        "energy_kind": board["energy_kind"], "energy_per": board["energy_per"],
+        "target": board["energy_settings"]["target"], "confidence": board["energy_settings"]["confidence"],
+    }
+
+
 def compare(ctx) -> dict:
     ops = read_json(ctx.input("operating_points") / "operating_points.json")
     sw = read_json(ctx.input("software_eval") / "software_eval.json")
     board_dir = ctx.input("board")
     board = read_json(board_dir / "board.json")
-    energy = np.load(board_dir / "energy_per_layer.npy")
-    predicted = np.array([l["predicted_energy_J"] for l in ops["layers"]])
-
-    medians = np.median(energy, axis=0)
-    outliers = np.abs(energy - medians) > OUTLIER_TOLERANCE * np.abs(medians)
-    layers = []
-    for k, l in enumerate(ops["layers"]):
-        layers.append({"name": l["name"], "operating_point": l["operating_point"], "voltage": l["voltage"],
-                       "predicted_J": float(predicted[k]), "measured_J": float(medians[k]),
-                       "measured_mean_J": float(energy[:, k].mean()), "captures": int(len(energy)),
-                       "outlier_captures": int(outliers[:, k].sum()),
-                       "relative_error": float((medians[k] - predicted[k]) / predicted[k])})
-    energy_cmp = {
-        "layers": layers,
-        "r2": r_squared(medians, predicted),
-        "r2_all_captures": r_squared(energy.ravel(), np.broadcast_to(predicted, energy.shape).ravel()),
-        "pearson_r2": float(np.corrcoef(medians, predicted)[0, 1] ** 2) if len(medians) > 1 else float("nan"),
-        "measured_total_J": float(medians.sum()), "predicted_total_J": float(predicted.sum()),
-        "scale_measured_over_predicted": float(np.median(medians / predicted)),
-        "n_captures": int(energy.size), "outlier_captures": int(outliers.sum()),
-        "energy_method": board["energy_method"], "energy_kind": board["energy_kind"],
-    }
+    energy_cmp = energy_comparison(board, ops["layers"])
     chip = board.get("virtual_chip")
     energy_cmp["virtual_chip"] = chip
     if chip is not None and not chip["matches_profile"]:
-        energy_cmp.update(r2=None, r2_all_captures=None, r2_note=CHIP_MISMATCH)  # the report says which chip
+        energy_cmp.update(r2=None, r2_ci=None, r2_note=CHIP_MISMATCH)  # the report says which chip
 
     lo, hi = wilson(board["correct"], board["n_inputs"])
     def interval(s):
@@ -102,7 +122,8 @@ def compare(ctx) -> dict:
     out = {"energy": energy_cmp, "accuracy": acc_cmp, "replay": replay, "ber": ber,
            "ber_flagged": [b["name"] for b in ber if not b["within_bounds"]]}
     atomic.write_json(ctx.out / "compare.json", out)
-    return {"energy_R2": CHIP_MISMATCH if energy_cmp["r2"] is None else f"{energy_cmp['r2']:.3f}",
+    return {"energy_R2": energy_cmp["r2_note"] if energy_cmp["r2"] is None else
+            f"{energy_cmp['r2']:.3f} [{energy_cmp['r2_ci'][0]:.3f}, {energy_cmp['r2_ci'][1]:.3f}]",
             "acc_CI_overlap": acc_cmp["overlap"], "ber_flagged": ",".join(out["ber_flagged"]) or "none",
             "replay_same_scores": f"{replay['same_scores']}/{replay['n_inputs']}"}
 

@@ -1,12 +1,15 @@
 /* Host port: the firmware as a POSIX process serving the protocol on a loopback TCP socket.
- *   fw-host [--port N] [--bind ADDR] [memory HAL options: hal_mem_usage()] | --help
+ *   fw-host [--port N] [--bind ADDR] [--link-latency S --link-jitter S --link-seed N]
+ *           [memory HAL options: hal_mem_usage()] | --help
  * Port 0 (default) picks a free port; the process prints "faultbench-fw listening on
  * ADDR:PORT" on stdout once it accepts connections. One client at a time; state persists
  * across connections like a powered board. The BOOT banner goes to the first client after
  * start (as a board's UART would deliver it). Stops on SIGTERM/SIGINT. The options other than
  * --port, --bind and --help go to hal_mem_init, which refuses what it does not know; a bad
  * option is one line on stderr and exit code 2. boot_id: pid and start time mixed (a new
- * process is a new boot). */
+ * process is a new boot). The link options emulate a USB serial link's latency: every batch
+ * of received bytes is handled LATENCY + u * JITTER seconds after it arrived, u uniform in
+ * [0, 1) from a splitmix64 stream of the seed (docs/VIRTUAL_LAB.md). */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +29,23 @@
 static int client = -1;
 static uint32_t boot_id;
 static volatile sig_atomic_t stop;
+static double link_latency, link_jitter; /* seconds */
+static uint64_t link_state;
+
+/* splitmix64 step: the jitter's uniform in [0, 1) */
+static double link_uniform(void) {
+    uint64_t z = (link_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1p-53;
+}
+
+static void link_delay(void) {
+    double s = link_latency + link_jitter * link_uniform();
+    if (s <= 0.0) return;
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop) {}
+}
 
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
@@ -49,11 +69,14 @@ uint8_t port_target_id(void) { return FB_TARGET_HOST; }
 uint32_t port_boot_id(void) { return boot_id; }
 
 static void usage(void) {
-    printf("usage: fw-host [--port N] [--bind ADDR] [memory options]\n"
+    printf("usage: fw-host [--port N] [--bind ADDR] [link options] [memory options]\n"
            "faultbench firmware on a loopback TCP socket (firmware/PROTOCOL.md); prints\n"
            "\"faultbench-fw listening on ADDR:PORT\" once it accepts a client.\n"
            "  --port N                TCP port, 0..65535 (default 0: a free port)\n"
            "  --bind ADDR             IPv4 address to listen on (default 127.0.0.1)\n"
+           "  --link-latency S        seconds before each received batch is handled (default 0)\n"
+           "  --link-jitter S         plus uniform [0, S) seconds (default 0)\n"
+           "  --link-seed N           seed of the jitter (default 0)\n"
            "  --help                  this text\n"
            "memory options (the virtual chip, docs/VIRTUAL_LAB.md):\n%s", hal_mem_usage());
 }
@@ -74,6 +97,21 @@ int main(int argc, char **argv) {
         if (strcmp(k, "--help") == 0 || strcmp(k, "-h") == 0) {
             usage();
             return 0;
+        }
+        if (strncmp(k, "--link-", 7) == 0 &&
+            (strcmp(k + 7, "latency") == 0 || strcmp(k + 7, "jitter") == 0 || strcmp(k + 7, "seed") == 0)) {
+            if (i + 1 >= argc) return bad_option(k, "needs a value");
+            const char *v = argv[++i];
+            char *end;
+            if (k[7] == 's') {
+                link_state = strtoull(v, &end, 0);
+            } else {
+                double d = strtod(v, &end);
+                if (!(d >= 0.0 && d < 10.0)) return bad_option(k, "expects seconds in [0, 10)");
+                *(k[7] == 'l' ? &link_latency : &link_jitter) = d;
+            }
+            if (*v == '\0' || *end != '\0') return bad_option(k, "expects a number");
+            continue;
         }
         if (strcmp(k, "--port") == 0 || strcmp(k, "--bind") == 0) {
             if (i + 1 >= argc) return bad_option(k, "needs a value");
@@ -136,6 +174,7 @@ int main(int argc, char **argv) {
             ssize_t k = recv(client, buf, sizeof buf, 0);
             if (k < 0 && errno == EINTR) continue;
             if (k <= 0) break;
+            link_delay();
             for (ssize_t i = 0; i < k; i++) fb_proto_rx_byte(buf[i]);
         }
         close(client);
