@@ -448,25 +448,21 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
 }
 #endif
 
-/* The general path and the argument block of xnor_rows16 out of line, so that K = 256 goes
- * to xnor_rows8 without a frame. */
+/* Out of line, so that the calls of the assembly kernels do not pay for xnor_rows' frame. */
 static void __attribute__((noinline)) fc_rows(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
-#if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
-    if (!(k & 511u)) {
-        uint32_t n = k / 32u;
-        rows16_args a = {x, 0x55555555u, 0x33333333u, 0x0F0F0F0Fu, (int32_t)k, out, w + n_out * n, x + n, w};
-        xnor_rows16(&a);
-        return;
-    }
-#endif
     xnor_rows(x, w, 0, fb_words(k), tail_mask(k), n_out, (int32_t)k, out);
 }
 
 void fb_bin_fc_fast(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
-    if (!n_out) return;
 #if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
-    if (k == 256u) {
+    if (k == 256u && n_out) {
         xnor_rows8(x, w, n_out, out);
+        return;
+    }
+    if (!(k & 511u) && n_out) {
+        uint32_t n = k / 32u;
+        rows16_args a = {x, 0x55555555u, 0x33333333u, 0x0F0F0F0Fu, (int32_t)k, out, w + n_out * n, x + n, w};
+        xnor_rows16(&a);
         return;
     }
 #endif
