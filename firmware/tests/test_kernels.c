@@ -49,10 +49,10 @@ static void test_fc(void) {
     }
     /* counts at their extremes, where a bit plane or a nibble sum is full: rows of dense and
      * sparse words, rows whose words are all equal (every bit position counts 0 or all of
-     * them) and all-ones rows, against an all-zero and a random x */
+     * them) and all-ones rows, against an all-zero and a random x; even and odd row counts */
     static const uint32_t kx[] = {256, 512, 1024};
-    for (unsigned t = 0; t < sizeof kx / sizeof *kx; t++) {
-        uint32_t k = kx[t], n = fb_words(k), n_out = 12u;
+    for (unsigned t = 0; t < 2u * sizeof kx / sizeof *kx; t++) {
+        uint32_t k = kx[t / 2u], n = fb_words(k), n_out = 12u + t % 2u;
         for (int xr0 = 0; xr0 < 2; xr0++) {
             if (xr0) fill(x, n); else memset(x, 0, 4u * n);
             for (uint32_t r = 0; r < n_out; r++) {
