@@ -215,7 +215,7 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
     }
 }
 
-/* ---- Cortex-M4/M7: rows of 16n words (K a multiple of 512) or 8 (K = 256), one pass per row -----
+/* ---- Cortex-M4/M7: rows of 16n words (K a multiple of 512), one pass per row ---------------------
  * Naked Thumb-2 with fixed registers: PW r0 (weights, all rows in turn), PX r1 (x, from the
  * start for each row), TOT r3 (16 x the counted sixteens carries), planes O r10 (ones), T r11
  * (twos), F r12 (fours), E lr (eights); r2, r4-r9 scratch. The carry-save adder works in
@@ -228,8 +228,7 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
  * then every further 16 words are one Harley-Seal block (15 adders) whose sixteens carry is
  * counted per byte (SWAR, x16) into TOT with USADA8; their four planes are summed like the
  * five, USADA8 adding TOT. d = popcount of the row. Per row of 16 words: 9 loads (LDM, LDRD),
- * 16 EOR, 61 for the tree, 41 for the sums, 6 for the output and the loop. Rows of 8 words:
- * a tree to O, T, F, E (26 operations), their sums. */
+ * 16 EOR, 61 for the tree, 41 for the sums, 6 for the output and the loop. */
 #define FB_CSA(l, a, b) "eor " l ", " l ", " a "\n\t" "bic " a ", " a ", " l "\n\t" "eor " l ", " l ", " b "\n\t" \
     "bic " b ", " b ", " l "\n\t" "orr " a ", " a ", " b "\n\t"
 /* x ^ w for 4 words: x by LDM into a, b, c, d (ascending registers), w by two LDRDs through s, t */
@@ -280,7 +279,7 @@ typedef struct {
 #define ROWS16_OUT(b, o, l) "sub r3, " b ", r3, lsl #1\n\t" "str r3, [" o "], #4\n\t" "str " o ", [sp, #20]\n\t" \
     "ldr r2, [sp, #24]\n\t" "cmp r0, r2\n\t" "bne " l "\n\t" "add sp, #" ROWS16_FRAME "\n\t" "pop {r4-r11, pc}\n\t"
 
-/* out[r] = bias - 2 popcount(x XOR w_r) for rows of x_end - x words (8, or a multiple of 16). */
+/* out[r] = bias - 2 popcount(x XOR w_r) for rows of x_end - x words (a multiple of 16). */
 static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
@@ -288,7 +287,7 @@ static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
         "ldm r0!, {r1-r8}\n\t"
         "stm sp, {r1-r8}\n\t"
         "ldr r0, [r0]\n\t"
-        "sub r8, r8, r1\n\t" "cmp r8, #32\n\t" "beq 4f\n\t" "cmp r8, #64\n\t" "bne 2f\n\t"
+        "sub r8, r8, r1\n\t" "cmp r8, #64\n\t" "bne 2f\n\t"
         /* rows of 16 words: d = O + 2T + 4F + 8 (lr + r4) */
         "1:\n\t"
         ROWS16_TREE
@@ -323,24 +322,59 @@ static void __attribute__((naked, noinline)) xnor_rows16(const rows16_args *a) {
         "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
         FB_BYTES("r10", "r6") FB_BYTES("r12", "r6")
         "add r10, r10, r12, lsl #2\n\t" "mov r2, #0\n\t" "usada8 r3, r10, r2, r3\n\t"
-        ROWS16_OUT("r7", "r8", "2b")
-        /* rows of 8 words: adder tree to O, T, F, E, d = O + 2T + 4F + 8E */
-        "4:\n\t"
-        "ldm r1!, {r2, r4, r5, r6}\n\t" "ldm r0!, {r7, r8, r9, r10}\n\t"
-        "eor r2, r2, r7\n\t" "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r10\n\t"
-        "eor r10, r2, r4\n\t" "and r2, r2, r4\n\t"
-        FB_CSA("r10", "r5", "r6")
-        "eor r11, r2, r5\n\t" "and r2, r2, r5\n\t"
-        "ldm r1!, {r4, r5, r6, r7}\n\t" "ldm r0!, {r8, r9, r12, lr}\n\t"
-        "eor r4, r4, r8\n\t" "eor r5, r5, r9\n\t" "eor r6, r6, r12\n\t" "eor r7, r7, lr\n\t"
-        FB_CSA("r10", "r4", "r5") FB_CSA("r10", "r6", "r7") FB_CSA("r11", "r4", "r6")
-        "eor r12, r2, r4\n\t" "and lr, r2, r4\n\t"
-        "ldm sp, {r1, r4, r5, r6, r7, r8}\n\t"
-        FB_NIB("r10", "r4", "r5") FB_NIB("r11", "r4", "r5") FB_NIB("r12", "r4", "r5") FB_NIB("lr", "r4", "r5")
-        "add r10, r10, r11, lsl #1\n\t" "add r12, r12, lr, lsl #1\n\t"
-        FB_BYTES("r10", "r6") FB_BYTES("r12", "r6")
-        "add r10, r10, r12, lsl #2\n\t" "mov r2, #0\n\t" "usad8 r3, r10, r2\n\t"
-        ROWS16_OUT("r7", "r8", "4b"));
+        ROWS16_OUT("r7", "r8", "2b"));
+}
+
+/* ---- Cortex-M4/M7: rows of 8 words (K = 256), two rows per turn ---------------------------------
+ * x ^ w of a row in r3-r10 (x by one LDM from r0, w by two from r1), then an adder tree that
+ * stops where the nibble sums are cheapest: the ones chain (three adders and a half adder)
+ * leaves O in r3 and four twos carries; one adder of three of them leaves a twos plane in r4
+ * and a fours plane in r6, the fourth carry stays in r10: d = O + 2 r4 + 2 r10 + 4 r6, and
+ * O + 2 r4 and r10 + 2 r6 each fit a nibble (<= 12) after FB_NIB. 22 operations (a full tree
+ * to O, T, F, E takes 26, and leaves four planes to sum as well). */
+#define ROWS8_TREE                                                                                      \
+    "ldm r0, {r3-r10}\n\t"                                                                              \
+    "ldm r1!, {r2, r11, r12, lr}\n\t"                                                                   \
+    "eor r3, r3, r2\n\t" "eor r4, r4, r11\n\t" "eor r5, r5, r12\n\t" "eor r6, r6, lr\n\t"              \
+    "ldm r1!, {r2, r11, r12, lr}\n\t"                                                                   \
+    "eor r7, r7, r2\n\t" "eor r8, r8, r11\n\t" "eor r9, r9, r12\n\t" "eor r10, r10, lr\n\t"            \
+    FB_CSA("r3", "r4", "r5") FB_CSA("r3", "r6", "r7") FB_CSA("r3", "r8", "r9")                          \
+    "eor r3, r3, r10\n\t" "bic r10, r10, r3\n\t"                                                        \
+    FB_CSA("r4", "r6", "r8")
+/* r3 = 256 - 2d: the frame {x, m1, m2, 0x1E1E1E1E, -320, out, w_end, 0x90909090} reloaded into
+ * r0 and r5-lr (out r11, w_end r12); the four planes summed per nibble, then per byte as twice
+ * the byte's two nibbles (((v >> 3) & 0x1E..) + 2 (v & 0x0F..)). The four bytes then hold 2d
+ * in all, each at most 128 (a byte covers 8 bit positions of 8 words), so one USADA8 against
+ * bytes of 144, from -320, gives -320 + 4 * 144 - 2d = 256 - 2d. */
+#define ROWS8_SUM                                                                                       \
+    "ldm sp, {r0, r5, r7, r8, r9, r11, r12, lr}\n\t"                                                    \
+    FB_NIB("r3", "r5", "r7") FB_NIB("r4", "r5", "r7") FB_NIB("r10", "r5", "r7") FB_NIB("r6", "r5", "r7") \
+    "add r3, r3, r4, lsl #1\n\t" "add r10, r10, r6, lsl #1\n\t"                                        \
+    "and r2, r8, r3, lsr #3\n\t" "and r3, r3, #0x0F0F0F0F\n\t" "add r3, r2, r3, lsl #1\n\t"            \
+    "and r2, r8, r10, lsr #3\n\t" "and r10, r10, #0x0F0F0F0F\n\t" "add r10, r2, r10, lsl #1\n\t"       \
+    "add r3, r3, r10, lsl #1\n\t" "usada8 r3, r3, lr, r9\n\t"
+
+/* out[r] = 256 - 2 popcount(x XOR w_r) over n_out >= 1 rows of 8 words. Per row: 3 loads,
+ * 8 EOR, 22 for the tree, 31 for the frame reload, the sums and 256 - 2d; per two rows 4 for
+ * the two stores and the out pointer, 2 for the loop (67 per row). An odd count enters at the
+ * second half with out one word early in the frame. */
+static void __attribute__((naked, noinline)) xnor_rows8(const uint32_t *x, const uint32_t *w, uint32_t n_out, int32_t *out) {
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "add r9, r1, r2, lsl #5\n\t" "mov r8, r3\n\t"
+        "mov r4, #0x55555555\n\t" "mov r5, #0x33333333\n\t" "mov r6, #0x1E1E1E1E\n\t" "mov r7, #320\n\t" "rsb r7, r7, #0\n\t"
+        "mov r10, #0x90909090\n\t"
+        "lsrs r2, r2, #1\n\t" "it cs\n\t" "subcs r8, r8, #4\n\t"
+        "push {r0, r4-r10}\n\t"
+        "bcs 2f\n\t"
+        "1:\n\t"
+        ROWS8_TREE ROWS8_SUM
+        "str r3, [r11]\n\t"
+        "2:\n\t"
+        ROWS8_TREE ROWS8_SUM
+        "str r3, [r11, #4]\n\t" "add r11, r11, #8\n\t" "str r11, [sp, #20]\n\t"
+        "cmp r1, r12\n\t" "bne 1b\n\t"
+        "add sp, #32\n\t" "pop {r4-r11, pc}\n\t");
 }
 
 #else
@@ -414,16 +448,25 @@ static inline __attribute__((always_inline)) void xnor_rows(const uint32_t *x, c
 }
 #endif
 
+/* Out of line, so that the calls of the assembly kernels do not pay for xnor_rows' frame. */
+static void __attribute__((noinline)) fc_rows(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
+    xnor_rows(x, w, 0, fb_words(k), tail_mask(k), n_out, (int32_t)k, out);
+}
+
 void fb_bin_fc_fast(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
 #if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
-    if ((!(k & 511u) || k == 256u) && n_out) {
+    if (k == 256u && n_out) {
+        xnor_rows8(x, w, n_out, out);
+        return;
+    }
+    if (!(k & 511u) && n_out) {
         uint32_t n = k / 32u;
         rows16_args a = {x, 0x55555555u, 0x33333333u, 0x0F0F0F0Fu, (int32_t)k, out, w + n_out * n, x + n, w};
         xnor_rows16(&a);
         return;
     }
 #endif
-    xnor_rows(x, w, 0, fb_words(k), tail_mask(k), n_out, (int32_t)k, out);
+    fc_rows(x, w, k, n_out, out);
 }
 
 /* --- bit-stream helpers (reads never pass the last word holding a bit) ---------------------- */

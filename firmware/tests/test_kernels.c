@@ -47,6 +47,27 @@ static void test_fc(void) {
         fb_tern_fc_fast(xi8, w, w2, k, n_out, out_fast);
         CHECK(same(out_ref, out_fast, n_out), "ternary fc k=%u", k);
     }
+    /* counts at their extremes, where a bit plane or a nibble sum is full: rows of dense and
+     * sparse words, rows whose words are all equal (every bit position counts 0 or all of
+     * them) and all-ones rows, against an all-zero and a random x; even and odd row counts */
+    static const uint32_t kx[] = {256, 512, 1024};
+    for (unsigned t = 0; t < 2u * sizeof kx / sizeof *kx; t++) {
+        uint32_t k = kx[t / 2u], n = fb_words(k), n_out = 12u + t % 2u;
+        for (int xr0 = 0; xr0 < 2; xr0++) {
+            if (xr0) fill(x, n); else memset(x, 0, 4u * n);
+            for (uint32_t r = 0; r < n_out; r++) {
+                uint32_t same = rnd();
+                for (uint32_t j = 0; j < n; j++) {
+                    uint32_t v = r % 4u == 0 ? rnd() | rnd() | rnd() : r % 4u == 1 ? rnd() & rnd() & rnd()
+                               : r % 4u == 2 ? same : 0xFFFFFFFFu;
+                    w[r * n + j] = v ^ x[j] ^ (r & 4u ? 0xFFFFFFFFu : 0u);
+                }
+            }
+            fb_bin_fc_ref(x, w, k, n_out, out_ref);
+            fb_bin_fc_fast(x, w, k, n_out, out_fast);
+            CHECK(same(out_ref, out_fast, n_out), "bin fc k=%u, extreme rows", k);
+        }
+    }
     /* the algebra itself: all agree -> +K, all differ -> -K */
     memset(x, 0, 16); memset(w, 0, 16);
     fb_bin_fc_fast(x, w, 100, 1, out_fast);
