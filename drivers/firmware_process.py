@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from drivers import stop_signals
 from drivers.stop_signals import STOP_SIGNALS
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
@@ -77,7 +78,10 @@ def spawn(argv: list[str], **kwargs) -> subprocess.Popen:
     A stop signal arriving while the child is forked is held back until the fork is done:
     Python would otherwise run its handler inside an at-fork callback, where the
     ``KeyboardInterrupt`` is printed and dropped, and the run would go on as if never stopped.
-    Then it is raised here, after the child is stopped again. A terminal's Ctrl-C reaches the
+    Then it is raised here, after the child is stopped again. (The mask is this thread's: the
+    kernel may hand the signal to another thread meanwhile, and Python may then still run the
+    handler in an at-fork callback; the latch of :mod:`drivers.stop_signals` raises it here
+    too.) A terminal's Ctrl-C reaches the
     child too while it is still in our process group (before its ``setsid``); the child drops
     it, since it runs in a session of its own precisely so that such signals miss it.
     """
@@ -100,6 +104,7 @@ def spawn(argv: list[str], **kwargs) -> subprocess.Popen:
         raise
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a stop signal held back is raised here
+        stop_signals.check()  # ... or, if another thread took it and its exception was dropped, here
     except BaseException:
         stop_process(proc)
         raise

@@ -15,7 +15,8 @@ wherever the main thread happens to be, and an exception raised inside a finaliz
 (``__del__``, a weakref callback, the garbage collector) or an at-fork callback is printed
 ("Exception ignored in ...") and dropped. So the handler also *latches* the signal, and long
 loops call :func:`check` at safe points (each training batch, each trial, each pipeline
-stage): a stop whose exception was dropped is raised there.
+stage, each board input, after each helper process is forked): a stop whose exception was
+dropped is raised there.
 
 Python runs signal handlers in the main thread only; elsewhere both context managers do
 nothing (the main thread's handlers stay in charge).

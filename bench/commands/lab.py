@@ -42,8 +42,8 @@ def up_command(args) -> int:
         if lab.supply_resource:
             chip = "" if args.qemu else f" --chip {lab.chip_file}"
             print(f"try:    bench doctor --board {lab.board_url} --supply {lab.supply_resource}{chip}")
-        print("Ctrl-C stops the lab.", flush=True)
-        try:
+        try:  # entered before the ready line: a stop right after it still stops the lab in order
+            print("Ctrl-C stops the lab.", flush=True)
             while True:
                 time.sleep(0.5)
         except KeyboardInterrupt:

@@ -36,7 +36,7 @@ from bench.errors import BenchError
 from bench.labelled import BOARD_FILE, board_dataset, save_netcdf
 from bench.pipeline.hardware import hardware_spec, open_bench, virtual_chip
 from bench.pipeline.stages.common import dataset, read_json
-from drivers import atomic
+from drivers import atomic, stop_signals
 from drivers.energy import CaptureLog, CaptureSettings, HostLoop, LayerStep
 from drivers.faultmap import FaultMap, write_faultmap
 from drivers.memory_layout import REGION_ALIGN_WORDS
@@ -88,6 +88,7 @@ def run_board(ctx) -> dict:
     scores = []
     task = ctx.progress.add_task("board inference", total=len(x)) if ctx.progress else None
     for xi in x:
+        stop_signals.check()
         bench.start(xi)
         out = None
         for stored in steps:
