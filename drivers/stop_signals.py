@@ -53,6 +53,9 @@ def exit_code(exc: BaseException) -> int:
 
 #: The first stop signal received inside :func:`interrupting` (or after :func:`install`).
 _received: int | None = None
+#: How many :func:`interrupting` blocks are open: a nested one (a command's inside the CLI's)
+#: keeps the latch of the block around it.
+_depth = 0
 
 
 def _raise_stop(signum, frame) -> None:
@@ -91,12 +94,15 @@ def install() -> None:
 def interrupting() -> Iterator[None]:
     """Inside the block every stop signal raises :class:`StopSignal` (a ``KeyboardInterrupt``)
     and latches it for :func:`check` (SIGINT only where Python's own handler, or none, is in
-    place); the previous handlers and an unlatched state come back after."""
-    global _received
+    place); the previous handlers come back after, and after the outermost block an unlatched
+    state."""
+    global _received, _depth
     if not _main_thread():
         yield
         return
-    _received = None
+    if _depth == 0:
+        _received = None
+    _depth += 1
     ours = [sig for sig in STOP_SIGNALS if sig != signal.SIGINT or _takes_over_sigint()]
     previous = {sig: signal.signal(sig, _raise_stop) for sig in ours}
     try:
@@ -104,7 +110,9 @@ def interrupting() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        _received = None  # the stop went out with the block's exception (or the work was done)
+        _depth -= 1
+        if _depth == 0:  # the stop went out with the block's exception (or the work was done)
+            _received = None
 
 
 @contextlib.contextmanager

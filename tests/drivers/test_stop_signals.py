@@ -66,3 +66,15 @@ def test_previous_handlers_come_back():
     with stop_signals.interrupting():
         assert signal.getsignal(signal.SIGTERM) is not before[signal.SIGTERM]
     assert {sig: signal.getsignal(sig) for sig in stop_signals.STOP_SIGNALS} == before
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the drop itself
+def test_a_nested_block_keeps_the_latch_of_the_block_around_it():
+    with stop_signals.interrupting():
+        obj = SignalledInFinalizer(signal.SIGTERM)
+        del obj
+        gc.collect()
+        with stop_signals.interrupting():  # a command's own block inside the CLI's
+            pass
+        with pytest.raises(StopSignal):
+            stop_signals.check()
