@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from models.fault_registry import build_fault_model
-from models.faults import BinarySymmetric, FaultInjector, FixedMasks
+from models.faults import BinarySymmetric, FaultInjector, FixedMasks, draw_flips
 from models.layers import BinaryLinear, attach_faults
 
 
@@ -186,3 +186,34 @@ def test_composed_sources_xor_and_rebuild_from_their_description():
     assert twice.flip_mask(site, codes, None, g).sum() == 0
     assert torch.equal(once.flip_mask(site, codes, None, g), torch.ones_like(codes))
     assert build_fault_model(once.describe()).describe() == once.describe()
+
+
+def test_evaluation_reads_drawn_ahead_are_the_calls_of_one_batched_draw_and_each_read_differs():
+    """No-grad forwards read several draws from one call (reads_per_call), handed out in order."""
+    layer = _site((40, 60))  # 2400 bits at eps 0.01: 16 reads per call
+    model = BinarySymmetric()
+    k = model.reads_per_call(layer.fault_site, 2400, 0.01)
+    assert k == 16
+    inj = FaultInjector(model, torch.Generator().manual_seed(4), default_rate=0.01)
+    reads = [inj.read_flips(layer).index for _ in range(k + 1)]
+    expected = draw_flips(model, layer, 0.01, torch.Generator().manual_seed(4), k)
+    assert all(torch.equal(r, e.index) for r, e in zip(reads, expected))
+    assert not torch.equal(reads[k], reads[0])  # the 17th read comes from a new call
+    assert len({tuple(r.tolist()) for r in reads}) == k + 1
+
+
+def test_a_rate_change_discards_the_reads_drawn_ahead():
+    layer = _site((40, 60))
+    inj = FaultInjector(BinarySymmetric(), torch.Generator().manual_seed(4), default_rate=0.01)
+    assert inj.read_flips(layer).index.numel() > 0
+    inj.default_rate = 0.0
+    assert inj.read_flips(layer).index.numel() == 0
+    inj.default_rate = 0.2  # dense path from 0.25 on; still sparse here
+    counts = [inj.read_flips(layer).index.numel() for _ in range(20)]
+    assert all(abs(c - 480) < 5 * math.sqrt(2400 * 0.2 * 0.8) for c in counts)
+
+
+def test_reads_of_a_large_layer_are_drawn_one_at_a_time():
+    assert BinarySymmetric().reads_per_call(None, 2048 * 2048, 0.01) == 1
+    assert BinarySymmetric().reads_per_call(None, 2400, 0.3) == 1  # dense path: a mask per draw
+    assert FixedMasks({}).reads_per_call(None, 2400, 0.01) == 1
