@@ -17,6 +17,7 @@ import sys
 
 from bench.errors import BenchError
 from drivers import stop_signals
+from drivers.allocator import tune_malloc
 
 #: command -> one-line summary (``bench --help``); ``bench.commands.<command>`` holds the rest.
 COMMANDS = {
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra:   # the typed command's usage and a suggestion, not the top-level usage
         typed(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     _logging(args.verbose)
+    tune_malloc()  # tensor-sized blocks reused, not mapped afresh (drivers/allocator.py)
     try:
         with stop_signals.interrupting():  # SIGTERM and SIGHUP take the Ctrl-C path
             return int(args.func(args) or 0)

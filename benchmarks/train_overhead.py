@@ -9,7 +9,9 @@ gives median [min-max] over the rounds (process CPU time by default, ``--clock w
 the share of each epoch spent in the fault injector's reads and the method's own hooks,
 timed inside the epoch (what the ratio would be without the machine's noise).
 Targets: lanmax <= 1.10x reliable (seed 1: "negligible overhead"), uniform <= 1.10x
-reliable, at every width.
+reliable, at every width. glibc's malloc is tuned as ``bench`` tunes it (``drivers/allocator.py``;
+``--malloc default`` keeps glibc's own thresholds, whose drift between two modes moves single
+epochs of any method by 10-35% at width 1).
 
     OMP_NUM_THREADS=1 python benchmarks/train_overhead.py [--width 0.25 0.5 1 2] [--epochs 5]
 """
@@ -31,6 +33,7 @@ from rich.markup import escape
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from drivers.allocator import tune_malloc  # noqa: E402
 from models.training import TrainConfig, build_session, train_epoch  # noqa: E402
 from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, interleaved, per_round, spread, verdicts  # noqa: E402
 
@@ -72,15 +75,18 @@ def main() -> int:
     p.add_argument("--limit-train", type=int)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
+                   help="glibc malloc thresholds: as bench sets them (default) or glibc's own")
     add_clock_arg(p)
     args = p.parse_args()
     if args.epochs < MIN_ROUNDS:
         p.error(f"--epochs must be at least {MIN_ROUNDS}")
+    malloc = "tuned" if args.malloc == "tuned" and tune_malloc() else "default"
     torch.set_num_threads(args.threads)
     console = Console(width=120)
     table = Table(title=escape(f"{args.arch} ({args.mode}) on {args.dataset}, batch {args.batch_size}, {args.epochs} "
                                f"interleaved epochs per method after a warm-up, torch threads {args.threads}, "
-                               f"{args.clock} time: median [min-max]"))
+                               f"{args.clock} time, malloc {malloc}: median [min-max]"))
     for col in ("width", "method", "ms/epoch", "x reliable", "in faults + method"):
         table.add_column(col, justify="left" if col == "method" else "right")
     results = []

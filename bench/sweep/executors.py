@@ -38,6 +38,7 @@ from bench.pipeline.run import run_pipeline
 from bench.sweep.spec import Trial
 from bench.training import train_run
 from drivers import atomic, stop_signals
+from drivers.allocator import tune_malloc
 
 TRIAL_FILE = "trial.json"
 LOG_FILE = "bench.log"  # the trial command's own console output
@@ -63,6 +64,7 @@ TRIAL_RUNNERS: dict[str, Callable[..., object]] = {"train": train_run, "run": ru
 def run_trial(trial: Trial, out_dir: str, threads: int = 1) -> dict:
     """Run one trial into ``out_dir``; never raises (errors are recorded)."""
     torch.set_num_threads(max(1, threads))  # the trial's own process: bound its threads to its CPU request
+    tune_malloc()  # a spawned or Ray worker starts with glibc's defaults
     started = time.time()
     log = io.StringIO()
     try:
