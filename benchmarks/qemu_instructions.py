@@ -13,17 +13,21 @@ at most 10 per word for binary FC and conv 3x3 / 5x5.
 Then ``make -C firmware count-m4`` counts the kernels alone (same image, SysTick around each
 call) for the same shapes, so the kernel's share is visible.
 
-Under ``-icount`` the counts are deterministic: every INFER of a net is repeated ``--repeat``
-times and the spread (max - min) printed: at most one SysTick tick (40 instructions), the phase
-of the counter at the layer's start.
+Counts resolve one SysTick tick (40 instructions under ``-icount shift=0``), too coarse for a
+layer of a few hundred instructions, so each layer is measured by a repeated STEP: the layer
+runs ``r`` times back to back and the count of all ``r`` runs together, divided by ``r``, is
+its count, to within 40 / r instructions (PROTOCOL.md, STEP). ``r`` is chosen per layer from a
+first INFER so that this is at most ``--resolution`` (default 0.1%) of the layer's count. The
+INFER's scores are checked against the reference interpreter.
 
-    python benchmarks/qemu_instructions.py [--repeat 5] [--json out.json]
+    python benchmarks/qemu_instructions.py [--resolution 0.001] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +44,8 @@ from models.blob import BIN, CONV, FC, INT32, INT8, MAXPOOL, W_BINARY, W_NONE, W
 from tests.firmware_nets import build_net, random_inputs  # noqa: E402
 
 TARGET_PER_WORD = 10.0
+TICK = 40  # instructions per SysTick count under -icount shift=0 (25 MHz)
+MAX_RUNS = 65535  # STEP's largest repeat
 # (op, w_enc, out_type, out_c, kernel, stride, pad, pool_k, pool_stride, pool_ceil)
 NETS = {
     "bnn": ((8, 16, 16), 127, [(CONV, W_BINARY, BIN, 32, 3, 1, 1, 0, 0, 0),
@@ -73,7 +79,7 @@ def layer_macs(l) -> int:
     return l.row_length * l.out_shape[0] * hc * wc
 
 
-def measure(repeat: int) -> list[dict]:
+def measure(resolution: float) -> list[dict]:
     rows = []
     with start_qemu() as fw, Board(fw.url, timeout=20.0, wait_boot=10.0) as board:
         for name, (in_shape, levels, specs) in NETS.items():
@@ -81,13 +87,15 @@ def measure(repeat: int) -> list[dict]:
             blob, words = build_net(in_shape, levels, specs, rng)
             board.deploy(blob.to_bytes(), words)
             x = random_inputs(blob, 1, rng)
-            runs = [board.infer(x[0]) for _ in range(repeat)]
-            assert np.array_equal(runs[0].scores, reference.scores(blob, words, x)[0]), "firmware != reference"
-            counts = np.array([r.counts for r in runs], dtype=np.int64)  # [repeat, layers]
+            first = board.infer(x[0])
+            assert np.array_equal(first.scores, reference.scores(blob, words, x)[0]), "firmware != reference"
+            board.step_input(x[0])
             for i, layer in enumerate(blob.layers):
-                macs, count = layer_macs(layer), int(np.median(counts[:, i]))
+                runs = min(MAX_RUNS, max(1, math.ceil(TICK / (resolution * max(int(first.counts[i]), TICK)))))
+                step = board.step(repeat=runs, timeout=60.0)
+                macs, count = layer_macs(layer), step.total_count / runs
                 rows.append({"net": name, "layer": i, "kind": layer_kind(layer), "macs": macs,
-                             "instructions": count, "spread": int(counts[:, i].max() - counts[:, i].min()),
+                             "instructions": count, "runs": runs, "within": TICK / runs,
                              "per_mac": count / macs if macs else None,
                              "per_word": 32 * count / macs if macs else None})
     return rows
@@ -113,25 +121,27 @@ def is_target(r: dict) -> bool:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=5, help="INFER runs per net (default 5; counts are deterministic)")
+    ap.add_argument("--resolution", type=float, default=1e-3,
+                    help="largest count error as a fraction of the layer's count (default 0.001)")
     ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args()
-    if args.repeat < 1:
-        ap.error("--repeat must be >= 1")
-    rows = measure(args.repeat)
+    if not 0 < args.resolution <= 1:
+        ap.error("--resolution must be in (0, 1]")
+    rows = measure(args.resolution)
     console = Console(width=120)
-    t = Table(title=f"mps2-an386 under QEMU -icount shift=0: instructions per layer (median of {args.repeat} INFERs)")
-    for col in ("net", "#", "kind", "MACs", "instructions", "spread", "instr/MAC", "instr/word", f"<= {TARGET_PER_WORD:.0f}"):
+    t = Table(title="mps2-an386 under QEMU -icount shift=0: instructions per layer run (repeated STEPs)")
+    for col in ("net", "#", "kind", "MACs", "instructions", "runs", "within", "instr/MAC", "instr/word",
+                f"<= {TARGET_PER_WORD:.0f}"):
         t.add_column(col, justify="right" if col not in ("net", "kind") else "left")
     for r in rows:
         pm = "-" if r["per_mac"] is None else f"{r['per_mac']:.3f}"
-        pw = "-" if r["per_word"] is None else f"{r['per_word']:.1f}"
+        pw = "-" if r["per_word"] is None else f"{r['per_word']:.2f}"
         ok = "-" if not is_target(r) else ("[green]yes[/]" if r["per_word"] <= TARGET_PER_WORD else "[red]no[/]")
-        t.add_row(r["net"], str(r["layer"]), r["kind"], f"{r['macs']:,}", f"{r['instructions']:,}", str(r["spread"]),
-                  pm, pw, ok)
+        t.add_row(r["net"], str(r["layer"]), r["kind"], f"{r['macs']:,}", f"{r['instructions']:,.1f}", str(r["runs"]),
+                  f"{r['within']:.1f}", pm, pw, ok)
     console.print(t)
-    console.print("counts resolve 40 instructions (one SysTick tick at 25 MHz under -icount shift=0); -icount is "
-                  "deterministic, so repeated INFERs differ by at most that tick")
+    console.print(f"a layer's count: its STEP's count over all runs / runs, within {TICK} / runs instructions "
+                  f"(one SysTick tick is {TICK} instructions under -icount shift=0)")
     kernels = kernel_counts()
     k = Table(title="the kernels alone (make -C firmware count-m4)")
     for col in ("case", "words (threshold: outputs)", "instructions per call", "per word (output)"):
