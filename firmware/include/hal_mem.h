@@ -16,6 +16,11 @@ uint32_t hal_mem_words(void);
  * those cells: a faulty memory returns its faults here. Caller guarantees addr+n <= words. */
 void hal_mem_read_block(uint32_t addr, uint32_t *dst, uint32_t n);
 void hal_mem_write_block(uint32_t addr, const uint32_t *src, uint32_t n);
+/* The n words at addr as memory the caller reads directly, or NULL where the memory is not
+ * mapped into the address space or a read does more than load the cells (an external chip,
+ * the virtual chip). A caller that loads each mapped word once per use reads those cells once,
+ * as one hal_mem_read_block would, without the copy. Caller guarantees addr+n <= words. */
+const uint32_t *hal_mem_map(uint32_t addr, uint32_t n);
 /* Identity of the memory under test (IDENT, PROTOCOL.md): a NUL-terminated string of at most
  * FB_MAX_CHIP_ID characters, "" when the board cannot tell (the host build's --chip-id). */
 const char *hal_mem_chip_id(void);

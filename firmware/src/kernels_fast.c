@@ -453,16 +453,23 @@ static void __attribute__((noinline)) fc_rows(const uint32_t *x, const uint32_t 
     xnor_rows(x, w, 0, fb_words(k), tail_mask(k), n_out, (int32_t)k, out);
 }
 
+#if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
+/* Out of line, so that fb_bin_fc_fast needs no frame and reaches xnor_rows8 by a tail call. */
+static void __attribute__((noinline)) fc_rows16(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
+    uint32_t n = k / 32u;
+    rows16_args a = {x, 0x55555555u, 0x33333333u, 0x0F0F0F0Fu, (int32_t)k, out, w + n_out * n, x + n, w};
+    xnor_rows16(&a);
+}
+#endif
+
 void fb_bin_fc_fast(const uint32_t *x, const uint32_t *w, uint32_t k, uint32_t n_out, int32_t *out) {
 #if defined(__thumb2__) && defined(__ARM_FEATURE_DSP)
-    if (k == 256u && n_out) {
+    if (n_out && k == 256u) {
         xnor_rows8(x, w, n_out, out);
         return;
     }
-    if (!(k & 511u) && n_out) {
-        uint32_t n = k / 32u;
-        rows16_args a = {x, 0x55555555u, 0x33333333u, 0x0F0F0F0Fu, (int32_t)k, out, w + n_out * n, x + n, w};
-        xnor_rows16(&a);
+    if (n_out && !(k & 511u)) {
+        fc_rows16(x, w, k, n_out, out);
         return;
     }
 #endif

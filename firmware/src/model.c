@@ -229,23 +229,57 @@ static void flip_channels(uint32_t *bits, uint32_t n_pix, uint32_t c, const uint
         }
 }
 
-/* One run of layer l from the current activation buffer into the other one (scores for the
- * INT32 layer); the caller flips cur once the layer is done. A sliced conv writes the bits
- * (z < tau) XOR flip directly; pooled, the bits (z < tau) are max-pooled (AND: max z >= tau
- * iff some z >= tau) and flipped after. */
-static void run_layer(const layer_t *l, int32_t *scores) {
-    uint32_t *in = scratch + cur * act_words, *out = scratch + (cur ^ 1u) * act_words, *work = scratch + 2u * act_words;
-    uint32_t oc = l->cs.out_c, n_pix = l->out_h * l->out_w;
-    if (l->op == OP_MAXPOOL) {
-        if (l->in_type == T_BIN) fb_bin_maxpool_fast(in, l->hc, l->wc, oc, l->pool_k, l->pool_stride, l->out_h, l->out_w, out);
-        else fb_maxpool_i8((const int8_t *)in, l->hc, l->wc, oc, l->pool_k, l->pool_stride, l->out_h, l->out_w, (int8_t *)out);
+/* The output stage of z (n_pix pixels x out_c): the scores for the INT32 layer, else the
+ * threshold (BIN) or the requantisation (INT8) into out. */
+static void finish(const layer_t *l, const int32_t *z, uint32_t n_pix, uint32_t *out, int32_t *scores) {
+    uint32_t oc = l->cs.out_c;
+    if (l->out_type == T_INT32) {
+        if (z != scores) memcpy(scores, z, 4u * oc);
         return;
     }
+    if (l->out_type == T_BIN) {
+        const uint32_t *tau = blob_words + l->param_off / 4u, *flip = tau + oc;
+        fb_threshold(z, n_pix, oc, (const int32_t *)tau, flip, out);
+    } else {
+        fb_requant(z, n_pix * oc, l->shift, l->act_min, l->act_max, (int8_t *)out);
+    }
+}
+
+/* An FC layer (no pooling, 1 x 1 output). A binary FC loads each weight word once, so it
+ * reads mapped memory in place (hal_mem_map); the others, and a binary FC on unmapped memory,
+ * read the layer's cells once into work. An input with pixels is gathered into torch flatten
+ * order first. The last layer's z are the scores. */
+static void run_fc(const layer_t *l, const uint32_t *in, uint32_t *out, uint32_t *work, int32_t *scores) {
+    uint32_t oc = l->cs.out_c;
+    const uint32_t *w = l->in_type == T_BIN ? hal_mem_map(l->base, l->n_words) : 0;
+    if (!w) {
+        hal_mem_read_block(l->base, work, l->n_words);
+        w = work;
+    }
+    int32_t *z = (int32_t *)(work + l->n_words);
+    uint32_t *kbuf = (uint32_t *)(z + oc);
+    if (l->out_type == T_INT32) z = scores;
+    const uint32_t *x = in;
+    if (l->cs.in_h * l->cs.in_w > 1u) {
+        gather_chw(l, in, kbuf);
+        x = kbuf;
+    }
+    if (l->in_type == T_BIN) fb_bin_fc_fast(x, w, l->k, oc, z);
+    else if (l->w_enc == W_BINARY) fb_int8_fc_fast((const int8_t *)x, w, l->k, oc, z);
+    else fb_tern_fc_fast((const int8_t *)x, w, w + oc * fb_words(l->k), l->k, oc, z);
+    if (l->out_type != T_INT32) finish(l, z, 1u, out, scores); /* INT32: z are the scores */
+}
+
+/* A conv layer: its weights read once into work. A sliced conv writes the bits (z < tau) XOR
+ * flip directly; pooled, the bits (z < tau) are max-pooled (AND: max z >= tau iff some
+ * z >= tau) and flipped after. */
+static void run_conv(const layer_t *l, const uint32_t *in, uint32_t *out, uint32_t *work, int32_t *scores) {
+    uint32_t oc = l->cs.out_c, n_pix = l->out_h * l->out_w;
     uint32_t *w = work, *plane2 = w + oc * fb_words(l->k);
     hal_mem_read_block(l->base, w, l->n_words); /* one read of the layer's cells per run */
     int32_t *z = (int32_t *)(w + l->n_words), *zp = z + l->hc * l->wc * oc;
     uint32_t *kbuf = (uint32_t *)(zp + (l->pool_k ? n_pix * oc : 0u));
-    if (l->out_type == T_INT32 && !l->pool_k) z = scores; /* the last layer's z (1 x 1) are the scores */
+    if (l->out_type == T_INT32 && !l->pool_k) z = scores; /* a 1 x 1 last layer's z are the scores */
     if (l->sliced) {
         const uint32_t *tau = blob_words + l->param_off / 4u, *flip = tau + oc;
         uint32_t *bits = l->pool_k ? (uint32_t *)z : out, pre = l->pool_k ? fb_words(l->hc * l->wc * oc) : 0u;
@@ -256,34 +290,29 @@ static void run_layer(const layer_t *l, int32_t *scores) {
         }
         return;
     }
-    if (l->op == OP_CONV) {
-        if (l->in_type == T_BIN) fb_bin_conv_fast(in, &l->cs, w, z, kbuf);
-        else if (l->w_enc == W_BINARY) fb_int8_conv_fast((const int8_t *)in, &l->cs, w, z, kbuf);
-        else fb_tern_conv_fast((const int8_t *)in, &l->cs, w, plane2, z, kbuf);
-    } else {
-        const uint32_t *x = in;
-        if (l->cs.in_h * l->cs.in_w > 1u) {
-            gather_chw(l, in, kbuf);
-            x = kbuf;
-        }
-        if (l->in_type == T_BIN) fb_bin_fc_fast(x, w, l->k, oc, z);
-        else if (l->w_enc == W_BINARY) fb_int8_fc_fast((const int8_t *)x, w, l->k, oc, z);
-        else fb_tern_fc_fast((const int8_t *)x, w, plane2, l->k, oc, z);
-    }
-    const int32_t *res = z;
+    if (l->in_type == T_BIN) fb_bin_conv_fast(in, &l->cs, w, z, kbuf);
+    else if (l->w_enc == W_BINARY) fb_int8_conv_fast((const int8_t *)in, &l->cs, w, z, kbuf);
+    else fb_tern_conv_fast((const int8_t *)in, &l->cs, w, plane2, z, kbuf);
     if (l->pool_k) {
         fb_maxpool_i32(z, l->hc, l->wc, oc, l->pool_k, l->pool_stride, l->out_h, l->out_w, zp);
-        res = zp;
+        z = zp;
     }
-    if (l->out_type == T_INT32) {
-        if (res != scores) memcpy(scores, res, 4u * oc);
-        return;
-    }
-    if (l->out_type == T_BIN) {
-        const uint32_t *tau = blob_words + l->param_off / 4u, *flip = tau + oc;
-        fb_threshold(res, n_pix, oc, (const int32_t *)tau, flip, out);
+    finish(l, z, n_pix, out, scores);
+}
+
+/* One run of layer l from the current activation buffer into the other one (scores for the
+ * INT32 layer); the caller flips cur once the layer is done. */
+static void run_layer(const layer_t *l, int32_t *scores) {
+    uint32_t *in = scratch + cur * act_words, *out = scratch + (cur ^ 1u) * act_words, *work = scratch + 2u * act_words;
+    if (l->op == OP_FC) {
+        run_fc(l, in, out, work, scores);
+    } else if (l->op == OP_CONV) {
+        run_conv(l, in, out, work, scores);
+    } else if (l->in_type == T_BIN) {
+        fb_bin_maxpool_fast(in, l->hc, l->wc, l->cs.out_c, l->pool_k, l->pool_stride, l->out_h, l->out_w, out);
     } else {
-        fb_requant(res, n_pix * oc, l->shift, l->act_min, l->act_max, (int8_t *)out);
+        fb_maxpool_i8((const int8_t *)in, l->hc, l->wc, l->cs.out_c, l->pool_k, l->pool_stride, l->out_h, l->out_w,
+                      (int8_t *)out);
     }
 }
 
@@ -301,13 +330,17 @@ int fb_model_step_input(const int8_t *input, uint32_t n) {
     return 0;
 }
 
-/* Runs the next layer repeat times; each lap of c is added to *layer_count. */
+/* Runs the next layer repeat times; each lap of c is added to *layer_count. The laps go to a
+ * local copy of c, which stays in registers, so a lap costs the counter read and an add. */
 static void run_next(uint32_t repeat, fb_count *c, uint64_t *layer_count, int32_t *scores) {
     const layer_t *l = &layers[next_layer];
+    fb_count lap = *c;
     for (uint32_t r = 0; r < repeat; r++) {
         run_layer(l, scores);
-        *layer_count += fb_count_lap(c);
+        fb_count_lap(&lap);
     }
+    *layer_count += lap.total - c->total;
+    *c = lap;
     if (l->out_type != T_INT32) cur ^= 1u;
     next_layer++;
 }
