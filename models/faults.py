@@ -383,14 +383,15 @@ class FaultInjector:
         """This read's faults in ``layer``: an independent draw at every call. Where the
         model allows it (:meth:`FaultModel.reads_per_call`), a layer's reads are drawn
         several at a time (the generator calls of ``flip_mask(..., draws)``) and handed out
-        one per call, in order; a change of the layer's site or rate discards the rest."""
-        site, rate = layer.fault_site, self.rate(layer.fault_site)
+        one per call, in order; a change of the layer's site, rate or device discards the rest."""
+        key = (layer.fault_site, self.rate(layer.fault_site), layer.weight.device)
         ahead = self._reads_ahead.get(layer)
-        if ahead is None or ahead[0] is not site or ahead[1] != rate or not ahead[2]:
+        if ahead is None or ahead[0] != key or not ahead[1]:
+            site, rate = key[0], key[1]
             k = self.model.reads_per_call(site, layer.weight.numel() * site.bits_per_weight, rate)
-            ahead = (site, rate, draw_flips(self.model, layer, rate, self.generator, k if k > 1 else None)[::-1])
+            ahead = (key, draw_flips(self.model, layer, rate, self.generator, k if k > 1 else None)[::-1])
             self._reads_ahead[layer] = ahead
-        return ahead[2].pop()
+        return ahead[1].pop()
 
     def corrupt(self, layer, weight_q: torch.Tensor, inplace: bool = False) -> torch.Tensor:
         """Quantised weights as read back from faulty memory (gradients per ``gradient``).
