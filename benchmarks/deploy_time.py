@@ -31,7 +31,7 @@ from drivers.board import ERROR_FIELDS, ERRORS, MSG_ERROR, Board  # noqa: E402
 from drivers.framing import FrameError  # noqa: E402
 from drivers.firmware_process import start_host, start_qemu  # noqa: E402
 from models.blob import BIN, FC, INT32, W_BINARY  # noqa: E402
-from rounds import MIN_ROUNDS, interleaved, per_round, spread, verdicts  # noqa: E402
+from rounds import add_rounds_arg, interleaved, per_round, spread, verdicts  # noqa: E402
 from tests.firmware_nets import build_net  # noqa: E402
 
 TARGET = 0.8
@@ -78,13 +78,11 @@ def measure(board: Board, blob: bytes, words: np.ndarray, rounds: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weight-kib", type=float, default=100.0, help="size of the weight image (default 100 KiB)")
-    ap.add_argument("--rounds", type=int, default=5, help=f"interleaved rounds (default 5, at least {MIN_ROUNDS})")
+    add_rounds_arg(ap, 5)
     ap.add_argument("--targets", nargs="+", default=["mps2-an386", "host"],
                     help="firmware targets: host (loopback TCP) or a QEMU target (default mps2-an386 host)")
     ap.add_argument("--json", help="also write the measurements as JSON here")
     args = ap.parse_args()
-    if args.rounds < MIN_ROUNDS:
-        ap.error(f"--rounds must be at least {MIN_ROUNDS}")
     rng = np.random.default_rng(0)
     blob, words = make_net(args.weight_kib, rng)
     data = blob.to_bytes()

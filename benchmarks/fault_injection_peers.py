@@ -61,7 +61,7 @@ from models.data import load_dataset  # noqa: E402
 from models.evaluation import mc_accuracy  # noqa: E402
 from models.faults import BinarySymmetric, FaultInjector  # noqa: E402
 from models.layers import attach_faults, stored_layers  # noqa: E402
-from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, calls_for, interleaved, per_round, spread, verdicts  # noqa: E402
+from rounds import CLOCKS, add_clock_arg, add_rounds_arg, calls_for, interleaved, per_round, spread, verdicts  # noqa: E402
 
 FORWARD_TARGET, BOUND_TARGET = 1.3, 0.85
 MRFI_CONFIG = """
@@ -125,7 +125,7 @@ def main() -> int:
     ap.add_argument("--width", type=float, nargs="+", default=[0.25, 1.0], help="mlp widths (default 0.25 1)")
     ap.add_argument("--eps", type=float, default=1e-2, help="bit-error rate (default 0.01)")
     ap.add_argument("--batch", type=int, default=64, help="batch of the single forward pass (default 64)")
-    ap.add_argument("--rounds", type=int, default=7, help=f"interleaved rounds (default 7, at least {MIN_ROUNDS})")
+    add_rounds_arg(ap, 7)
     ap.add_argument("--draws-per-pass", type=int, default=16, help="faultbench's draws per pass (default 16)")
     ap.add_argument("--block-s", type=float, default=0.2, help="shortest timed block of calls (default 0.2 s)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for every contender (default 1)")
@@ -133,8 +133,6 @@ def main() -> int:
     add_clock_arg(ap)
     args = ap.parse_args()
     clock = CLOCKS[args.clock]
-    if args.rounds < MIN_ROUNDS:
-        ap.error(f"--rounds must be at least {MIN_ROUNDS}")
     try:
         import mrfi  # noqa: F401
         import pytorchfi  # noqa: F401

@@ -34,7 +34,7 @@ from models.faults import BinarySymmetric, FaultSite  # noqa: E402
 from models.profile.faults import ProfileFaultModel  # noqa: E402
 from models.profile.points import OperatingPoint  # noqa: E402
 from models.replay import ReplayFaults  # noqa: E402
-from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, calls_for, interleaved, per_round, spread  # noqa: E402
+from rounds import CLOCKS, add_clock_arg, add_rounds_arg, calls_for, interleaved, per_round, spread  # noqa: E402
 
 
 def main() -> None:
@@ -42,14 +42,12 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1024)
     ap.add_argument("--cols", type=int, default=1024)
     ap.add_argument("--draws", type=int, default=16)
-    ap.add_argument("--rounds", type=int, default=7, help=f"interleaved rounds (default 7, at least {MIN_ROUNDS})")
+    add_rounds_arg(ap, 7)
     ap.add_argument("--block-s", type=float, default=0.5, help="calls per model and round: about this many seconds (default 0.5)")
     ap.add_argument("--eps", type=float, default=0.01)
     add_clock_arg(ap)
     args = ap.parse_args()
     clock = CLOCKS[args.clock]
-    if args.rounds < MIN_ROUNDS:
-        ap.error(f"--rounds must be at least {MIN_ROUNDS}")
     torch.set_num_threads(1)
     shape = (args.rows, args.cols)
     site = FaultSite("layer", 0, memory_map([("layer", shape, "binary")])[0])

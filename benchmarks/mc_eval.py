@@ -47,7 +47,7 @@ from models.data import load_dataset  # noqa: E402
 from models.evaluation import correct_counts, faults_attached, mc_accuracy, sample_masks  # noqa: E402
 from models.faults import BinarySymmetric, FaultInjector, FixedMasks  # noqa: E402
 from models.layers import stored_layers  # noqa: E402
-from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, interleaved, per_round, spread  # noqa: E402
+from rounds import CLOCKS, add_clock_arg, add_rounds_arg, interleaved, per_round, spread  # noqa: E402
 from settings import add_model_args  # noqa: E402  (benchmarks/settings.py)
 
 MEMORY_TARGET_GB = 1.0
@@ -101,13 +101,11 @@ def main() -> int:
     p.add_argument("--eps", type=float, default=1e-2)
     p.add_argument("--draws", type=int, default=32, help="fault draws per path and round (default 32)")
     p.add_argument("--draws-per-pass", type=int, default=16, help="draws sampled (in place) or stacked per pass (default 16)")
-    p.add_argument("--rounds", type=int, default=5, help=f"interleaved rounds (default 5, at least {MIN_ROUNDS})")
+    add_rounds_arg(p, 5)
     p.add_argument("--memory-width", type=float, default=2.0, help="width of the peak-memory check (default 2; 0: skip)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     add_clock_arg(p)
     args = p.parse_args()
-    if args.rounds < MIN_ROUNDS:
-        p.error(f"--rounds must be at least {MIN_ROUNDS}")
     console = Console(width=120)
     net, x, y, rates = setup(args, args.width)
     k = args.draws_per_pass

@@ -20,6 +20,18 @@ MIN_ROUNDS = 5
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
+def add_rounds_arg(parser: argparse.ArgumentParser, default: int, flag: str = "--rounds",
+                   what: str = "interleaved rounds") -> None:
+    """``flag`` (an int, default ``default``), refused below ``MIN_ROUNDS``."""
+    def rounds(text: str) -> int:
+        n = int(text)
+        if n < MIN_ROUNDS:
+            raise argparse.ArgumentTypeError(f"must be at least {MIN_ROUNDS}")
+        return n
+
+    parser.add_argument(flag, type=rounds, default=default, help=f"{what} (default {default}, at least {MIN_ROUNDS})")
+
+
 def add_clock_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clock", choices=CLOCKS, default="cpu",
                         help="cpu: this process's CPU time (default; the shared machine's other jobs do not "

@@ -29,7 +29,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.sweep.executors import run_local, run_ray  # noqa: E402
 from bench.sweep.spec import from_cli  # noqa: E402
-from rounds import MIN_ROUNDS, interleaved, per_round, spread  # noqa: E402
+from rounds import add_rounds_arg, interleaved, per_round, spread  # noqa: E402
 
 
 def timed_sweep(run, trials, workers: int, overheads: list) -> None:
@@ -52,10 +52,8 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=4, help="trials per sweep (default 4)")
     ap.add_argument("--epochs", type=int, default=5, help="epochs per trial (default 5)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--rounds", type=int, default=5, help=f"interleaved rounds (default 5, at least {MIN_ROUNDS})")
+    add_rounds_arg(ap, 5)
     args = ap.parse_args()
-    if args.rounds < MIN_ROUNDS:
-        ap.error(f"--rounds must be at least {MIN_ROUNDS}")
     spec = from_cli([f"epochs={args.epochs}", "width=0.25", "method=uniform", "eps=0.01"], [],
                     list(range(args.trials)), "train")
     trials = spec.trials()

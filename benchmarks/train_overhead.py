@@ -35,7 +35,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from drivers.allocator import tune_malloc  # noqa: E402
 from models.training import TrainConfig, build_session, train_epoch  # noqa: E402
-from rounds import CLOCKS, MIN_ROUNDS, add_clock_arg, interleaved, per_round, spread, verdicts  # noqa: E402
+from rounds import CLOCKS, add_clock_arg, add_rounds_arg, interleaved, per_round, spread, verdicts  # noqa: E402
 
 METHODS = {"reliable": {}, "uniform": {"eps": 1e-2}, "lanmax": {"t_stop": 1000}}
 TARGET = 1.10
@@ -71,7 +71,7 @@ def main() -> int:
     p.add_argument("--data-dir", help="folder of mnist/fashion-mnist/cifar10 files (with --dataset)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=5, help=f"timed epochs per method, after one warm-up (default 5, at least {MIN_ROUNDS})")
+    add_rounds_arg(p, 5, flag="--epochs", what="timed epochs per method, after one warm-up")
     p.add_argument("--limit-train", type=int)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--device", default="cpu")
@@ -79,8 +79,6 @@ def main() -> int:
                    help="glibc malloc thresholds: as bench sets them (default) or glibc's own")
     add_clock_arg(p)
     args = p.parse_args()
-    if args.epochs < MIN_ROUNDS:
-        p.error(f"--epochs must be at least {MIN_ROUNDS}")
     malloc = "tuned" if args.malloc == "tuned" and tune_malloc() else "default"
     torch.set_num_threads(args.threads)
     console = Console(width=120)

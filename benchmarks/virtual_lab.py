@@ -31,7 +31,7 @@ from drivers.board import Board  # noqa: E402
 from drivers.firmware_process import start_host  # noqa: E402
 from drivers.supplies import open_supply  # noqa: E402
 from drivers.virtual_lab.lab import VirtualLab  # noqa: E402
-from rounds import MIN_ROUNDS, interleaved, per_round, spread  # noqa: E402
+from rounds import add_rounds_arg, interleaved, per_round, spread  # noqa: E402
 
 
 def main() -> int:
@@ -39,10 +39,8 @@ def main() -> int:
     ap.add_argument("--words", type=int, default=16384)
     ap.add_argument("--reads", type=int, default=20, help="READs of --words words per path and round (default 20)")
     ap.add_argument("--captures", type=int, default=5, help="captured READs per round (default 5)")
-    ap.add_argument("--rounds", type=int, default=5, help=f"interleaved rounds (default 5, at least {MIN_ROUNDS})")
+    add_rounds_arg(ap, 5)
     args = ap.parse_args()
-    if args.rounds < MIN_ROUNDS:
-        ap.error(f"--rounds must be at least {MIN_ROUNDS}")
     console = Console(width=120)
     table = Table(title=escape(f"virtual lab costs, {args.rounds} interleaved rounds: median [min-max]"))
     for col in ("measurement", "value", "ratio"):

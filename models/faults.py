@@ -170,14 +170,16 @@ class BinarySymmetric(FaultModel):
             raise ValueError("BinarySymmetric needs eps: give it to the model or as the layer rate")
         return float(eps)
 
+    def _sparse(self, eps: float) -> bool:
+        """Whether reads at ``eps`` take the sparse path (:meth:`flip_positions`)."""
+        return self.bit_rates is None and eps < self.sparse_below
+
     def flip_positions(self, site, n_bits, rate, generator, device):
         """Sparse sampling (:func:`bernoulli_positions`) while ``eps < sparse_below`` and the
         rate is the same for every bit. Default 0.25 [choice]: measured on a 2048x2048 layer,
         sparse reads cost 6 ms at eps 0.01 and 25 ms at 0.2 against ~35 ms dense; at 0.3 dense wins."""
         eps = self._eps(rate)
-        if self.bit_rates is not None or eps >= self.sparse_below:
-            return None
-        return bernoulli_positions(n_bits, eps, generator, device)
+        return bernoulli_positions(n_bits, eps, generator, device) if self._sparse(eps) else None
 
     def reads_per_call(self, site, n_bits, rate):
         """On the sparse path, up to ``READS_AHEAD_MAX`` reads per call while their expected
@@ -185,7 +187,7 @@ class BinarySymmetric(FaultModel):
         calls whatever its size, which on small layers is most of a read's cost; on large
         ones a read is drawn alone (its flips, not the calls, cost)."""
         eps = self._eps(rate)
-        if self.bit_rates is not None or eps >= self.sparse_below:
+        if not self._sparse(eps):
             return 1
         return max(1, min(READS_AHEAD_MAX, int(READS_AHEAD_FLIPS // max(1.0, n_bits * eps))))
 
